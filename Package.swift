@@ -1,0 +1,144 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Egress25",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "egress25d", targets: ["egress25d"]),
+        .executable(name: "egress25ctl", targets: ["egress25ctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.2.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        // libnetfilter_queue + libmnl, and the few C macros Swift cannot import.
+        .systemLibrary(
+            name: "CNetfilterQueue",
+            pkgConfig: "libnetfilter_queue",
+            providers: [.apt(["libnetfilter-queue-dev", "libmnl-dev"])]
+        ),
+        .target(
+            name: "NetfilterQueue",
+            dependencies: ["CNetfilterQueue"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Egress25Core",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Egress25Configuration",
+            dependencies: [
+                "Egress25Core",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KernelRules",
+            dependencies: ["Egress25Configuration", "Egress25Core"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ExceptionStore",
+            dependencies: [
+                "Egress25Core",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BlockLog",
+            dependencies: [
+                "Egress25Core",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Egress25Daemon",
+            dependencies: [
+                "Egress25Core",
+                "Egress25Configuration",
+                "NetfilterQueue",
+                "ExceptionStore",
+                "BlockLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "egress25d",
+            dependencies: [
+                "Egress25Daemon",
+                "Egress25Configuration",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "egress25ctl",
+            dependencies: [
+                "Egress25Core",
+                "Egress25Configuration",
+                "KernelRules",
+                "ExceptionStore",
+                "BlockLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "Egress25CoreTests",
+            dependencies: [
+                "Egress25Core",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NetfilterQueueTests",
+            dependencies: ["NetfilterQueue"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "Egress25ConfigurationTests",
+            dependencies: ["Egress25Configuration", "KernelRules", "Egress25Core"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExceptionStoreTests",
+            dependencies: ["ExceptionStore", "Egress25Core"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BlockLogTests",
+            dependencies: ["BlockLog", "Egress25Core"],
+            swiftSettings: swiftSettings
+        ),
+        // Runs the built egress25d/egress25ctl against the real kernel in network
+        // namespaces it creates; skipped (with a message) when not root.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
