@@ -1,0 +1,53 @@
+import ArgumentParser
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Egress25Ctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "egress25ctl",
+        abstract: "Administer egress25: kernel rules, exceptions for support staff, and the blocked-attempt log.",
+        subcommands: []
+    )
+
+    /// Runs the command and maps errors to the documented exit codes:
+    /// 0 success, 1 runtime error, 2 usage error.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as UsageError {
+            fail(error.description, code: 2)
+        } catch let error as CommandFailure {
+            fail(error.description, code: 1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || code.rawValue == ExitCode.success.rawValue {
+                exit(withError: error)
+            }
+            if code == .validationFailure {
+                // ArgumentParser's own usage errors: keep its message and help, use exit code 2.
+                let message = fullMessage(for: error)
+                if !message.isEmpty { FileHandleStderr.write(message + "\n") }
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+
+    private static func fail(_ message: String, code: Int32) -> Never {
+        FileHandleStderr.write("error: \(message)\n")
+        Glibc.exit(code)
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            _ = Glibc.write(2, buffer.baseAddress, buffer.count)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Egress25Configuration
+
+/// Options every `egress25ctl` command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The egress25 configuration file (YAML).")
+    var config: String = "/etc/egress25/egress25.yaml"
+
+    /// Loads and validates the configuration named by `--config`.
+    ///
+    /// - Throws: ``CommandFailure`` (exit code 1) naming the file, line and problem.
+    func loadConfiguration() throws -> Egress25Configuration {
+        do {
+            return try ConfigurationLoader.load(path: config)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}
+
+/// A usage error: the operator typed something wrong (bad address, bad time, unknown option value).
+///
+/// `egress25ctl` prints `error: <message>` on one line to stderr and exits with code 2. Nothing is written.
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A runtime error: the command was well-formed but could not be carried out (unknown customer,
+/// exception already revoked, store locked, newer schema, I/O error).
+///
+/// `egress25ctl` prints `error: <message>` on one line to stderr and exits with code 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
