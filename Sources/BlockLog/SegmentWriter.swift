@@ -78,7 +78,12 @@ final class SegmentWriter {
         insert.finalize()
         update.finalize()
         updateWithFirstSeen.finalize()
-        _ = try? queue.inDatabase { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        // A finished segment becomes a plain rollback-journal file: readers with read-only access to the
+        // directory can then open it without a `-shm` file. Fails harmlessly (stays WAL) while a reader has it open.
+        _ = try? queue.inDatabase { db in
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            try db.execute(sql: "PRAGMA journal_mode = DELETE")
+        }
         try? queue.close()
     }
 
