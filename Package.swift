@@ -138,6 +138,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]
