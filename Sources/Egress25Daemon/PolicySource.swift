@@ -26,7 +26,7 @@ final class PolicySource: Sendable {
             return
         }
         do {
-            self.store = try ExceptionStore(path: storePath, readOnly: readOnly)
+            self.store = try ExceptionStore(path: storePath, mode: readOnly ? .readOnly : .create)
         } catch {
             throw DaemonStartupError("exception store \(storePath): \(error)")
         }
