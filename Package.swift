@@ -143,6 +143,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]
