@@ -86,8 +86,20 @@ import Testing
                 BlockLogFilter(customer: "customer-7", sinceMilliseconds: BlockLogReaderTests.base + 6000,
                     untilMilliseconds: day2)
             ).map(\.destination) == [address("198.51.100.7")])
-        // Only overlapping segments are opened.
-        #expect(reader.segments(for: BlockLogFilter(sinceMilliseconds: day2)).map(\.name) == ["blocked-2026-11-29T09.sqlite"])
+        // Only overlapping segments are opened; a slice is extended by one aggregation window (rows
+        // opened in its last minute may reach into the next slice).
+        #expect(
+            reader.segments(for: BlockLogFilter(sinceMilliseconds: day2)).map(\.name) == [
+                "blocked-2026-11-28T23.sqlite", "blocked-2026-11-29T09.sqlite",
+            ])
+        #expect(
+            reader.segments(for: BlockLogFilter(sinceMilliseconds: day2 + 60_000)).map(\.name) == [
+                "blocked-2026-11-29T09.sqlite"
+            ])
+        #expect(
+            reader.segments(for: BlockLogFilter(untilMilliseconds: instant("2026-11-28T23:00:00Z"))).map(\.name) == [
+                "blocked-2026-11-28T22.sqlite"
+            ])
     }
 
     @Test func topByEveryDimension() throws {
