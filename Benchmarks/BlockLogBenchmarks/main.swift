@@ -6,6 +6,8 @@
 //   --rows N         rows of the query data set (default 10000000)
 //   --days N         daily segments of the query data set (default 30)
 //   --data DIR       where the query data set lives (default /tmp/egress25-blocklog-bench); reused if present
+//   --cache-mb N     SQLite page cache of the segment being written (default 64, the writer's default)
+//   --ring N         ring slots (default 2^18: about 1 s at 250k SYN/s)
 //   --skip-throughput / --skip-queries
 //
 // 1. Throughput: one producer thread offers `rate` SYN/s from 2,000 sources x 500 destinations (a botnet
@@ -13,7 +15,7 @@
 //    BlockLogWriter (real clock, 1 s flush, 60 s window, hourly segments). Reports SYNs offered, committed
 //    and lost, rows inserted and updated per second, bytes per row, and the writer's lag.
 // 2. Queries: a data set of `rows` rows over `days` daily segments, generated through the real writer
-//    (manual clock, one commit per simulated minute), then one subscriber's whole history and `top` over the
+//    (manual clock, one commit per 10 simulated minutes), then one subscriber's whole history and `top` over the
 //    last 24 hours, each timed several times.
 
 import BlockLog
@@ -30,6 +32,8 @@ struct Options {
     var data = "/tmp/egress25-blocklog-bench"
     var throughput = true
     var queries = true
+    var cacheMegabytes = 64
+    var ringCapacity = 1 << 18
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -42,6 +46,8 @@ struct Options {
             case "--data": data = iterator.next()!
             case "--skip-throughput": throughput = false
             case "--skip-queries": queries = false
+            case "--cache-mb": cacheMegabytes = Int(iterator.next()!)!
+            case "--ring": ringCapacity = Int(iterator.next()!)!
             default: fatalError("unknown option \(argument)")
             }
         }
@@ -101,12 +107,15 @@ func throughputBenchmark() throws {
     _ = system("rm -rf '\(directory)'")
     defer { _ = system("rm -rf '\(directory)'") }
     let writer = try BlockLogWriter(
-        directory: directory, configuration: BlockLogConfiguration(), nodeName: "bench", resolver: BenchResolver(),
-        logger: logger)
-    let ring = BlockLogRing(capacity: 1 << 16)
+        directory: directory, configuration: BlockLogConfiguration(cacheBytes: options.cacheMegabytes << 20),
+        nodeName: "bench", resolver: BenchResolver(), logger: logger)
+    let ring = BlockLogRing(capacity: options.ringCapacity)
     writer.attach(ring)
     writer.start()
-    print("== writer throughput: \(options.rate) SYN/s offered for \(options.seconds) s, 2000 sources x 500 destinations")
+    print(
+        "== writer throughput: \(options.rate) SYN/s offered for \(options.seconds) s, 2000 sources x 500 destinations, "
+            + "ring \(options.ringCapacity) slots (\((options.ringCapacity * MemoryLayout<BlockedAttempt>.stride) >> 20) MiB), "
+            + "SQLite cache \(options.cacheMegabytes) MiB")
     let offered = Atomic<Int>(0)
     let done = Atomic<Bool>(false)
     let rate = options.rate
@@ -245,7 +254,7 @@ func generateQueryData() throws {
             generated += 1
         }
         clock.set(minuteStart + 60_000)
-        writer.flush()  // one commit per simulated minute
+        if minute % 10 == 9 { writer.flush() }  // one commit per 10 simulated minutes
         if minute % (1440 * 5) == 1439 {
             let elapsed = monotonicSeconds() - start
             print("  day \(minute / 1440 + 1): \(generated) rows, \(format(Double(generated) / elapsed, 0)) rows/s")

@@ -41,8 +41,8 @@ final class SegmentWriter {
         let cacheKibibytes = max(cacheBytes / 1024, 1024)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+            try db.execute(sql: "PRAGMA journal_size_limit = 134217728")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 32768")
             try db.execute(sql: "PRAGMA cache_size = -\(cacheKibibytes)")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
