@@ -85,6 +85,8 @@ final class SegmentWriter {
         // A finished segment becomes a plain rollback-journal file: readers with read-only access to the
         // directory can then open it without a `-shm` file. Fails harmlessly (stays WAL) while a reader has it open.
         _ = try? queue.inDatabase { db in
+            // Never wait for a reader here: both steps are optional.
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             try db.execute(sql: "PRAGMA journal_mode = DELETE")
         }
