@@ -274,9 +274,22 @@ func generateQueryData() throws {
     _ = FileManager.default.createFile(atPath: marker, contents: Data())
 }
 
+/// CPU time of the process (user + system), seconds.
+func threadCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)  // only this thread runs during the query benchmark
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// CPU ms of the last `timed` call: on a shared machine wall time includes waiting for a core.
+nonisolated(unsafe) var lastCPUMilliseconds = 0.0
+
 func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
     let start = monotonicSeconds()
+    let cpu = threadCPUSeconds()
     let result = try body()
+    lastCPUMilliseconds = (threadCPUSeconds() - cpu) * 1000
     return (result, (monotonicSeconds() - start) * 1000)
 }
 
@@ -291,30 +304,41 @@ func queryBenchmark() throws {
             try reader.query(BlockLogFilter(source: IPPrefix(host: source(index)), sinceMilliseconds: since30))
         }
         times.append(ms)
-        print("  --source \(source(index)): \(rows.count) rows, \(rows.reduce(0) { $0 + $1.syns }) SYNs in \(format(ms)) ms")
+        print(
+            "  --source \(source(index)): \(rows.count) rows, \(rows.reduce(0) { $0 + $1.syns }) SYNs in \(format(ms)) ms "
+                + "(CPU \(format(lastCPUMilliseconds)) ms)")
     }
     for index in [42, 1042] {
         let (rows, ms) = try timed {
             try reader.query(BlockLogFilter(customer: "subscriber-\(index)", sinceMilliseconds: since30))
         }
         times.append(ms)
-        print("  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms")
+        print("  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
     }
     print("  median \(format(times.sorted()[times.count / 2])) ms, max \(format(times.max()!)) ms")
+    let (none, openMilliseconds) = try timed {
+        try reader.query(BlockLogFilter(source: IPPrefix(host: .v4(IPv4Address(0xC612_0001))), sinceMilliseconds: since30))
+    }
+    print(
+        "  of which opening the \(reader.segments(for: BlockLogFilter(sinceMilliseconds: since30)).count) segments "
+            + "(a source with \(none.count) rows): \(format(openMilliseconds)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
     print("== top --since 24h (goal < 1 s)")
     let since24 = dataEnd - 86_400_000
     for grouping in BlockLogGrouping.allCases {
         var runs: [Double] = []
+        var cpu: [Double] = []
         var first: BlockLogTopEntry?
         for _ in 0..<3 {
             let (entries, ms) = try timed {
                 try reader.top(by: grouping, filter: BlockLogFilter(sinceMilliseconds: since24), limit: 20)
             }
             runs.append(ms)
+            cpu.append(lastCPUMilliseconds)
             first = entries.first
         }
         print(
-            "  --by \(grouping.rawValue): \(runs.map { format($0) }.joined(separator: " / ")) ms; top: \(first?.key ?? "-") "
+            "  --by \(grouping.rawValue): \(runs.map { format($0) }.joined(separator: " / ")) ms "
+                + "(CPU \(cpu.map { format($0) }.joined(separator: " / ")) ms); top: \(first?.key ?? "-") "
                 + "syns \(first?.syns ?? 0) destinations \(first?.destinations ?? 0)")
     }
     let (rows, ms) = try timed { try reader.query(BlockLogFilter(sinceMilliseconds: since24), limit: 100) }

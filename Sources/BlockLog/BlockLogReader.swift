@@ -59,12 +59,12 @@ public final class BlockLogReader: Sendable {
         struct Accumulator {
             var attempts: Int64 = 0
             var syns: Int64 = 0
-            var destinations = Set<IPAddress>()
-            var sources = Set<IPAddress>()
+            var destinations = Set<PackedAddress>()
+            var sources = Set<PackedAddress>()
             var first = Int64.max
             var last = Int64.min
         }
-        var byAddress: [IPAddress: Accumulator] = [:]
+        var byAddress: [PackedAddress: Accumulator] = [:]
         var byCustomer: [String: Accumulator] = [:]
         let countDestinations = grouping != .destination
         let countSources = grouping != .source
@@ -97,7 +97,7 @@ public final class BlockLogReader: Sendable {
         let entries =
             grouping == .customer
             ? byCustomer.map { entry($0.key, $0.value) }
-            : byAddress.map { entry($0.key.description, $0.value) }
+            : byAddress.map { entry($0.key.address.description, $0.value) }
         return Array(
             entries.sorted {
                 ($0.syns, $0.attempts, $1.key) > ($1.syns, $1.attempts, $0.key)
@@ -114,8 +114,8 @@ public final class BlockLogReader: Sendable {
         struct Accumulator {
             var attempts: Int64 = 0
             var syns: Int64 = 0
-            var destinations = Set<IPAddress>()
-            var sources = Set<IPAddress>()
+            var destinations = Set<PackedAddress>()
+            var sources = Set<PackedAddress>()
             var customers = Set<String>()
         }
         var buckets: [Int64: Accumulator] = [:]
@@ -132,7 +132,7 @@ public final class BlockLogReader: Sendable {
         return buckets.sorted { $0.key < $1.key }.map { start, value in
             BlockLogTimelineBucket(
                 startMilliseconds: start, attempts: value.attempts, syns: value.syns,
-                destinations: value.destinations.count, sources: value.sources.sorted(),
+                destinations: value.destinations.count, sources: value.sources.map(\.address).sorted(),
                 customers: value.customers.sorted())
         }
     }
@@ -185,8 +185,8 @@ public final class BlockLogReader: Sendable {
 
     struct SummaryRow {
         var customer: String?
-        var source: IPAddress
-        var destination: IPAddress
+        var source: PackedAddress
+        var destination: PackedAddress
         var attempts: Int64
         var syns: Int64
         var firstSeen: Int64
@@ -236,7 +236,9 @@ public final class BlockLogReader: Sendable {
             defer { statement.finalize() }
             binder(statement)
             while try statement.step() {
-                guard let source = statement.address(1), let destination = statement.address(2) else { continue }
+                guard let source = statement.packedAddress(1), let destination = statement.packedAddress(2) else {
+                    continue
+                }
                 try body(
                     SummaryRow(
                         customer: needsCustomer ? statement.text(0) : nil, source: source, destination: destination,
@@ -299,6 +301,7 @@ public final class BlockLogReader: Sendable {
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
         configuration.label = "blocklog-reader"
+
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
