@@ -120,6 +120,14 @@ public final class Daemon: Sendable {
         }
         blockLog?.start()
         for worker in workers { worker.start() }
+        let pidFile = configuration.stateDirectory + "/egress25d.pid"
+        do {
+            try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        } catch {
+            logger.warning("cannot write the pid file; egress25ctl reload will not find the daemon",
+                           metadata: ["path": "\(pidFile)", "error": "\(error)"])
+        }
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
         let snapshot = publisher.current
         logger.notice(
             "egress25d ready",
