@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "Egress25Core",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
@@ -142,6 +143,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -9,7 +9,10 @@ struct Egress25Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "egress25ctl",
         abstract: "Administer egress25: kernel rules, exceptions for support staff, and the blocked-attempt log.",
-        subcommands: []
+        subcommands: [
+            CheckCommand.self,
+            ReloadCommand.self,
+        ]
     )
 
     /// Runs the command and maps errors to the documented exit codes:

@@ -1,0 +1,56 @@
+import Atomics
+import Egress25Core
+
+/// Counters one queue worker publishes for metrics and health, updated once per batch
+/// (relaxed atomic adds of per-batch sums), read by any thread.
+public final class WorkerStatistics: Sendable {
+    /// Packets that received a verdict.
+    public let judged = ManagedAtomic<UInt64>(0)
+    /// Verdict accept (relay, exception, not policed, shadow).
+    public let accepted = ManagedAtomic<UInt64>(0)
+    /// Verdict block (reject mark or drop).
+    public let blocked = ManagedAtomic<UInt64>(0)
+    /// Would have been blocked, accepted because `policy.mode` is `shadow`.
+    public let shadowBlocked = ManagedAtomic<UInt64>(0)
+    /// Packets whose headers could not be parsed (blocked).
+    public let malformed = ManagedAtomic<UInt64>(0)
+    /// Blocked attempts that did not fit in the block-log ring (counted, never waited for).
+    public let lostBlockLogEvents = ManagedAtomic<UInt64>(0)
+    /// Times the queue socket failed and was bound again.
+    public let rebinds = ManagedAtomic<UInt64>(0)
+    /// Whether the queue is bound right now.
+    public let bound = ManagedAtomic<Bool>(false)
+    /// Monotonic time (ms) the worker last came back from a receive call: a stalled worker stops advancing it.
+    public let lastAliveMilliseconds = ManagedAtomic<Int64>(0)
+    /// Verdicts by decision reason and address family: index `ReasonCounter.index(reason:ipv6:)`.
+    public let byReason: [ManagedAtomic<UInt64>] = (0..<ReasonCounter.slots).map { _ in ManagedAtomic(0) }
+
+    public init() {}
+}
+
+/// Maps a decision reason and address family to a counter slot, without allocation.
+public enum ReasonCounter {
+    /// Reason labels, in slot order, as exported to metrics.
+    public static let labels = [
+        "relay", "exception", "blocked_no_exception", "blocked_exception_expired",
+        "blocked_outside_scope", "not_subscriber", "not_policed_port", "not_initial_syn", "malformed",
+    ]
+    public static let slots = labels.count * 2
+
+    @inline(__always)
+    public static func index(reason: DecisionReason, ipv6: Bool) -> Int {
+        let base: Int
+        switch reason {
+        case .relay: base = 0
+        case .exception: base = 1
+        case .blockedNoException: base = 2
+        case .blockedExceptionExpired: base = 3
+        case .blockedOutsideScope: base = 4
+        case .notSubscriber: base = 5
+        case .notPolicedPort: base = 6
+        case .notInitialSYN: base = 7
+        case .malformed: base = 8
+        }
+        return base * 2 + (ipv6 ? 1 : 0)
+    }
+}
