@@ -126,7 +126,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ExceptionStoreTests",
-            dependencies: ["ExceptionStore", "Egress25Core"],
+            dependencies: [
+                "ExceptionStore",
+                "Egress25Core",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
