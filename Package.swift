@@ -135,7 +135,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BlockLogTests",
-            dependencies: ["BlockLog", "Egress25Core"],
+            dependencies: [
+                "BlockLog",
+                "Egress25Core",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Runs the built egress25d/egress25ctl against the real kernel in network

@@ -52,7 +52,7 @@ public final class BlockLogWriter: Sendable {
     ///
     /// - Parameters:
     ///   - directory: the block-log directory, e.g. `/var/lib/egress25/blocklog`.
-    ///   - settings: slicing, flush, aggregation and retention settings.
+    ///   - configuration: slicing, flush, aggregation and retention settings.
     ///   - nodeName: stored in every row's `node_name`.
     ///   - resolver: maps customer and exception indices to ids, once per new row.
     ///   - logger: segment opens and deletions (info/notice), write errors (error, once a minute).
@@ -60,9 +60,10 @@ public final class BlockLogWriter: Sendable {
     /// - Throws: ``BlockLogError`` `.invalidConfiguration` when `settings` is out of range. I/O problems do
     ///   not throw: they are retried and counted.
     public init(
-        directory: String, settings: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
+        directory: String, configuration: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
         logger: Logger, clock: any BlockLogClock = SystemBlockLogClock()
     ) throws {
+        let settings = configuration
         try settings.validate()
         self.directory = directory
         self.configuration = settings
@@ -72,6 +73,16 @@ public final class BlockLogWriter: Sendable {
                 directory: directory, configuration: settings, nodeName: nodeName, resolver: resolver,
                 clock: clock, logger: logger, counters: counters))
         self.state = ControlBox()
+    }
+
+    /// Same as ``init(directory:configuration:nodeName:resolver:logger:clock:)``.
+    public convenience init(
+        directory: String, settings: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
+        logger: Logger, clock: any BlockLogClock = SystemBlockLogClock()
+    ) throws {
+        try self.init(
+            directory: directory, configuration: settings, nodeName: nodeName, resolver: resolver, logger: logger,
+            clock: clock)
     }
 
     /// Adds a producer's ring. Call before ``start()``.

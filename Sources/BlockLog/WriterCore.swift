@@ -80,6 +80,8 @@ final class WriterCore {
     private var lastFlush: Int64 = .min
     private var lastRetention: Int64 = .min
     private var directoryReady = false
+    /// Set when a segment was opened: retention runs at the end of the cycle.
+    private var retentionDue = false
 
     private var resolved: [ResolverKey: String?] = [:]
     private struct ResolverKey: Hashable {
@@ -125,7 +127,7 @@ final class WriterCore {
             lastFlush = now
             flush(now: now)
         }
-        if lastRetention == .min || now - lastRetention >= WriterCore.retentionIntervalMilliseconds {
+        if retentionDue || lastRetention == .min || now - lastRetention >= WriterCore.retentionIntervalMilliseconds {
             enforceRetention(now: now)
         }
     }
@@ -410,7 +412,7 @@ final class WriterCore {
             directory: directory, slice: slice, nodeName: nodeName, cacheBytes: configuration.cacheBytes)
         segments[sliceStart] = segment
         logger.info("block log: writing segment", metadata: ["file": "\(segment.path)"])
-        enforceRetention(now: now)
+        retentionDue = true
         return segment
     }
 
@@ -462,6 +464,7 @@ final class WriterCore {
     /// or the one of the current time slice. Each deletion is logged.
     func enforceRetention(now: Int64) {
         lastRetention = now
+        retentionDue = false
         let files = SegmentDirectory.list(directory)
         let current = SegmentSlice(containing: now, lengthSeconds: configuration.segmentSeconds)
         let protected = Set(segments.values.map { $0.slice.fileName }).union([current.fileName])
