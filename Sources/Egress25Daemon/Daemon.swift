@@ -140,10 +140,14 @@ public final class Daemon: Sendable {
             ])
         notifier.notify("READY=1\nSTATUS=judging SYNs on queues \(configuration.queue.numbers)")
 
+        let metrics = DaemonMetrics(daemon: self)
+        let metricsServer = try MetricsServer.application(
+            metrics: metrics, listen: configuration.metrics.listen, logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
+                    .init(service: metricsServer, serviceName: "metrics-http"),
                     .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
                     .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
                     .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
@@ -166,6 +170,7 @@ public final class Daemon: Sendable {
             configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
         } catch {
             policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
             logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
             return false
         }
@@ -181,6 +186,7 @@ public final class Daemon: Sendable {
                 policy: configuration.policy.policy, generation: publisher.current.generation + 1)
             publisher.publish(next)
             policySource.reloads.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
             logger.notice(
                 "policy reloaded",
                 metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
@@ -188,6 +194,7 @@ public final class Daemon: Sendable {
             return true
         } catch {
             policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
             logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
             return false
         }
