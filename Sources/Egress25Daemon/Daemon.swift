@@ -147,7 +147,9 @@ public final class Daemon: Sendable {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
-                    .init(service: metricsServer, serviceName: "metrics-http"),
+                    // A metrics endpoint that cannot listen is logged, but never stops the judging.
+                    .init(service: metricsServer, successTerminationBehavior: .ignore,
+                          failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
                     .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
                     .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
                     .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
