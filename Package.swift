@@ -139,6 +139,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `swift run -c release BlockLogBenchmarks`: writer throughput and abuse-desk query latency.
+        .executableTarget(
+            name: "BlockLogBenchmarks",
+            dependencies: [
+                "BlockLog",
+                "Egress25Core",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BlockLogBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlockLogTests",
             dependencies: [
