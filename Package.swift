@@ -112,6 +112,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Benchmarks of Egress25Core: `swift run -c release Egress25CoreBenchmarks`.
+        .target(
+            name: "CAllocationCounter",
+            path: "Benchmarks/CAllocationCounter"
+        ),
+        .executableTarget(
+            name: "Egress25CoreBenchmarks",
+            dependencies: ["Egress25Core", "CAllocationCounter"],
+            path: "Benchmarks/Egress25CoreBenchmarks"
+        ),
         .testTarget(
             name: "Egress25CoreTests",
             dependencies: [

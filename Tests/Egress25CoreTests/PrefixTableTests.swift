@@ -4,29 +4,30 @@ import Testing
 @testable import Egress25Core
 
 @Suite struct PrefixTableTests {
-    func table(_ entries: [(String, Int32)]) throws -> (PrefixTable, [(prefix: IPPrefix, value: Int32)]) {
+    /// Tables are built twice: with the direct index forced on (threshold 0) and off.
+    func table(_ entries: [(String, Int32)], indexed: Bool = true) throws -> (PrefixTable<Int32>, [(prefix: IPPrefix, value: Int32)]) {
         let prefixes = try entries.map { (prefix: try IPPrefix(parsing: $0.0), value: $0.1) }
-        return (PrefixTable(prefixes), prefixes)
+        return (PrefixTable(prefixes, indexThreshold: indexed ? 0 : .max), prefixes)
     }
 
-    func matches(_ table: PrefixTable, _ text: String) throws -> [MatchKey] {
+    func matches(_ table: PrefixTable<Int32>, _ text: String) throws -> [MatchKey] {
         table.allMatches(try IPAddress(parsing: text))
     }
 
-    @Test func emptyTableMatchesNothing() throws {
-        let (table, _) = try table([])
+    @Test(arguments: [true, false]) func emptyTableMatchesNothing(indexed: Bool) throws {
+        let (table, _) = try table([], indexed: indexed)
         #expect(try matches(table, "0.0.0.0") == [])
         #expect(try matches(table, "255.255.255.255") == [])
         #expect(try matches(table, "::") == [])
-        #expect(table.lookup(v6: ~0) == -1)
+        #expect(table.lookup(v6High: ~0, low: ~0) == -1)
         table.deallocate()
     }
 
-    @Test func defaultRoutesAndHosts() throws {
+    @Test(arguments: [true, false]) func defaultRoutesAndHosts(indexed: Bool) throws {
         let (table, _) = try table([
             ("0.0.0.0/0", 1), ("::/0", 2), ("255.255.255.255/32", 3), ("0.0.0.0/32", 4),
             ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", 5), ("::/128", 6),
-        ])
+        ], indexed: indexed)
         defer { table.deallocate() }
         #expect(try matches(table, "0.0.0.0") == [MatchKey(length: 32, value: 4), MatchKey(length: 0, value: 1)])
         #expect(try matches(table, "0.0.0.1") == [MatchKey(length: 0, value: 1)])
@@ -40,11 +41,11 @@ import Testing
         )
     }
 
-    @Test func nestedOverlappingAndDuplicatePrefixes() throws {
+    @Test(arguments: [true, false]) func nestedOverlappingAndDuplicatePrefixes(indexed: Bool) throws {
         let (table, _) = try table([
             ("100.64.0.0/10", 0), ("100.64.9.0/29", 1), ("100.64.9.7/32", 2), ("100.64.9.0/29", 3),
             ("100.64.9.0/29", 1), ("100.64.9.8/29", 4), ("100.64.0.0/10", 5), ("100.64.9.0/24", 6),
-        ])
+        ], indexed: indexed)
         defer { table.deallocate() }
         #expect(table.entryCount == 5)
         #expect(
@@ -74,10 +75,10 @@ import Testing
         #expect(try matches(table, "100.63.255.255") == [])
     }
 
-    @Test func ipv6Prefixes() throws {
+    @Test(arguments: [true, false]) func ipv6Prefixes(indexed: Bool) throws {
         let (table, _) = try table([
             ("2001:db8::/32", 0), ("2001:db8:0:1::/64", 1), ("2001:db8:0:1::25/128", 2), ("2001:db8::8000:0/97", 3),
-        ])
+        ], indexed: indexed)
         defer { table.deallocate() }
         #expect(
             try matches(table, "2001:db8:0:1::25")
@@ -94,8 +95,10 @@ import Testing
     @Test func unindexedTableAgrees() throws {
         var generator = SplitMix64(seed: 7)
         let prefixes = (0..<500).map { i in (prefix: Clustered.prefix(generator.next()), value: Int32(i % 97)) }
-        let indexed = PrefixTable(prefixes, indexed: true)
-        let plain = PrefixTable(prefixes, indexed: false)
+        let indexed = PrefixTable(prefixes, indexThreshold: 0)
+        let plain = PrefixTable(prefixes, indexThreshold: .max)
+        #expect(indexed.v4Window.slotCount > 0 && indexed.v6Window.slotCount > 0)
+        #expect(plain.v4Window.slotCount == 0)
         defer {
             indexed.deallocate()
             plain.deallocate()
@@ -115,7 +118,7 @@ import Testing
             let prefixes = prefixSeeds.enumerated().map { index, seed in
                 (prefix: Clustered.prefix(seed), value: Int32(seed >> 59) ^ Int32(index % 3))
             }
-            let table = PrefixTable(prefixes, indexed: (prefixSeeds.first ?? 0) & 1 == 0)
+            let table = PrefixTable(prefixes, indexThreshold: (prefixSeeds.first ?? 0) & 1 == 0 ? 0 : .max)
             defer { table.deallocate() }
             var probes = probeSeeds.map(Clustered.address)
             // Every prefix boundary and its neighbours.

@@ -104,7 +104,11 @@ struct ReferenceDecider {
     @Test(arguments: 0..<40)
     func matchesReferenceOnRandomFlows(seed: Int) throws {
         let (policy, storeExceptions) = Self.randomPolicy(seed: UInt64(seed) &* 0x1234_5678_9ABC)
-        let snapshot = try PolicySnapshot(policy: policy, exceptions: storeExceptions, bindings: [], generation: 1)
+        // Odd seeds force the prefix tables' direct index on, even seeds off.
+        let snapshot = try PolicySnapshot(
+            policy: policy, exceptions: storeExceptions, bindings: [], generation: 1,
+            indexThreshold: seed % 2 == 1 ? 0 : .max
+        )
         let reference = ReferenceDecider(policy: policy, storeExceptions: storeExceptions)
         var g = SplitMix64(seed: UInt64(seed) &+ 99)
         // Probe addresses: random, plus every prefix boundary in the policy.

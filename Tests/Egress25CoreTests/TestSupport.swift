@@ -41,18 +41,10 @@ enum Clustered {
     }
 }
 
-extension PrefixTable {
+extension PrefixTable where Payload == Int32 {
     /// Every (prefix length, value) matching `address`, most specific first (walks the parent chain).
     func allMatches(_ address: IPAddress) -> [MatchKey] {
-        var result: [MatchKey] = []
-        var entry = lookup(address)
-        while entry >= 0 {
-            for slot in Int(valueOffsets[Int(entry)])..<Int(valueOffsets[Int(entry) + 1]) {
-                result.append(MatchKey(length: lengths[Int(entry)], value: values[slot]))
-            }
-            entry = parents[Int(entry)]
-        }
-        return result
+        allPayloads(address).map { MatchKey(length: $0.length, value: $0.payload) }
     }
 }
 
