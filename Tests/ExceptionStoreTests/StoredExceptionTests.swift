@@ -60,7 +60,7 @@ import Testing
         let store = try store(fixture)
         let result = try store.grantException(grant("c-2002", expiresAt: t0 + 60), now: t0)
         #expect(result.bindingsInForce.isEmpty)
-        #expect(try store.exceptions(customer: "c-2002").map(\.id) == [result.exception.id])
+        #expect(try store.exceptions(customer: "c-2002", now: t0).map(\.id) == [result.exception.id])
         // It has no effect until c-2002 holds an address ...
         #expect(try store.policyInputs(now: t0 + 1).exceptions.isEmpty)
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.2.2"), actor: "radius", now: t0 + 2)
