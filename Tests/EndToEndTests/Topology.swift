@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -85,8 +86,16 @@ final class Topology {
     private(set) var daemon: Process?
     private(set) var daemonLog: String
 
+    /// Distinguishes topologies of suites that run in parallel in one test process.
+    private static let sequence = Mutex(0)
+
     init() throws {
-        prefix = "e25-\(getpid() % 100_000)"
+        let number = Self.sequence.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        // Interface names are PREFIX + 3 characters and must stay within 15 (IFNAMSIZ - 1).
+        prefix = "e25-\(getpid() % 10_000)-\(number % 100)"
         sub = prefix + "-sub"
         rtr = prefix + "-rtr"
         net = prefix + "-net"
