@@ -109,7 +109,7 @@ public final class Daemon: Sendable {
     /// Binds every queue, then runs until SIGTERM/SIGINT.
     ///
     /// - Throws: ``DaemonStartupError`` when a queue cannot be bound (no queue stays bound then).
-    public func run() async throws {
+    public func run(faultInjection: Bool = false) async throws {
         for worker in workers {
             do {
                 try worker.bind()
@@ -143,9 +143,14 @@ public final class Daemon: Sendable {
         let metrics = DaemonMetrics(daemon: self)
         let metricsServer = try MetricsServer.application(
             metrics: metrics, listen: configuration.metrics.listen, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if faultInjection {
+            logger.warning("fault injection enabled: SIGUSR2 kills the queue sockets (tests only)")
+            services.append(.init(service: FaultInjectionService(daemon: self), serviceName: "fault-injection"))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
+                services: services + [
                     .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
                     // A metrics endpoint that cannot listen is logged, but never stops the judging.
                     .init(service: metricsServer, successTerminationBehavior: .ignore,

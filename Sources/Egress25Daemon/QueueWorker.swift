@@ -45,6 +45,10 @@ public final class QueueWorker: @unchecked Sendable {
     private let ring: BlockLogRing?
     private let logger: Logger
     private let stopRequested = ManagedAtomic<Bool>(false)
+    /// Set by the watchdog: the socket is considered dead; the worker closes it and binds the queue again.
+    private let rebindRequested = ManagedAtomic<Bool>(false)
+    /// The socket's descriptor while bound, for fault injection (-1 when unbound).
+    private let boundDescriptor = ManagedAtomic<Int32>(-1)
     private let finished = DispatchSemaphore(value: 0)
     /// Owned by the worker thread once started.
     private var socket: NetfilterQueueSocket?
@@ -79,7 +83,10 @@ public final class QueueWorker: @unchecked Sendable {
     ///
     /// - Throws: ``NetfilterQueueError``.
     public func bind() throws(NetfilterQueueError) {
-        socket = try NetfilterQueueSocket(configuration: socketConfiguration)
+        let socket = try NetfilterQueueSocket(configuration: socketConfiguration)
+        self.socket = socket
+        boundDescriptor.store(socket.descriptor, ordering: .relaxed)
+        statistics.portID.store(socket.portID, ordering: .relaxed)
         statistics.bound.store(true, ordering: .relaxed)
         statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
     }
@@ -111,6 +118,25 @@ public final class QueueWorker: @unchecked Sendable {
         statistics.bound.store(false, ordering: .relaxed)
     }
 
+    /// Asks the worker to drop its socket and bind the queue again (the watchdog found it dead).
+    /// The old socket is closed before the new one is bound, so no verdict for an old packet id is ever
+    /// sent on the new socket; packets the old socket held are released by the kernel when it closes.
+    public func requestRebind() {
+        rebindRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Fault injection for tests (`egress25d --fault-injection`, SIGUSR2): replaces the socket's descriptor
+    /// with /dev/null, as if the socket had died under the worker. The kernel unbinds the queue; the worker's
+    /// next receive fails and it binds the queue again.
+    public func injectSocketFailure() {
+        let descriptor = boundDescriptor.load(ordering: .relaxed)
+        guard descriptor >= 0 else { return }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { return }
+        _ = dup2(null, descriptor)
+        _ = Glibc.close(null)
+    }
+
     private func run() {
         while !stopRequested.load(ordering: .relaxed) {
             guard let socket else {
@@ -118,14 +144,22 @@ public final class QueueWorker: @unchecked Sendable {
                 continue
             }
             do {
+                if rebindRequested.exchange(false, ordering: .relaxed) {
+                    throw WatchdogRebind()
+                }
                 try judgeOneBatch(socket)
             } catch {
                 logger.error("queue socket failed; binding the queue again", metadata: ["error": "\(error)"])
-                socket.close()
-                self.socket = nil
-                statistics.bound.store(false, ordering: .relaxed)
+                dropSocket()
             }
         }
+        dropSocket()
+    }
+
+    private func dropSocket() {
+        boundDescriptor.store(-1, ordering: .relaxed)
+        statistics.bound.store(false, ordering: .relaxed)
+        statistics.portID.store(0, ordering: .relaxed)
         socket?.close()
         socket = nil
     }
@@ -177,6 +211,11 @@ public final class QueueWorker: @unchecked Sendable {
                 nanoseconds: SystemClock.monotonicNanoseconds() &- arrivalNanoseconds, packets: judged)
         }
     }
+}
+
+/// The watchdog found the queue socket dead (unbound in the kernel, or not delivering a waiting backlog).
+private struct WatchdogRebind: Error, CustomStringConvertible {
+    var description: String { "the watchdog found the queue socket dead" }
 }
 
 /// Per-batch counter sums, kept on the stack and added to the shared atomics once per batch.

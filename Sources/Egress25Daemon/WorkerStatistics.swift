@@ -18,6 +18,8 @@ public final class WorkerStatistics: Sendable {
     public let lostBlockLogEvents = ManagedAtomic<UInt64>(0)
     /// Times the queue socket failed and was bound again.
     public let rebinds = ManagedAtomic<UInt64>(0)
+    /// The netlink port id of the bound socket (0 when unbound), as in `/proc/net/netfilter/nfnetlink_queue`.
+    public let portID = ManagedAtomic<UInt32>(0)
     /// Whether the queue is bound right now.
     public let bound = ManagedAtomic<Bool>(false)
     /// Monotonic time (ms) the worker last came back from a receive call: a stalled worker stops advancing it.
