@@ -39,6 +39,11 @@ public final class Daemon: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
+        // Before anything is created on disk: without CAP_NET_ADMIN no queue can be bound.
+        if !Capabilities.hasNetAdmin, let first = configuration.queue.numbers.first {
+            throw DaemonStartupError(
+                "\(NetfilterQueueError(code: .missingCapability, queue: first, operation: "bind", errno: EPERM))")
+        }
         let source = try PolicySource(configuration: configuration, logger: logger)
         self.policySource = source
         let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
