@@ -91,15 +91,18 @@ public enum ConfigurationLoader {
         }
         let queue = try top["queue"].map { (node) throws(ConfigurationError) in try parseQueue(node) }
             ?? QueueSettings()
-        let policy = try parsePolicy(try top.required("policy"))
+        var warnings: [ConfigurationWarning] = []
+        let policy = try parsePolicy(try top.required("policy"), warnings: &warnings)
         let blockLog = try top["block_log"].map { (node) throws(ConfigurationError) in try parseBlockLog(node) }
             ?? BlockLogSettings()
         let metrics = try top["metrics"].map { (node) throws(ConfigurationError) in try parseMetrics(node) }
             ?? MetricsSettings()
-        return Egress25Configuration(
+        var configuration = Egress25Configuration(
             sourcePath: path, nodeName: nodeName, stateDirectory: stateDirectory, queue: queue, policy: policy,
             blockLog: blockLog, metrics: metrics
         )
+        configuration.warnings = warnings
+        return configuration
     }
 
     // MARK: - queue
@@ -164,7 +167,9 @@ public enum ConfigurationLoader {
 
     // MARK: - policy
 
-    static func parsePolicy(_ node: ConfigurationNode) throws(ConfigurationError) -> PolicySettings {
+    static func parsePolicy(_ node: ConfigurationNode, warnings: inout [ConfigurationWarning])
+        throws(ConfigurationError) -> PolicySettings
+    {
         let map = try node.mapping(allowed: policyKeys)
         var mode = PolicyMode.enforce
         if let value = map["mode"] {
@@ -214,7 +219,15 @@ public enum ConfigurationLoader {
         if let value = map["exceptions"] {
             var ids: [String: String] = [:]
             for item in try value.list() {
-                let (rule, idNode) = try parseException(item)
+                let (rule, idNode, sourceNodes) = try parseException(item)
+                for (source, sourceNode) in zip(rule.sources, sourceNodes)
+                where !subscriberRanges.contains(where: { $0.contains(source) || source.contains($0) }) {
+                    warnings.append(
+                        ConfigurationWarning(
+                            sourceNode,
+                            "\(source) is outside every subscriber range: SYNs from it are never queued, so this "
+                                + "exception has no effect"))
+                }
                 if let first = ids[rule.id] {
                     throw idNode.error("exception id \"\(rule.id)\" is already used by \(first)")
                 }
@@ -254,8 +267,9 @@ public enum ConfigurationLoader {
         return RelayHost(prefix: try prefix(item), ports: nil)
     }
 
+    /// - Returns: the rule, the node of its id, and the nodes of its sources (for positions).
     static func parseException(_ item: ConfigurationNode) throws(ConfigurationError)
-        -> (ExceptionRule, ConfigurationNode)
+        -> (ExceptionRule, ConfigurationNode, [ConfigurationNode])
     {
         let map = try item.mapping(allowed: exceptionKeys)
         let idNode = try map.required("id")
@@ -303,7 +317,7 @@ public enum ConfigurationLoader {
             id: id, customer: customer, sources: sources, destinations: destinations, notBefore: notBefore,
             expiresAt: expiresAt, reason: reason, ticket: ticket
         )
-        return (rule, idNode)
+        return (rule, idNode, try sourcesNode.list(scalarAsList: true))
     }
 
     static func isIdentifierScalar(_ scalar: Unicode.Scalar) -> Bool {

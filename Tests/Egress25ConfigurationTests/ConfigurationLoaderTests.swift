@@ -410,6 +410,24 @@ struct ConfigurationLoaderTests {
         #expect(configurationError(yaml, path: "F") == expected)
     }
 
+    @Test("an exception whose sources are outside every subscriber range is a warning, with its position")
+    func warnings() throws {
+        let yaml = """
+            policy:
+              subscriber_ranges: [100.64.0.0/10, 10.0.0.0/16]
+              exceptions:
+                - {id: a, customer: c, sources: [100.64.1.0/24, 203.0.113.0/29, 10.0.0.0/8], destinations: any,
+                   reason: r}
+            """
+        let configuration = try ConfigurationLoader.parse(yaml: yaml, path: "w.yaml")
+        #expect(configuration.warnings.map(\.description) == [
+            "w.yaml:4:53: warning: policy.exceptions[0].sources[1]: 203.0.113.0/29 is outside every subscriber "
+                + "range: SYNs from it are never queued, so this exception has no effect"
+        ])
+        let clean = try ConfigurationLoader.load(path: packageRoot + "/deploy/egress25.yaml")
+        #expect(clean.warnings.isEmpty)
+    }
+
     @Test("the error description is FILE:LINE:COL: MESSAGE, with the path as given")
     func errorDescription() {
         #expect(
