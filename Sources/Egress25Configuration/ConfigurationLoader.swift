@@ -2,11 +2,11 @@ import Egress25Core
 import Yams
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads and validates `egress25.yaml`.
@@ -89,13 +89,16 @@ public enum ConfigurationLoader {
                 throw node.error("must be an absolute path, found \"\(stateDirectory)\"")
             }
         }
-        let queue = try top["queue"].map { (node) throws(ConfigurationError) in try parseQueue(node) }
+        let queue =
+            try top["queue"].map { (node) throws(ConfigurationError) in try parseQueue(node) }
             ?? QueueSettings()
         var warnings: [ConfigurationWarning] = []
         let policy = try parsePolicy(try top.required("policy"), warnings: &warnings)
-        let blockLog = try top["block_log"].map { (node) throws(ConfigurationError) in try parseBlockLog(node) }
+        let blockLog =
+            try top["block_log"].map { (node) throws(ConfigurationError) in try parseBlockLog(node) }
             ?? BlockLogSettings()
-        let metrics = try top["metrics"].map { (node) throws(ConfigurationError) in try parseMetrics(node) }
+        let metrics =
+            try top["metrics"].map { (node) throws(ConfigurationError) in try parseMetrics(node) }
             ?? MetricsSettings()
         var configuration = Egress25Configuration(
             sourcePath: path, nodeName: nodeName, stateDirectory: stateDirectory, queue: queue, policy: policy,
@@ -173,7 +176,7 @@ public enum ConfigurationLoader {
         let map = try node.mapping(allowed: policyKeys)
         var mode = PolicyMode.enforce
         if let value = map["mode"] {
-            mode = try choice(value, ["enforce", "shadow"]) { PolicyMode(rawValue: $0) }
+            mode = try value.choice(PolicyMode.self)
         }
 
         let rangesNode = try map.required("subscriber_ranges")
@@ -372,18 +375,6 @@ public enum ConfigurationLoader {
 
     // MARK: - value helpers
 
-    static func choice<T>(_ node: ConfigurationNode, _ names: [String], _ make: (String) -> T?)
-        throws(ConfigurationError) -> T
-    {
-        let text = try node.scalarText(expected: "one of \(names.joined(separator: ", "))")
-        if let value = make(text) { return value }
-        var message = "\"\(text)\" is not one of \(names.joined(separator: ", "))"
-        if let suggestion = ValueParsers.suggestion(for: text, among: names) {
-            message += " (did you mean \(suggestion)?)"
-        }
-        throw node.error(message)
-    }
-
     /// One CIDR prefix or bare address. IPv4-mapped IPv6 (`::ffff:0:0/96`) is refused: the kernel sees such
     /// traffic as IPv4, so it must be written as IPv4.
     static func prefix(_ node: ConfigurationNode) throws(ConfigurationError) -> IPPrefix {
@@ -393,7 +384,8 @@ public enum ConfigurationLoader {
             parsed = try IPPrefix(parsing: text)
         } catch {
             throw node.error(
-                error.reason.hasPrefix(text) ? error.reason : "\"\(text)\" is not an address or prefix: \(error.reason)")
+                error.reason.hasPrefix(text) ? error.reason : "\"\(text)\" is not an address or prefix: \(error.reason)"
+            )
         }
         if parsed.unmapped != parsed {
             throw node.error("\(text) is an IPv4-mapped IPv6 prefix; write it as IPv4: \(parsed.unmapped)")

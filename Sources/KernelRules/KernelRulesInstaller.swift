@@ -150,7 +150,8 @@ public struct KernelRulesInstaller: Sendable {
             removal.skipped.append("ipset (not installed)")
             return
         }
-        let existing = Set(try runner.check(["ipset", "list", "-n"]).standardOutput.split(separator: "\n").map(String.init))
+        let existing = Set(
+            try runner.check(["ipset", "list", "-n"]).standardOutput.split(separator: "\n").map(String.init))
         for name in IptablesRenderer.allSetNames where existing.contains(name) {
             try runner.check(["ipset", "destroy", name])
             removal.removed.append("ipset \(name)")
