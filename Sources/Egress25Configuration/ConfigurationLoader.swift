@@ -81,7 +81,13 @@ public enum ConfigurationLoader {
         let root = ConfigurationNode(node: rootNode, path: "", file: path)
         let top = try root.mapping(allowed: topLevelKeys)
 
-        let nodeName = try top["node_name"]?.string() ?? hostName()
+        var nodeName = hostName()
+        if let node = top["node_name"] {
+            nodeName = try node.string()
+            if let bad = nodeName.unicodeScalars.first(where: { !isIdentifierScalar($0) || $0 == ":" }) {
+                throw node.error("\"\(nodeName)\" contains \"\(bad)\"; use letters, digits, '.', '_' and '-'")
+            }
+        }
         var stateDirectory = Egress25Configuration.defaultStateDirectory
         if let node = top["state_directory"] {
             stateDirectory = try node.string()

@@ -174,6 +174,10 @@ struct ConfigurationLoaderTests {
             """,
             "F:7:38: policy.subscriber_ranges[1]: 100.64.0.1/10 has host bits set (did you mean 100.64.0.0/10?)"
         ),
+        (
+            "node_name: edge 1\npolicy: {subscriber_ranges: [10.0.0.0/8]}\n",
+            "F:1:12: node_name: \"edge 1\" contains \" \"; use letters, digits, '.', '_' and '-'"
+        ),
         // Unknown key with a near miss.
         (
             "polcy:\n  subscriber_ranges: [10.0.0.0/8]\n",
