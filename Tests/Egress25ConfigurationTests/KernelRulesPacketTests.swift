@@ -129,5 +129,8 @@ struct KernelRulesPacketTests {
         #expect(try topology.connect("192.0.2.98", 25) == .refused, "mark & 0x25 == 0x25: TCP reset")
         #expect(try topology.connect("192.0.2.97", 25) == .timedOut, "partial mark: not rejected")
         #expect(try topology.connect("192.0.2.98", 587) == .timedOut, "marked, but not a policed port")
+        try topology.router.check(
+            "ip6tables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "2001:db8:25::98", "-j", "MARK", "--or-mark", "0x25")
+        #expect(try topology.connect("2001:db8:25::98", 25) == .refused, "IPv6: mark & 0x25 == 0x25: TCP reset")
     }
 }
