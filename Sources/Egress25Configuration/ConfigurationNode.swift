@@ -141,8 +141,8 @@ struct MappingReader {
         }
         for (keyNode, valueNode) in mapping {
             guard case .scalar(let keyScalar) = keyNode else {
-                throw ConfigurationNode(node: keyNode, path: owner.path, file: owner.file)
-                    .error("a key must be a plain name, found \(ConfigurationNode(node: keyNode, path: "", file: "").kindDescription)")
+                let position = ConfigurationNode(node: keyNode, path: owner.path, file: owner.file)
+                throw position.error("a key must be a plain name, found \(position.kindDescription)")
             }
             let key = keyScalar.string
             guard allowed.contains(key) else {
@@ -163,11 +163,6 @@ struct MappingReader {
     subscript(_ key: String) -> ConfigurationNode? {
         guard let entry = entries[key], !entry.value.isNull else { return nil }
         return entry.value
-    }
-
-    /// The key node itself (for errors about the key rather than its value).
-    func keyNode(_ key: String) -> ConfigurationNode? {
-        entries[key]?.key
     }
 
     /// The value of a required `key`.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Runs the netfilter tools (`nft`, `iptables`, `ipset`, …) as child processes: an argument vector, no shell.
@@ -116,7 +116,8 @@ enum ChildProcess {
         throws(KernelRulesError) -> CommandRunner.Result
     {
         func failure(_ what: String, _ code: Int32 = errno) -> KernelRulesError {
-            KernelRulesError(.commandFailed, "cannot run \(argv[0]): \(what): \(String(cString: strerror(code)))",
+            KernelRulesError(
+                .commandFailed, "cannot run \(argv[0]): \(what): \(String(cString: strerror(code)))",
                 command: argv)
         }
         // Pipes, close-on-exec (pipe2 is not imported); dup2 onto 0/1/2 in the child clears the flag there.
@@ -249,7 +250,8 @@ enum ChildProcess {
         }
         if timedOut {
             throw KernelRulesError(
-                .commandFailed, "`\(argv.joined(separator: " "))` did not finish within \(timeoutSeconds) s and was killed",
+                .commandFailed,
+                "`\(argv.joined(separator: " "))` did not finish within \(timeoutSeconds) s and was killed",
                 command: argv)
         }
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot import (sys/wait.h).

@@ -3,14 +3,15 @@ import Egress25Configuration
 import KernelRules
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `egress25ctl rules show|apply|remove`: the kernel side of egress25, rendered from the configuration.
 struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
-        abstract: "Show, apply or remove the kernel rules (nftables, or iptables + ipset) that queue SYNs to egress25d.",
+        abstract:
+            "Show, apply or remove the kernel rules (nftables, or iptables + ipset) that queue SYNs to egress25d.",
         discussion: """
             The rules come from the configuration file: subscriber ranges, relay hosts without a port \
             restriction (accepted in the kernel, before the queue), policed ports, queue numbers, fail_policy \
@@ -96,7 +97,8 @@ struct RulesApplyCommand: ParsableCommand {
         } catch {
             FileHandleStderr.write("egress25ctl: warning: could not remove stale \(other[0]) rules: \(error)\n")
         }
-        let queues = rules.queueNumbers.count == 1
+        let queues =
+            rules.queueNumbers.count == 1
             ? "queue \(rules.queueNumbers.lowerBound)"
             : "queues \(rules.queueNumbers.lowerBound)-\(rules.queueNumbers.upperBound)"
         print(

@@ -86,17 +86,23 @@ struct ConfigurationLoaderTests {
             yaml: "policy:\n  subscriber_ranges: [10.0.0.0/8]\n", path: "minimal.yaml")
         #expect(!configuration.nodeName.isEmpty)
         #expect(configuration.stateDirectory == "/var/lib/egress25")
-        #expect(configuration.queue == QueueSettings(numbers: [0], failPolicy: .closed, maxLength: 4096,
-            receiveBufferBytes: 64 * 1024 * 1024, batchSize: 64))
+        #expect(
+            configuration.queue
+                == QueueSettings(
+                    numbers: [0], failPolicy: .closed, maxLength: 4096,
+                    receiveBufferBytes: 64 * 1024 * 1024, batchSize: 64))
         #expect(configuration.policy.policy.mode == .enforce)
         #expect(configuration.policy.policy.ports == [25])
         #expect(configuration.policy.policy.relayHosts.isEmpty)
         #expect(configuration.policy.policy.exceptions.isEmpty)
         #expect(configuration.policy.blockAction == .reject)
         #expect(configuration.policy.rejectMark == 0x25)
-        #expect(configuration.blockLog == BlockLogSettings(enabled: true, segmentSeconds: 3600,
-            flushIntervalMilliseconds: 1000, aggregationWindowSeconds: 60, retentionSeconds: 30 * 86400,
-            maxBytes: 10 * 1024 * 1024 * 1024))
+        #expect(
+            configuration.blockLog
+                == BlockLogSettings(
+                    enabled: true, segmentSeconds: 3600,
+                    flushIntervalMilliseconds: 1000, aggregationWindowSeconds: 60, retentionSeconds: 30 * 86400,
+                    maxBytes: 10 * 1024 * 1024 * 1024))
         #expect(configuration.metrics.listen == "127.0.0.1:9325")
     }
 
@@ -142,9 +148,10 @@ struct ConfigurationLoaderTests {
 
     @Test("an unreadable file names the file and the system's reason")
     func missingFile() {
-        #expect(throws: ConfigurationError(
-            file: "/nonexistent/egress25.yaml", line: nil, column: nil,
-            message: "cannot open the configuration file: No such file or directory")
+        #expect(
+            throws: ConfigurationError(
+                file: "/nonexistent/egress25.yaml", line: nil, column: nil,
+                message: "cannot open the configuration file: No such file or directory")
         ) {
             try ConfigurationLoader.load(path: "/nonexistent/egress25.yaml")
         }
@@ -166,6 +173,10 @@ struct ConfigurationLoaderTests {
               subscriber_ranges: [100.64.0.0/10, 100.64.0.1/10]
             """,
             "F:7:38: policy.subscriber_ranges[1]: 100.64.0.1/10 has host bits set (did you mean 100.64.0.0/10?)"
+        ),
+        (
+            "node_name: edge 1\npolicy: {subscriber_ranges: [10.0.0.0/8]}\n",
+            "F:1:12: node_name: \"edge 1\" contains \" \"; use letters, digits, '.', '_' and '-'"
         ),
         // Unknown key with a near miss.
         (
@@ -408,6 +419,25 @@ struct ConfigurationLoaderTests {
     func errorPositions(_ index: Int) {
         let (yaml, expected) = Self.errorCases[index]
         #expect(configurationError(yaml, path: "F") == expected)
+    }
+
+    @Test("an exception whose sources are outside every subscriber range is a warning, with its position")
+    func warnings() throws {
+        let yaml = """
+            policy:
+              subscriber_ranges: [100.64.0.0/10, 10.0.0.0/16]
+              exceptions:
+                - {id: a, customer: c, sources: [100.64.1.0/24, 203.0.113.0/29, 10.0.0.0/8], destinations: any,
+                   reason: r}
+            """
+        let configuration = try ConfigurationLoader.parse(yaml: yaml, path: "w.yaml")
+        #expect(
+            configuration.warnings.map(\.description) == [
+                "w.yaml:4:53: warning: policy.exceptions[0].sources[1]: 203.0.113.0/29 is outside every subscriber "
+                    + "range: SYNs from it are never queued, so this exception has no effect"
+            ])
+        let clean = try ConfigurationLoader.load(path: packageRoot + "/deploy/egress25.yaml")
+        #expect(clean.warnings.isEmpty)
     }
 
     @Test("the error description is FILE:LINE:COL: MESSAGE, with the path as given")

@@ -1,11 +1,11 @@
 import Egress25Configuration
-import Foundation
 import Egress25Core
+import Foundation
 import KernelRules
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A network namespace created for one test and deleted when the value goes away. Nothing here touches the
@@ -36,7 +36,9 @@ final class TestNamespace: @unchecked Sendable {
         private var value = 0
         private let lock = NSLock()
         func next() -> Int {
-            lock.withLock { value += 1; return value }
+            lock.withLock {
+                value += 1; return value
+            }
         }
     }
 }
@@ -84,9 +86,10 @@ struct KernelRulesInstallerTests {
             #expect(filterForward == ["-A FORWARD -j EGRESS25-ENFORCE", Substring(foreign)], "\(tool)")
         }
         let sets = try namespace.check("ipset", "list", "-n").split(separator: "\n").sorted()
-        #expect(sets == [
-            "egress25-relays-v4", "egress25-relays-v6", "egress25-subscribers-v4", "egress25-subscribers-v6",
-        ])
+        #expect(
+            sets == [
+                "egress25-relays-v4", "egress25-relays-v6", "egress25-subscribers-v4", "egress25-subscribers-v6",
+            ])
         let subscribers = try namespace.check("ipset", "list", "egress25-subscribers-v4")
         #expect(subscribers.contains("\n100.64.0.0/10\n") || subscribers.hasSuffix("\n100.64.0.0/10"))
         #expect(subscribers.contains("203.0.113.0/24"))
@@ -112,7 +115,8 @@ struct KernelRulesInstallerTests {
     @Test("remove deletes only our jumps, chains and sets, and succeeds when nothing is installed")
     func iptablesRemove() throws {
         let namespace = try TestNamespace()
-        try namespace.check("iptables", "-t", "mangle", "-A", "FORWARD", "-p", "tcp", "-j", "TCPMSS", "--clamp-mss-to-pmtu",
+        try namespace.check(
+            "iptables", "-t", "mangle", "-A", "FORWARD", "-p", "tcp", "-j", "TCPMSS", "--clamp-mss-to-pmtu",
             "--tcp-flags", "SYN,RST", "SYN")
         try namespace.check("iptables", "-A", "FORWARD", "-s", "10.9.9.0/24", "-j", "ACCEPT")
         try namespace.check("ipset", "create", "foreign-set", "hash:ip")
@@ -140,7 +144,9 @@ struct KernelRulesInstallerTests {
     @Test("nftables: the transaction replaces the table atomically, twice leaves one copy, remove leaves others")
     func nftablesTransaction() throws {
         let namespace = try TestNamespace()
-        try namespace.check("nft", "-f", "-", input: "table inet foreign {\n\tchain c {\n\t\ttype filter hook forward priority 0;\n\t}\n}\n")
+        try namespace.check(
+            "nft", "-f", "-",
+            input: "table inet foreign {\n\tchain c {\n\t\ttype filter hook forward priority 0;\n\t}\n}\n")
         let installer = KernelRulesInstaller(runner: namespace.runner)
         let detection = installer.detectBackend()
         var script = NftablesRenderer.render(Self.exampleRules)
@@ -183,7 +189,8 @@ struct KernelRulesInstallerTests {
         let detection = installer.detectBackend()
         let probe = try namespace.runner.run(
             ["nft", "-f", "-"],
-            input: "table inet e25probe {\n\tchain c {\n\t\ttype filter hook forward priority 0;\n\t\tqueue num 0 bypass\n\t}\n}\n")
+            input: "table inet e25probe {\n\tchain c {\n\t\ttype filter hook forward priority 0;\n"
+                + "\t\tqueue num 0 bypass\n\t}\n}\n")
         #expect((detection.backend == .nftables) == probe.succeeded, "\(detection.reason)")
         // The check changed nothing.
         if detection.backend == .iptables {
@@ -203,4 +210,3 @@ struct KernelRulesInstallerTests {
 enum IPPrefixParsing {
     static func prefix(_ text: String) throws -> Egress25Core.IPPrefix { try Egress25Core.IPPrefix(parsing: text) }
 }
-

@@ -29,10 +29,14 @@ struct KernelRulesPacketTests {
             server = try TestNamespace()
             let host = CommandRunner()
             // Created directly inside the namespaces: the host's interfaces are never touched.
-            try host.check(["ip", "-n", client.name, "link", "add", "c0", "type", "veth", "peer", "name", "r0",
-                "netns", router.name])
-            try host.check(["ip", "-n", router.name, "link", "add", "r1", "type", "veth", "peer", "name", "s0",
-                "netns", server.name])
+            try host.check([
+                "ip", "-n", client.name, "link", "add", "c0", "type", "veth", "peer", "name", "r0",
+                "netns", router.name,
+            ])
+            try host.check([
+                "ip", "-n", router.name, "link", "add", "r1", "type", "veth", "peer", "name", "s0",
+                "netns", server.name,
+            ])
             for (namespace, interface, addresses) in [
                 (client, "c0", ["100.64.0.2/24", "2001:db8:6400::2/64"]),
                 (router, "r0", ["100.64.0.1/24", "2001:db8:6400::1/64"]),
@@ -88,7 +92,8 @@ struct KernelRulesPacketTests {
         return KernelRuleSet(configuration: configuration)
     }
 
-    @Test("fail closed, daemon down: relays pass in the kernel, other SYNs to port 25 are dropped, port 587 is untouched")
+    @Test(
+        "fail closed, daemon down: relays pass in the kernel, other SYNs to port 25 are dropped, port 587 is untouched")
     func failClosed() throws {
         let topology = try Topology()
         try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
@@ -115,12 +120,17 @@ struct KernelRulesPacketTests {
 
         // Stand-in for the daemon's verdict: OR mark bits into SYNs to two addresses with no host behind them.
         // 0x125 has every bit of 0x25 (plus another): rejected. 0x21 lacks bit 0x04: forwarded, then times out.
-        try topology.router.check("iptables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "192.0.2.98", "-j", "MARK",
+        try topology.router.check(
+            "iptables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "192.0.2.98", "-j", "MARK",
             "--or-mark", "0x125")
-        try topology.router.check("iptables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "192.0.2.97", "-j", "MARK",
+        try topology.router.check(
+            "iptables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "192.0.2.97", "-j", "MARK",
             "--or-mark", "0x21")
         #expect(try topology.connect("192.0.2.98", 25) == .refused, "mark & 0x25 == 0x25: TCP reset")
         #expect(try topology.connect("192.0.2.97", 25) == .timedOut, "partial mark: not rejected")
         #expect(try topology.connect("192.0.2.98", 587) == .timedOut, "marked, but not a policed port")
+        try topology.router.check(
+            "ip6tables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "2001:db8:25::98", "-j", "MARK", "--or-mark", "0x25")
+        #expect(try topology.connect("2001:db8:25::98", 25) == .refused, "IPv6: mark & 0x25 == 0x25: TCP reset")
     }
 }

@@ -2,7 +2,7 @@ import Egress25Configuration
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The package root, found from this file's path (Tests/Egress25ConfigurationTests/TestSupport.swift).
