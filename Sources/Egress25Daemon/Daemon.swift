@@ -39,6 +39,9 @@ public final class Daemon: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
+        for warning in configuration.warnings {
+            logger.warning("configuration: \(warning)")
+        }
         // Before anything is created on disk: without CAP_NET_ADMIN no queue can be bound.
         if !Capabilities.hasNetAdmin, let first = configuration.queue.numbers.first {
             throw DaemonStartupError(
@@ -105,7 +108,8 @@ public final class Daemon: Sendable {
         let source = try PolicySource(configuration: configuration, logger: logger, readOnly: true)
         let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
         let policy = configuration.policy.policy
-        return "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
+        let warnings = configuration.warnings.map { "warning: \($0)\n" }.joined()
+        return warnings + "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
             + "\(policy.subscriberRanges.count) subscriber ranges, \(policy.relayHosts.count) relay hosts, "
             + "\(snapshot.exceptionCount) exceptions, mode \(policy.mode.rawValue), "
             + "block_action \(configuration.policy.blockAction.rawValue)"
