@@ -165,6 +165,7 @@ public final class Daemon: Sendable {
                     .init(service: metricsServer, successTerminationBehavior: .ignore,
                           failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
                     .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
+                    .init(service: StatisticsDumpService(daemon: self), serviceName: "statistics-dump"),
                     .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
                     .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
                 ],

@@ -141,3 +141,29 @@ struct FaultInjectionService: Service {
         }
     }
 }
+
+/// SIGUSR1 prints the cumulative verdict counters on stdout as one line,
+/// `judged=N allowed=N blocked=N malformed=N lost=N`, for benchmarks and quick checks.
+struct StatisticsDumpService: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigusr1)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            var judged: UInt64 = 0
+            var accepted: UInt64 = 0
+            var blocked: UInt64 = 0
+            var malformed: UInt64 = 0
+            var lost: UInt64 = 0
+            for worker in daemon.workers {
+                judged &+= worker.statistics.judged.load(ordering: .relaxed)
+                accepted &+= worker.statistics.accepted.load(ordering: .relaxed)
+                blocked &+= worker.statistics.blocked.load(ordering: .relaxed)
+                malformed &+= worker.statistics.malformed.load(ordering: .relaxed)
+                lost &+= worker.statistics.lostBlockLogEvents.load(ordering: .relaxed)
+            }
+            print("judged=\(judged) allowed=\(accepted) blocked=\(blocked) malformed=\(malformed) lost=\(lost)")
+            fflush(nil)
+        }
+    }
+}
