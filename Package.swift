@@ -169,6 +169,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "Egress25DaemonTests",
+            dependencies: ["Egress25Daemon", "Egress25Core"],
+            swiftSettings: swiftSettings
+        ),
         // Runs the built egress25d/egress25ctl against the real kernel in network
         // namespaces it creates; skipped (with a message) when not root.
         .testTarget(
