@@ -30,3 +30,31 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
         }
     }
 }
+
+/// Something valid but probably not meant, e.g. an exception whose sources lie outside every subscriber range.
+/// `egress25d --check-config` prints these; they never stop the daemon.
+///
+/// `description` is `FILE:LINE:COLUMN: warning: MESSAGE`.
+public struct ConfigurationWarning: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    /// What is suspicious, starting with the key path.
+    public var message: String
+
+    public init(file: String, line: Int?, column: Int?, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    init(_ node: ConfigurationNode, _ message: String) {
+        let error = node.error(message)
+        self.init(file: error.file, line: error.line, column: error.column, message: error.message)
+    }
+
+    public var description: String {
+        ConfigurationError(file: file, line: line, column: column, message: "warning: " + message).description
+    }
+}

@@ -2,11 +2,11 @@ import Egress25Core
 import Yams
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads and validates `egress25.yaml`.
@@ -81,7 +81,13 @@ public enum ConfigurationLoader {
         let root = ConfigurationNode(node: rootNode, path: "", file: path)
         let top = try root.mapping(allowed: topLevelKeys)
 
-        let nodeName = try top["node_name"]?.string() ?? hostName()
+        var nodeName = hostName()
+        if let node = top["node_name"] {
+            nodeName = try node.string()
+            if let bad = nodeName.unicodeScalars.first(where: { !isIdentifierScalar($0) || $0 == ":" }) {
+                throw node.error("\"\(nodeName)\" contains \"\(bad)\"; use letters, digits, '.', '_' and '-'")
+            }
+        }
         var stateDirectory = Egress25Configuration.defaultStateDirectory
         if let node = top["state_directory"] {
             stateDirectory = try node.string()
@@ -89,17 +95,23 @@ public enum ConfigurationLoader {
                 throw node.error("must be an absolute path, found \"\(stateDirectory)\"")
             }
         }
-        let queue = try top["queue"].map { (node) throws(ConfigurationError) in try parseQueue(node) }
+        let queue =
+            try top["queue"].map { (node) throws(ConfigurationError) in try parseQueue(node) }
             ?? QueueSettings()
-        let policy = try parsePolicy(try top.required("policy"))
-        let blockLog = try top["block_log"].map { (node) throws(ConfigurationError) in try parseBlockLog(node) }
+        var warnings: [ConfigurationWarning] = []
+        let policy = try parsePolicy(try top.required("policy"), warnings: &warnings)
+        let blockLog =
+            try top["block_log"].map { (node) throws(ConfigurationError) in try parseBlockLog(node) }
             ?? BlockLogSettings()
-        let metrics = try top["metrics"].map { (node) throws(ConfigurationError) in try parseMetrics(node) }
+        let metrics =
+            try top["metrics"].map { (node) throws(ConfigurationError) in try parseMetrics(node) }
             ?? MetricsSettings()
-        return Egress25Configuration(
+        var configuration = Egress25Configuration(
             sourcePath: path, nodeName: nodeName, stateDirectory: stateDirectory, queue: queue, policy: policy,
             blockLog: blockLog, metrics: metrics
         )
+        configuration.warnings = warnings
+        return configuration
     }
 
     // MARK: - queue
@@ -164,11 +176,13 @@ public enum ConfigurationLoader {
 
     // MARK: - policy
 
-    static func parsePolicy(_ node: ConfigurationNode) throws(ConfigurationError) -> PolicySettings {
+    static func parsePolicy(_ node: ConfigurationNode, warnings: inout [ConfigurationWarning])
+        throws(ConfigurationError) -> PolicySettings
+    {
         let map = try node.mapping(allowed: policyKeys)
         var mode = PolicyMode.enforce
         if let value = map["mode"] {
-            mode = try choice(value, ["enforce", "shadow"]) { PolicyMode(rawValue: $0) }
+            mode = try value.choice(PolicyMode.self)
         }
 
         let rangesNode = try map.required("subscriber_ranges")
@@ -214,7 +228,15 @@ public enum ConfigurationLoader {
         if let value = map["exceptions"] {
             var ids: [String: String] = [:]
             for item in try value.list() {
-                let (rule, idNode) = try parseException(item)
+                let (rule, idNode, sourceNodes) = try parseException(item)
+                for (source, sourceNode) in zip(rule.sources, sourceNodes)
+                where !subscriberRanges.contains(where: { $0.contains(source) || source.contains($0) }) {
+                    warnings.append(
+                        ConfigurationWarning(
+                            sourceNode,
+                            "\(source) is outside every subscriber range: SYNs from it are never queued, so this "
+                                + "exception has no effect"))
+                }
                 if let first = ids[rule.id] {
                     throw idNode.error("exception id \"\(rule.id)\" is already used by \(first)")
                 }
@@ -254,8 +276,9 @@ public enum ConfigurationLoader {
         return RelayHost(prefix: try prefix(item), ports: nil)
     }
 
+    /// - Returns: the rule, the node of its id, and the nodes of its sources (for positions).
     static func parseException(_ item: ConfigurationNode) throws(ConfigurationError)
-        -> (ExceptionRule, ConfigurationNode)
+        -> (ExceptionRule, ConfigurationNode, [ConfigurationNode])
     {
         let map = try item.mapping(allowed: exceptionKeys)
         let idNode = try map.required("id")
@@ -303,7 +326,7 @@ public enum ConfigurationLoader {
             id: id, customer: customer, sources: sources, destinations: destinations, notBefore: notBefore,
             expiresAt: expiresAt, reason: reason, ticket: ticket
         )
-        return (rule, idNode)
+        return (rule, idNode, try sourcesNode.list(scalarAsList: true))
     }
 
     static func isIdentifierScalar(_ scalar: Unicode.Scalar) -> Bool {
@@ -358,18 +381,6 @@ public enum ConfigurationLoader {
 
     // MARK: - value helpers
 
-    static func choice<T>(_ node: ConfigurationNode, _ names: [String], _ make: (String) -> T?)
-        throws(ConfigurationError) -> T
-    {
-        let text = try node.scalarText(expected: "one of \(names.joined(separator: ", "))")
-        if let value = make(text) { return value }
-        var message = "\"\(text)\" is not one of \(names.joined(separator: ", "))"
-        if let suggestion = ValueParsers.suggestion(for: text, among: names) {
-            message += " (did you mean \(suggestion)?)"
-        }
-        throw node.error(message)
-    }
-
     /// One CIDR prefix or bare address. IPv4-mapped IPv6 (`::ffff:0:0/96`) is refused: the kernel sees such
     /// traffic as IPv4, so it must be written as IPv4.
     static func prefix(_ node: ConfigurationNode) throws(ConfigurationError) -> IPPrefix {
@@ -379,7 +390,8 @@ public enum ConfigurationLoader {
             parsed = try IPPrefix(parsing: text)
         } catch {
             throw node.error(
-                error.reason.hasPrefix(text) ? error.reason : "\"\(text)\" is not an address or prefix: \(error.reason)")
+                error.reason.hasPrefix(text) ? error.reason : "\"\(text)\" is not an address or prefix: \(error.reason)"
+            )
         }
         if parsed.unmapped != parsed {
             throw node.error("\(text) is an IPv4-mapped IPv6 prefix; write it as IPv4: \(parsed.unmapped)")
@@ -533,7 +545,9 @@ public enum ConfigurationLoader {
                     if character == "\n" { line += 1; column = 1 } else { column += 1 }
                 }
             }
-            return at(offset == nil ? nil : Mark(line: line, column: column), "cannot read YAML: \(problem)")
+            return ConfigurationError(
+                file: path, line: offset == nil ? nil : line, column: offset == nil ? nil : column,
+                message: "cannot read YAML: \(problem)")
         default:
             return at(nil, "cannot parse YAML: \(error)")
         }

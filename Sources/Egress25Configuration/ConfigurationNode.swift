@@ -141,11 +141,10 @@ struct MappingReader {
         }
         for (keyNode, valueNode) in mapping {
             guard case .scalar(let keyScalar) = keyNode else {
-                throw ConfigurationNode(node: keyNode, path: owner.path, file: owner.file)
-                    .error("a key must be a plain name, found \(ConfigurationNode(node: keyNode, path: "", file: "").kindDescription)")
+                let position = ConfigurationNode(node: keyNode, path: owner.path, file: owner.file)
+                throw position.error("a key must be a plain name, found \(position.kindDescription)")
             }
             let key = keyScalar.string
-            let keyPosition = owner.child(keyNode, key: key)
             guard allowed.contains(key) else {
                 var message = "unknown key \"\(key)\""
                 if let suggestion = ValueParsers.suggestion(for: key, among: allowed) {
@@ -154,9 +153,9 @@ struct MappingReader {
                     let scope = owner.path.isEmpty ? "at the top level" : "in \(owner.path)"
                     message += "; keys allowed \(scope): \(allowed.joined(separator: ", "))"
                 }
-                throw keyPosition.error(message)
+                throw ConfigurationNode(node: keyNode, path: owner.path, file: owner.file).error(message)
             }
-            entries[key] = (keyPosition, owner.child(valueNode, key: key))
+            entries[key] = (owner.child(keyNode, key: key), owner.child(valueNode, key: key))
         }
     }
 
@@ -164,11 +163,6 @@ struct MappingReader {
     subscript(_ key: String) -> ConfigurationNode? {
         guard let entry = entries[key], !entry.value.isNull else { return nil }
         return entry.value
-    }
-
-    /// The key node itself (for errors about the key rather than its value).
-    func keyNode(_ key: String) -> ConfigurationNode? {
-        entries[key]?.key
     }
 
     /// The value of a required `key`.
@@ -190,8 +184,8 @@ struct MappingReader {
     }
 }
 
-extension String {
-    func trimmingWhitespace() -> Substring {
+extension StringProtocol {
+    func trimmingWhitespace() -> SubSequence {
         var slice = self[...]
         while let first = slice.first, first.isWhitespace { slice.removeFirst() }
         while let last = slice.last, last.isWhitespace { slice.removeLast() }

@@ -21,6 +21,9 @@ public struct Egress25Configuration: Sendable {
     public var blockLog: BlockLogSettings
     /// Key `metrics`: the metrics listener.
     public var metrics: MetricsSettings
+    /// Valid but suspicious settings found while loading (for `--check-config` to print); empty when built
+    /// in code.
+    public var warnings: [ConfigurationWarning] = []
 
     public init(
         sourcePath: String,

@@ -36,7 +36,9 @@ enum ValueParsers {
     /// `KB`, `MB`, `GB` are refused as ambiguous), or a bare integer meaning bytes.
     /// - Returns: bytes, or a reason.
     static func byteSize(_ text: String) -> Result<Int64, ReasonError> {
-        let units: [(String, Int64)] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)]
+        let units: [(String, Int64)] = [
+            ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1),
+        ]
         let trimmed = String(text.trimmingWhitespace())
         var number = Substring(trimmed)
         var multiplier: Int64 = 1
@@ -47,7 +49,8 @@ enum ValueParsers {
         }
         number = Substring(String(number).trimmingWhitespace())
         guard let value = integer(String(number)), value >= 0, number.first?.isNumber == true else {
-            return .failure(ReasonError("expected a size such as 64MiB (units B, KiB, MiB, GiB, TiB), found \"\(text)\""))
+            return .failure(
+                ReasonError("expected a size such as 64MiB (units B, KiB, MiB, GiB, TiB), found \"\(text)\""))
         }
         let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
         if overflow { return .failure(ReasonError("\(text) is too large")) }

@@ -39,6 +39,14 @@ public final class Daemon: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
+        for warning in configuration.warnings {
+            logger.warning("configuration: \(warning)")
+        }
+        // Before anything is created on disk: without CAP_NET_ADMIN no queue can be bound.
+        if !Capabilities.hasNetAdmin, let first = configuration.queue.numbers.first {
+            throw DaemonStartupError(
+                "\(NetfilterQueueError(code: .missingCapability, queue: first, operation: "bind", errno: EPERM))")
+        }
         let source = try PolicySource(configuration: configuration, logger: logger)
         self.policySource = source
         let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
@@ -100,7 +108,8 @@ public final class Daemon: Sendable {
         let source = try PolicySource(configuration: configuration, logger: logger, readOnly: true)
         let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
         let policy = configuration.policy.policy
-        return "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
+        let warnings = configuration.warnings.map { "warning: \($0)\n" }.joined()
+        return warnings + "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
             + "\(policy.subscriberRanges.count) subscriber ranges, \(policy.relayHosts.count) relay hosts, "
             + "\(snapshot.exceptionCount) exceptions, mode \(policy.mode.rawValue), "
             + "block_action \(configuration.policy.blockAction.rawValue)"
@@ -109,7 +118,7 @@ public final class Daemon: Sendable {
     /// Binds every queue, then runs until SIGTERM/SIGINT.
     ///
     /// - Throws: ``DaemonStartupError`` when a queue cannot be bound (no queue stays bound then).
-    public func run() async throws {
+    public func run(faultInjection: Bool = false) async throws {
         for worker in workers {
             do {
                 try worker.bind()
@@ -120,6 +129,14 @@ public final class Daemon: Sendable {
         }
         blockLog?.start()
         for worker in workers { worker.start() }
+        let pidFile = configuration.stateDirectory + "/egress25d.pid"
+        do {
+            try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        } catch {
+            logger.warning("cannot write the pid file; egress25ctl reload will not find the daemon",
+                           metadata: ["path": "\(pidFile)", "error": "\(error)"])
+        }
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
         let snapshot = publisher.current
         logger.notice(
             "egress25d ready",
@@ -132,11 +149,23 @@ public final class Daemon: Sendable {
             ])
         notifier.notify("READY=1\nSTATUS=judging SYNs on queues \(configuration.queue.numbers)")
 
+        let metrics = DaemonMetrics(daemon: self)
+        let metricsServer = try MetricsServer.application(
+            metrics: metrics, listen: configuration.metrics.listen, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if faultInjection {
+            logger.warning("fault injection enabled: SIGUSR2 kills the queue sockets (tests only)")
+            services.append(.init(service: FaultInjectionService(daemon: self), serviceName: "fault-injection"))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
+                services: services + [
                     .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
+                    // A metrics endpoint that cannot listen is logged, but never stops the judging.
+                    .init(service: metricsServer, successTerminationBehavior: .ignore,
+                          failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
                     .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
+                    .init(service: StatisticsDumpService(daemon: self), serviceName: "statistics-dump"),
                     .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
                     .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
                 ],
@@ -158,6 +187,7 @@ public final class Daemon: Sendable {
             configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
         } catch {
             policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
             logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
             return false
         }
@@ -173,6 +203,7 @@ public final class Daemon: Sendable {
                 policy: configuration.policy.policy, generation: publisher.current.generation + 1)
             publisher.publish(next)
             policySource.reloads.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
             logger.notice(
                 "policy reloaded",
                 metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
@@ -180,6 +211,7 @@ public final class Daemon: Sendable {
             return true
         } catch {
             policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
             logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
             return false
         }

@@ -45,10 +45,16 @@ public final class QueueWorker: @unchecked Sendable {
     private let ring: BlockLogRing?
     private let logger: Logger
     private let stopRequested = ManagedAtomic<Bool>(false)
+    /// Set by the watchdog: the socket is considered dead; the worker closes it and binds the queue again.
+    private let rebindRequested = ManagedAtomic<Bool>(false)
+    /// The socket's descriptor while bound, for fault injection (-1 when unbound).
+    private let boundDescriptor = ManagedAtomic<Int32>(-1)
     private let finished = DispatchSemaphore(value: 0)
     /// Owned by the worker thread once started.
     private var socket: NetfilterQueueSocket?
     private var started = false
+    /// Per-batch verdict counts by reason slot, flushed into `statistics.byReason` after each batch.
+    private let reasonScratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: ReasonCounter.slots)
 
     public init(
         socketConfiguration: NetfilterQueueConfiguration,
@@ -65,6 +71,11 @@ public final class QueueWorker: @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "queue"] = "\(socketConfiguration.queueNumber)"
         self.logger = logger
+        reasonScratch.initialize(repeating: 0)
+    }
+
+    deinit {
+        reasonScratch.deallocate()
     }
 
     /// Binds the queue. Called before ``start()`` so start-up errors (missing CAP_NET_ADMIN, a queue
@@ -72,7 +83,10 @@ public final class QueueWorker: @unchecked Sendable {
     ///
     /// - Throws: ``NetfilterQueueError``.
     public func bind() throws(NetfilterQueueError) {
-        socket = try NetfilterQueueSocket(configuration: socketConfiguration)
+        let socket = try NetfilterQueueSocket(configuration: socketConfiguration)
+        self.socket = socket
+        boundDescriptor.store(socket.descriptor, ordering: .relaxed)
+        statistics.portID.store(socket.portID, ordering: .relaxed)
         statistics.bound.store(true, ordering: .relaxed)
         statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
     }
@@ -104,6 +118,25 @@ public final class QueueWorker: @unchecked Sendable {
         statistics.bound.store(false, ordering: .relaxed)
     }
 
+    /// Asks the worker to drop its socket and bind the queue again (the watchdog found it dead).
+    /// The old socket is closed before the new one is bound, so no verdict for an old packet id is ever
+    /// sent on the new socket; packets the old socket held are released by the kernel when it closes.
+    public func requestRebind() {
+        rebindRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Fault injection for tests (`egress25d --fault-injection`, SIGUSR2): replaces the socket's descriptor
+    /// with /dev/null, as if the socket had died under the worker. The kernel unbinds the queue; the worker's
+    /// next receive fails and it binds the queue again.
+    public func injectSocketFailure() {
+        let descriptor = boundDescriptor.load(ordering: .relaxed)
+        guard descriptor >= 0 else { return }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { return }
+        _ = dup2(null, descriptor)
+        _ = Glibc.close(null)
+    }
+
     private func run() {
         while !stopRequested.load(ordering: .relaxed) {
             guard let socket else {
@@ -111,14 +144,22 @@ public final class QueueWorker: @unchecked Sendable {
                 continue
             }
             do {
+                if rebindRequested.exchange(false, ordering: .relaxed) {
+                    throw WatchdogRebind()
+                }
                 try judgeOneBatch(socket)
             } catch {
                 logger.error("queue socket failed; binding the queue again", metadata: ["error": "\(error)"])
-                socket.close()
-                self.socket = nil
-                statistics.bound.store(false, ordering: .relaxed)
+                dropSocket()
             }
         }
+        dropSocket()
+    }
+
+    private func dropSocket() {
+        boundDescriptor.store(-1, ordering: .relaxed)
+        statistics.bound.store(false, ordering: .relaxed)
+        statistics.portID.store(0, ordering: .relaxed)
         socket?.close()
         socket = nil
     }
@@ -140,15 +181,19 @@ public final class QueueWorker: @unchecked Sendable {
         let generation = snapshot.generation
         let blockVerdict = self.blockVerdict
         let ring = self.ring
-        var counts = BatchCounts()
+        var counts = BatchCounts(byReason: reasonScratch)
         var nowMilliseconds: Int64 = -1
+        var arrivalNanoseconds: UInt64 = 0
 
         let judged = try socket.receiveBatch { packet in
             // Read the clock once per batch, after the packets arrived: expiry is exact to the second.
-            if nowMilliseconds < 0 { nowMilliseconds = SystemClock.realtimeMilliseconds() }
+            if nowMilliseconds < 0 {
+                nowMilliseconds = SystemClock.realtimeMilliseconds()
+                arrivalNanoseconds = SystemClock.monotonicNanoseconds()
+            }
             let parsed = PacketParser.parse(packet.payload)
             let decision = snapshot.decide(parsed, now: nowMilliseconds / 1000)
-            counts.record(decision, ipv6: packet.hardwareProtocol == 0x86DD, statistics: statistics)
+            counts.record(decision, ipv6: packet.hardwareProtocol == 0x86DD)
             if decision.verdict == .block || decision.shadow {
                 if let ring, !ring.push(
                     BlockedAttempt(parsed, decision: decision, snapshot: snapshot, generation: generation,
@@ -160,12 +205,22 @@ public final class QueueWorker: @unchecked Sendable {
             return decision.verdict == .accept ? .accept : blockVerdict.verdict(existingMark: packet.mark)
         }
         statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
-        if judged > 0 { counts.publish(to: statistics) }
+        if judged > 0 {
+            counts.publish(to: statistics)
+            statistics.recordLatency(
+                nanoseconds: SystemClock.monotonicNanoseconds() &- arrivalNanoseconds, packets: judged)
+        }
     }
+}
+
+/// The watchdog found the queue socket dead (unbound in the kernel, or not delivering a waiting backlog).
+private struct WatchdogRebind: Error, CustomStringConvertible {
+    var description: String { "the watchdog found the queue socket dead" }
 }
 
 /// Per-batch counter sums, kept on the stack and added to the shared atomics once per batch.
 private struct BatchCounts {
+    let byReason: UnsafeMutableBufferPointer<UInt64>
     var judged: UInt64 = 0
     var accepted: UInt64 = 0
     var blocked: UInt64 = 0
@@ -174,13 +229,12 @@ private struct BatchCounts {
     var lost: UInt64 = 0
 
     @inline(__always)
-    mutating func record(_ decision: Decision, ipv6: Bool, statistics: WorkerStatistics) {
+    mutating func record(_ decision: Decision, ipv6: Bool) {
         judged &+= 1
         if decision.verdict == .accept { accepted &+= 1 } else { blocked &+= 1 }
         if decision.shadow { shadow &+= 1 }
         if decision.reason == .malformed { malformed &+= 1 }
-        statistics.byReason[ReasonCounter.index(reason: decision.reason, ipv6: ipv6)]
-            .wrappingIncrement(ordering: .relaxed)
+        byReason[ReasonCounter.index(reason: decision.reason, ipv6: ipv6)] &+= 1
     }
 
     func publish(to statistics: WorkerStatistics) {
@@ -190,6 +244,10 @@ private struct BatchCounts {
         if shadow > 0 { statistics.shadowBlocked.wrappingIncrement(by: shadow, ordering: .relaxed) }
         if malformed > 0 { statistics.malformed.wrappingIncrement(by: malformed, ordering: .relaxed) }
         if lost > 0 { statistics.lostBlockLogEvents.wrappingIncrement(by: lost, ordering: .relaxed) }
+        for slot in 0..<byReason.count where byReason[slot] != 0 {
+            statistics.byReason[slot].wrappingIncrement(by: byReason[slot], ordering: .relaxed)
+            byReason[slot] = 0
+        }
     }
 }
 

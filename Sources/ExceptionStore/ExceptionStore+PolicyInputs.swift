@@ -5,7 +5,8 @@ extension ExceptionStore {
     /// What the daemon needs to build a `PolicySnapshot`, read in ONE read transaction (a consistent snapshot:
     /// a change committed by another process is seen entirely or not at all).
     ///
-    /// - `bindings`: every binding in force at `now` (static and session), ordered by prefix.
+    /// - `bindings`: every binding in force at `now` (static and session), ordered by address family and first
+    ///   address.
     /// - `exceptions`: every exception that is not revoked and has not expired before
     ///   `now - recentlyExpiredWindowSeconds` (30 days), resolved to the customer's bindings in force at `now`:
     ///   `sources` are their prefixes, `notBefore` is the grant time, `expiresAt` the expiry, so `decide()` can
@@ -20,18 +21,32 @@ extension ExceptionStore {
         now: Int64 = UTCTime.now()
     ) throws(ExceptionStoreError) -> (exceptions: [ExceptionRule], bindings: [CustomerBinding]) {
         try read("read the policy inputs from") { db in
-            let bindings = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.bindingColumns) FROM binding
-                    WHERE valid_from <= ? AND (valid_until IS NULL OR valid_until > ?)
-                    ORDER BY family, first, id
-                    """,
-                arguments: [now, now]
-            ).map(Self.binding)
+            // In force at `now`: open bindings (partial index binding_open_by_first, already in prefix order),
+            // plus bindings that end after `now` (only when `now` is in the past; index binding_by_end).
+            var bindings: [CustomerBinding] = []
             var sourcesByCustomer: [String: [IPPrefix]] = [:]
-            for binding in bindings {
-                sourcesByCustomer[binding.customer, default: []].append(binding.prefix)
+            for sql in [
+                """
+                SELECT customer_id, family, first, last FROM binding
+                WHERE valid_until IS NULL AND valid_from <= ? ORDER BY family, first
+                """,
+                """
+                SELECT customer_id, family, first, last FROM binding
+                WHERE valid_until > ? AND valid_from <= ? ORDER BY family, first
+                """,
+            ] {
+                let arguments: StatementArguments = sql.contains("valid_until >") ? [now, now] : [now]
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+                while let row = try rows.next() {
+                    let customer: String = row[0]
+                    let first: String = row[2]
+                    let last: String = row[3]
+                    guard let prefix = PrefixRange.prefix(family: row[1], first: first, last: last) else {
+                        throw ExceptionStoreError(.io, "corrupt binding of \(customer): range \(first)-\(last)")
+                    }
+                    bindings.append(CustomerBinding(customer: customer, prefix: prefix))
+                    sourcesByCustomer[customer, default: []].append(prefix)
+                }
             }
             let stored = try Row.fetchAll(
                 db,
@@ -52,8 +67,7 @@ extension ExceptionStore {
                         destinations: exception.destinations, notBefore: exception.createdAt,
                         expiresAt: exception.expiresAt, reason: exception.reason, ticket: exception.ticket))
             }
-            let customerBindings = bindings.map { CustomerBinding(customer: $0.customer, prefix: $0.prefix) }
-            return (rules, customerBindings)
+            return (rules, bindings)
         }
     }
 }

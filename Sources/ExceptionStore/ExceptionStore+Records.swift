@@ -69,6 +69,37 @@ extension ExceptionStore {
             }
         }
 
+        /// The prefix back from the stored columns, without parsing text (the policy rebuild reads every
+        /// binding); `nil` when the columns are not a CIDR range.
+        static func prefix(family: Int, first: String, last: String) -> IPPrefix? {
+            let firstUTF8 = first.utf8
+            let lastUTF8 = last.utf8
+            switch family {
+            case 4:
+                guard firstUTF8.count == 8, lastUTF8.count == 8, let start = UInt32(first, radix: 16),
+                    let end = UInt32(last, radix: 16)
+                else { return nil }
+                let host = start ^ end
+                guard start & host == 0, host & (host &+ 1) == 0 else { return nil }
+                return IPPrefix(truncating: .v4(IPv4Address(start)), length: UInt8(32 - host.nonzeroBitCount))
+            case 6:
+                guard firstUTF8.count == 32, lastUTF8.count == 32,
+                    let startHigh = UInt64(first.prefix(16), radix: 16), let startLow = UInt64(first.suffix(16), radix: 16),
+                    let endHigh = UInt64(last.prefix(16), radix: 16), let endLow = UInt64(last.suffix(16), radix: 16)
+                else { return nil }
+                let hostHigh = startHigh ^ endHigh
+                let hostLow = startLow ^ endLow
+                let bits = hostHigh.nonzeroBitCount + hostLow.nonzeroBitCount
+                guard startHigh & hostHigh == 0, startLow & hostLow == 0, hostLow & (hostLow &+ 1) == 0,
+                    hostHigh == 0 || hostLow == ~0, hostHigh & (hostHigh &+ 1) == 0
+                else { return nil }
+                return IPPrefix(
+                    truncating: .v6(IPv6Address(high: startHigh, low: startLow)), length: UInt8(128 - bits))
+            default:
+                return nil
+            }
+        }
+
         static func hex(_ value: UInt64, digits: Int) -> String {
             let text = String(value, radix: 16)
             return String(repeating: "0", count: max(0, digits - text.count)) + text
@@ -80,23 +111,23 @@ extension ExceptionStore {
 
     // MARK: Row decoding
 
+    /// Column lists; the decoders below read by position, in this order.
     static let customerColumns = "id, name, note, created_at"
 
     static func customer(_ row: Row) -> Customer {
-        Customer(id: row["id"], name: row["name"], note: row["note"], createdAt: row["created_at"])
+        Customer(id: row[0], name: row[1], note: row[2], createdAt: row[3])
     }
 
     static let bindingColumns = "id, customer_id, prefix, kind, valid_from, valid_until"
 
     static func binding(_ row: Row) throws -> AddressBinding {
-        let text: String = row["prefix"]
-        let kindText: String = row["kind"]
+        let text: String = row[2]
+        let kindText: String = row[3]
         guard let prefix = IPPrefix(text), let kind = BindingKind(rawValue: kindText) else {
-            throw ExceptionStoreError(.io, "corrupt binding row \(row["id"] as Int64): prefix \(text), kind \(kindText)")
+            throw ExceptionStoreError(.io, "corrupt binding row \(row[0] as Int64): prefix \(text), kind \(kindText)")
         }
         return AddressBinding(
-            id: row["id"], customer: row["customer_id"], prefix: prefix, kind: kind,
-            validFrom: row["valid_from"], validUntil: row["valid_until"])
+            id: row[0], customer: row[1], prefix: prefix, kind: kind, validFrom: row[4], validUntil: row[5])
     }
 
     static let exceptionColumns = """
@@ -105,9 +136,9 @@ extension ExceptionStore {
         """
 
     static func exception(_ row: Row) throws -> StoredException {
-        let id: String = row["id"]
+        let id: String = row[0]
         let destinations: DestinationScope
-        if let text = row["destinations"] as String? {
+        if let text = row[2] as String? {
             var prefixes: [IPPrefix] = []
             for part in text.split(separator: ",") {
                 guard let prefix = IPPrefix(String(part)) else {
@@ -120,27 +151,26 @@ extension ExceptionStore {
             destinations = .any
         }
         var revocation: StoredException.Revocation?
-        if let at = row["revoked_at"] as Int64? {
-            revocation = .init(at: at, by: row["revoked_by"] ?? "", reason: row["revoke_reason"] ?? "")
+        if let at = row[8] as Int64? {
+            revocation = .init(at: at, by: row[9] ?? "", reason: row[10] ?? "")
         }
         return StoredException(
-            id: id, customer: row["customer_id"], destinations: destinations, expiresAt: row["expires_at"],
-            reason: row["reason"], ticket: row["ticket"], grantedBy: row["granted_by"], createdAt: row["created_at"],
-            revocation: revocation)
+            id: id, customer: row[1], destinations: destinations, expiresAt: row[3], reason: row[4], ticket: row[5],
+            grantedBy: row[6], createdAt: row[7], revocation: revocation)
     }
 
     static let auditColumns = "sequence, at, actor, action, customer_id, object_id, before, after"
 
     static func auditEntry(_ row: Row) -> AuditEntry {
         AuditEntry(
-            sequence: row["sequence"], at: row["at"], actor: row["actor"], action: row["action"],
-            customer: row["customer_id"], objectID: row["object_id"], before: row["before"], after: row["after"])
+            sequence: row[0], at: row[1], actor: row[2], action: row[3], customer: row[4], objectID: row[5],
+            before: row[6], after: row[7])
     }
 
     // MARK: Lookups inside transactions
 
     static func fetchCustomer(_ db: Database, _ id: String) throws -> Customer? {
-        try Row.fetchOne(db, sql: "SELECT \(customerColumns) FROM customer WHERE id = ?", arguments: [id])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(customerColumns) FROM customer WHERE id = ?"), arguments: [id])
             .map(customer)
     }
 
@@ -152,32 +182,50 @@ extension ExceptionStore {
     }
 
     static func fetchException(_ db: Database, _ id: String) throws -> StoredException? {
-        try Row.fetchOne(db, sql: "SELECT \(exceptionColumns) FROM exception WHERE id = ?", arguments: [id])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(exceptionColumns) FROM exception WHERE id = ?"), arguments: [id])
             .map(exception)
     }
 
     /// In-force bindings (`valid_until IS NULL`) whose range overlaps `prefix`, any customer and kind.
     ///
-    /// In-force bindings may overlap one another (static ones of one customer, or a static and a session), so
-    /// this takes every in-force binding starting at or before the prefix's last address and keeps those that
-    /// end at or after its first: an index range scan on `binding_open_by_first`.
+    /// Two CIDR ranges overlap exactly when one contains the other, so an overlapping binding either starts
+    /// inside `prefix` (one index range scan on `binding_open_by_first`), or starts before it and contains its
+    /// first address: then it starts at that address truncated to a shorter length (at most 32 or 128 index
+    /// seeks). No scan over unrelated bindings: a bulk import stays linear.
     static func openBindings(_ db: Database, overlapping prefix: IPPrefix) throws -> [AddressBinding] {
         let range = PrefixRange(prefix)
-        return try Row.fetchAll(
-            db,
-            sql: """
+        var found = try Row.fetchAll(
+            db.cachedStatement(sql: """
                 SELECT \(bindingColumns) FROM binding
-                WHERE valid_until IS NULL AND family = ? AND first <= ? AND last >= ?
-                ORDER BY id
-                """,
-            arguments: [range.family, range.last, range.first]
+                WHERE valid_until IS NULL AND family = ? AND first >= ? AND first <= ?
+                """),
+            arguments: [range.family, range.first, range.last]
         ).map(binding)
+        if prefix.length > 0 {
+            let enclosingStarts = Set((0..<prefix.length).map {
+                PrefixRange(IPPrefix(truncating: prefix.address, length: $0)).first
+            }).subtracting([range.first])
+            if !enclosingStarts.isEmpty {
+                let placeholders = Array(repeating: "?", count: enclosingStarts.count).joined(separator: ", ")
+                var arguments: StatementArguments = [range.family]
+                arguments += StatementArguments(Array(enclosingStarts))
+                arguments += [range.first]
+                found += try Row.fetchAll(
+                    db.cachedStatement(sql: """
+                        SELECT \(bindingColumns) FROM binding
+                        WHERE valid_until IS NULL AND family = ? AND first IN (\(placeholders)) AND last >= ?
+                        """),
+                    arguments: arguments
+                ).map(binding)
+            }
+        }
+        return found.sorted { $0.id < $1.id }
     }
 
     static func openBindings(_ db: Database, customer: String) throws -> [AddressBinding] {
         try Row.fetchAll(
-            db,
-            sql: "SELECT \(bindingColumns) FROM binding WHERE customer_id = ? AND valid_until IS NULL ORDER BY id",
+            db.cachedStatement(
+                sql: "SELECT \(bindingColumns) FROM binding WHERE customer_id = ? AND valid_until IS NULL ORDER BY id"),
             arguments: [customer]
         ).map(binding)
     }
@@ -186,18 +234,19 @@ extension ExceptionStore {
         _ db: Database, customer: String, prefix: IPPrefix, kind: BindingKind, now: Int64
     ) throws -> AddressBinding {
         let range = PrefixRange(prefix)
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until)
                 VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
-                """,
+                """
+        ).execute(
             arguments: [customer, prefix.description, range.family, range.first, range.last, kind.rawValue, now])
         return AddressBinding(
             id: db.lastInsertedRowID, customer: customer, prefix: prefix, kind: kind, validFrom: now, validUntil: nil)
     }
 
     static func endBinding(_ db: Database, _ binding: AddressBinding, now: Int64) throws -> AddressBinding {
-        try db.execute(sql: "UPDATE binding SET valid_until = ? WHERE id = ?", arguments: [now, binding.id])
+        try db.cachedStatement(sql: "UPDATE binding SET valid_until = ? WHERE id = ?").execute(arguments: [now, binding.id])
         var ended = binding
         ended.validUntil = now
         return ended
@@ -228,11 +277,12 @@ extension ExceptionStore {
         before: Before?,
         after: After?
     ) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO audit (at, actor, action, customer_id, object_id, before, after)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [at, actor, action, customer, objectID, try json(before), try json(after)])
     }
 

@@ -36,6 +36,7 @@ extension ExceptionStore {
                 ) STRICT;
                 CREATE INDEX binding_by_customer ON binding(customer_id, valid_until);
                 CREATE INDEX binding_open_by_first ON binding(family, first) WHERE valid_until IS NULL;
+                CREATE INDEX binding_by_end ON binding(valid_until) WHERE valid_until IS NOT NULL;
 
                 -- destinations: NULL for any destination, else canonical CIDR prefixes joined by ','.
                 -- expires_at: NULL for permanent, else UTC seconds (exclusive).

@@ -127,7 +127,8 @@ public enum IptablesRenderer {
         }
         out += "COMMIT\n*filter\n:\(enforceChain) - [0:0]\n"
         for ports in portMatches(rules.ports) {
-            out += "-A \(enforceChain) \(syn) \(ports) -m mark --mark \(mark)/\(mark) -j REJECT --reject-with tcp-reset\n"
+            out +=
+                "-A \(enforceChain) \(syn) \(ports) -m mark --mark \(mark)/\(mark) -j REJECT --reject-with tcp-reset\n"
         }
         out += "COMMIT\n"
         return out

@@ -62,7 +62,19 @@ public struct KernelRulesInstaller: Sendable {
     public func apply(_ rules: KernelRuleSet, backend: RulesBackend) throws(KernelRulesError) {
         switch backend {
         case .nftables:
-            try runner.check(["nft", "-f", "-"], input: NftablesRenderer.render(rules))
+            do {
+                try runner.check(["nft", "-f", "-"], input: NftablesRenderer.render(rules))
+            } catch {
+                // Say why when the kernel cannot queue from nftables at all (the common case for this error).
+                guard error.message.contains("No such file or directory"), detectBackend().backend == .iptables else {
+                    throw error
+                }
+                throw KernelRulesError(
+                    .unsupported,
+                    "\(error.message) (this kernel lacks the nftables queue expression, CONFIG_NFT_QUEUE: "
+                        + "use --backend iptables or auto)",
+                    command: error.command)
+            }
         case .iptables:
             try applyIptables(rules)
         }
@@ -150,7 +162,8 @@ public struct KernelRulesInstaller: Sendable {
             removal.skipped.append("ipset (not installed)")
             return
         }
-        let existing = Set(try runner.check(["ipset", "list", "-n"]).standardOutput.split(separator: "\n").map(String.init))
+        let existing = Set(
+            try runner.check(["ipset", "list", "-n"]).standardOutput.split(separator: "\n").map(String.init))
         for name in IptablesRenderer.allSetNames where existing.contains(name) {
             try runner.check(["ipset", "destroy", name])
             removal.removed.append("ipset \(name)")

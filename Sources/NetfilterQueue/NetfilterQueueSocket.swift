@@ -1,4 +1,4 @@
-import CNetfilterQueue
+internal import CNetfilterQueue
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +27,8 @@ public final class NetfilterQueueSocket {
     public private(set) var malformedMessages: UInt64 = 0
 
     private let socket: OpaquePointer
-    private let descriptor: Int32
+    /// The netlink socket's file descriptor (for diagnostics and fault injection; do not read or close it).
+    public let descriptor: Int32
     private let slotSize: Int
     private let receiveStorage: UnsafeMutableRawBufferPointer
     private let iovecs: UnsafeMutableBufferPointer<iovec>

@@ -25,6 +25,9 @@ struct Egress25d: AsyncParsableCommand {
     @Flag(name: .long, help: "Validate the configuration and the exception store, print a summary, and exit (0 valid, 1 not).")
     var checkConfig = false
 
+    @Flag(name: .long, help: .hidden)
+    var faultInjection = false
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -42,7 +45,7 @@ struct Egress25d: AsyncParsableCommand {
                 return
             }
             let daemon = try Daemon(configurationPath: config, logger: logger)
-            try await daemon.run()
+            try await daemon.run(faultInjection: faultInjection)
         } catch let error as DaemonStartupError {
             printError(error.description)
             throw ExitCode(1)

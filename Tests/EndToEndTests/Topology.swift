@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -39,37 +40,28 @@ struct CommandResult {
 /// Runs `arguments` (no shell), waits at most `timeout` seconds (then kills it), and captures its output.
 @discardableResult
 func run(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
+    // Output goes to files, not pipes: a command that leaves a child holding a pipe open cannot hang us.
+    let base = NSTemporaryDirectory() + "egress25-e2e-cmd-\(UUID().uuidString.prefix(8))"
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+    process.standardError = FileHandle(forWritingAtPath: base + ".err")
     try process.run()
     let deadline = Date().addingTimeInterval(timeout)
-    // Drain pipes while waiting so a chatty command cannot block on a full pipe.
-    var outData = Data()
-    var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    group.enter()
-    DispatchQueue.global().async {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    while process.isRunning && Date() < deadline { usleep(10_000) }
+    while process.isRunning && Date() < deadline { usleep(5_000) }
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
-    group.wait()
     return CommandResult(
         status: process.terminationStatus,
-        output: String(decoding: outData, as: UTF8.self),
-        error: String(decoding: errData, as: UTF8.self))
+        output: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        error: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
 }
 
 /// The outcome of one TCP connect from the subscriber namespace.
@@ -94,8 +86,16 @@ final class Topology {
     private(set) var daemon: Process?
     private(set) var daemonLog: String
 
+    /// Distinguishes topologies of suites that run in parallel in one test process.
+    private static let sequence = Mutex(0)
+
     init() throws {
-        prefix = "e25-\(getpid() % 100_000)"
+        let number = Self.sequence.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        // Interface names are PREFIX + 3 characters and must stay within 15 (IFNAMSIZ - 1).
+        prefix = "e25-\(getpid() % 10_000)-\(number % 100)"
         sub = prefix + "-sub"
         rtr = prefix + "-rtr"
         net = prefix + "-net"
@@ -132,20 +132,71 @@ final class Topology {
 
     /// Writes the daemon's configuration for this topology.
     func writeConfiguration(blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096,
-                            extra: String = "") throws {
+                            queues: String = "[0]", relays: String = "[192.0.2.25, 2001:db8:25::25]",
+                            extra: String = "", to path: String? = nil) throws {
         let yaml = """
             node_name: e2e-router
             state_directory: \(directory)/state
-            queue: { numbers: [0], fail_policy: \(failPolicy), max_length: \(maxLength) }
+            queue: { numbers: \(queues), fail_policy: \(failPolicy), max_length: \(maxLength) }
             policy:
               subscriber_ranges: [100.64.0.0/24, 2001:db8:6400::/64]
-              relay_hosts: [192.0.2.25, 2001:db8:25::25]
+              relay_hosts: \(relays)
               ports: [25]
               block_action: \(blockAction)
               reject_mark: 0x25
+            block_log: { flush_interval: 250ms }
             \(extra)
             """
-        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try yaml.write(toFile: path ?? configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// The daemon's pid (the `ip netns exec` process execs egress25d).
+    var daemonPID: pid_t? { daemon?.processIdentifier }
+
+    /// GET http://127.0.0.1:9325/PATH inside the router namespace: (HTTP status, body).
+    func http(_ path: String) throws -> (status: Int, body: String) {
+        let script = """
+            import sys, urllib.request, urllib.error
+            try:
+                r = urllib.request.urlopen("http://127.0.0.1:9325/\(path)", timeout=5)
+                print(r.status); print(r.read().decode())
+            except urllib.error.HTTPError as e:
+                print(e.code); print(e.read().decode())
+            """
+        let result = try run(["ip", "netns", "exec", rtr, "python3", "-c", script])
+        let lines = result.output.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let first = lines.first, let status = Int(first) else {
+            throw TopologyError("GET /\(path) failed: \(result.output) \(result.error)")
+        }
+        return (status, lines.count > 1 ? String(lines[1]) : "")
+    }
+
+    /// The value of one Prometheus sample, e.g. `egress25_verdicts_total{family="ipv4",reason="relay"}`
+    /// (labels in any order); nil when absent.
+    func metric(_ name: String, _ labels: [String: String] = [:]) throws -> Double? {
+        let body = try http("metrics").body
+        for line in body.split(separator: "\n") where line.hasPrefix(name) && !line.hasPrefix("#") {
+            let text = String(line)
+            guard let space = text.lastIndex(of: " ") else { continue }
+            let series = String(text[..<space])
+            let seriesName = series.split(separator: "{").first.map(String.init) ?? series
+            guard seriesName == name else { continue }
+            let matches = labels.allSatisfy { series.contains("\($0.key)=\"\($0.value)\"") }
+            if matches { return Double(text[text.index(after: space)...]) }
+        }
+        return nil
+    }
+
+    /// The kernel's counters for `queue` in the router namespace.
+    func kernelQueue(_ queue: Int) throws -> (portID: UInt32, waiting: Int, dropped: Int, userDropped: Int, sequence: UInt32)? {
+        let text = try run(["ip", "netns", "exec", rtr, "cat", "/proc/net/netfilter/nfnetlink_queue"]).output
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ").compactMap { Int($0) }
+            if fields.count >= 8, fields[0] == queue {
+                return (UInt32(fields[1]), fields[2], fields[5], fields[6], UInt32(fields[7]))
+            }
+        }
+        return nil
     }
 
     /// `egress25ctl ARGS --config <this topology's config>` run inside the router namespace.
@@ -155,22 +206,23 @@ final class Topology {
     }
 
     /// Starts egress25d in the router namespace and waits until queue 0 is bound.
-    func startDaemon() throws {
+    func startDaemon(extraArguments: [String] = []) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
+            + extraArguments
         FileManager.default.createFile(atPath: daemonLog, contents: nil)
-        let log = FileHandle(forWritingAtPath: daemonLog)!
-        process.standardOutput = log
-        process.standardError = log
+        let output = FileHandle(forWritingAtPath: daemonLog)!
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
         daemon = process
         for _ in 0..<200 {
-            if try queueBound(0) { return }
-            if !process.isRunning { throw TopologyError("egress25d exited: \(log(of: daemonLog))") }
+            if try queueBound(0), (try? http("healthz").status) == 200 { return }
+            if !process.isRunning { throw TopologyError("egress25d exited: \(daemonOutput)") }
             usleep(50_000)
         }
-        throw TopologyError("egress25d did not bind queue 0 within 10 s: \(log(of: daemonLog))")
+        throw TopologyError("egress25d did not bind queue 0 within 10 s: \(daemonOutput)")
     }
 
     /// Whether `queue` appears in the router namespace's /proc/net/netfilter/nfnetlink_queue.
