@@ -100,6 +100,23 @@ let logger: Logger = {
 }()
 let options = Options(CommandLine.arguments)
 
+/// CPU seconds (user + system) per thread name of this process, from /proc/self/task/*/stat.
+func threadCPU() -> [String: Double] {
+    var result: [String: Double] = [:]
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return [:] }
+    for task in tasks {
+        guard let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+            let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+        else { continue }
+        let name = String(stat[stat.index(after: open)..<close])
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+        result[name, default: 0] += (user + system) / ticks
+    }
+    return result
+}
+
 // MARK: - 1. Writer throughput
 
 func throughputBenchmark() throws {
@@ -121,6 +138,7 @@ func throughputBenchmark() throws {
     let rate = options.rate
     let seconds = options.seconds
     let producer = Thread {
+        pthread_setname_np(pthread_self(), "producer")
         var random = FastRandom(state: 0x9E37_79B9_7F4A_7C15)
         var lastPort = [UInt16](repeating: 1024, count: 2000)
         let clock = SystemBlockLogClock()
@@ -175,6 +193,7 @@ func throughputBenchmark() throws {
         previousTime = now
     }
     let producerEnd = monotonicSeconds()
+    let cpuAtEnd = threadCPU()
     let shutdownStart = monotonicSeconds()
     writer.shutdown()
     let shutdownSeconds = monotonicSeconds() - shutdownStart
@@ -192,6 +211,12 @@ func throughputBenchmark() throws {
     print(
         "  \(bytes) bytes on disk after shutdown = \(format(Double(bytes) / Double(max(statistics.rowsWritten, 1)))) bytes/row "
             + "(with 4 indexes); max lag \(maxLag) ms; shutdown flush \(format(shutdownSeconds, 2)) s")
+    let aggregatorCPU = cpuAtEnd["blocklog-agg"] ?? 0
+    let committerCPU = cpuAtEnd["blocklog-commit"] ?? 0
+    print(
+        "  CPU while offering: aggregating thread \(format(aggregatorCPU, 2)) s, committing thread "
+            + "\(format(committerCPU, 2)) s of \(format(elapsed)) s wall "
+            + "(threads: \(cpuAtEnd.map { "\($0.key)=\(format($0.value, 2))" }.sorted().joined(separator: ", ")))")
     var stored: Int64 = 0
     var rows = 0
     try BlockLogReader(directory: directory).forEach(BlockLogFilter()) { record in

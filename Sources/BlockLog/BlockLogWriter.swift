@@ -5,9 +5,9 @@ import Logging
 /// Writes blocked attempts to rotating SQLite segment files from one dedicated thread.
 ///
 /// Queue workers push ``BlockedAttempt``s into their own ``BlockLogRing`` (never blocking, never
-/// allocating). The writer runs two threads: `egress25-blocklog` drains the rings every 5 ms and aggregates
+/// allocating). The writer runs two threads: `blocklog-agg` drains the rings every 5 ms and aggregates
 /// repeated SYNs into rows (see ``BlockLogConfiguration/aggregationWindowSeconds``); every flush interval
-/// it hands a copy of the new and changed rows to `egress25-blocklog-commit`, which commits them (one
+/// it hands a copy of the new and changed rows to `blocklog-commit`, which commits them (one
 /// transaction per segment: group commit), rotates to a new file per UTC time slice and deletes whole old
 /// files by age and total size. A slow disk therefore delays commits (bigger batches), not draining.
 ///
@@ -117,7 +117,7 @@ public final class BlockLogWriter: Sendable {
         state.core.rings = state.rings
     }
 
-    /// Starts the writer's threads (`egress25-blocklog`, `egress25-blocklog-commit`).
+    /// Starts the writer's threads (`blocklog-agg`, `blocklog-commit`).
     public func start() {
         state.control.lock()
         guard state.phase == .idle else {
@@ -127,10 +127,10 @@ public final class BlockLogWriter: Sendable {
         state.phase = .running
         state.control.unlock()
         let committer = Thread { [self] in runCommitter() }
-        committer.name = "egress25-blocklog-commit"
+        committer.name = "blocklog-commit"  // Linux thread names: at most 15 bytes
         committer.start()
         let aggregator = Thread { [self] in runAggregator() }
-        aggregator.name = "egress25-blocklog"
+        aggregator.name = "blocklog-agg"
         aggregator.start()
     }
 
