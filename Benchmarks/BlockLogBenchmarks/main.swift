@@ -138,7 +138,6 @@ func throughputBenchmark() throws {
     let rate = options.rate
     let seconds = options.seconds
     let producer = Thread {
-        pthread_setname_np(pthread_self(), "producer")
         var random = FastRandom(state: 0x9E37_79B9_7F4A_7C15)
         var lastPort = [UInt16](repeating: 1024, count: 2000)
         let clock = SystemBlockLogClock()
@@ -171,6 +170,7 @@ func throughputBenchmark() throws {
         done.store(true, ordering: .releasing)
     }
     let start = monotonicSeconds()
+    producer.name = "producer"
     producer.start()
     var previous = writer.statistics
     var previousTime = start
