@@ -138,6 +138,7 @@ func throughputBenchmark() throws {
     let rate = options.rate
     let seconds = options.seconds
     let producer = Thread {
+        Thread.current.name = "producer"
         var random = FastRandom(state: 0x9E37_79B9_7F4A_7C15)
         var lastPort = [UInt16](repeating: 1024, count: 2000)
         let clock = SystemBlockLogClock()
@@ -170,7 +171,6 @@ func throughputBenchmark() throws {
         done.store(true, ordering: .releasing)
     }
     let start = monotonicSeconds()
-    producer.name = "producer"
     producer.start()
     var previous = writer.statistics
     var previousTime = start
@@ -194,6 +194,7 @@ func throughputBenchmark() throws {
     }
     let producerEnd = monotonicSeconds()
     let cpuAtEnd = threadCPU()
+    let committedAtEnd = writer.statistics
     let shutdownStart = monotonicSeconds()
     writer.shutdown()
     let shutdownSeconds = monotonicSeconds() - shutdownStart
@@ -212,11 +213,15 @@ func throughputBenchmark() throws {
         "  \(bytes) bytes on disk after shutdown = \(format(Double(bytes) / Double(max(statistics.rowsWritten, 1)))) bytes/row "
             + "(with 4 indexes); max lag \(maxLag) ms; shutdown flush \(format(shutdownSeconds, 2)) s")
     let aggregatorCPU = cpuAtEnd["blocklog-agg"] ?? 0
-    let committerCPU = cpuAtEnd["blocklog-commit"] ?? 0
+    let committerCPU = cpuAtEnd["blocklog-sql"] ?? 0
     print(
         "  CPU while offering: aggregating thread \(format(aggregatorCPU, 2)) s, committing thread "
             + "\(format(committerCPU, 2)) s of \(format(elapsed)) s wall "
             + "(threads: \(cpuAtEnd.map { "\($0.key)=\(format($0.value, 2))" }.sorted().joined(separator: ", ")))")
+    print(
+        "  CPU cost: \(format(aggregatorCPU * 1e6 / Double(max(total, 1)), 2)) µs per SYN aggregating, "
+            + "\(format(committerCPU * 1e6 / Double(max(committedAtEnd.rowsWritten + committedAtEnd.rowUpdates, 1)), 2)) "
+            + "µs per row insert or update committing (both measured when the producer stopped)")
     var stored: Int64 = 0
     var rows = 0
     try BlockLogReader(directory: directory).forEach(BlockLogFilter()) { record in

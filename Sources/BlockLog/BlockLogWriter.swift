@@ -7,7 +7,7 @@ import Logging
 /// Queue workers push ``BlockedAttempt``s into their own ``BlockLogRing`` (never blocking, never
 /// allocating). The writer runs two threads: `blocklog-agg` drains the rings every 5 ms and aggregates
 /// repeated SYNs into rows (see ``BlockLogConfiguration/aggregationWindowSeconds``); every flush interval
-/// it hands a copy of the new and changed rows to `blocklog-commit`, which commits them (one
+/// it hands a copy of the new and changed rows to `blocklog-sql`, which commits them (one
 /// transaction per segment: group commit), rotates to a new file per UTC time slice and deletes whole old
 /// files by age and total size. A slow disk therefore delays commits (bigger batches), not draining.
 ///
@@ -117,7 +117,7 @@ public final class BlockLogWriter: Sendable {
         state.core.rings = state.rings
     }
 
-    /// Starts the writer's threads (`blocklog-agg`, `blocklog-commit`).
+    /// Starts the writer's threads (`blocklog-agg`, `blocklog-sql`).
     public func start() {
         state.control.lock()
         guard state.phase == .idle else {
@@ -126,11 +126,16 @@ public final class BlockLogWriter: Sendable {
         }
         state.phase = .running
         state.control.unlock()
-        let committer = Thread { [self] in runCommitter() }
-        committer.name = "blocklog-commit"  // Linux thread names: at most 15 bytes
+        // Named from inside: on Linux only the running thread's own name reaches the kernel (15 bytes at most).
+        let committer = Thread { [self] in
+            Thread.current.name = "blocklog-sql"
+            runCommitter()
+        }
         committer.start()
-        let aggregator = Thread { [self] in runAggregator() }
-        aggregator.name = "blocklog-agg"
+        let aggregator = Thread { [self] in
+            Thread.current.name = "blocklog-agg"
+            runAggregator()
+        }
         aggregator.start()
     }
 
