@@ -109,7 +109,10 @@ func threadCPU() -> [String: Double] {
         guard let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
             let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
         else { continue }
-        let name = String(stat[stat.index(after: open)..<close])
+        // The main thread sleeps during the run; another thread whose name did not reach the kernel (Foundation
+        // sets it on a best-effort basis) is the only other one: the committer.
+        var name = String(stat[stat.index(after: open)..<close])
+        if task != String(getpid()) && name != "blocklog-agg" && name != "producer" { name = "blocklog-sql" }
         let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
         result[name, default: 0] += (user + system) / ticks
