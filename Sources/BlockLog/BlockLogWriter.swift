@@ -2,7 +2,7 @@ import Atomics
 import Foundation
 import Logging
 
-/// Writes blocked attempts to rotating SQLite segment files from one dedicated thread.
+/// Writes blocked attempts to rotating SQLite segment files from two dedicated threads.
 ///
 /// Queue workers push ``BlockedAttempt``s into their own ``BlockLogRing`` (never blocking, never
 /// allocating). The writer runs two threads: `blocklog-agg` drains the rings every 5 ms and aggregates
@@ -12,7 +12,9 @@ import Logging
 /// files by age and total size. A slow disk therefore delays commits (bigger batches), not draining.
 ///
 /// Durability: rows are written while still open, so `kill -9` loses at most the SYNs of the last flush
-/// interval; ``shutdown()`` commits everything. After a restart the writer reopens the existing file of the
+/// interval — as long as the disk keeps up; when a commit takes longer than the flush interval, the next
+/// batch waits for it and ``BlockLogStatistics/lagMilliseconds`` (the most a crash would lose) grows, with a
+/// warning logged once a minute. ``shutdown()`` commits everything. After a restart the writer reopens the existing file of the
 /// current slice and appends to it. When the directory is read-only or the disk full, the writer keeps rows
 /// in memory (up to ``BlockLogConfiguration/maxPendingRows``) and retries every flush interval; SYNs that
 /// can never be committed are counted in ``BlockLogStatistics/lostEvents``; an error is logged at most once
