@@ -13,10 +13,12 @@
 // 1. Throughput: one producer thread offers `rate` SYN/s from 2,000 sources x 500 destinations (a botnet
 //    fanning out to MX hosts; 1 in 4 SYNs is a retransmission) through a BlockLogRing into a running
 //    BlockLogWriter (real clock, 1 s flush, 60 s window, hourly segments). Reports SYNs offered, committed
-//    and lost, rows inserted and updated per second, bytes per row, and the writer's lag.
+//    and lost, rows inserted and updated per second, bytes per row, the writer's lag, and the CPU time of
+//    the aggregating and committing threads (on a shared machine, wall-clock rates mostly measure how much
+//    of a core the threads got; CPU per SYN and per row does not).
 // 2. Queries: a data set of `rows` rows over `days` daily segments, generated through the real writer
 //    (manual clock, one commit per 10 simulated minutes), then one subscriber's whole history and `top` over the
-//    last 24 hours, each timed several times.
+//    last 24 hours, each timed several times (wall and process CPU time).
 
 import BlockLog
 import Egress25Core
