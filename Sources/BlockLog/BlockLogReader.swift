@@ -206,6 +206,7 @@ public final class BlockLogReader: Sendable {
         let (conditions, binder) = whereClause(filter, requireCustomer: false, file: file)
         sql += conditions
         sql += newestFirst ? " ORDER BY first_seen DESC, id DESC" : " ORDER BY first_seen, id"
+        // (with a source filter SQLite sorts the few rows of that source; otherwise the time index yields them)
         if let limit { sql += " LIMIT \(limit)" }
         try read(file) { db in
             let statement = try RawStatement(db, sql: sql)
@@ -254,6 +255,9 @@ public final class BlockLogReader: Sendable {
     ) -> (String, (RawStatement) -> Void) {
         var conditions: [String] = []
         var bindings: [(RawStatement, Int32) -> Void] = []
+        // With a source filter the clustered primary key (source, id) is the access path: `+first_seen` keeps
+        // the planner from preferring the time index.
+        let firstSeen = filter.source != nil ? "+first_seen" : "first_seen"
         if let source = filter.source {
             let (low, high) = AddressCoding.range(of: source)
             conditions.append("source BETWEEN ? AND ?")
@@ -276,13 +280,13 @@ public final class BlockLogReader: Sendable {
         // dropped, so that a segment wholly inside the range is scanned in row order, not through the index.
         if let since = filter.sinceMilliseconds, file.slice.startSeconds * 1000 < since {
             // The bound on first_seen lets the time index narrow the scan; last_seen decides.
-            conditions.append("first_seen >= ? AND last_seen >= ?")
+            conditions.append("\(firstSeen) >= ? AND last_seen >= ?")
             let window = aggregationWindowMilliseconds
             bindings.append { $0.bind($1, since - window) }
             bindings.append { $0.bind($1, since) }
         }
         if let until = filter.untilMilliseconds, file.slice.endSeconds * 1000 > until {
-            conditions.append("first_seen < ?")
+            conditions.append("\(firstSeen) < ?")
             bindings.append { $0.bind($1, until) }
         }
         let sql = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")

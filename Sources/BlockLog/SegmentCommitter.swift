@@ -135,6 +135,7 @@ final class SegmentCommitter {
     private func write(_ positions: [Int], of rows: [RowImage], to segment: SegmentWriter, offset: Int64) throws {
         var inserted: UInt64 = 0
         var updated: UInt64 = 0
+        var largestRowNumber: Int64 = 0
         try segment.transaction { statements in
             for position in positions {
                 let row = rows[position]
@@ -157,21 +158,30 @@ final class SegmentCommitter {
                     insert.bind(12, text: nodeName)
                     _ = try insert.step()
                     inserted += 1
+                    largestRowNumber = max(largestRowNumber, row.rowNumber)
                 } else {
                     let update = row.firstSeenMoved ? statements.updateWithFirstSeen : statements.update
                     update.reset()
+                    AddressCoding.encode(row.source, into: &sourceBytes)
                     update.bind(1, row.lastSeen)
                     update.bind(2, row.attempts)
                     update.bind(3, row.syns)
+                    var next: Int32 = 4
                     if row.firstSeenMoved {
                         update.bind(4, row.firstSeen)
-                        update.bind(5, offset + row.rowNumber)
-                    } else {
-                        update.bind(4, offset + row.rowNumber)
+                        next = 5
                     }
+                    update.bind(next, blob: sourceBytes)
+                    update.bind(next + 1, offset + row.rowNumber)
                     _ = try update.step()
                     updated += 1
                 }
+            }
+            if largestRowNumber > 0 {
+                let record = statements.recordMaxID
+                record.reset()
+                record.bind(1, offset + largestRowNumber)
+                _ = try record.step()
             }
         }
         // Committed SYNs are counted by the aggregator, which knows what each row had committed before.

@@ -4,34 +4,37 @@ import GRDB
 ///
 /// ```sql
 /// CREATE TABLE blocked (
-///     id               INTEGER PRIMARY KEY,
+///     source           BLOB NOT NULL,     -- subscriber address, see AddressCoding: 04+4 bytes or 06+16 bytes
+///     id               INTEGER NOT NULL,  -- chosen by the writer, increasing with the row's creation
 ///     first_seen       INTEGER NOT NULL,  -- Unix ms UTC of the row's first SYN
 ///     last_seen        INTEGER NOT NULL,  -- Unix ms UTC of its last SYN (< first_seen + aggregation window)
-///     source           BLOB NOT NULL,     -- subscriber address, see AddressCoding: 04+4 bytes or 06+16 bytes
-///     destination      BLOB NOT NULL,     -- same encoding
+///     destination      BLOB NOT NULL,     -- same encoding as source
 ///     destination_port INTEGER NOT NULL,
 ///     attempts         INTEGER NOT NULL,  -- distinct TCP source ports: new connections
 ///     syns             INTEGER NOT NULL,  -- every SYN, retransmissions included
 ///     customer         TEXT,              -- customer id holding the source at block time, NULL if none
 ///     reason           INTEGER NOT NULL,  -- BlockReason raw value
 ///     exception_id     TEXT,              -- the exception that did not apply (expired / out of scope)
-///     node_name        TEXT NOT NULL      -- the router that blocked
-/// );
+///     node_name        TEXT NOT NULL,     -- the router that blocked
+///     PRIMARY KEY (source, id)
+/// ) WITHOUT ROWID;
 /// ```
-/// Indexes: `(source, first_seen)`, `(customer, first_seen)`, `(destination, first_seen)`, `(first_seen)`.
+/// The table is clustered by source (the primary key is the source index): one subscriber's rows of a
+/// segment are adjacent, in creation order, so a subscriber's history reads a few pages per segment instead
+/// of one page per row. Indexes: `(customer, first_seen)`, `(destination, first_seen)`, `(first_seen)`.
 /// Only immutable columns are indexed, so that updating an open row's counts rewrites no index.
 /// Table `segment_info(key TEXT PRIMARY KEY, value)` holds `slice_start` (Unix s), `slice_seconds`,
-/// `node_name`.
+/// `node_name`, and `max_id` (the largest row id, kept up to date by every commit).
 enum SegmentSchema {
     static let version: Int = 1
 
     static let createStatements = [
         """
         CREATE TABLE IF NOT EXISTS blocked (
-            id INTEGER PRIMARY KEY,
+            source BLOB NOT NULL,
+            id INTEGER NOT NULL,
             first_seen INTEGER NOT NULL,
             last_seen INTEGER NOT NULL,
-            source BLOB NOT NULL,
             destination BLOB NOT NULL,
             destination_port INTEGER NOT NULL,
             attempts INTEGER NOT NULL,
@@ -39,28 +42,38 @@ enum SegmentSchema {
             customer TEXT,
             reason INTEGER NOT NULL,
             exception_id TEXT,
-            node_name TEXT NOT NULL
-        )
+            node_name TEXT NOT NULL,
+            PRIMARY KEY (source, id)
+        ) WITHOUT ROWID
         """,
-        "CREATE INDEX IF NOT EXISTS blocked_source ON blocked(source, first_seen)",
         "CREATE INDEX IF NOT EXISTS blocked_customer ON blocked(customer, first_seen)",
         "CREATE INDEX IF NOT EXISTS blocked_destination ON blocked(destination, first_seen)",
         "CREATE INDEX IF NOT EXISTS blocked_time ON blocked(first_seen)",
         "CREATE TABLE IF NOT EXISTS segment_info (key TEXT PRIMARY KEY, value)",
     ]
 
-    /// Row ids are chosen by the writer (the segment's largest id when first opened in this run, plus a
-    /// per-run row number), so that the aggregating thread can address a row before its insert commits.
+    /// Records the largest row id (same transaction as the rows).
+    static let maxIDSQL = "INSERT OR REPLACE INTO segment_info (key, value) VALUES ('max_id', ?)"
+
+    /// The largest row id: `max_id` of `segment_info`, or a scan when absent.
+    static func largestID(_ db: Database) throws -> Int64 {
+        if let recorded = try Int64.fetchOne(db, sql: "SELECT value FROM segment_info WHERE key = 'max_id'") {
+            return recorded
+        }
+        return try Int64.fetchOne(db, sql: "SELECT max(id) FROM blocked") ?? 0
+    }
+
     static let insertSQL = """
         INSERT INTO blocked (id, first_seen, last_seen, source, destination, destination_port, attempts, syns,
             customer, reason, exception_id, node_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// Updates an open row's counts; touches no indexed column.
-    static let updateSQL = "UPDATE blocked SET last_seen = ?, attempts = ?, syns = ? WHERE id = ?"
+    static let updateSQL = "UPDATE blocked SET last_seen = ?, attempts = ?, syns = ? WHERE source = ? AND id = ?"
 
     /// Same, for the rare row whose `first_seen` moved earlier (a SYN drained out of order from another ring).
-    static let updateWithFirstSeenSQL = "UPDATE blocked SET last_seen = ?, attempts = ?, syns = ?, first_seen = ? WHERE id = ?"
+    static let updateWithFirstSeenSQL =
+        "UPDATE blocked SET last_seen = ?, attempts = ?, syns = ?, first_seen = ? WHERE source = ? AND id = ?"
 
     /// Creates the schema in a new file, or checks the version of an existing one.
     ///

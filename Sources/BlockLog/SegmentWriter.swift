@@ -18,6 +18,7 @@ final class SegmentWriter {
     private let insert: RawStatement
     private let update: RawStatement
     private let updateWithFirstSeen: RawStatement
+    private let recordMaxID: RawStatement
     private var closed = false
     /// The largest row id in the file when it was opened.
     let largestID: Int64
@@ -49,13 +50,14 @@ final class SegmentWriter {
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             self.queue = queue
-            (largestID, insert, update, updateWithFirstSeen) = try queue.inDatabase { db in
+            (largestID, insert, update, updateWithFirstSeen, recordMaxID) = try queue.inDatabase { db in
                 try SegmentSchema.prepare(db, slice: slice, nodeName: nodeName, path: path)
                 return (
-                    try Int64.fetchOne(db, sql: "SELECT max(id) FROM blocked") ?? 0,
+                    try SegmentSchema.largestID(db),
                     try RawStatement(db, sql: SegmentSchema.insertSQL),
                     try RawStatement(db, sql: SegmentSchema.updateSQL),
-                    try RawStatement(db, sql: SegmentSchema.updateWithFirstSeenSQL)
+                    try RawStatement(db, sql: SegmentSchema.updateWithFirstSeenSQL),
+                    try RawStatement(db, sql: SegmentSchema.maxIDSQL)
                 )
             }
         } catch let error as BlockLogError {
@@ -69,7 +71,10 @@ final class SegmentWriter {
     func transaction(_ body: (SegmentStatements) throws -> Void) throws {
         try queue.inDatabase { db in
             try db.inTransaction(.immediate) {
-                try body(SegmentStatements(db: db, insert: insert, update: update, updateWithFirstSeen: updateWithFirstSeen))
+                try body(
+                    SegmentStatements(
+                        db: db, insert: insert, update: update, updateWithFirstSeen: updateWithFirstSeen,
+                        recordMaxID: recordMaxID))
                 return .commit
             }
         }
@@ -82,6 +87,7 @@ final class SegmentWriter {
         insert.finalize()
         update.finalize()
         updateWithFirstSeen.finalize()
+        recordMaxID.finalize()
         // A finished segment becomes a plain rollback-journal file: readers with read-only access to the
         // directory can then open it without a `-shm` file. Fails harmlessly (stays WAL) while a reader has it open.
         _ = try? queue.inDatabase { db in
@@ -102,4 +108,5 @@ struct SegmentStatements {
     let insert: RawStatement
     let update: RawStatement
     let updateWithFirstSeen: RawStatement
+    let recordMaxID: RawStatement
 }
