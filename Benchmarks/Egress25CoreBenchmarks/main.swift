@@ -303,7 +303,35 @@ print("flow mix (\(flows.count) flows): " + mix.sorted { $0.value > $1.value }.m
 let ipv6Share = flows.filter { !$0.source.isIPv4 }.count * 100 / flows.count
 print("IPv6 sources: \(ipv6Share)%")
 
+/// Context for the cold-cache figures: ns per dependent random load (pointer chase) over `bytes` of memory.
+func memoryLatency(bytes: Int) -> Double {
+    let count = bytes / 8
+    var order = Array(0..<count)
+    order.shuffle(using: &rng)
+    var next = [Int](repeating: 0, count: count)
+    for i in 0..<count { next[order[i]] = order[(i + 1) % count] }
+    let steps = 2_000_000
+    return next.withUnsafeBufferPointer { chain in
+        let start = monotonicNanoseconds()
+        let position = chase(chain, steps: steps)
+        let elapsed = monotonicNanoseconds() - start
+        blackHole(position)
+        return Double(elapsed) / Double(steps)
+    }
+}
+
+@inline(never)
+func chase(_ chain: UnsafeBufferPointer<Int>, steps: Int) -> Int {
+    var position = 0
+    for _ in 0..<steps { position = chain[position] }
+    return position
+}
+
 var indexedNs = 0.0
+if selectedParts.contains("decide") || selectedParts.contains("latency") {
+    print("memory latency (dependent random loads): 256 KiB \(format(memoryLatency(bytes: 256 << 10))) ns, "
+        + "4 MiB \(format(memoryLatency(bytes: 4 << 20))) ns, 64 MiB \(format(memoryLatency(bytes: 64 << 20))) ns")
+}
 if selectedParts.contains("decide") {
     indexedNs = benchmarkDecide(snapshot, flows, label: "intervals + direct index (adaptive)")
     _ = benchmarkDecide(unindexed, flows, label: "intervals, plain binary search")

@@ -79,12 +79,15 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     /// Number of distinct prefixes.
     var entryCount: Int { entries.count }
 
+    /// Buckets of at most this many intervals are scanned, longer ones binary-searched.
+    @usableFromInline static var linearSearchLimit: Int { 12 }
+
     /// Builds the table.
     /// - Parameters:
     ///   - items: prefixes (already unmapped), each with a payload; `order` sorts payloads of one prefix, and equal
     ///     (prefix, order) pairs are kept once.
     ///   - indexThreshold: build the direct index for a family with more intervals than this.
-    init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 4096) {
+    init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 64) {
         precondition(_isPOD(Payload.self), "PrefixTable payloads are trivial values")
         var items4: [Item<UInt32>] = []
         var items6: [Item<UInt128>] = []
@@ -270,10 +273,21 @@ struct PrefixTable<Payload>: @unchecked Sendable {
             low = Int(v4Index[slot])
             length = Int(v4Index[slot + 1]) - low + 1
         }
+        if length <= PrefixTable.linearSearchLimit {
+            // Short bucket: count the starts <= key (they are sorted), no data-dependent branch.
+            var offset = 0
+            var index = 1
+            while index < length {
+                offset &+= Int(truncatingIfNeeded: unsafeBitCast(intervals[low &+ index].start <= key, to: UInt8.self))
+                index &+= 1
+            }
+            return intervals[low &+ offset].entry
+        }
         while length > 1 {
-            let half = length >> 1
-            low = intervals[low + half].start <= key ? low + half : low
-            length -= half
+            let half = length &>> 1
+            let step = Int(truncatingIfNeeded: unsafeBitCast(intervals[low &+ half].start <= key, to: UInt8.self))
+            low &+= half & (0 &- step)
+            length &-= half
         }
         return intervals[low].entry
     }
@@ -284,20 +298,32 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         let intervals = v6.base
         var low = 0
         var length = v6.count
+        let key = UInt128(high) << 64 | UInt128(keyLow)
         if v6Window.slotCount != 0 {
-            let key = UInt128(high) << 64 | UInt128(keyLow)
             if key < v6Window.base { return intervals[0].entry }
             let slot = (key &- v6Window.base) >> UInt128(v6Window.shift)
             if slot >= UInt128(v6Window.slotCount) { return intervals[length - 1].entry }
             low = Int(v6Index[Int(slot)])
             length = Int(v6Index[Int(slot) + 1]) - low + 1
         }
+        if length <= PrefixTable.linearSearchLimit {
+            var offset = 0
+            var index = 1
+            while index < length {
+                let probe = intervals[low &+ index]
+                let start = UInt128(probe.high) << 64 | UInt128(probe.low)
+                offset &+= Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
+                index &+= 1
+            }
+            return intervals[low &+ offset].entry
+        }
         while length > 1 {
-            let half = length >> 1
-            let probe = intervals[low + half]
-            let lessOrEqual = probe.high < high || (probe.high == high && probe.low <= keyLow)
-            low = lessOrEqual ? low + half : low
-            length -= half
+            let half = length &>> 1
+            let probe = intervals[low &+ half]
+            let start = UInt128(probe.high) << 64 | UInt128(probe.low)
+            let step = Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
+            low &+= half & (0 &- step)
+            length &-= half
         }
         return intervals[low].entry
     }
@@ -345,7 +371,7 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
 extension PrefixTable where Payload == Int32 {
     /// A table whose payload is the value itself (ordered by value).
-    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 4096) {
+    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 64) {
         self.init(prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
     }
 }
