@@ -115,6 +115,24 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         #expect(s.decide(notYet, now: Self.now + 60).reason == .exception(3))
     }
 
+    @Test func timesOutsideUInt32SecondsAreClamped() throws {
+        let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8")], relayHosts: [])
+        let rules = [
+            // Valid since before 1970, until after 2106: always active.
+            ExceptionRule(id: "wide", customer: "x", sources: [prefix("10.0.0.1")], notBefore: -1_000, expiresAt: 1 << 40),
+            // Expired before 1970.
+            ExceptionRule(id: "old", customer: "x", sources: [prefix("10.0.0.2")], expiresAt: -5),
+            // Not valid until after 2106.
+            ExceptionRule(id: "far", customer: "x", sources: [prefix("10.0.0.3")], notBefore: 1 << 40),
+        ]
+        let s = try PolicySnapshot(policy: policy, exceptions: rules, bindings: [], generation: 1)
+        for now: Int64 in [0, Self.now, Int64(UInt32.max) - 1] {
+            #expect(s.decide(syn("10.0.0.1", "1.1.1.1"), now: now).reason == .exception(0))
+            #expect(s.decide(syn("10.0.0.2", "1.1.1.1"), now: now).reason == .blockedExceptionExpired(1))
+            #expect(s.decide(syn("10.0.0.3", "1.1.1.1"), now: now).reason == .blockedExceptionExpired(2))
+        }
+    }
+
     @Test func mostSpecificExceptionFirst() throws {
         let s = try Self.snapshot()
         let now = Self.now

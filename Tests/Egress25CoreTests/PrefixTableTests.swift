@@ -109,6 +109,33 @@ import Testing
         }
     }
 
+    @Test func longBucketsAreBinarySearched() throws {
+        // Two far-apart prefixes widen the index window; 300 hosts inside one /24 then share one index slot.
+        var prefixes: [(prefix: IPPrefix, value: Int32)] = [
+            (try IPPrefix(parsing: "1.0.0.0/32"), 0), (try IPPrefix(parsing: "254.0.0.0/32"), 1),
+            (try IPPrefix(parsing: "100.64.0.0/24"), 2), (try IPPrefix(parsing: "2001:db8::/32"), 3),
+            (try IPPrefix(parsing: "fe80::/10"), 4),
+        ]
+        for i in 0..<250 {
+            prefixes.append((IPPrefix(host: .v4(IPv4Address(100, 64, 0, UInt8(i)))), Int32(10 + i)))
+            prefixes.append((IPPrefix(host: .v6(IPv6Address(high: 0x2001_0db8_0000_0001, low: UInt64(i * 3)))), Int32(300 + i)))
+        }
+        let table = PrefixTable(prefixes, indexThreshold: 0)
+        defer { table.deallocate() }
+        #expect(table.v4Window.slotCount > 0)
+        var probes: [IPAddress] = []
+        for i in 0..<256 {
+            probes.append(.v4(IPv4Address(100, 64, 0, UInt8(i))))
+            probes.append(.v6(IPv6Address(high: 0x2001_0db8_0000_0001, low: UInt64(i))))
+        }
+        probes += ["1.0.0.0", "1.0.0.1", "0.255.255.255", "254.0.0.0", "255.0.0.0", "100.64.1.0", "fe80::1", "::"].map {
+            try! IPAddress(parsing: $0)
+        }
+        for probe in probes {
+            #expect(table.allMatches(probe) == linearMatches(prefixes, probe), "\(probe)")
+        }
+    }
+
     @Test func agreesWithLinearScan() async {
         await propertyCheck(
             count: 300,
