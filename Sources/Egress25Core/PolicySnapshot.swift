@@ -273,7 +273,8 @@ public final class PolicySnapshot: Sendable {
             shadow: policy.mode == .shadow,
             policedPorts: FrozenArray(bitmap),
             subscribers: PrefixTable(
-                policy.subscriberRanges.map { (prefix: $0.unmapped, order: 0, payload: 0) }, indexThreshold: indexThreshold
+                policy.subscriberRanges.map { (prefix: $0.unmapped, order: 0, payload: 0) },
+                indexThreshold: indexThreshold
             ),
             relays: PrefixTable(relayItems, indexThreshold: indexThreshold),
             relayPortList: FrozenArray(relayPortList),
@@ -423,7 +424,8 @@ public final class PolicySnapshot: Sendable {
         let scope = tables.scopes[Int(exception.scope)]
         switch destination {
         case .v4(let address):
-            return PolicySnapshot.rangesContain(tables.scopeV4.base + Int(scope.v4Start), Int(scope.v4Count), address.value)
+            return PolicySnapshot.rangesContain(
+                tables.scopeV4.base + Int(scope.v4Start), Int(scope.v4Count), address.value)
         case .v6(let address):
             return PolicySnapshot.rangesContain(
                 tables.scopeV6.base + Int(scope.v6Start), Int(scope.v6Count),
@@ -434,7 +436,9 @@ public final class PolicySnapshot: Sendable {
 
     /// Whether `key` lies in one of `count` sorted, disjoint ranges at `ranges`.
     @inline(__always)
-    static func rangesContain<Range: RangePair>(_ ranges: UnsafeMutablePointer<Range>, _ count: Int, _ key: Range.Key) -> Bool {
+    static func rangesContain<Range: RangePair>(_ ranges: UnsafeMutablePointer<Range>, _ count: Int, _ key: Range.Key)
+        -> Bool
+    {
         if count == 0 { return false }
         // Last range whose first <= key.
         var low = 0

@@ -94,7 +94,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         for (position, item) in items.enumerated() {
             switch item.prefix.address {
             case .v4(let address):
-                items4.append(Item(start: address.value, length: item.prefix.length, order: item.order, position: position))
+                items4.append(
+                    Item(start: address.value, length: item.prefix.length, order: item.order, position: position))
             case .v6(let address):
                 items6.append(
                     Item(
@@ -116,7 +117,9 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         intervals6.reserveCapacity(starts6.count)
         for i in starts6.indices {
             intervals6.append(
-                Interval6(high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]), entry: entries6[i])
+                Interval6(
+                    high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]),
+                    entry: entries6[i])
             )
         }
         let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
@@ -355,7 +358,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
     /// Heap bytes held by the table.
     var byteCount: Int {
-        MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount + entries.byteCount + extras.byteCount
+        MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount
+            + entries.byteCount + extras.byteCount
     }
 
     func deallocate() {
@@ -372,6 +376,7 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 extension PrefixTable where Payload == Int32 {
     /// A table whose payload is the value itself (ordered by value).
     init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 64) {
-        self.init(prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
+        self.init(
+            prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
     }
 }

@@ -18,7 +18,9 @@ struct ReferenceDecider {
     }
 
     func decide(_ flow: Flow, now: Int64) -> Decision {
-        guard policy.ports.contains(flow.destinationPort) else { return Decision(verdict: .accept, reason: .notPolicedPort) }
+        guard policy.ports.contains(flow.destinationPort) else {
+            return Decision(verdict: .accept, reason: .notPolicedPort)
+        }
         guard flow.flags.contains(.syn) && !flow.flags.contains(.ack) else {
             return Decision(verdict: .accept, reason: .notInitialSYN)
         }
@@ -50,7 +52,8 @@ struct ReferenceDecider {
             case .prefixes(let prefixes): return prefixes.contains { $0.unmapped.contains(destination) }
             }
         }
-        if let hit = covering.first(where: { exceptions[$0.index].isActive(at: now) && inScope(exceptions[$0.index]) }) {
+        if let hit = covering.first(where: { exceptions[$0.index].isActive(at: now) && inScope(exceptions[$0.index]) })
+        {
             return Decision(verdict: .accept, reason: .exception(Int32(hit.index)))
         }
         if let hit = covering.first(where: { exceptions[$0.index].isActive(at: now) }) {
@@ -77,7 +80,8 @@ struct ReferenceDecider {
             }
         }
         let relays = (0..<Int.random(in: 0...12, using: &g)).map { _ in
-            RelayHost(prefix: prefixes(1...1)[0], ports: g.next() % 3 == 0 ? [25] : g.next() % 2 == 0 ? [587, 2525] : nil)
+            RelayHost(
+                prefix: prefixes(1...1)[0], ports: g.next() % 3 == 0 ? [25] : g.next() % 2 == 0 ? [587, 2525] : nil)
         }
         func rules(_ count: Int, _ tag: String) -> [ExceptionRule] {
             (0..<count).map { i in
