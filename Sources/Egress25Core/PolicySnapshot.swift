@@ -340,6 +340,79 @@ public final class PolicySnapshot: Sendable {
     /// not yet valid -> block `.blockedExceptionExpired`; else block `.blockedNoException`. In shadow mode a block
     /// becomes accept with `shadow == true`. No allocation, no lock.
     public func decide(_ flow: Flow, now: Int64) -> Decision {
+        let source = flow.source.unmapped
+        let destination = flow.destination.unmapped
+        // The three table lookups are independent: started together, their cache misses overlap.
+        let subscriber = tables.subscribers.lookup(source)
+        let exceptionEntry = tables.exceptions.lookup(source)
+        let relayEntry = tables.relays.lookup(destination)
+        return finish(
+            flow, destination, subscriber: subscriber, relayEntry: relayEntry, exceptionEntry: exceptionEntry, now: now)
+    }
+
+    /// Decides a batch of flows (e.g. one NFQUEUE receive batch) at `now`, writing `decisions[i]` for `flows[i]`;
+    /// the same decisions as `decide(_:now:)`. Faster per flow when the tables are not in cache: the lookups of
+    /// 8 flows at a time advance in stages (index slot, bucket, entry record), each stage prefetching what the next
+    /// one reads for all 8, so their cache misses overlap (group prefetching, as in DPDK's `rte_lpm_lookupx4`).
+    /// No allocation, no lock.
+    /// - Precondition: `decisions.count >= flows.count`.
+    public func decide(
+        _ flows: UnsafeBufferPointer<Flow>,
+        now: Int64,
+        into decisions: UnsafeMutableBufferPointer<Decision>
+    ) {
+        precondition(decisions.count >= flows.count, "decision buffer shorter than the flow batch")
+        let group = 8
+        let subscribers = tables.subscribers
+        let relays = tables.relays
+        let exceptions = tables.exceptions
+        withUnsafeTemporaryAllocation(of: IPAddress.self, capacity: 2 * group) { addresses in
+            withUnsafeTemporaryAllocation(of: (low: Int, length: Int).self, capacity: group) { buckets in
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: 3 * group) { entries in
+                    var start = 0
+                    while start < flows.count {
+                        let count = min(group, flows.count - start)
+                        // Stage 1: unmap the addresses, prefetch the exception table's index slots (the subscriber
+                        // and relay tables are small enough to stay in cache).
+                        for i in 0..<count {
+                            let source = flows[start + i].source.unmapped
+                            addresses.initializeElement(at: i, to: source)
+                            addresses.initializeElement(at: group + i, to: flows[start + i].destination.unmapped)
+                            exceptions.prefetchIndex(source)
+                        }
+                        // Stage 2: read the index slots, prefetch the buckets.
+                        for i in 0..<count {
+                            buckets.initializeElement(at: i, to: exceptions.prefetchBucket(addresses[i]))
+                        }
+                        // Stage 3: search the buckets, prefetch the entry records; the other lookups.
+                        for i in 0..<count {
+                            entries.initializeElement(at: i, to: exceptions.search(addresses[i], buckets[i]))
+                            entries.initializeElement(at: group + i, to: subscribers.lookup(addresses[i]))
+                            entries.initializeElement(at: 2 * group + i, to: relays.lookup(addresses[group + i]))
+                        }
+                        // Stage 4: the decisions.
+                        for i in 0..<count {
+                            decisions[start + i] = finish(
+                                flows[start + i], addresses[group + i], subscriber: entries[group + i],
+                                relayEntry: entries[2 * group + i], exceptionEntry: entries[i], now: now)
+                        }
+                        start += count
+                    }
+                }
+            }
+        }
+    }
+
+    /// The decision once the three table lookups are done.
+    @inline(__always)
+    func finish(
+        _ flow: Flow,
+        _ destination: IPAddress,
+        subscriber: Int32,
+        relayEntry: Int32,
+        exceptionEntry: Int32,
+        now: Int64
+    ) -> Decision {
         let port = flow.destinationPort
         guard tables.policedPorts[Int(port >> 6)] & (1 << UInt64(port & 63)) != 0 else {
             return Decision(verdict: .accept, reason: .notPolicedPort)
@@ -347,19 +420,13 @@ public final class PolicySnapshot: Sendable {
         guard flow.flags.isInitialSYN else {
             return Decision(verdict: .accept, reason: .notInitialSYN)
         }
-        let source = flow.source.unmapped
-        let destination = flow.destination.unmapped
-        // The three table lookups are independent: started together, their cache misses overlap.
-        let subscriber = tables.subscribers.lookup(source)
-        let exceptionTable = tables.exceptions
-        var exceptionEntry = exceptionTable.lookup(source)
-        let relayTable = tables.relays
-        var relayEntry = relayTable.lookup(destination)
         guard subscriber >= 0 else {
             return Decision(verdict: .accept, reason: .notSubscriber)
         }
 
         // Relays: most specific relay prefix first.
+        let relayTable = tables.relays
+        var relayEntry = relayEntry
         while relayEntry >= 0 {
             let record = relayTable.entries[Int(relayEntry)]
             if relayServes(record.first, port) {
@@ -378,9 +445,11 @@ public final class PolicySnapshot: Sendable {
         }
 
         // Exceptions covering the source: most specific first.
+        let exceptionTable = tables.exceptions
         let time = UInt32(clamping: now)
         var outsideScope: Int32 = -1
         var expired: Int32 = -1
+        var exceptionEntry = exceptionEntry
         while exceptionEntry >= 0 {
             let record = exceptionTable.entries[Int(exceptionEntry)]
             var payload = record.first

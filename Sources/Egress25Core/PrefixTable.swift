@@ -1,3 +1,5 @@
+import CEgress25Core
+
 /// A longest-prefix-match table over IPv4 and IPv6 CIDR prefixes, each prefix carrying one or more payloads
 /// (trivial values, e.g. an exception's index and validity), built once and then read-only.
 ///
@@ -263,19 +265,33 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         return (Window(base: base, shift: shift, slotCount: slotCount), FrozenArray(slots))
     }
 
-    /// The most specific entry containing IPv4 `key`, or -1.
+    /// The intervals to search for IPv4 `key`: all of them, or one index slot's bucket; (i, 1) when the window
+    /// already decides.
     @inlinable @inline(__always)
-    func lookup(v4 key: UInt32) -> Int32 {
+    func bucket(v4 key: UInt32) -> (low: Int, length: Int) {
+        let window = v4Window
+        if window.slotCount == 0 { return (0, v4.count) }
+        if key < window.base { return (0, 1) }
+        let slot = Int((key &- window.base) >> UInt32(window.shift))
+        if slot >= window.slotCount { return (v4.count - 1, 1) }
+        let low = Int(v4Index[slot])
+        return (low, Int(v4Index[slot + 1]) - low + 1)
+    }
+
+    /// Where the index slot of IPv4 `key` is stored, if it has one (for a prefetch).
+    @inlinable @inline(__always)
+    func indexSlotAddress(v4 key: UInt32) -> UnsafeRawPointer? {
+        let window = v4Window
+        guard window.slotCount != 0, key >= window.base else { return nil }
+        let slot = Int((key &- window.base) >> UInt32(window.shift))
+        return slot < window.slotCount ? UnsafeRawPointer(v4Index.base + slot) : nil
+    }
+
+    /// The most specific entry containing IPv4 `key`, or -1, searching intervals[low ..< low + length] (whose first
+    /// start is <= key).
+    @inlinable @inline(__always)
+    func search(v4 key: UInt32, low: Int, length: Int) -> Int32 {
         let intervals = v4.base
-        var low = 0
-        var length = v4.count
-        if v4Window.slotCount != 0 {
-            if key < v4Window.base { return intervals[0].entry }
-            let slot = Int((key &- v4Window.base) >> UInt32(v4Window.shift))
-            if slot >= v4Window.slotCount { return intervals[length - 1].entry }
-            low = Int(v4Index[slot])
-            length = Int(v4Index[slot + 1]) - low + 1
-        }
         if length <= PrefixTable.linearSearchLimit {
             // Short bucket: count the starts <= key (they are sorted), no data-dependent branch.
             var offset = 0
@@ -286,6 +302,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
             }
             return intervals[low &+ offset].entry
         }
+        var low = low
+        var length = length
         while length > 1 {
             let half = length &>> 1
             let step = Int(truncatingIfNeeded: unsafeBitCast(intervals[low &+ half].start <= key, to: UInt8.self))
@@ -295,40 +313,73 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         return intervals[low].entry
     }
 
-    /// The most specific entry containing IPv6 `(high, low)`, or -1.
+    /// The most specific entry containing IPv4 `key`, or -1.
     @inlinable @inline(__always)
-    func lookup(v6High high: UInt64, low keyLow: UInt64) -> Int32 {
+    func lookup(v4 key: UInt32) -> Int32 {
+        let (low, length) = bucket(v4: key)
+        return search(v4: key, low: low, length: length)
+    }
+
+    @inlinable @inline(__always)
+    static func key(_ high: UInt64, _ low: UInt64) -> UInt128 {
+        UInt128(high) << 64 | UInt128(low)
+    }
+
+    /// The intervals to search for IPv6 `key` (see `bucket(v4:)`).
+    @inlinable @inline(__always)
+    func bucket(v6 key: UInt128) -> (low: Int, length: Int) {
+        let window = v6Window
+        if window.slotCount == 0 { return (0, v6.count) }
+        if key < window.base { return (0, 1) }
+        let slot = (key &- window.base) >> UInt128(window.shift)
+        if slot >= UInt128(window.slotCount) { return (v6.count - 1, 1) }
+        let low = Int(v6Index[Int(slot)])
+        return (low, Int(v6Index[Int(slot) + 1]) - low + 1)
+    }
+
+    /// Where the index slot of IPv6 `key` is stored, if it has one (for a prefetch).
+    @inlinable @inline(__always)
+    func indexSlotAddress(v6 key: UInt128) -> UnsafeRawPointer? {
+        let window = v6Window
+        guard window.slotCount != 0, key >= window.base else { return nil }
+        let slot = (key &- window.base) >> UInt128(window.shift)
+        return slot < UInt128(window.slotCount) ? UnsafeRawPointer(v6Index.base + Int(slot)) : nil
+    }
+
+    /// The most specific entry containing IPv6 `key`, or -1 (see `search(v4:low:length:)`).
+    @inlinable @inline(__always)
+    func search(v6 key: UInt128, low: Int, length: Int) -> Int32 {
         let intervals = v6.base
-        var low = 0
-        var length = v6.count
-        let key = UInt128(high) << 64 | UInt128(keyLow)
-        if v6Window.slotCount != 0 {
-            if key < v6Window.base { return intervals[0].entry }
-            let slot = (key &- v6Window.base) >> UInt128(v6Window.shift)
-            if slot >= UInt128(v6Window.slotCount) { return intervals[length - 1].entry }
-            low = Int(v6Index[Int(slot)])
-            length = Int(v6Index[Int(slot) + 1]) - low + 1
-        }
         if length <= PrefixTable.linearSearchLimit {
             var offset = 0
             var index = 1
             while index < length {
                 let probe = intervals[low &+ index]
-                let start = UInt128(probe.high) << 64 | UInt128(probe.low)
+                let start = PrefixTable.key(probe.high, probe.low)
                 offset &+= Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
                 index &+= 1
             }
             return intervals[low &+ offset].entry
         }
+        var low = low
+        var length = length
         while length > 1 {
             let half = length &>> 1
             let probe = intervals[low &+ half]
-            let start = UInt128(probe.high) << 64 | UInt128(probe.low)
+            let start = PrefixTable.key(probe.high, probe.low)
             let step = Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
             low &+= half & (0 &- step)
             length &-= half
         }
         return intervals[low].entry
+    }
+
+    /// The most specific entry containing IPv6 `(high, low)`, or -1.
+    @inlinable @inline(__always)
+    func lookup(v6High high: UInt64, low keyLow: UInt64) -> Int32 {
+        let key = PrefixTable.key(high, keyLow)
+        let (low, length) = bucket(v6: key)
+        return search(v6: key, low: low, length: length)
     }
 
     /// The most specific entry containing `address` (already unmapped), or -1.
@@ -338,6 +389,48 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         case .v4(let v4): return lookup(v4: v4.value)
         case .v6(let v6): return lookup(v6High: v6.high, low: v6.low)
         }
+    }
+
+    // MARK: Staged lookup for batches: prefetch the index slot, then the bucket, then search.
+
+    /// Stage 1: prefetches the index slot `address` will read.
+    @inlinable @inline(__always)
+    func prefetchIndex(_ address: IPAddress) {
+        let slot: UnsafeRawPointer?
+        switch address {
+        case .v4(let v4): slot = indexSlotAddress(v4: v4.value)
+        case .v6(let v6): slot = indexSlotAddress(v6: PrefixTable.key(v6.high, v6.low))
+        }
+        if let slot { CEgress25Core_prefetch(slot) }
+    }
+
+    /// Stage 2: reads the index slot and prefetches the bucket's first and last interval.
+    @inlinable @inline(__always)
+    func prefetchBucket(_ address: IPAddress) -> (low: Int, length: Int) {
+        switch address {
+        case .v4(let address):
+            let bucket = bucket(v4: address.value)
+            CEgress25Core_prefetch(v4.base + bucket.low)
+            CEgress25Core_prefetch(v4.base + (bucket.low + bucket.length - 1))
+            return bucket
+        case .v6(let address):
+            let bucket = bucket(v6: PrefixTable.key(address.high, address.low))
+            CEgress25Core_prefetch(v6.base + bucket.low)
+            CEgress25Core_prefetch(v6.base + (bucket.low + bucket.length - 1))
+            return bucket
+        }
+    }
+
+    /// Stage 3: searches the bucket from stage 2 and prefetches the entry record found.
+    @inlinable @inline(__always)
+    func search(_ address: IPAddress, _ bucket: (low: Int, length: Int)) -> Int32 {
+        let entry: Int32
+        switch address {
+        case .v4(let v4): entry = search(v4: v4.value, low: bucket.low, length: bucket.length)
+        case .v6(let v6): entry = search(v6: PrefixTable.key(v6.high, v6.low), low: bucket.low, length: bucket.length)
+        }
+        if entry >= 0 { CEgress25Core_prefetch(entries.base + Int(entry)) }
+        return entry
     }
 
     /// Every payload of every prefix containing `address`, most specific prefix first (allocates; not for the
