@@ -223,8 +223,8 @@ public final class PolicySnapshot: Sendable {
         }
 
         // Exceptions.
-        var exceptionItems: [(prefix: IPPrefix, order: Int32, payload: ExceptionPayload)] = []
-        exceptionItems.reserveCapacity(rules.count)
+        var exceptionTable = PrefixTable<ExceptionPayload>.Builder()
+        exceptionTable.reserveCapacity(rules.count)
         var scopes: [ScopeRange] = []
         var scopeV4: [Range4] = []
         var scopeV6: [Range6] = []
@@ -264,8 +264,9 @@ public final class PolicySnapshot: Sendable {
                     )
                 )
             }
+            let payloadIndex = exceptionTable.addPayload(payload)
             for source in rule.sources {
-                exceptionItems.append((source.unmapped, Int32(index), payload))
+                exceptionTable.add(source.unmapped, order: Int32(index), payload: payloadIndex)
             }
         }
 
@@ -278,7 +279,7 @@ public final class PolicySnapshot: Sendable {
             ),
             relays: PrefixTable(relayItems, indexThreshold: indexThreshold),
             relayPortList: FrozenArray(relayPortList),
-            exceptions: PrefixTable(exceptionItems, indexThreshold: indexThreshold),
+            exceptions: exceptionTable.build(indexThreshold: indexThreshold),
             scopes: FrozenArray(scopes),
             scopeV4: FrozenArray(scopeV4),
             scopeV6: FrozenArray(scopeV6),

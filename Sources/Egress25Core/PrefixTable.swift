@@ -90,88 +90,120 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     ///     (prefix, order) pairs are kept once.
     ///   - indexThreshold: build the direct index for a family with more intervals than this.
     init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 64) {
-        precondition(_isPOD(Payload.self), "PrefixTable payloads are trivial values")
+        var builder = Builder()
+        builder.reserveCapacity(items.count)
+        for item in items {
+            builder.add(item.prefix, order: item.order, payload: builder.addPayload(item.payload))
+        }
+        self = builder.build(indexThreshold: indexThreshold)
+    }
+
+    /// Collects prefixes and payloads, then builds the table; several prefixes may share one payload.
+    struct Builder {
         var items4: [Item<UInt32>] = []
         var items6: [Item<UInt128>] = []
-        for (position, item) in items.enumerated() {
-            switch item.prefix.address {
+        var payloads: [Payload] = []
+        /// Whether every prefix was added with an order >= the previous one's (enables the IPv4 fast sort).
+        var ordersAscend = true
+        var lastOrder = Int32.min
+
+        mutating func reserveCapacity(_ count: Int) {
+            payloads.reserveCapacity(count)
+            items4.reserveCapacity(count)
+        }
+
+        /// Stores `payload`; returns its index for `add(_:order:payload:)`.
+        mutating func addPayload(_ payload: Payload) -> Int32 {
+            payloads.append(payload)
+            return Int32(payloads.count - 1)
+        }
+
+        /// Adds `prefix` (already unmapped) with the payload at index `payload`.
+        mutating func add(_ prefix: IPPrefix, order: Int32, payload: Int32) {
+            if order < lastOrder { ordersAscend = false }
+            lastOrder = order
+            switch prefix.address {
             case .v4(let address):
-                items4.append(
-                    Item(start: address.value, length: item.prefix.length, order: item.order, position: position))
+                items4.append(Item(start: address.value, length: prefix.length, order: order, payload: payload))
             case .v6(let address):
                 items6.append(
                     Item(
-                        start: UInt128(address.high) << 64 | UInt128(address.low),
-                        length: item.prefix.length, order: item.order, position: position
-                    )
-                )
+                        start: UInt128(address.high) << 64 | UInt128(address.low), length: prefix.length, order: order,
+                        payload: payload))
             }
         }
-        var entries: [Entry] = []
-        var extras: [Payload] = []
-        entries.reserveCapacity(items.count)
-        let (starts4, entries4) = PrefixTable.flatten(&items4, items, &entries, &extras)
-        let (starts6, entries6) = PrefixTable.flatten(&items6, items, &entries, &extras)
-        var intervals4: [Interval4] = []
-        intervals4.reserveCapacity(starts4.count)
-        for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
-        var intervals6: [Interval6] = []
-        intervals6.reserveCapacity(starts6.count)
-        for i in starts6.indices {
-            intervals6.append(
-                Interval6(
-                    high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]),
-                    entry: entries6[i])
+
+        consuming func build(indexThreshold: Int) -> PrefixTable {
+            var entries: [Entry] = []
+            var extras: [Payload] = []
+            entries.reserveCapacity(items4.count + items6.count)
+            let (starts4, entries4) = PrefixTable.flatten(&items4, ordersAscend, payloads, &entries, &extras)
+            items4 = []
+            let (starts6, entries6) = PrefixTable.flatten(&items6, ordersAscend, payloads, &entries, &extras)
+            items6 = []
+            var intervals4: [Interval4] = []
+            intervals4.reserveCapacity(starts4.count)
+            for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
+            var intervals6: [Interval6] = []
+            intervals6.reserveCapacity(starts6.count)
+            for i in starts6.indices {
+                intervals6.append(
+                    Interval6(
+                        high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]),
+                        entry: entries6[i])
+                )
+            }
+            let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
+            let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
+            let storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
+            storage.initialize(
+                to: Storage(
+                    v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
+                    v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
+                    entries: FrozenArray(entries), extras: FrozenArray(extras)
+                )
             )
+            return PrefixTable(storage: storage)
         }
-        let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
-        let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
-        storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
-        storage.initialize(
-            to: Storage(
-                v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
-                v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
-                entries: FrozenArray(entries), extras: FrozenArray(extras)
-            )
-        )
+    }
+
+    init(storage: UnsafeMutablePointer<Storage>) {
+        self.storage = storage
     }
 
     struct Item<Key: FixedWidthInteger & UnsignedInteger> {
         var start: Key
         var length: UInt8
         var order: Int32
-        var position: Int
+        /// Index into the builder's payloads.
+        var payload: Int32
     }
 
     /// Sorts `items`, merges equal prefixes into entries (appended to `entries`/`extras`) and returns the elementary
     /// intervals (start, most specific entry) of this family; the first interval starts at 0.
     static func flatten<Key: FixedWidthInteger & UnsignedInteger>(
         _ items: inout [Item<Key>],
-        _ source: [(prefix: IPPrefix, order: Int32, payload: Payload)],
+        _ ordersAscend: Bool,
+        _ payloads: [Payload],
         _ entries: inout [Entry],
         _ extras: inout [Payload]
     ) -> (starts: [Key], entries: [Int32]) {
-        // Sort by (start, length, order). Fast path for IPv4 when the orders already ascend with the input
-        // position (as every caller passes them): sort packed (start, length, position) 64-bit keys.
-        var ordersAscend = true
-        for index in items.indices.dropFirst() where items[index].order < items[index - 1].order {
-            ordersAscend = false
-            break
-        }
+        // Sorted order of the items by (start, length, order), as positions into `items`. Fast path for IPv4 when
+        // the orders ascend with the position (as every caller adds them): sort packed (start, length, position)
+        // 64-bit keys, then keep only the positions.
+        var sorted: [UInt64]
         if Key.bitWidth == 32 && ordersAscend && items.count < 1 << 26 {
-            var keys = [UInt64](repeating: 0, count: items.count)
+            sorted = [UInt64](repeating: 0, count: items.count)
             for index in items.indices {
-                keys[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
+                sorted[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
             }
-            keys.sort()
-            let unsorted = items
-            for index in keys.indices {
-                items[index] = unsorted[Int(keys[index] & 0x3FF_FFFF)]
-            }
+            sorted.sort()
+            for index in sorted.indices { sorted[index] &= 0x3FF_FFFF }
         } else {
             items.sort { a, b in
                 a.start != b.start ? a.start < b.start : a.length != b.length ? a.length < b.length : a.order < b.order
             }
+            sorted = Array(0..<UInt64(items.count))
         }
         var starts: [Key] = [0]
         var owners: [Int32] = [-1]
@@ -204,18 +236,20 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         }
 
         var index = 0
-        while index < items.count {
-            let item = items[index]
+        while index < sorted.count {
+            let item = items[Int(sorted[index])]
             let hostMask: Key = Int(item.length) >= Key.bitWidth ? 0 : Key.max >> Key(item.length)
             close(before: item.start)
             let entry = Int32(entries.count)
             let extraStart = extras.count
             var previousOrder = item.order
             index += 1
-            while index < items.count && items[index].start == item.start && items[index].length == item.length {
-                if items[index].order != previousOrder {
-                    extras.append(source[items[index].position].payload)
-                    previousOrder = items[index].order
+            while index < sorted.count {
+                let next = items[Int(sorted[index])]
+                guard next.start == item.start && next.length == item.length else { break }
+                if next.order != previousOrder {
+                    extras.append(payloads[Int(next.payload)])
+                    previousOrder = next.order
                 }
                 index += 1
             }
@@ -225,7 +259,7 @@ struct PrefixTable<Payload>: @unchecked Sendable {
                     extraStart: Int32(extraStart),
                     extraCount: Int32(extras.count - extraStart),
                     length: item.length,
-                    first: source[item.position].payload
+                    first: payloads[Int(item.payload)]
                 )
             )
             emit(item.start, entry)

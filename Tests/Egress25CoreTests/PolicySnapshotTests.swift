@@ -299,6 +299,39 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         #expect(noBindings.customer(at: noBindings.customerIndex(for: address("100.64.9.7"))) == "bob")
     }
 
+    @Test func manyCustomersAndIDs() throws {
+        // Enough distinct ids and customers to make the build's string tables grow and collide.
+        let rules = (0..<20_000).map { i in
+            ExceptionRule(
+                id: "exception-\(i)", customer: "customer number \(i % 7_001)",
+                sources: [IPPrefix(host: .v4(IPv4Address(0x0A00_0000 | UInt32(i))))]
+            )
+        }
+        let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8")], relayHosts: [])
+        let s = try PolicySnapshot(policy: policy, exceptions: rules, bindings: [], generation: 1)
+        #expect(s.customerCount == 7_001)
+        for i in stride(from: 0, to: 20_000, by: 37) {
+            let source = IPAddress.v4(IPv4Address(0x0A00_0000 | UInt32(i)))
+            #expect(s.customer(at: s.customerIndex(for: source)) == "customer number \(i % 7_001)")
+            #expect(
+                s.decide(
+                    Flow(
+                        source: source, destination: address("1.1.1.1"), sourcePort: 1, destinationPort: 25, flags: .syn
+                    ), now: 0
+                ).reason == .exception(Int32(i)))
+        }
+        var duplicated = rules
+        duplicated.append(ExceptionRule(id: "exception-12345", customer: "x", sources: []))
+        #expect(
+            throws: PolicyBuildError(
+                message:
+                    "duplicate exception id \"exception-12345\": exception store entry #12346 and exception store entry #20001"
+            )
+        ) {
+            try PolicySnapshot(policy: policy, exceptions: duplicated, bindings: [], generation: 1)
+        }
+    }
+
     @Test func emptyPolicy() throws {
         let s = try PolicySnapshot(
             policy: Policy(subscriberRanges: [], relayHosts: [], ports: []), exceptions: [], bindings: [], generation: 0
