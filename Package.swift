@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
     ],
     targets: [
         // libnetfilter_queue + libmnl, and the few C macros Swift cannot import.
@@ -67,6 +70,7 @@ let package = Package(
             dependencies: [
                 "Egress25Core",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
@@ -83,6 +87,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -138,12 +145,36 @@ let package = Package(
         ),
         .testTarget(
             name: "ExceptionStoreTests",
-            dependencies: ["ExceptionStore", "Egress25Core"],
+            dependencies: [
+                "ExceptionStore",
+                "Egress25Core",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `swift run -c release BlockLogBenchmarks`: writer throughput and abuse-desk query latency.
+        .executableTarget(
+            name: "BlockLogBenchmarks",
+            dependencies: [
+                "BlockLog",
+                "Egress25Core",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BlockLogBenchmarks",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BlockLogTests",
-            dependencies: ["BlockLog", "Egress25Core"],
+            dependencies: [
+                "BlockLog",
+                "Egress25Core",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "Egress25DaemonTests",
+            dependencies: ["Egress25Daemon", "Egress25Core"],
             swiftSettings: swiftSettings
         ),
         // Runs the built egress25d/egress25ctl against the real kernel in network
@@ -151,6 +182,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [],
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]

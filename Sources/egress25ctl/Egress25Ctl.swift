@@ -9,7 +9,16 @@ struct Egress25Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "egress25ctl",
         abstract: "Administer egress25: kernel rules, exceptions for support staff, and the blocked-attempt log.",
-        subcommands: []
+        subcommands: [
+            CheckCommand.self,
+            CustomerCommand.self,
+            SessionCommand.self,
+            ExceptionCommand.self,
+            AuditCommand.self,
+            BlockedCommand.self,
+            RulesCommand.self,
+            ReloadCommand.self,
+        ]
     )
 
     /// Runs the command and maps errors to the documented exit codes:

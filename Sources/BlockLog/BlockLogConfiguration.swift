@@ -1,0 +1,104 @@
+/// How the block-log writer slices, commits, aggregates and expires blocked attempts.
+///
+/// Independent of the daemon's configuration file: the daemon maps its `block_log:` section onto this.
+public struct BlockLogConfiguration: Sendable, Hashable {
+    /// Length of one segment file's time slice in seconds: 3600 (`blocked-YYYY-MM-DDTHH.sqlite`) or
+    /// 86400 (`blocked-YYYY-MM-DD.sqlite`).
+    public var segmentSeconds: Int64
+    /// The writer commits at least this often, in milliseconds; also the most a `kill -9` can lose.
+    public var flushIntervalMilliseconds: Int64
+    /// Repeated SYNs of one (source, destination, destination port) within this many seconds of the row's
+    /// first SYN share one row.
+    public var aggregationWindowSeconds: Int64
+    /// Segments whose slice ended more than this many seconds ago are deleted.
+    public var retentionSeconds: Int64
+    /// When all segment files (with their `-wal` and `-shm` files) exceed this many bytes, the oldest are
+    /// deleted until they fit; the segment being written is never deleted.
+    public var maxBytes: Int64
+    /// The most aggregates (rows in memory, open or waiting to be written) the writer keeps; beyond it a new
+    /// row's SYN is counted as lost. Bounds memory when the disk fails for a long time.
+    public var maxPendingRows: Int
+    /// SQLite page cache of the segment being written, in bytes.
+    public var cacheBytes: Int
+
+    public init(
+        segmentSeconds: Int64 = 3600,
+        flushIntervalMilliseconds: Int64 = 1000,
+        aggregationWindowSeconds: Int64 = 60,
+        retentionSeconds: Int64 = 30 * 86400,
+        maxBytes: Int64 = 10 * 1024 * 1024 * 1024,
+        maxPendingRows: Int = 2_000_000,
+        cacheBytes: Int = 64 * 1024 * 1024
+    ) {
+        self.segmentSeconds = segmentSeconds
+        self.flushIntervalMilliseconds = flushIntervalMilliseconds
+        self.aggregationWindowSeconds = aggregationWindowSeconds
+        self.retentionSeconds = retentionSeconds
+        self.maxBytes = maxBytes
+        self.maxPendingRows = maxPendingRows
+        self.cacheBytes = cacheBytes
+    }
+
+    /// Checks the values the writer depends on.
+    ///
+    /// - Throws: ``BlockLogError`` with code `.invalidConfiguration` naming the field.
+    public func validate() throws(BlockLogError) {
+        func fail(_ message: String) -> BlockLogError { BlockLogError(.invalidConfiguration, message) }
+        guard segmentSeconds == 3600 || segmentSeconds == 86400 else {
+            throw fail("segment must be 1h or 1d, got \(segmentSeconds) s")
+        }
+        guard flushIntervalMilliseconds >= 1 && flushIntervalMilliseconds <= 60_000 else {
+            throw fail("flush_interval must be between 1 ms and 60 s, got \(flushIntervalMilliseconds) ms")
+        }
+        guard aggregationWindowSeconds >= 1 && aggregationWindowSeconds <= 3600 else {
+            throw fail("aggregation_window must be between 1 s and 1 h, got \(aggregationWindowSeconds) s")
+        }
+        guard retentionSeconds >= segmentSeconds else {
+            throw fail("retention (\(retentionSeconds) s) must be at least one segment (\(segmentSeconds) s)")
+        }
+        guard maxBytes > 0 else { throw fail("max_bytes must be positive, got \(maxBytes)") }
+        guard maxPendingRows > 0 else { throw fail("maxPendingRows must be positive") }
+    }
+}
+
+/// The writer's source of "now". Production uses ``SystemBlockLogClock``; tests inject a manual clock so
+/// that rotation and retention can be driven without sleeping.
+public protocol BlockLogClock: Sendable {
+    /// Unix time in milliseconds, UTC.
+    func nowMilliseconds() -> Int64
+}
+
+/// `clock_gettime(CLOCK_REALTIME)`.
+public struct SystemBlockLogClock: BlockLogClock {
+    public init() {}
+    public func nowMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}
+
+/// Maps the indices a ``BlockedAttempt`` carries to ids, in the policy snapshot of a generation.
+///
+/// Implemented by the daemon; called on the writer thread (never on the hot path), once per new row.
+public protocol BlockLogResolver: Sendable {
+    /// The customer id of customer `index` in snapshot `generation`; `nil` if unknown.
+    func customerID(generation: UInt64, index: Int32) -> String?
+    /// The exception id of exception `index` in snapshot `generation`; `nil` if unknown.
+    func exceptionID(generation: UInt64, index: Int32) -> String?
+}
+
+/// A resolver that knows no ids (rows get `NULL` customer and exception).
+public struct NoBlockLogResolver: BlockLogResolver {
+    public init() {}
+    public func customerID(generation: UInt64, index: Int32) -> String? { nil }
+    public func exceptionID(generation: UInt64, index: Int32) -> String? { nil }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,29 @@
+/// An error of the block log: a segment that cannot be opened, read or written, or a bad setting.
+public struct BlockLogError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What failed.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        /// A ``BlockLogConfiguration`` value is out of range.
+        public static let invalidConfiguration = Code(name: "invalid configuration")
+        /// The block-log directory cannot be created, listed or written.
+        public static let directory = Code(name: "directory")
+        /// A segment file cannot be opened, created or is of a newer schema.
+        public static let segment = Code(name: "segment")
+        /// SQLite failed while writing or reading.
+        public static let sqlite = Code(name: "sqlite")
+        /// A query argument is invalid (bucket size, limit).
+        public static let invalidQuery = Code(name: "invalid query")
+        public var description: String { name }
+    }
+
+    public var code: Code
+    /// A one-line message naming the file or field and the reason.
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

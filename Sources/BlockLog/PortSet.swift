@@ -1,0 +1,47 @@
+/// The distinct TCP source ports seen in one row: their count is the row's `attempts` (new connections);
+/// a SYN whose source port is already in the set is a retransmission.
+///
+/// Stays inline for the common single-connection row; grows into an array, then a hash set.
+enum PortSet {
+    case one(UInt16)
+    case few([UInt16])
+    case many(Set<UInt16>)
+
+    static let fewLimit = 16
+
+    var count: Int {
+        switch self {
+        case .one: return 1
+        case .few(let ports): return ports.count
+        case .many(let ports): return ports.count
+        }
+    }
+
+    /// Adds `port`. - Returns: `true` if it was new (a new connection).
+    mutating func insert(_ port: UInt16) -> Bool {
+        switch self {
+        case .one(let existing):
+            if existing == port { return false }
+            self = .few([existing, port])
+            return true
+        case .few(var ports):
+            if ports.contains(port) { return false }
+            if ports.count < PortSet.fewLimit {
+                self = .one(0)  // release the array's reference before appending, avoiding a copy
+                ports.append(port)
+                self = .few(ports)
+            } else {
+                var set = Set(ports)
+                set.insert(port)
+                self = .many(set)
+            }
+            return true
+        case .many(var ports):
+            if ports.contains(port) { return false }
+            self = .one(0)
+            ports.insert(port)
+            self = .many(ports)
+            return true
+        }
+    }
+}

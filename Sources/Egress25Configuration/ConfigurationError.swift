@@ -1,0 +1,60 @@
+/// A configuration file that cannot be read, is not valid YAML, or holds a wrong, unknown or missing value.
+///
+/// `description` is `FILE:LINE:COLUMN: MESSAGE` (as compilers print it, so editors jump to the spot), e.g.
+/// `/etc/egress25/egress25.yaml:7:23: policy.subscriber_ranges[1]: 100.64.0.1/10 has host bits set
+/// (did you mean 100.64.0.0/10?)`. Line and column count from 1; the column counts Unicode scalars.
+/// `MESSAGE` starts with the key path (`queue.numbers[2]`) when the problem belongs to a key.
+public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The file, as given to the loader.
+    public var file: String
+    /// Line of the offending key or value (from 1); `nil` when the whole file is concerned (unreadable).
+    public var line: Int?
+    /// Column of the offending key or value (from 1, in Unicode scalars); `nil` with `line == nil`.
+    public var column: Int?
+    /// What is wrong, starting with the key path.
+    public var message: String
+
+    public init(file: String, line: Int?, column: Int?, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    /// `FILE:LINE:COLUMN: MESSAGE`, or `FILE: MESSAGE` without a position.
+    public var description: String {
+        switch (line, column) {
+        case (let line?, let column?): "\(file):\(line):\(column): \(message)"
+        case (let line?, nil): "\(file):\(line): \(message)"
+        default: "\(file): \(message)"
+        }
+    }
+}
+
+/// Something valid but probably not meant, e.g. an exception whose sources lie outside every subscriber range.
+/// `egress25d --check-config` prints these; they never stop the daemon.
+///
+/// `description` is `FILE:LINE:COLUMN: warning: MESSAGE`.
+public struct ConfigurationWarning: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    /// What is suspicious, starting with the key path.
+    public var message: String
+
+    public init(file: String, line: Int?, column: Int?, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    init(_ node: ConfigurationNode, _ message: String) {
+        let error = node.error(message)
+        self.init(file: error.file, line: error.line, column: error.column, message: error.message)
+    }
+
+    public var description: String {
+        ConfigurationError(file: file, line: line, column: column, message: "warning: " + message).description
+    }
+}

@@ -1,0 +1,178 @@
+import Egress25Core
+
+/// The whole egress25 configuration, read once from `/etc/egress25/egress25.yaml` (or `--config`).
+///
+/// Built by ``ConfigurationLoader``; every field has a default except `policy.subscriber_ranges`.
+/// The same value drives the daemon (queues, policy, block log, metrics) and the kernel rules
+/// (`egress25ctl rules`), so the kernel's sets and the daemon's policy never drift apart.
+public struct Egress25Configuration: Sendable {
+    /// The file this configuration was read from (as given), used in messages.
+    public var sourcePath: String
+    /// Key `node_name`: this router's name in logs and metrics. Default: the host name.
+    public var nodeName: String
+    /// Key `state_directory`: absolute path holding `exceptions.sqlite` and `blocklog/`.
+    /// Default `/var/lib/egress25`.
+    public var stateDirectory: String
+    /// Key `queue`: the NFQUEUE queues the kernel hands SYNs to.
+    public var queue: QueueSettings
+    /// Key `policy`: who is policed and what is allowed.
+    public var policy: PolicySettings
+    /// Key `block_log`: the rotating store of blocked attempts.
+    public var blockLog: BlockLogSettings
+    /// Key `metrics`: the metrics listener.
+    public var metrics: MetricsSettings
+    /// Valid but suspicious settings found while loading (for `--check-config` to print); empty when built
+    /// in code.
+    public var warnings: [ConfigurationWarning] = []
+
+    public init(
+        sourcePath: String,
+        nodeName: String,
+        stateDirectory: String = Egress25Configuration.defaultStateDirectory,
+        queue: QueueSettings = QueueSettings(),
+        policy: PolicySettings,
+        blockLog: BlockLogSettings = BlockLogSettings(),
+        metrics: MetricsSettings = MetricsSettings()
+    ) {
+        self.sourcePath = sourcePath
+        self.nodeName = nodeName
+        self.stateDirectory = stateDirectory
+        self.queue = queue
+        self.policy = policy
+        self.blockLog = blockLog
+        self.metrics = metrics
+    }
+
+    /// `/var/lib/egress25`.
+    public static let defaultStateDirectory = "/var/lib/egress25"
+    /// `/etc/egress25/egress25.yaml`.
+    public static let defaultPath = "/etc/egress25/egress25.yaml"
+
+    /// `<state_directory>/exceptions.sqlite`: the ExceptionStore database.
+    public var exceptionStorePath: String { stateDirectory.joinedPath("exceptions.sqlite") }
+    /// `<state_directory>/blocklog`: the BlockLog segment directory.
+    public var blockLogDirectory: String { stateDirectory.joinedPath("blocklog") }
+}
+
+/// What the kernel does with queued SYNs while no daemon listens on the queue, or the queue is full.
+///
+/// Maps to the NFQUEUE bypass flag (`queue ... bypass` in nftables, `--queue-bypass` in iptables) and to
+/// `NFQA_CFG_F_FAIL_OPEN` on the queue (linux/netfilter/nfnetlink_queue.h).
+public enum FailPolicy: String, Sendable, CaseIterable {
+    /// Drop SYNs that cannot be judged: port 25 is closed except to relays (kernel fast path) while the
+    /// daemon is down or overwhelmed. The default.
+    case closed
+    /// Accept SYNs that cannot be judged: port 25 is open to the world while the daemon is down or overwhelmed.
+    case open
+}
+
+/// How a blocked SYN is refused.
+public enum BlockAction: String, Sendable, CaseIterable {
+    /// Verdict accept with the reject mark set; a later kernel rule answers with a TCP reset, so the client
+    /// fails at once instead of retrying for minutes. The default.
+    case reject
+    /// Verdict drop: the client sees a timeout.
+    case drop
+}
+
+/// Key `queue`.
+public struct QueueSettings: Sendable, Hashable {
+    /// Key `numbers`: NFQUEUE queue numbers (0...65535), ascending and contiguous, because the kernel
+    /// balances over a range (`queue num 0-3`, `--queue-balance 0:3`). YAML: a list, one number, or `"0-3"`.
+    /// Default `[0]`.
+    public var numbers: [UInt16]
+    /// Key `fail_policy`: `closed` (default) or `open`.
+    public var failPolicy: FailPolicy
+    /// Key `max_length`: packets the kernel holds per queue before applying `fail_policy`, >= 1.
+    /// Default 4096.
+    public var maxLength: UInt32
+    /// Key `receive_buffer`: netlink socket receive buffer in bytes (`SO_RCVBUFFORCE`). YAML: a size such as
+    /// `64MiB` (4 KiB ... 2 GiB - 1). Default 64 MiB.
+    public var receiveBufferBytes: Int
+    /// Key `batch_size`: packets received and verdicts sent per batch, 1...1024. Default 64.
+    public var batchSize: Int
+
+    public init(
+        numbers: [UInt16] = [0],
+        failPolicy: FailPolicy = .closed,
+        maxLength: UInt32 = 4096,
+        receiveBufferBytes: Int = 64 << 20,
+        batchSize: Int = 64
+    ) {
+        self.numbers = numbers
+        self.failPolicy = failPolicy
+        self.maxLength = maxLength
+        self.receiveBufferBytes = receiveBufferBytes
+        self.batchSize = batchSize
+    }
+}
+
+/// Key `policy`.
+public struct PolicySettings: Sendable {
+    /// Subscriber ranges, relay hosts, policed ports, mode and the static exceptions of the file.
+    public var policy: Policy
+    /// Key `block_action`: `reject` (default) or `drop`.
+    public var blockAction: BlockAction
+    /// Key `reject_mark`: the mark bits the daemon ORs into a blocked SYN's mark (verdict accept) so that a
+    /// later kernel rule rejects it with a TCP reset. Nonzero 32-bit value, hex (`0x25`) or decimal.
+    /// Default `0x25`.
+    public var rejectMark: UInt32
+
+    public init(policy: Policy, blockAction: BlockAction = .reject, rejectMark: UInt32 = 0x25) {
+        self.policy = policy
+        self.blockAction = blockAction
+        self.rejectMark = rejectMark
+    }
+}
+
+/// Key `block_log`.
+public struct BlockLogSettings: Sendable, Hashable {
+    /// Key `enabled`. Default `true`.
+    public var enabled: Bool
+    /// Key `segment`: one segment file per `1h` (3600 s, default) or `1d` (86400 s).
+    public var segmentSeconds: Int64
+    /// Key `flush_interval`: longest time a blocked attempt waits in memory before commit, in ms
+    /// (`500ms`, `1s`; 1 ms ... 60 s). Default 1000 ms.
+    public var flushIntervalMilliseconds: Int64
+    /// Key `aggregation_window`: repeats of the same source/destination within this many seconds are
+    /// counted in one row (0 = no aggregation, at most 1 h). Default 60 s.
+    public var aggregationWindowSeconds: Int64
+    /// Key `retention`: segments older than this many seconds are deleted (at least one segment). Default 30 d.
+    public var retentionSeconds: Int64
+    /// Key `max_bytes`: oldest segments are deleted while all segments together exceed this many bytes
+    /// (at least 1 MiB). Default 10 GiB.
+    public var maxBytes: Int64
+
+    public init(
+        enabled: Bool = true,
+        segmentSeconds: Int64 = 3600,
+        flushIntervalMilliseconds: Int64 = 1000,
+        aggregationWindowSeconds: Int64 = 60,
+        retentionSeconds: Int64 = 30 * 86400,
+        maxBytes: Int64 = 10 << 30
+    ) {
+        self.enabled = enabled
+        self.segmentSeconds = segmentSeconds
+        self.flushIntervalMilliseconds = flushIntervalMilliseconds
+        self.aggregationWindowSeconds = aggregationWindowSeconds
+        self.retentionSeconds = retentionSeconds
+        self.maxBytes = maxBytes
+    }
+}
+
+/// Key `metrics`.
+public struct MetricsSettings: Sendable, Hashable {
+    /// Key `listen`: `ADDRESS:PORT` (`127.0.0.1:9325`, `[::1]:9325`) of the metrics endpoint.
+    /// Default `127.0.0.1:9325`.
+    public var listen: String
+
+    public init(listen: String = "127.0.0.1:9325") {
+        self.listen = listen
+    }
+}
+
+extension String {
+    func joinedPath(_ component: String) -> String {
+        hasSuffix("/") ? self + component : self + "/" + component
+    }
+}

@@ -1,0 +1,236 @@
+import Atomics
+import BlockLog
+import Egress25Configuration
+import Egress25Core
+import ExceptionStore
+import Foundation
+import Logging
+import NetfilterQueue
+import ServiceLifecycle
+import UnixSignals
+
+/// An error that stops the daemon at start-up; its description is the one line printed to stderr.
+public struct DaemonStartupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// egress25d: binds the configured NFQUEUE queues, judges every queued SYN against the policy snapshot,
+/// hands blocked attempts to the block log, and reloads the policy on SIGHUP or when the exception store
+/// changes. SIGTERM/SIGINT stop receiving, flush the block log and exit.
+public final class Daemon: Sendable {
+    public let configuration: Egress25Configuration
+    public let publisher: PolicyPublisher
+    public let workers: [QueueWorker]
+    let policySource: PolicySource
+    let blockLog: BlockLogWriter?
+    let logger: Logger
+    let notifier = SystemdNotifier()
+
+    /// Loads the configuration, builds the first policy snapshot, and prepares (but does not bind) the queues.
+    ///
+    /// - Throws: ``DaemonStartupError`` naming the file, line and problem, or what could not be opened.
+    public init(configurationPath: String, logger: Logger) throws {
+        let configuration: Egress25Configuration
+        do {
+            configuration = try ConfigurationLoader.load(path: configurationPath)
+        } catch {
+            throw DaemonStartupError("\(error)")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        for warning in configuration.warnings {
+            logger.warning("configuration: \(warning)")
+        }
+        // Before anything is created on disk: without CAP_NET_ADMIN no queue can be bound.
+        if !Capabilities.hasNetAdmin, let first = configuration.queue.numbers.first {
+            throw DaemonStartupError(
+                "\(NetfilterQueueError(code: .missingCapability, queue: first, operation: "bind", errno: EPERM))")
+        }
+        let source = try PolicySource(configuration: configuration, logger: logger)
+        self.policySource = source
+        let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
+        let publisher = PolicyPublisher(initial: snapshot)
+        self.publisher = publisher
+
+        var blockLog: BlockLogWriter?
+        if configuration.blockLog.enabled {
+            do {
+                blockLog = try BlockLogWriter(
+                    directory: configuration.stateDirectory + "/blocklog",
+                    configuration: BlockLogConfiguration(configuration.blockLog),
+                    nodeName: configuration.nodeName,
+                    resolver: publisher,
+                    logger: logger
+                )
+            } catch {
+                throw DaemonStartupError("block log in \(configuration.stateDirectory)/blocklog: \(error)")
+            }
+        }
+        self.blockLog = blockLog
+
+        let queue = configuration.queue
+        let blockVerdict = BlockVerdictPolicy(
+            action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark)
+        self.workers = queue.numbers.map { number in
+            let ring = blockLog.map { writer in
+                let ring = BlockLogRing(capacity: 1 << 16)
+                writer.attach(ring)
+                return ring
+            }
+            return QueueWorker(
+                socketConfiguration: NetfilterQueueConfiguration(
+                    queueNumber: number,
+                    maxLength: queue.maxLength,
+                    failOpen: queue.failPolicy == .open,
+                    receiveBufferBytes: queue.receiveBufferBytes,
+                    batchSize: queue.batchSize
+                ),
+                publisher: publisher,
+                blockVerdict: blockVerdict,
+                ring: ring,
+                logger: logger
+            )
+        }
+    }
+
+    /// Validates the configuration and everything the policy is built from, without binding queues.
+    ///
+    /// - Returns: A one-line summary for `egress25d --check-config`.
+    /// - Throws: ``DaemonStartupError``.
+    public static func checkConfiguration(path: String, logger: Logger) throws -> String {
+        let configuration: Egress25Configuration
+        do {
+            configuration = try ConfigurationLoader.load(path: path)
+        } catch {
+            throw DaemonStartupError("\(error)")
+        }
+        let source = try PolicySource(configuration: configuration, logger: logger, readOnly: true)
+        let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
+        let policy = configuration.policy.policy
+        let warnings = configuration.warnings.map { "warning: \($0)\n" }.joined()
+        return warnings + "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
+            + "\(policy.subscriberRanges.count) subscriber ranges, \(policy.relayHosts.count) relay hosts, "
+            + "\(snapshot.exceptionCount) exceptions, mode \(policy.mode.rawValue), "
+            + "block_action \(configuration.policy.blockAction.rawValue)"
+    }
+
+    /// Binds every queue, then runs until SIGTERM/SIGINT.
+    ///
+    /// - Throws: ``DaemonStartupError`` when a queue cannot be bound (no queue stays bound then).
+    public func run(faultInjection: Bool = false) async throws {
+        for worker in workers {
+            do {
+                try worker.bind()
+            } catch {
+                for bound in workers { bound.stop() }
+                throw DaemonStartupError("\(error)")
+            }
+        }
+        blockLog?.start()
+        for worker in workers { worker.start() }
+        let pidFile = configuration.stateDirectory + "/egress25d.pid"
+        do {
+            try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        } catch {
+            logger.warning("cannot write the pid file; egress25ctl reload will not find the daemon",
+                           metadata: ["path": "\(pidFile)", "error": "\(error)"])
+        }
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let snapshot = publisher.current
+        logger.notice(
+            "egress25d ready",
+            metadata: [
+                "node": "\(configuration.nodeName)",
+                "queues": "\(configuration.queue.numbers)",
+                "fail_policy": "\(configuration.queue.failPolicy.rawValue)",
+                "mode": "\(snapshot.policy.mode.rawValue)",
+                "exceptions": "\(snapshot.exceptionCount)",
+            ])
+        notifier.notify("READY=1\nSTATUS=judging SYNs on queues \(configuration.queue.numbers)")
+
+        let metrics = DaemonMetrics(daemon: self)
+        let metricsServer = try MetricsServer.application(
+            metrics: metrics, listen: configuration.metrics.listen, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if faultInjection {
+            logger.warning("fault injection enabled: SIGUSR2 kills the queue sockets (tests only)")
+            services.append(.init(service: FaultInjectionService(daemon: self), serviceName: "fault-injection"))
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services + [
+                    .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
+                    // A metrics endpoint that cannot listen is logged, but never stops the judging.
+                    .init(service: metricsServer, successTerminationBehavior: .ignore,
+                          failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
+                    .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
+                    .init(service: StatisticsDumpService(daemon: self), serviceName: "statistics-dump"),
+                    .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
+                    .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
+        try await group.run()
+        logger.notice("egress25d stopped")
+    }
+
+    /// Rebuilds the policy from the configuration file and the exception store and publishes it.
+    /// An invalid configuration is logged with its file and line and the policy in force stays.
+    ///
+    /// - Returns: Whether a new snapshot was published.
+    @discardableResult
+    func reload(reason: String) -> Bool {
+        let configuration: Egress25Configuration
+        do {
+            configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
+        } catch {
+            policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
+            logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
+            return false
+        }
+        if configuration.queue.numbers != self.configuration.queue.numbers
+            || configuration.queue.failPolicy != self.configuration.queue.failPolicy
+            || configuration.policy.blockAction != self.configuration.policy.blockAction
+            || configuration.policy.rejectMark != self.configuration.policy.rejectMark
+        {
+            logger.warning("queue or verdict settings changed: they apply at the next restart; the policy reloads now")
+        }
+        do {
+            let next = try policySource.buildSnapshot(
+                policy: configuration.policy.policy, generation: publisher.current.generation + 1)
+            publisher.publish(next)
+            policySource.reloads.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
+            logger.notice(
+                "policy reloaded",
+                metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
+                           "exceptions": "\(next.exceptionCount)"])
+            return true
+        } catch {
+            policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
+            logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    func stopWorkers() {
+        notifier.notify("STOPPING=1")
+        for worker in workers { worker.stop() }
+    }
+}
+
+extension BlockLogConfiguration {
+    init(_ settings: BlockLogSettings) {
+        self.init(
+            segmentSeconds: settings.segmentSeconds,
+            flushIntervalMilliseconds: settings.flushIntervalMilliseconds,
+            aggregationWindowSeconds: settings.aggregationWindowSeconds,
+            retentionSeconds: settings.retentionSeconds,
+            maxBytes: settings.maxBytes
+        )
+    }
+}

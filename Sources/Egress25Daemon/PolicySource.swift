@@ -1,0 +1,72 @@
+import Atomics
+import Egress25Configuration
+import Egress25Core
+import ExceptionStore
+import Foundation
+import Logging
+
+/// Where a policy snapshot comes from: the configuration's policy (with its static exceptions) and the
+/// exception store's exceptions resolved to customers' current address bindings.
+final class PolicySource: Sendable {
+    let storePath: String
+    let store: ExceptionStore?
+    let logger: Logger
+    /// Snapshots published after the first one.
+    let reloads = ManagedAtomic<UInt64>(0)
+    /// Reloads rejected (invalid configuration or store error); the previous policy stayed in force.
+    let reloadFailures = ManagedAtomic<UInt64>(0)
+    /// Whether the last reload attempt succeeded (true until one fails).
+    let lastReloadSucceeded = ManagedAtomic<Bool>(true)
+    private let lastChangeToken = ManagedAtomic<Int64>(Int64.min)
+
+    /// - Parameter readOnly: Open an existing store without creating it (for `--check-config`).
+    init(configuration: Egress25Configuration, logger: Logger, readOnly: Bool = false) throws {
+        self.storePath = configuration.stateDirectory + "/exceptions.sqlite"
+        self.logger = logger
+        if readOnly && !FileManager.default.fileExists(atPath: storePath) {
+            self.store = nil
+            return
+        }
+        do {
+            self.store = try ExceptionStore(path: storePath, mode: readOnly ? .readOnly : .create)
+        } catch {
+            throw DaemonStartupError("exception store \(storePath): \(error)")
+        }
+    }
+
+    /// Builds a snapshot from `policy` and the store's current exceptions and bindings (read in one
+    /// transaction, so a change half-applied by `egress25ctl` is never seen).
+    ///
+    /// - Throws: ``DaemonStartupError`` describing the store or policy problem.
+    func buildSnapshot(policy: Policy, generation: UInt64) throws -> PolicySnapshot {
+        var exceptions: [ExceptionRule] = []
+        var bindings: [CustomerBinding] = []
+        if let store {
+            do {
+                let token = try store.changeToken()
+                let inputs = try store.policyInputs(now: UTCTime.now())
+                exceptions = inputs.exceptions
+                bindings = inputs.bindings
+                lastChangeToken.store(token, ordering: .relaxed)
+            } catch {
+                throw DaemonStartupError("exception store \(storePath): \(error)")
+            }
+        }
+        do {
+            return try PolicySnapshot(policy: policy, exceptions: exceptions, bindings: bindings, generation: generation)
+        } catch {
+            throw DaemonStartupError("policy: \(error)")
+        }
+    }
+
+    /// Whether the store was written (by any process) since the last snapshot was built.
+    func storeChanged() -> Bool {
+        guard let store else { return false }
+        do {
+            return try store.changeToken() != lastChangeToken.load(ordering: .relaxed)
+        } catch {
+            logger.error("reading the exception store failed", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+}

@@ -1,0 +1,305 @@
+import Atomics
+import BlockLog
+import Egress25Configuration
+import Egress25Core
+import Foundation
+import Logging
+import NetfilterQueue
+
+/// How a block decision becomes an NFQUEUE verdict.
+public struct BlockVerdictPolicy: Sendable {
+    /// `reject`: accept with the reject mark ORed into the packet's mark, so a later kernel rule answers
+    /// with a TCP reset; `drop`: drop silently.
+    public var action: BlockAction
+    /// The mark bits a later rule matches (`meta mark & M == M`).
+    public var rejectMark: UInt32
+
+    public init(action: BlockAction, rejectMark: UInt32) {
+        self.action = action
+        self.rejectMark = rejectMark
+    }
+
+    @inline(__always)
+    func verdict(existingMark: UInt32) -> PacketVerdict {
+        switch action {
+        case .reject: return .accept(mark: existingMark | rejectMark)
+        case .drop: return .drop
+        }
+    }
+}
+
+/// Judges every packet of one NFQUEUE queue on its own thread.
+///
+/// Per batch: one atomic load of the policy snapshot, one receive call, one verdict send, and relaxed
+/// atomic adds of the batch's counters. Per packet: header parsing, `decide`, and for a blocked SYN a push
+/// into this worker's block-log ring; no locks, no allocation, no logging, no disk.
+/// If the queue socket fails, the worker closes it and binds the queue again every 100 ms until it
+/// succeeds; no verdict is ever sent on a new socket for a packet id of the old one.
+public final class QueueWorker: @unchecked Sendable {
+    public let queueNumber: UInt16
+    public let statistics = WorkerStatistics()
+
+    private let socketConfiguration: NetfilterQueueConfiguration
+    private let publisher: PolicyPublisher
+    private let blockVerdict: BlockVerdictPolicy
+    private let ring: BlockLogRing?
+    private let logger: Logger
+    private let stopRequested = ManagedAtomic<Bool>(false)
+    /// Set by the watchdog: the socket is considered dead; the worker closes it and binds the queue again.
+    private let rebindRequested = ManagedAtomic<Bool>(false)
+    /// The socket's descriptor while bound, for fault injection (-1 when unbound).
+    private let boundDescriptor = ManagedAtomic<Int32>(-1)
+    private let finished = DispatchSemaphore(value: 0)
+    /// Owned by the worker thread once started.
+    private var socket: NetfilterQueueSocket?
+    private var started = false
+    /// Per-batch verdict counts by reason slot, flushed into `statistics.byReason` after each batch.
+    private let reasonScratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: ReasonCounter.slots)
+
+    public init(
+        socketConfiguration: NetfilterQueueConfiguration,
+        publisher: PolicyPublisher,
+        blockVerdict: BlockVerdictPolicy,
+        ring: BlockLogRing?,
+        logger: Logger
+    ) {
+        self.queueNumber = socketConfiguration.queueNumber
+        self.socketConfiguration = socketConfiguration
+        self.publisher = publisher
+        self.blockVerdict = blockVerdict
+        self.ring = ring
+        var logger = logger
+        logger[metadataKey: "queue"] = "\(socketConfiguration.queueNumber)"
+        self.logger = logger
+        reasonScratch.initialize(repeating: 0)
+    }
+
+    deinit {
+        reasonScratch.deallocate()
+    }
+
+    /// Binds the queue. Called before ``start()`` so start-up errors (missing CAP_NET_ADMIN, a queue
+    /// already bound) stop the daemon before it reports ready.
+    ///
+    /// - Throws: ``NetfilterQueueError``.
+    public func bind() throws(NetfilterQueueError) {
+        let socket = try NetfilterQueueSocket(configuration: socketConfiguration)
+        self.socket = socket
+        boundDescriptor.store(socket.descriptor, ordering: .relaxed)
+        statistics.portID.store(socket.portID, ordering: .relaxed)
+        statistics.bound.store(true, ordering: .relaxed)
+        statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
+    }
+
+    /// Starts the worker thread.
+    public func start() {
+        precondition(!started)
+        started = true
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "egress25-q\(queueNumber)"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Stops receiving: the thread finishes its current batch (at most the receive timeout), closes the
+    /// socket and exits. Returns when it has.
+    public func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        if started {
+            finished.wait()
+            started = false
+        } else {
+            socket?.close()
+            socket = nil
+        }
+        statistics.bound.store(false, ordering: .relaxed)
+    }
+
+    /// Asks the worker to drop its socket and bind the queue again (the watchdog found it dead).
+    /// The old socket is closed before the new one is bound, so no verdict for an old packet id is ever
+    /// sent on the new socket; packets the old socket held are released by the kernel when it closes.
+    public func requestRebind() {
+        rebindRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Fault injection for tests (`egress25d --fault-injection`, SIGUSR2): replaces the socket's descriptor
+    /// with /dev/null, as if the socket had died under the worker. The kernel unbinds the queue; the worker's
+    /// next receive fails and it binds the queue again.
+    public func injectSocketFailure() {
+        let descriptor = boundDescriptor.load(ordering: .relaxed)
+        guard descriptor >= 0 else { return }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { return }
+        _ = dup2(null, descriptor)
+        _ = Glibc.close(null)
+    }
+
+    private func run() {
+        while !stopRequested.load(ordering: .relaxed) {
+            guard let socket else {
+                rebind()
+                continue
+            }
+            do {
+                if rebindRequested.exchange(false, ordering: .relaxed) {
+                    throw WatchdogRebind()
+                }
+                try judgeOneBatch(socket)
+            } catch {
+                logger.error("queue socket failed; binding the queue again", metadata: ["error": "\(error)"])
+                dropSocket()
+            }
+        }
+        dropSocket()
+    }
+
+    private func dropSocket() {
+        boundDescriptor.store(-1, ordering: .relaxed)
+        statistics.bound.store(false, ordering: .relaxed)
+        statistics.portID.store(0, ordering: .relaxed)
+        socket?.close()
+        socket = nil
+    }
+
+    private func rebind() {
+        do {
+            try bind()
+            statistics.rebinds.wrappingIncrement(ordering: .relaxed)
+            logger.notice("queue bound again")
+        } catch {
+            logger.error("binding the queue failed; retrying in 100 ms", metadata: ["error": "\(error)"])
+            usleep(100_000)
+        }
+    }
+
+    @inline(__always)
+    private func judgeOneBatch(_ socket: NetfilterQueueSocket) throws(NetfilterQueueError) {
+        let snapshot = publisher.current
+        let generation = snapshot.generation
+        let blockVerdict = self.blockVerdict
+        let ring = self.ring
+        var counts = BatchCounts(byReason: reasonScratch)
+        var nowMilliseconds: Int64 = -1
+        var arrivalNanoseconds: UInt64 = 0
+
+        let judged = try socket.receiveBatch { packet in
+            // Read the clock once per batch, after the packets arrived: expiry is exact to the second.
+            if nowMilliseconds < 0 {
+                nowMilliseconds = SystemClock.realtimeMilliseconds()
+                arrivalNanoseconds = SystemClock.monotonicNanoseconds()
+            }
+            let parsed = PacketParser.parse(packet.payload)
+            let decision = snapshot.decide(parsed, now: nowMilliseconds / 1000)
+            counts.record(decision, ipv6: packet.hardwareProtocol == 0x86DD)
+            if decision.verdict == .block || decision.shadow {
+                if let ring, !ring.push(
+                    BlockedAttempt(parsed, decision: decision, snapshot: snapshot, generation: generation,
+                                   timeMilliseconds: nowMilliseconds))
+                {
+                    counts.lost &+= 1
+                }
+            }
+            return decision.verdict == .accept ? .accept : blockVerdict.verdict(existingMark: packet.mark)
+        }
+        statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
+        if judged > 0 {
+            counts.publish(to: statistics)
+            statistics.recordLatency(
+                nanoseconds: SystemClock.monotonicNanoseconds() &- arrivalNanoseconds, packets: judged)
+        }
+    }
+}
+
+/// The watchdog found the queue socket dead (unbound in the kernel, or not delivering a waiting backlog).
+private struct WatchdogRebind: Error, CustomStringConvertible {
+    var description: String { "the watchdog found the queue socket dead" }
+}
+
+/// Per-batch counter sums, kept on the stack and added to the shared atomics once per batch.
+private struct BatchCounts {
+    let byReason: UnsafeMutableBufferPointer<UInt64>
+    var judged: UInt64 = 0
+    var accepted: UInt64 = 0
+    var blocked: UInt64 = 0
+    var shadow: UInt64 = 0
+    var malformed: UInt64 = 0
+    var lost: UInt64 = 0
+
+    @inline(__always)
+    mutating func record(_ decision: Decision, ipv6: Bool) {
+        judged &+= 1
+        if decision.verdict == .accept { accepted &+= 1 } else { blocked &+= 1 }
+        if decision.shadow { shadow &+= 1 }
+        if decision.reason == .malformed { malformed &+= 1 }
+        byReason[ReasonCounter.index(reason: decision.reason, ipv6: ipv6)] &+= 1
+    }
+
+    func publish(to statistics: WorkerStatistics) {
+        statistics.judged.wrappingIncrement(by: judged, ordering: .relaxed)
+        statistics.accepted.wrappingIncrement(by: accepted, ordering: .relaxed)
+        statistics.blocked.wrappingIncrement(by: blocked, ordering: .relaxed)
+        if shadow > 0 { statistics.shadowBlocked.wrappingIncrement(by: shadow, ordering: .relaxed) }
+        if malformed > 0 { statistics.malformed.wrappingIncrement(by: malformed, ordering: .relaxed) }
+        if lost > 0 { statistics.lostBlockLogEvents.wrappingIncrement(by: lost, ordering: .relaxed) }
+        for slot in 0..<byReason.count where byReason[slot] != 0 {
+            statistics.byReason[slot].wrappingIncrement(by: byReason[slot], ordering: .relaxed)
+            byReason[slot] = 0
+        }
+    }
+}
+
+extension BlockedAttempt {
+    /// The block-log event for a blocked (or, in shadow mode, would-be-blocked) packet.
+    @inline(__always)
+    init(_ packet: ParsedPacket, decision: Decision, snapshot: PolicySnapshot, generation: UInt64,
+         timeMilliseconds: Int64)
+    {
+        let unspecified = IPAddress.v4(IPv4Address(0))
+        var source = unspecified
+        var destination = unspecified
+        var sourcePort: UInt16 = 0
+        var destinationPort: UInt16 = 0
+        if case .tcp(let flow) = packet {
+            source = flow.source
+            destination = flow.destination
+            sourcePort = flow.sourcePort
+            destinationPort = flow.destinationPort
+        }
+        var exceptionIndex: Int32 = -1
+        let reason: BlockReason
+        switch decision.reason {
+        case .blockedExceptionExpired(let index):
+            reason = .exceptionExpired
+            exceptionIndex = index
+        case .blockedOutsideScope(let index):
+            reason = .outsideScope
+            exceptionIndex = index
+        case .malformed:
+            reason = .malformed
+        default:
+            reason = .noException
+        }
+        self.init(
+            timeMilliseconds: timeMilliseconds,
+            source: source,
+            destination: destination,
+            sourcePort: sourcePort,
+            destinationPort: destinationPort,
+            reason: reason,
+            exceptionIndex: exceptionIndex,
+            customerIndex: packet.isTCP ? snapshot.customerIndex(for: source) : -1,
+            policyGeneration: generation
+        )
+    }
+}
+
+extension ParsedPacket {
+    @inline(__always)
+    var isTCP: Bool {
+        if case .tcp = self { return true }
+        return false
+    }
+}

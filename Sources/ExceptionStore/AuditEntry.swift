@@ -1,0 +1,60 @@
+import Egress25Core
+
+/// One entry of the append-only audit log: every change to the store writes one, in the same transaction.
+public struct AuditEntry: Hashable, Sendable, Encodable {
+    /// Increasing sequence number.
+    public var sequence: Int64
+    /// When, UTC seconds.
+    public var at: Int64
+    /// Who (`--by`, or the login name running `egress25ctl`).
+    public var actor: String
+    /// What: `customer.add`, `binding.add`, `binding.end`, `session.start`, `session.end`, `exception.grant`,
+    /// `exception.revoke`.
+    public var action: String
+    /// The customer concerned, if any.
+    public var customer: String?
+    /// The object changed: an exception id (`exc-...`), a binding id (`binding-42`) or a customer id.
+    public var objectID: String?
+    /// The object before the change, as JSON text; `nil` for a creation.
+    public var before: String?
+    /// The object after the change, as JSON text.
+    public var after: String?
+
+    public init(
+        sequence: Int64,
+        at: Int64,
+        actor: String,
+        action: String,
+        customer: String?,
+        objectID: String?,
+        before: String?,
+        after: String?
+    ) {
+        self.sequence = sequence
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.customer = customer
+        self.objectID = objectID
+        self.before = before
+        self.after = after
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case sequence, at, actor, action, customer, before, after
+        case objectID = "object_id"
+    }
+
+    /// Encodes `at` as RFC 3339 UTC text; `before`/`after` stay JSON text.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sequence, forKey: .sequence)
+        try container.encode(UTCTime.format(at), forKey: .at)
+        try container.encode(actor, forKey: .actor)
+        try container.encode(action, forKey: .action)
+        try container.encode(customer, forKey: .customer)
+        try container.encode(objectID, forKey: .objectID)
+        try container.encode(before, forKey: .before)
+        try container.encode(after, forKey: .after)
+    }
+}

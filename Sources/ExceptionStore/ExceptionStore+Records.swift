@@ -1,0 +1,321 @@
+import Egress25Core
+import Foundation
+import GRDB
+
+// Internal helpers: validation, row decoding, prefix ranges, audit entries, exception ids.
+
+extension ExceptionStore {
+    // MARK: Validation (before any transaction)
+
+    static func validateCustomerID(_ id: String) throws(ExceptionStoreError) {
+        let allowed = { (byte: UInt8) -> Bool in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"),
+                UInt8(ascii: ":"), UInt8(ascii: "@"):
+                return true
+            default:
+                return false
+            }
+        }
+        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy(allowed) else {
+            throw ExceptionStoreError(.invalidArgument, "invalid customer id \"\(id)\": use 1 to 64 characters "
+                + "from A-Z a-z 0-9 . _ - : @")
+        }
+    }
+
+    /// Checks free text: no control characters, at most `maximum` bytes, and not blank when `required`.
+    /// - Returns: The text, or `nil` for an empty optional text.
+    static func validateText(
+        _ text: String?, field: String, required: Bool, maximum: Int
+    ) throws(ExceptionStoreError) -> String? {
+        guard let text, !text.allSatisfy(\.isWhitespace) else {
+            if required { throw ExceptionStoreError(.invalidArgument, "\(field) must not be empty") }
+            return nil
+        }
+        guard text.utf8.count <= maximum else {
+            throw ExceptionStoreError(.invalidArgument, "\(field) is longer than \(maximum) bytes")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw ExceptionStoreError(.invalidArgument, "\(field) must not contain control characters (newlines, tabs)")
+        }
+        return text
+    }
+
+    static func validateActor(_ actor: String) throws(ExceptionStoreError) -> String {
+        try validateText(actor, field: "the actor (--by)", required: true, maximum: 100)!
+    }
+
+    // MARK: Prefix ranges
+
+    /// The stored range of a prefix: family (4 or 6), first and last address as fixed-width lowercase hex.
+    struct PrefixRange {
+        var family: Int
+        var first: String
+        var last: String
+
+        init(_ prefix: IPPrefix) {
+            switch (prefix.address, prefix.lastAddress) {
+            case (.v4(let first), .v4(let last)):
+                family = 4
+                self.first = Self.hex(UInt64(first.value), digits: 8)
+                self.last = Self.hex(UInt64(last.value), digits: 8)
+            case (.v6(let first), .v6(let last)):
+                family = 6
+                self.first = Self.hex(first.high, digits: 16) + Self.hex(first.low, digits: 16)
+                self.last = Self.hex(last.high, digits: 16) + Self.hex(last.low, digits: 16)
+            default:
+                preconditionFailure("prefix and last address of different families")
+            }
+        }
+
+        /// The prefix back from the stored columns, without parsing text (the policy rebuild reads every
+        /// binding); `nil` when the columns are not a CIDR range.
+        static func prefix(family: Int, first: String, last: String) -> IPPrefix? {
+            let firstUTF8 = first.utf8
+            let lastUTF8 = last.utf8
+            switch family {
+            case 4:
+                guard firstUTF8.count == 8, lastUTF8.count == 8, let start = UInt32(first, radix: 16),
+                    let end = UInt32(last, radix: 16)
+                else { return nil }
+                let host = start ^ end
+                guard start & host == 0, host & (host &+ 1) == 0 else { return nil }
+                return IPPrefix(truncating: .v4(IPv4Address(start)), length: UInt8(32 - host.nonzeroBitCount))
+            case 6:
+                guard firstUTF8.count == 32, lastUTF8.count == 32,
+                    let startHigh = UInt64(first.prefix(16), radix: 16), let startLow = UInt64(first.suffix(16), radix: 16),
+                    let endHigh = UInt64(last.prefix(16), radix: 16), let endLow = UInt64(last.suffix(16), radix: 16)
+                else { return nil }
+                let hostHigh = startHigh ^ endHigh
+                let hostLow = startLow ^ endLow
+                let bits = hostHigh.nonzeroBitCount + hostLow.nonzeroBitCount
+                guard startHigh & hostHigh == 0, startLow & hostLow == 0, hostLow & (hostLow &+ 1) == 0,
+                    hostHigh == 0 || hostLow == ~0, hostHigh & (hostHigh &+ 1) == 0
+                else { return nil }
+                return IPPrefix(
+                    truncating: .v6(IPv6Address(high: startHigh, low: startLow)), length: UInt8(128 - bits))
+            default:
+                return nil
+            }
+        }
+
+        static func hex(_ value: UInt64, digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text
+        }
+    }
+
+    /// The form prefixes are stored in: IPv4-mapped IPv6 becomes IPv4.
+    static func canonical(_ prefix: IPPrefix) -> IPPrefix { prefix.unmapped }
+
+    // MARK: Row decoding
+
+    /// Column lists; the decoders below read by position, in this order.
+    static let customerColumns = "id, name, note, created_at"
+
+    static func customer(_ row: Row) -> Customer {
+        Customer(id: row[0], name: row[1], note: row[2], createdAt: row[3])
+    }
+
+    static let bindingColumns = "id, customer_id, prefix, kind, valid_from, valid_until"
+
+    static func binding(_ row: Row) throws -> AddressBinding {
+        let text: String = row[2]
+        let kindText: String = row[3]
+        guard let prefix = IPPrefix(text), let kind = BindingKind(rawValue: kindText) else {
+            throw ExceptionStoreError(.io, "corrupt binding row \(row[0] as Int64): prefix \(text), kind \(kindText)")
+        }
+        return AddressBinding(
+            id: row[0], customer: row[1], prefix: prefix, kind: kind, validFrom: row[4], validUntil: row[5])
+    }
+
+    static let exceptionColumns = """
+        id, customer_id, destinations, expires_at, reason, ticket, granted_by, created_at, \
+        revoked_at, revoked_by, revoke_reason
+        """
+
+    static func exception(_ row: Row) throws -> StoredException {
+        let id: String = row[0]
+        let destinations: DestinationScope
+        if let text = row[2] as String? {
+            var prefixes: [IPPrefix] = []
+            for part in text.split(separator: ",") {
+                guard let prefix = IPPrefix(String(part)) else {
+                    throw ExceptionStoreError(.io, "corrupt exception row \(id): destination \(part)")
+                }
+                prefixes.append(prefix)
+            }
+            destinations = .prefixes(prefixes)
+        } else {
+            destinations = .any
+        }
+        var revocation: StoredException.Revocation?
+        if let at = row[8] as Int64? {
+            revocation = .init(at: at, by: row[9] ?? "", reason: row[10] ?? "")
+        }
+        return StoredException(
+            id: id, customer: row[1], destinations: destinations, expiresAt: row[3], reason: row[4], ticket: row[5],
+            grantedBy: row[6], createdAt: row[7], revocation: revocation)
+    }
+
+    static let auditColumns = "sequence, at, actor, action, customer_id, object_id, before, after"
+
+    static func auditEntry(_ row: Row) -> AuditEntry {
+        AuditEntry(
+            sequence: row[0], at: row[1], actor: row[2], action: row[3], customer: row[4], objectID: row[5],
+            before: row[6], after: row[7])
+    }
+
+    // MARK: Lookups inside transactions
+
+    static func fetchCustomer(_ db: Database, _ id: String) throws -> Customer? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(customerColumns) FROM customer WHERE id = ?"), arguments: [id])
+            .map(customer)
+    }
+
+    static func requireCustomer(_ db: Database, _ id: String) throws -> Customer {
+        guard let customer = try fetchCustomer(db, id) else {
+            throw ExceptionStoreError(.unknownCustomer, "unknown customer \(id)")
+        }
+        return customer
+    }
+
+    static func fetchException(_ db: Database, _ id: String) throws -> StoredException? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(exceptionColumns) FROM exception WHERE id = ?"), arguments: [id])
+            .map(exception)
+    }
+
+    /// In-force bindings (`valid_until IS NULL`) whose range overlaps `prefix`, any customer and kind.
+    ///
+    /// Two CIDR ranges overlap exactly when one contains the other, so an overlapping binding either starts
+    /// inside `prefix` (one index range scan on `binding_open_by_first`), or starts before it and contains its
+    /// first address: then it starts at that address truncated to a shorter length (at most 32 or 128 index
+    /// seeks). No scan over unrelated bindings: a bulk import stays linear.
+    static func openBindings(_ db: Database, overlapping prefix: IPPrefix) throws -> [AddressBinding] {
+        let range = PrefixRange(prefix)
+        var found = try Row.fetchAll(
+            db.cachedStatement(sql: """
+                SELECT \(bindingColumns) FROM binding
+                WHERE valid_until IS NULL AND family = ? AND first >= ? AND first <= ?
+                """),
+            arguments: [range.family, range.first, range.last]
+        ).map(binding)
+        if prefix.length > 0 {
+            let enclosingStarts = Set((0..<prefix.length).map {
+                PrefixRange(IPPrefix(truncating: prefix.address, length: $0)).first
+            }).subtracting([range.first])
+            if !enclosingStarts.isEmpty {
+                let placeholders = Array(repeating: "?", count: enclosingStarts.count).joined(separator: ", ")
+                var arguments: StatementArguments = [range.family]
+                arguments += StatementArguments(Array(enclosingStarts))
+                arguments += [range.first]
+                found += try Row.fetchAll(
+                    db.cachedStatement(sql: """
+                        SELECT \(bindingColumns) FROM binding
+                        WHERE valid_until IS NULL AND family = ? AND first IN (\(placeholders)) AND last >= ?
+                        """),
+                    arguments: arguments
+                ).map(binding)
+            }
+        }
+        return found.sorted { $0.id < $1.id }
+    }
+
+    static func openBindings(_ db: Database, customer: String) throws -> [AddressBinding] {
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT \(bindingColumns) FROM binding WHERE customer_id = ? AND valid_until IS NULL ORDER BY id"),
+            arguments: [customer]
+        ).map(binding)
+    }
+
+    static func insertBinding(
+        _ db: Database, customer: String, prefix: IPPrefix, kind: BindingKind, now: Int64
+    ) throws -> AddressBinding {
+        let range = PrefixRange(prefix)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until)
+                VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+                """
+        ).execute(
+            arguments: [customer, prefix.description, range.family, range.first, range.last, kind.rawValue, now])
+        return AddressBinding(
+            id: db.lastInsertedRowID, customer: customer, prefix: prefix, kind: kind, validFrom: now, validUntil: nil)
+    }
+
+    static func endBinding(_ db: Database, _ binding: AddressBinding, now: Int64) throws -> AddressBinding {
+        try db.cachedStatement(sql: "UPDATE binding SET valid_until = ? WHERE id = ?").execute(arguments: [now, binding.id])
+        var ended = binding
+        ended.validUntil = now
+        return ended
+    }
+
+    // MARK: Audit
+
+    static let jsonEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func json(_ value: (some Encodable)?) throws -> String? {
+        guard let value else { return nil }
+        return String(decoding: try jsonEncoder.encode(value), as: UTF8.self)
+    }
+
+    /// Appends one audit entry; the `audit_bumps_generation` trigger bumps the change token in the same
+    /// transaction.
+    static func appendAudit<Before: Encodable, After: Encodable>(
+        _ db: Database,
+        at: Int64,
+        actor: String,
+        action: String,
+        customer: String?,
+        objectID: String?,
+        before: Before?,
+        after: After?
+    ) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO audit (at, actor, action, customer_id, object_id, before, after)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(
+            arguments: [at, actor, action, customer, objectID, try json(before), try json(after)])
+    }
+
+    // MARK: Exception ids
+
+    static let idAlphabet = Array("23456789abcdefghjkmnpqrstuvwxyz")
+
+    /// `exc-` and 8 random characters (31^8, about 8.5e11 ids); retried on the rare collision.
+    static func newExceptionID(_ db: Database) throws -> String {
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            let suffix = String((0..<8).map { _ in idAlphabet[Int(generator.next(upperBound: UInt64(idAlphabet.count)))] })
+            let id = "exc-" + suffix
+            if try fetchException(db, id) == nil { return id }
+        }
+    }
+}
+
+/// The JSON of a binding as it ends: the binding's fields, plus `moved_to` (the customer who took the address
+/// over) when a session moved.
+struct EndedBindingRecord: Encodable {
+    var binding: AddressBinding
+    var movedTo: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case movedTo = "moved_to"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try binding.encode(to: encoder)
+        if let movedTo {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(movedTo, forKey: .movedTo)
+        }
+    }
+}

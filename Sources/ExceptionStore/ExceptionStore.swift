@@ -1,0 +1,210 @@
+import Egress25Core
+import Foundation
+import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The persistent store of customers, their address bindings, per-customer exceptions and the audit log:
+/// one SQLite file (`<state_directory>/exceptions.sqlite`) in WAL mode, opened through GRDB.
+///
+/// - Every change runs in one `BEGIN IMMEDIATE` transaction together with its audit entries, after its input
+///   was validated: a call that throws wrote nothing.
+/// - Writers from several processes queue on SQLite's write lock for up to the busy timeout (5 s by default);
+///   readers (WAL) see either all of a change or none of it.
+/// - The daemon reads ``policyInputs(now:)`` (one read transaction) and polls ``changeToken()``.
+///
+/// Times are UTC seconds (`Int64`). Every method that changes something takes the actor (who) and `now`
+/// (defaulting to the clock) so tests and imports can be exact.
+public final class ExceptionStore: Sendable {
+    /// How ``init(path:mode:busyTimeoutSeconds:)`` opens the file.
+    public enum OpenMode: Hashable, Sendable {
+        /// Create the directory (mode 0750) and the file (mode 0640) when missing, then migrate.
+        case create
+        /// Open an existing store and migrate it; a missing file throws ``ExceptionStoreError/Code/notFound``.
+        case readWrite
+        /// Open an existing store for reading only; never migrates (an older schema throws
+        /// ``ExceptionStoreError/Code/olderSchema``). The directory must allow creating the `-shm` file, or the
+        /// `-wal`/`-shm` files must exist (SQLite WAL readers need the shared-memory index).
+        case readOnly
+    }
+
+    /// The database file.
+    public let path: String
+    /// The open mode.
+    public let mode: OpenMode
+    let database: any DatabaseWriter
+
+    /// Exceptions that expired within this many seconds before `now` (30 days) are still handed to the policy,
+    /// so `decide()` can say "exception X expired" rather than "no exception".
+    public static let recentlyExpiredWindowSeconds: Int64 = 30 * 86400
+
+    /// Opens (and by default creates and migrates) the store at `path`.
+    ///
+    /// - Parameters:
+    ///   - path: The SQLite file, normally `<state_directory>/exceptions.sqlite`.
+    ///   - mode: See ``OpenMode``.
+    ///   - busyTimeoutSeconds: How long a write waits for another process's write lock before
+    ///     ``ExceptionStoreError/Code/locked`` (seconds).
+    /// - Throws: ``ExceptionStoreError`` with code `notFound`, `newerSchema`, `olderSchema`, `locked` or `io`.
+    public init(path: String, mode: OpenMode = .create, busyTimeoutSeconds: Double = 5) throws(ExceptionStoreError) {
+        self.path = path
+        self.mode = mode
+        let exists = FileManager.default.fileExists(atPath: path)
+        switch mode {
+        case .create:
+            if !exists { try Self.createFile(at: path) }
+        case .readWrite, .readOnly:
+            if !exists {
+                throw ExceptionStoreError(.notFound, "no exception store at \(path) (it is created by the first "
+                    + "`egress25ctl customer add`)")
+            }
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeoutSeconds)
+        configuration.readonly = mode == .readOnly
+        configuration.foreignKeysEnabled = true
+        configuration.label = "egress25.exceptions"
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw Self.mapError(error, path: path, operation: "open")
+        }
+        self.database = pool
+        try checkSchema()
+    }
+
+    /// An empty, migrated store in memory: for read commands when no store file exists yet.
+    public init(inMemory: ()) throws(ExceptionStoreError) {
+        self.path = ":memory:"
+        self.mode = .create
+        do {
+            let queue = try DatabaseQueue()
+            try Self.migrator.migrate(queue)
+            self.database = queue
+        } catch {
+            throw Self.mapError(error, path: ":memory:", operation: "open")
+        }
+    }
+
+    /// Refuses stores written by a newer schema; migrates older ones unless read-only.
+    private func checkSchema() throws(ExceptionStoreError) {
+        let version: Int
+        let superseded: Bool
+        let complete: Bool
+        do {
+            (version, superseded, complete) = try database.read { db in
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                return (version, try Self.migrator.hasBeenSuperseded(db), try Self.migrator.hasCompletedMigrations(db))
+            }
+        } catch {
+            throw Self.mapError(error, path: path, operation: "read the schema version of")
+        }
+        if version > Self.schemaVersion || superseded {
+            throw ExceptionStoreError(.newerSchema, "store \(path) was written by a newer egress25 (schema "
+                + "\(max(version, Self.schemaVersion + 1)) > \(Self.schemaVersion)); upgrade egress25ctl")
+        }
+        if complete { return }
+        if mode == .readOnly {
+            throw ExceptionStoreError(.olderSchema, "store \(path) has schema \(version) < \(Self.schemaVersion) "
+                + "and is opened read-only; run an egress25ctl write command (as the store's owner) to migrate it")
+        }
+        do {
+            try Self.migrator.migrate(database)
+        } catch {
+            // Another process may have applied the same migration between our check and our transaction
+            // (GRDB checks applied migrations outside the migration's transaction): fine if it is complete now.
+            let completeNow = (try? database.read { db in try Self.migrator.hasCompletedMigrations(db) }) ?? false
+            if !completeNow {
+                throw Self.mapError(error, path: path, operation: "migrate")
+            }
+        }
+    }
+
+    /// Creates the parent directory (0750) and an empty database file (0640). SQLite gives the `-wal` and
+    /// `-shm` files the mode of the database file.
+    private static func createFile(at path: String) throws(ExceptionStoreError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            } catch {
+                throw ExceptionStoreError(.io, "cannot create the state directory \(directory): "
+                    + "\((error as NSError).localizedDescription)")
+            }
+        }
+        let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o640)
+        if descriptor < 0 {
+            let code = errno
+            if code == EEXIST { return }  // created concurrently by another process
+            throw ExceptionStoreError(.io, "cannot create \(path): \(String(cString: strerror(code)))")
+        }
+        _ = fchmod(descriptor, 0o640)
+        close(descriptor)
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in one IMMEDIATE write transaction (rolled back when it throws).
+    func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(ExceptionStoreError) -> T {
+        if mode == .readOnly {
+            throw ExceptionStoreError(.io, "cannot \(operation): store \(path) is open read-only")
+        }
+        do {
+            return try database.write(body)
+        } catch {
+            throw Self.mapError(error, path: path, operation: operation)
+        }
+    }
+
+    /// Runs `body` in one read transaction (a consistent snapshot in WAL mode).
+    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(ExceptionStoreError) -> T {
+        do {
+            return try database.read(body)
+        } catch {
+            throw Self.mapError(error, path: path, operation: operation)
+        }
+    }
+
+    static func mapError(_ error: any Error, path: String, operation: String) -> ExceptionStoreError {
+        if let error = error as? ExceptionStoreError { return error }
+        guard let error = error as? DatabaseError else {
+            return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(error)")
+        }
+        let detail = error.message ?? "\(error.resultCode)"
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return ExceptionStoreError(.locked, "cannot \(operation): store \(path) is locked by another "
+                + "process (gave up after the busy timeout): \(detail)")
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
+            return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail) "
+                + "(check that it exists and that you may write to it and to its directory)")
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return ExceptionStoreError(.io, "cannot \(operation) store \(path): not a usable SQLite database "
+                + "(\(detail))")
+        default:
+            return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail)")
+        }
+    }
+
+    // MARK: - Change detection
+
+    /// A number that grows with every change committed by any process (each audit entry bumps it in the same
+    /// transaction). Cheap: one indexed single-row read; poll it (e.g. every 250 ms) and rebuild the policy
+    /// snapshot when it differs from the last value seen.
+    ///
+    /// Expiry needs no change: ``policyInputs(now:)`` hands out expiry times and the policy judges by the clock.
+    /// - Throws: ``ExceptionStoreError`` (`io`).
+    public func changeToken() throws(ExceptionStoreError) -> Int64 {
+        try read("read the change token of") { db in
+            try Int64.fetchOne(db, sql: "SELECT generation FROM store_state WHERE id = 1") ?? 0
+        }
+    }
+}

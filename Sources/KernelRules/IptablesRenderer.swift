@@ -1,0 +1,199 @@
+import Egress25Core
+
+/// Renders a ``KernelRuleSet`` for iptables/ip6tables and ipset: the form for kernels without the nftables
+/// `queue` expression. Equivalent to ``NftablesRenderer`` (see rules/egress25-iptables.sh):
+///
+/// - ipsets `egress25-subscribers-v4`/`-v6` and `egress25-relays-v4`/`-v6` (`hash:net`, family inet/inet6),
+///   replaced atomically: filled under a temporary name (`…-new`), then `ipset swap`, then the old one destroyed;
+/// - chain `EGRESS25-JUDGE` in table mangle (reached from FORWARD): from a subscriber, TCP SYN without ACK
+///   (`--tcp-flags SYN,ACK SYN`, the exact equivalent of nft `tcp flags & (syn | ack) == syn`; `--syn` would
+///   let SYN+FIN or SYN+RST past the judge) to a policed port: to a relay → `RETURN` (not queued, continues
+///   through FORWARD as if untouched), else → `NFQUEUE --queue-num N` / `--queue-balance A:B`
+///   (`--queue-bypass` with fail_policy open);
+/// - chain `EGRESS25-ENFORCE` in table filter (reached from FORWARD; runs after mangle, so after the verdict):
+///   a SYN to a policed port whose mark has all reject-mark bits set (`-m mark --mark M/M`) →
+///   `REJECT --reject-with tcp-reset`.
+///
+/// Both chains are replaced atomically with `iptables-restore --noflush` (declaring a chain flushes it in the
+/// same commit). The jumps are added once, checked with `-C` first: `-I FORWARD 1` in filter, so the reject
+/// comes before the router's own accept rules; `-A FORWARD` in mangle, so rules already there (such as TCPMSS
+/// clamping of SYNs) still see the SYNs that egress25d accepts (an NFQUEUE accept ends the table's chain).
+public enum IptablesRenderer {
+    /// An IP family handled by one of `iptables`/`ip6tables`.
+    public enum Family: Sendable, Hashable, CaseIterable {
+        case ipv4, ipv6
+
+        /// `iptables` or `ip6tables`.
+        public var iptables: String { self == .ipv4 ? "iptables" : "ip6tables" }
+        /// `iptables-restore` or `ip6tables-restore`.
+        public var iptablesRestore: String { iptables + "-restore" }
+        /// `v4` or `v6`, the suffix of set names.
+        var suffix: String { self == .ipv4 ? "v4" : "v6" }
+        /// The ipset family: `inet` or `inet6`.
+        var ipsetFamily: String { self == .ipv4 ? "inet" : "inet6" }
+    }
+
+    /// `EGRESS25-JUDGE`, in table mangle.
+    public static let judgeChain = "EGRESS25-JUDGE"
+    /// `EGRESS25-ENFORCE`, in table filter.
+    public static let enforceChain = "EGRESS25-ENFORCE"
+    /// Suffix of the temporary set filled before `ipset swap`.
+    public static let temporarySuffix = "-new"
+    /// ipset `maxelem` of every set (memory grows with the actual entries, not with this limit).
+    public static let maximumElements = 1 << 20
+
+    /// `egress25-subscribers-v4` / `-v6`.
+    public static func subscriberSet(_ family: Family) -> String { "egress25-subscribers-\(family.suffix)" }
+    /// `egress25-relays-v4` / `-v6`.
+    public static func relaySet(_ family: Family) -> String { "egress25-relays-\(family.suffix)" }
+
+    /// Every ipset name egress25 may create (the sets and their temporaries), for removal.
+    public static var allSetNames: [String] {
+        Family.allCases.flatMap { family in
+            [subscriberSet(family), relaySet(family)].flatMap { [$0, $0 + temporarySuffix] }
+        }
+    }
+
+    /// A jump from a built-in chain into one of ours.
+    public struct Jump: Sendable, Hashable {
+        /// `mangle` or `filter`.
+        public var table: String
+        /// Our chain.
+        public var chain: String
+        /// `true`: inserted at position 1 (`-I FORWARD 1`); `false`: appended (`-A FORWARD`).
+        public var insertFirst: Bool
+
+        /// Arguments after `iptables -w`: `-t TABLE OP FORWARD -j CHAIN` with OP `-C`, `-D`, `-I … 1` or `-A`.
+        func arguments(_ operation: String) -> [String] {
+            var arguments = ["-t", table, operation, "FORWARD"]
+            if operation == "-I" { arguments.append("1") }
+            return arguments + ["-j", chain]
+        }
+
+        var addOperation: String { insertFirst ? "-I" : "-A" }
+    }
+
+    /// The two jumps: mangle FORWARD → `EGRESS25-JUDGE` (appended), filter FORWARD → `EGRESS25-ENFORCE`
+    /// (inserted first).
+    public static let jumps = [
+        Jump(table: "mangle", chain: judgeChain, insertFirst: false),
+        Jump(table: "filter", chain: enforceChain, insertFirst: true),
+    ]
+
+    /// Input for `ipset restore`: creates missing sets and replaces the content of all four atomically
+    /// (temporary set, `swap`, `destroy`).
+    public static func ipsetRestoreInput(_ rules: KernelRuleSet) -> String {
+        var out = ""
+        for family in Family.allCases {
+            let contents = [
+                (subscriberSet(family), family == .ipv4 ? rules.subscribersV4 : rules.subscribersV6),
+                (relaySet(family), family == .ipv4 ? rules.relaysV4 : rules.relaysV6),
+            ]
+            for (name, prefixes) in contents {
+                let temporary = name + temporarySuffix
+                let create = "hash:net family \(family.ipsetFamily) maxelem \(maximumElements) -exist"
+                out += "create \(name) \(create)\n"
+                out += "create \(temporary) \(create)\n"
+                out += "flush \(temporary)\n"
+                for prefix in prefixes.flatMap(ipsetPrefixes) {
+                    out += "add \(temporary) \(prefix)\n"
+                }
+                out += "swap \(temporary) \(name)\n"
+                out += "destroy \(temporary)\n"
+            }
+        }
+        return out
+    }
+
+    /// `hash:net` takes prefix lengths from 1: a `/0` becomes its two halves.
+    static func ipsetPrefixes(_ prefix: IPPrefix) -> [String] {
+        guard prefix.length == 0 else { return [prefix.ruleText] }
+        return prefix.address.isIPv4 ? ["0.0.0.0/1", "128.0.0.0/1"] : ["::/1", "8000::/1"]
+    }
+
+    /// Input for `iptables-restore --noflush` / `ip6tables-restore --noflush`: our two chains, complete.
+    public static func iptablesRestoreInput(_ rules: KernelRuleSet, family: Family) -> String {
+        let subscribers = subscriberSet(family)
+        let relays = relaySet(family)
+        let syn = "-p tcp -m tcp --tcp-flags SYN,ACK SYN"
+        let mark = "0x" + String(rules.rejectMark, radix: 16)
+        var out = "*mangle\n:\(judgeChain) - [0:0]\n"
+        for ports in portMatches(rules.ports) {
+            out += "-A \(judgeChain) \(syn) \(ports) -m set --match-set \(subscribers) src"
+            out += " -m set --match-set \(relays) dst -j RETURN\n"
+        }
+        for ports in portMatches(rules.ports) {
+            out += "-A \(judgeChain) \(syn) \(ports) -m set --match-set \(subscribers) src -j \(queueTarget(rules))\n"
+        }
+        out += "COMMIT\n*filter\n:\(enforceChain) - [0:0]\n"
+        for ports in portMatches(rules.ports) {
+            out +=
+                "-A \(enforceChain) \(syn) \(ports) -m mark --mark \(mark)/\(mark) -j REJECT --reject-with tcp-reset\n"
+        }
+        out += "COMMIT\n"
+        return out
+    }
+
+    /// `--dport 25`, or `-m multiport --dports 25,465,587` (at most 15 ports per rule, so several rules).
+    static func portMatches(_ ports: [UInt16]) -> [String] {
+        if ports.count == 1 { return ["--dport \(ports[0])"] }
+        return stride(from: 0, to: ports.count, by: 15).map { start in
+            let chunk = ports[start..<min(start + 15, ports.count)]
+            return "-m multiport --dports " + chunk.map(String.init).joined(separator: ",")
+        }
+    }
+
+    /// `NFQUEUE --queue-num N` or `NFQUEUE --queue-balance A:B` (flow hash), plus `--queue-bypass`.
+    static func queueTarget(_ rules: KernelRuleSet) -> String {
+        let numbers = rules.queueNumbers
+        var text = "NFQUEUE"
+        if numbers.lowerBound == numbers.upperBound {
+            text += " --queue-num \(numbers.lowerBound)"
+        } else {
+            text += " --queue-balance \(numbers.lowerBound):\(numbers.upperBound)"
+        }
+        if rules.failOpen { text += " --queue-bypass" }
+        return text
+    }
+
+    /// A POSIX shell script doing what ``KernelRulesInstaller`` does for this backend (see
+    /// rules/egress25-iptables.sh). `source` (the configuration file) is named in the header comment.
+    public static func renderScript(_ rules: KernelRuleSet, source: String? = nil) -> String {
+        var out = "#!/bin/sh\n"
+        out += "# egress25 kernel rules (iptables + ipset), rendered by `egress25ctl rules show --backend iptables`"
+        out += source.map { " from \($0)" } ?? ""
+        out += ".\n"
+        out += """
+            # The equivalent of egress25.nft for kernels without the nftables queue expression (CONFIG_NFT_QUEUE).
+            # Idempotent: sets are refilled under a temporary name and swapped in, our chains are replaced in one
+            # iptables-restore commit, and each FORWARD jump is added only when `-C` does not find it.
+            # Touches only the egress25-* sets, the EGRESS25-* chains and the two jumps to them.
+            #
+            # mangle FORWARD -> EGRESS25-JUDGE (appended, so rules already there, such as TCPMSS clamping, still
+            #   see the SYNs egress25d accepts): SYN without ACK from a subscriber to a policed port:
+            #   to a relay -> RETURN (never queued), else -> NFQUEUE.
+            # filter FORWARD -> EGRESS25-ENFORCE (inserted first, before the router's accept rules): SYN to a
+            #   policed port whose mark has all reject-mark bits set -> REJECT with a TCP reset.
+            set -eu
+
+            ipset restore <<'RULES'
+
+            """
+        out += ipsetRestoreInput(rules)
+        out += "RULES\n"
+        for family in Family.allCases {
+            out += "\n\(family.iptablesRestore) -w --noflush <<'RULES'\n"
+            out += iptablesRestoreInput(rules, family: family)
+            out += "RULES\n"
+        }
+        out += "\n"
+        for family in Family.allCases {
+            for jump in jumps {
+                let check = ([family.iptables, "-w"] + jump.arguments("-C")).joined(separator: " ")
+                let add = ([family.iptables, "-w"] + jump.arguments(jump.addOperation)).joined(separator: " ")
+                out += "\(check) 2>/dev/null || \(add)\n"
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,172 @@
+/// Applies and removes the egress25 kernel rules with the real tools (`nft`, `ipset`, `iptables[-restore]`,
+/// `ip6tables[-restore]`), touching only egress25's own table, sets, chains and jumps.
+///
+/// Needs `CAP_NET_ADMIN` (root). Every operation is idempotent: apply twice leaves one copy of each rule,
+/// remove succeeds when nothing is installed.
+public struct KernelRulesInstaller: Sendable {
+    /// Runs the commands (its prefix can place them in a network namespace).
+    public var runner: CommandRunner
+
+    public init(runner: CommandRunner = CommandRunner()) {
+        self.runner = runner
+    }
+
+    /// The backend `auto` chose, and why.
+    public struct Detection: Sendable, Hashable {
+        public var backend: RulesBackend
+        /// One line, e.g. `the kernel lacks the nftables queue expression (CONFIG_NFT_QUEUE): nft --check: …`.
+        public var reason: String
+    }
+
+    /// A throwaway table using `queue`, only ever checked (`nft --check`), never committed.
+    static let probeScript = """
+        table inet egress25_probe {
+        \tchain probe {
+        \t\ttype filter hook forward priority mangle; policy accept;
+        \t\tmeta l4proto tcp queue num 0 bypass
+        \t}
+        }
+
+        """
+
+    /// Picks nftables when the kernel has the nft `queue` expression, else iptables + ipset.
+    ///
+    /// Checks a throwaway table that uses `queue` with `nft --check -f -`: nft sends the whole transaction
+    /// to the kernel, which validates every expression, and then aborts it, so nothing is changed. A kernel
+    /// without `CONFIG_NFT_QUEUE` answers `Could not process rule: No such file or directory`.
+    public func detectBackend() -> Detection {
+        let result: CommandRunner.Result
+        do {
+            result = try runner.run(["nft", "--check", "-f", "-"], input: KernelRulesInstaller.probeScript)
+        } catch {
+            return Detection(backend: .iptables, reason: "nftables is not usable: \(error.message)")
+        }
+        if result.succeeded {
+            return Detection(backend: .nftables, reason: "the kernel accepts the nftables queue expression")
+        }
+        let detail = result.firstErrorLine
+        if detail.contains("No such file or directory") {
+            return Detection(
+                backend: .iptables,
+                reason: "the kernel lacks the nftables queue expression (CONFIG_NFT_QUEUE): nft --check: \(detail)")
+        }
+        return Detection(backend: .iptables, reason: "nftables cannot queue here: nft --check: \(detail)")
+    }
+
+    // MARK: - apply
+
+    /// Installs `rules` with `backend`, replacing any previous egress25 rules of that backend atomically.
+    /// - Throws: ``KernelRulesError`` naming the failing command and its stderr. On failure the previous rules of
+    ///   the backend stay in place (nft transaction / iptables-restore commit) except that ipsets may already
+    ///   hold the new elements.
+    public func apply(_ rules: KernelRuleSet, backend: RulesBackend) throws(KernelRulesError) {
+        switch backend {
+        case .nftables:
+            do {
+                try runner.check(["nft", "-f", "-"], input: NftablesRenderer.render(rules))
+            } catch {
+                // Say why when the kernel cannot queue from nftables at all (the common case for this error).
+                guard error.message.contains("No such file or directory"), detectBackend().backend == .iptables else {
+                    throw error
+                }
+                throw KernelRulesError(
+                    .unsupported,
+                    "\(error.message) (this kernel lacks the nftables queue expression, CONFIG_NFT_QUEUE: "
+                        + "use --backend iptables or auto)",
+                    command: error.command)
+            }
+        case .iptables:
+            try applyIptables(rules)
+        }
+    }
+
+    func applyIptables(_ rules: KernelRuleSet) throws(KernelRulesError) {
+        try runner.check(["ipset", "restore"], input: IptablesRenderer.ipsetRestoreInput(rules))
+        for family in IptablesRenderer.Family.allCases {
+            try runner.check(
+                [family.iptablesRestore, "-w", "--noflush"],
+                input: IptablesRenderer.iptablesRestoreInput(rules, family: family))
+            for jump in IptablesRenderer.jumps {
+                let check = try runner.run([family.iptables, "-w"] + jump.arguments("-C"))
+                if check.succeeded { continue }
+                try runner.check([family.iptables, "-w"] + jump.arguments(jump.addOperation))
+            }
+        }
+    }
+
+    // MARK: - remove
+
+    /// What ``remove(backends:)`` found and deleted, for the operator.
+    public struct Removal: Sendable, Hashable {
+        /// Human-readable items removed, e.g. `nftables table inet egress25`, `iptables mangle FORWARD jump`.
+        public var removed: [String] = []
+        /// Backends skipped because their tools are not installed.
+        public var skipped: [String] = []
+    }
+
+    /// Removes egress25's rules of `backends` (default: both): the nft table; the FORWARD jumps (every copy),
+    /// the EGRESS25-* chains and the egress25-* ipsets. Succeeds when nothing is installed; a backend whose
+    /// tools are not installed is skipped (nothing of it can be installed).
+    /// - Throws: ``KernelRulesError`` naming the failing command and its stderr.
+    @discardableResult
+    public func remove(backends: [RulesBackend] = RulesBackend.allCases) throws(KernelRulesError) -> Removal {
+        var removal = Removal()
+        for backend in backends {
+            switch backend {
+            case .nftables: try removeNftables(&removal)
+            case .iptables: try removeIptables(&removal)
+            }
+        }
+        return removal
+    }
+
+    /// Whether `table inet egress25` exists (`false` also when nft is not installed).
+    public func nftablesTableExists() throws(KernelRulesError) -> Bool {
+        guard CommandRunner.which("nft") != nil || !runner.prefix.isEmpty else { return false }
+        return try runner.run(["nft", "list", "table", "inet", NftablesRenderer.tableName]).succeeded
+    }
+
+    func removeNftables(_ removal: inout Removal) throws(KernelRulesError) {
+        guard CommandRunner.which("nft") != nil else {
+            removal.skipped.append("nftables (nft not installed)")
+            return
+        }
+        guard try nftablesTableExists() else { return }
+        try runner.check(["nft", "-f", "-"], input: NftablesRenderer.removalScript)
+        removal.removed.append("nftables table inet \(NftablesRenderer.tableName)")
+    }
+
+    func removeIptables(_ removal: inout Removal) throws(KernelRulesError) {
+        for family in IptablesRenderer.Family.allCases {
+            guard CommandRunner.which(family.iptables) != nil else {
+                removal.skipped.append("\(family.iptables) (not installed)")
+                continue
+            }
+            for jump in IptablesRenderer.jumps {
+                // Delete every copy of the jump (an older, non-idempotent install may have added several).
+                while try runner.run([family.iptables, "-w"] + jump.arguments("-C")).succeeded {
+                    try runner.check([family.iptables, "-w"] + jump.arguments("-D"))
+                    removal.removed.append("\(family.iptables) \(jump.table) FORWARD jump to \(jump.chain)")
+                }
+                let listing = try runner.run([family.iptables, "-w", "-t", jump.table, "-S"])
+                guard listing.succeeded else { continue }  // table not available: nothing of ours in it
+                let declared = listing.standardOutput.split(separator: "\n").contains { $0 == "-N \(jump.chain)" }
+                guard declared else { continue }
+                try runner.check([family.iptables, "-w", "-t", jump.table, "-F", jump.chain])
+                try runner.check([family.iptables, "-w", "-t", jump.table, "-X", jump.chain])
+                removal.removed.append("\(family.iptables) \(jump.table) chain \(jump.chain)")
+            }
+        }
+        // Sets last: a set still referenced by a rule cannot be destroyed.
+        guard CommandRunner.which("ipset") != nil else {
+            removal.skipped.append("ipset (not installed)")
+            return
+        }
+        let existing = Set(
+            try runner.check(["ipset", "list", "-n"]).standardOutput.split(separator: "\n").map(String.init))
+        for name in IptablesRenderer.allSetNames where existing.contains(name) {
+            try runner.check(["ipset", "destroy", name])
+            removal.removed.append("ipset \(name)")
+        }
+    }
+}

@@ -1,0 +1,113 @@
+/// Renders a ``KernelRuleSet`` as an nftables script for `nft -f -` (the primary form; see rules/egress25.nft).
+///
+/// One `table inet egress25` holds everything:
+/// - sets `subscribers_v4`/`_v6`, `relays_v4`/`_v6` (interval sets of prefixes) and `policed_ports`;
+/// - chain `judge` at the forward hook, priority mangle: from a subscriber, TCP SYN without ACK
+///   (`tcp flags & (syn | ack) == syn`) to a policed port: to a relay → accept (kernel fast path, works while
+///   the daemon is down), else → `queue num A-B` (flow hash over the queues; `bypass` with fail_policy open);
+/// - chain `enforce` at the forward hook, priority filter (after `judge`: a verdict accept from the queue ends
+///   only the `judge` chain): a SYN to a policed port whose mark has all reject-mark bits set
+///   (`meta mark & M == M`; the daemon ORs M into the packet's mark) → `reject with tcp reset`.
+///   Rendered whatever `block_action` is: with `drop` the daemon never sets the mark, so it never matches,
+///   and a reload that switches to `reject` needs no rule change.
+///
+/// The forward hook is used because the router forwards subscriber traffic; source NAT happens later in
+/// postrouting, so `saddr` is still the subscriber's address.
+///
+/// The script starts with `table inet egress25 {}` and `delete table inet egress25`: `nft -f` runs the whole
+/// file as one transaction, so the old table is replaced atomically, applying twice leaves one copy, and
+/// nothing outside the table is touched.
+public enum NftablesRenderer {
+    /// `egress25` (family `inet`).
+    public static let tableName = "egress25"
+
+    /// The script that deletes the table, succeeding also when it does not exist.
+    public static let removalScript = "table inet egress25 {}\ndelete table inet egress25\n"
+
+    /// The complete script. `source` (the configuration file) is named in the header comment when given.
+    public static func render(_ rules: KernelRuleSet, source: String? = nil) -> String {
+        var out = ""
+        out += "#!/usr/sbin/nft -f\n"
+        out += "# egress25 kernel rules (nftables), rendered by `egress25ctl rules show`"
+        out += source.map { " from \($0)" } ?? ""
+        out += ".\n"
+        out += """
+            # Outbound TCP/25 blocking: SYNs from subscribers to the policed ports go to the egress25d judge
+            # through NFQUEUE, except SYNs to relay hosts, which the kernel accepts itself.
+            #
+            # Apply with `nft -f FILE` (or `egress25ctl rules apply`). The whole file is one transaction:
+            # the empty declaration lets the delete succeed on first use, so the previous table is replaced
+            # atomically, applying twice leaves one copy, and nothing outside table inet egress25 is touched.
+            table inet egress25 {}
+            delete table inet egress25
+
+            table inet egress25 {
+
+            """
+        out += "\t# Subscriber ranges: only SYNs from these addresses are policed.\n"
+        out += set("subscribers_v4", type: "ipv4_addr", interval: true, elements: rules.subscribersV4.map(\.ruleText))
+        out += set("subscribers_v6", type: "ipv6_addr", interval: true, elements: rules.subscribersV6.map(\.ruleText))
+        out += "\t# Relay hosts allowed on every policed port: accepted in the kernel, before the queue, so relay\n"
+        out += "\t# mail flows while egress25d is down. Relays restricted to some ports are judged by egress25d.\n"
+        out += set("relays_v4", type: "ipv4_addr", interval: true, elements: rules.relaysV4.map(\.ruleText))
+        out += set("relays_v6", type: "ipv6_addr", interval: true, elements: rules.relaysV6.map(\.ruleText))
+        out += "\t# Policed TCP destination ports.\n"
+        out += set("policed_ports", type: "inet_service", interval: false, elements: rules.ports.map(String.init))
+
+        let syn = "tcp flags & (syn | ack) == syn tcp dport @policed_ports"
+        let queue = queueStatement(rules)
+        out += """
+            \t# Priority mangle: runs before the filter-priority chains of the forward hook.
+            \t# SYN without ACK = the first packet of a connection attempt; nothing else is queued.
+            \tchain judge {
+            \t\ttype filter hook forward priority mangle; policy accept;
+            \t\tip saddr @subscribers_v4 \(syn) ip daddr @relays_v4 accept
+            \t\tip saddr @subscribers_v4 \(syn) \(queue)
+            \t\tip6 saddr @subscribers_v6 \(syn) ip6 daddr @relays_v6 accept
+            \t\tip6 saddr @subscribers_v6 \(syn) \(queue)
+            \t}
+
+            \t# Priority filter: after judge. egress25d blocks a SYN by accepting it with the reject mark bits
+            \t# ORed into its mark; this chain answers it with a TCP reset. With block_action drop the daemon
+            \t# drops instead and never sets the mark, so this rule never matches.
+            \tchain enforce {
+            \t\ttype filter hook forward priority filter; policy accept;
+            \t\tmeta mark & \(hexMark(rules.rejectMark)) == \(hexMark(rules.rejectMark)) \(syn) reject with tcp reset
+            \t}
+            }
+
+            """
+        return out
+    }
+
+    /// `queue num 0`, `queue num 0-3` (flow hash over the range, not `fanout`, which spreads by CPU), plus
+    /// `bypass` with fail_policy open.
+    static func queueStatement(_ rules: KernelRuleSet) -> String {
+        let numbers = rules.queueNumbers
+        var text = "queue num \(numbers.lowerBound)"
+        if numbers.upperBound != numbers.lowerBound { text += "-\(numbers.upperBound)" }
+        if rules.failOpen { text += " bypass" }
+        return text
+    }
+
+    static func hexMark(_ mark: UInt32) -> String {
+        let digits = String(mark, radix: 16)
+        return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+    }
+
+    static func set(_ name: String, type: String, interval: Bool, elements: [String]) -> String {
+        var out = "\tset \(name) {\n\t\ttype \(type)\n"
+        if interval { out += "\t\tflags interval\n" }
+        if elements.count > 4 {
+            out += "\t\telements = {\n"
+            for (index, element) in elements.enumerated() {
+                out += "\t\t\t\(element)\(index == elements.count - 1 ? "" : ",")\n"
+            }
+            out += "\t\t}\n"
+        } else if !elements.isEmpty {
+            out += "\t\telements = { \(elements.joined(separator: ", ")) }\n"
+        }
+        out += "\t}\n\n"
+        return out
+    }
+}

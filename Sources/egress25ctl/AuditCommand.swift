@@ -1,0 +1,93 @@
+import ArgumentParser
+import Egress25Core
+import ExceptionStore
+import Foundation
+
+/// `egress25ctl audit [--since TIME] [--customer ID]`: the append-only log of every change to the store.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Show the audit log of the exception store (who changed what, when), oldest first.",
+        discussion: """
+            Actions: customer.add, binding.add, binding.end, session.start, session.end, exception.grant, \
+            exception.revoke. json and csv include each change's before/after state.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Only entries at or after this time: RFC 3339, or a duration ago (12h, 7d).")
+    var since: String?
+
+    @Option(help: "Only entries about this customer.")
+    var customer: String?
+
+    @Option(help: "At most this many entries (the newest).")
+    var limit: Int?
+
+    @Option(help: "Output format: table, json or csv.")
+    var format: StoreListFormat = .table
+
+    func run() throws {
+        var sinceTime: Int64?
+        if let since {
+            do {
+                sinceTime = try UTCTime.parseInstant(since, now: UTCTime.now(), durationIsPast: true)
+            } catch {
+                throw UsageError("--since: \(error)")
+            }
+        }
+        if let limit, limit < 1 { throw UsageError("--limit must be at least 1") }
+        let store = try StoreCommandSupport.open(global, .read)
+        let entries = try StoreCommandSupport.perform {
+            try store.auditEntries(since: sinceTime, customer: customer, limit: limit)
+        }
+        let listing = StoreListing(
+            headers: format == .csv
+                ? ["sequence", "at", "actor", "action", "customer", "object", "before", "after"]
+                : ["sequence", "at", "actor", "action", "customer", "object", "details"],
+            rows: entries.map { entry in
+                let common = [
+                    String(entry.sequence), UTCTime.format(entry.at), entry.actor, entry.action, entry.customer ?? "",
+                    entry.objectID ?? "",
+                ]
+                return format == .csv ? common + [entry.before ?? "", entry.after ?? ""] : common + [Self.details(entry)]
+            },
+            objects: entries.map(Self.jsonObject))
+        print(listing.render(format))
+    }
+
+    /// An audit entry as a JSON object with `before`/`after` as objects.
+    static func jsonObject(_ entry: AuditEntry) -> Any {
+        var object = StoreListing.jsonObject(entry) as? [String: Any] ?? [:]
+        object["before"] = StoreListing.parsedJSON(entry.before)
+        object["after"] = StoreListing.parsedJSON(entry.after)
+        return object
+    }
+
+    /// A short human summary of the change.
+    static func details(_ entry: AuditEntry) -> String {
+        let after = StoreListing.parsedJSON(entry.after) as? [String: Any] ?? [:]
+        func text(_ key: String) -> String? {
+            switch after[key] {
+            case let string as String: return string
+            case let list as [String]: return list.joined(separator: ",")
+            default: return nil
+            }
+        }
+        switch entry.action {
+        case "exception.grant":
+            return "to \(text("destinations") ?? "?") until \(text("expires_at") ?? "permanent"): \(text("reason") ?? "")"
+        case "exception.revoke":
+            let revocation = after["revocation"] as? [String: Any]
+            return "revoked: \(revocation?["reason"] as? String ?? "")"
+        case "session.start", "binding.add":
+            return "\(text("prefix") ?? "") \(text("kind") ?? "")"
+        case "session.end", "binding.end":
+            return "\(text("prefix") ?? "")" + (text("moved_to").map { " moved to \($0)" } ?? "")
+        case "customer.add":
+            return text("name") ?? ""
+        default:
+            return ""
+        }
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds (up) or removes (down) the end-to-end test topology in three network namespaces:
+#
+#   SUB  subscriber   100.64.0.10/24, 203.0.113.10/24 (not a subscriber), 2001:db8:6400::10/64
+#    |  veth
+#   RTR  router       100.64.0.1, 203.0.113.1, 2001:db8:6400::1 | 10.255.0.1/30, 2001:db8:ffff::1/64
+#    |  veth          ip_forward=1; egress25d and its kernel rules run here
+#   NET  internet     10.255.0.2/30, 2001:db8:ffff::2; on lo: 192.0.2.25 (relay), 198.51.100.25,
+#                     198.51.100.26 (other MX hosts), 2001:db8:25::25 (relay), 2001:db8:99::25
+#
+# Only documentation / shared address space is used, and only inside these namespaces.
+# usage: topology.sh up|down PREFIX      (namespaces PREFIX-sub, PREFIX-rtr, PREFIX-net)
+set -euo pipefail
+action=$1
+p=$2
+sub=$p-sub rtr=$p-rtr net=$p-net
+
+down() {
+    for ns in "$sub" "$rtr" "$net"; do
+        # Kill anything still running in the namespace, then delete it.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+if [ "$action" = down ]; then down; exit 0; fi
+[ "$action" = up ] || { echo "usage: $0 up|down PREFIX" >&2; exit 2; }
+down
+trap 'down' ERR
+
+for ns in "$sub" "$rtr" "$net"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+done
+ip link add "${p}s0" netns "$sub" type veth peer name "${p}r0" netns "$rtr"
+ip link add "${p}r1" netns "$rtr" type veth peer name "${p}n0" netns "$net"
+
+ip -n "$sub" addr add 100.64.0.10/24 dev "${p}s0"
+ip -n "$sub" addr add 203.0.113.10/24 dev "${p}s0"
+ip -n "$sub" addr add 2001:db8:6400::10/64 dev "${p}s0" nodad
+ip -n "$sub" link set "${p}s0" up
+ip -n "$sub" route add default via 100.64.0.1 src 100.64.0.10
+ip -n "$sub" -6 route add default via 2001:db8:6400::1
+
+ip -n "$rtr" addr add 100.64.0.1/24 dev "${p}r0"
+ip -n "$rtr" addr add 203.0.113.1/24 dev "${p}r0"
+ip -n "$rtr" addr add 2001:db8:6400::1/64 dev "${p}r0" nodad
+ip -n "$rtr" addr add 10.255.0.1/30 dev "${p}r1"
+ip -n "$rtr" addr add 2001:db8:ffff::1/64 dev "${p}r1" nodad
+ip -n "$rtr" link set "${p}r0" up
+ip -n "$rtr" link set "${p}r1" up
+ip -n "$rtr" route add 192.0.2.0/24 via 10.255.0.2
+ip -n "$rtr" route add 198.51.100.0/24 via 10.255.0.2
+ip -n "$rtr" -6 route add 2001:db8:25::/48 via 2001:db8:ffff::2
+ip -n "$rtr" -6 route add 2001:db8:99::/48 via 2001:db8:ffff::2
+ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+
+ip -n "$net" addr add 10.255.0.2/30 dev "${p}n0"
+ip -n "$net" addr add 2001:db8:ffff::2/64 dev "${p}n0" nodad
+ip -n "$net" link set "${p}n0" up
+for a in 192.0.2.25/32 198.51.100.25/32 198.51.100.26/32; do ip -n "$net" addr add "$a" dev lo; done
+for a in 2001:db8:25::25/128 2001:db8:99::25/128; do ip -n "$net" addr add "$a" dev lo; done
+ip -n "$net" route add 100.64.0.0/24 via 10.255.0.1
+ip -n "$net" route add 203.0.113.0/24 via 10.255.0.1
+ip -n "$net" -6 route add 2001:db8:6400::/64 via 2001:db8:ffff::1
+# Count SYNs that reach the internet side, per destination (the flood test reads these counters).
+ip netns exec "$net" iptables -w -N E25COUNT
+ip netns exec "$net" iptables -w -A INPUT -p tcp --syn -j E25COUNT
+for d in 192.0.2.25 198.51.100.25 198.51.100.26; do
+    ip netns exec "$net" iptables -w -A E25COUNT -d "$d" -p tcp --dport 25
+done
+# Resolve IPv6 neighbours once, so the first test connection does not wait for neighbour discovery.
+ip netns exec "$sub" ping -6 -c1 -W2 2001:db8:6400::1 >/dev/null 2>&1 || true
+ip netns exec "$rtr" ping -6 -c1 -W2 2001:db8:ffff::2 >/dev/null 2>&1 || true
+trap - ERR

@@ -1,0 +1,275 @@
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether the end-to-end suite can run: it needs root (network namespaces, NFQUEUE) and the tools.
+enum EndToEnd {
+    static let isRoot = geteuid() == 0
+    static let hasTools = ["/usr/sbin/ip", "/usr/sbin/iptables", "/usr/sbin/ipset", "/usr/bin/python3"]
+        .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) || FileManager.default.isExecutableFile(atPath: $0.replacingOccurrences(of: "/usr/sbin", with: "/sbin")) }
+    static var enabled: Bool { isRoot && hasTools }
+    static let skipReason: Comment = "end-to-end tests need root, iproute2, iptables, ipset and python3 (run as root, as CI does)"
+
+    /// Tests/EndToEndTests/Scripts in the source tree.
+    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts").path
+
+    /// The directory holding the built egress25d and egress25ctl: `$EGRESS25_BIN_DIR`, else next to the test bundle.
+    static let binaries: String = {
+        if let directory = ProcessInfo.processInfo.environment["EGRESS25_BIN_DIR"] { return directory }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while url.path != "/" {
+            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("egress25d").path) { return url.path }
+            url.deleteLastPathComponent()
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug").path
+    }()
+}
+
+/// The output of a finished command.
+struct CommandResult {
+    var status: Int32
+    var output: String
+    var error: String
+}
+
+/// Runs `arguments` (no shell), waits at most `timeout` seconds (then kills it), and captures its output.
+@discardableResult
+func run(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
+    // Output goes to files, not pipes: a command that leaves a child holding a pipe open cannot hang us.
+    let base = NSTemporaryDirectory() + "egress25-e2e-cmd-\(UUID().uuidString.prefix(8))"
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+    process.standardError = FileHandle(forWritingAtPath: base + ".err")
+    try process.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(5_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus,
+        output: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        error: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+}
+
+/// The outcome of one TCP connect from the subscriber namespace.
+struct ProbeResult: CustomStringConvertible {
+    enum Outcome: String { case connected, refused, timeout, error }
+    var outcome: Outcome
+    var milliseconds: Double
+    var banner: String
+    var description: String { "\(outcome.rawValue) after \(milliseconds) ms \(banner)" }
+}
+
+/// Subscriber, router and internet namespaces (see Scripts/topology.sh), SMTP listeners in the internet
+/// namespace, a state directory, and an egress25d started in the router namespace.
+/// Everything is torn down by ``tearDown()`` (call it in a `defer`).
+final class Topology {
+    let prefix: String
+    let sub: String
+    let rtr: String
+    let net: String
+    let directory: String
+    private var listener: Process?
+    private(set) var daemon: Process?
+    private(set) var daemonLog: String
+
+    /// Distinguishes topologies of suites that run in parallel in one test process.
+    private static let sequence = Mutex(0)
+
+    init() throws {
+        let number = Self.sequence.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        // Interface names are PREFIX + 3 characters and must stay within 15 (IFNAMSIZ - 1).
+        prefix = "e25-\(getpid() % 10_000)-\(number % 100)"
+        sub = prefix + "-sub"
+        rtr = prefix + "-rtr"
+        net = prefix + "-net"
+        directory = NSTemporaryDirectory() + "egress25-e2e-\(UUID().uuidString.prefix(8))"
+        daemonLog = directory + "/egress25d.log"
+        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
+        let up = try run(["bash", EndToEnd.scripts + "/topology.sh", "up", prefix])
+        guard up.status == 0 else { throw TopologyError("topology up failed: \(up.error)") }
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        listener.arguments = ["ip", "netns", "exec", net, "python3", EndToEnd.scripts + "/smtpd.py",
+                              "192.0.2.25:25", "198.51.100.25:25", "198.51.100.26:25", "198.51.100.25:587",
+                              "[2001:db8:25::25]:25", "[2001:db8:99::25]:25", "[2001:db8:99::25]:587"]
+        listener.standardOutput = FileHandle.nullDevice
+        try listener.run()
+        self.listener = listener
+        // Wait for the listener: a connect inside the internet namespace succeeds.
+        for _ in 0..<100 {
+            let probe = try run(["ip", "netns", "exec", net, "python3", EndToEnd.scripts + "/probe.py", "192.0.2.25", "25", "0.5"])
+            if probe.output.hasPrefix("connected") { return }
+            usleep(50_000)
+        }
+        throw TopologyError("SMTP listener did not start")
+    }
+
+    func tearDown() {
+        if let daemon, daemon.isRunning { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }
+        if let listener, listener.isRunning { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
+        _ = try? run(["bash", EndToEnd.scripts + "/topology.sh", "down", prefix])
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    var configPath: String { directory + "/egress25.yaml" }
+
+    /// Writes the daemon's configuration for this topology.
+    func writeConfiguration(blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096,
+                            queues: String = "[0]", relays: String = "[192.0.2.25, 2001:db8:25::25]",
+                            extra: String = "", to path: String? = nil) throws {
+        let yaml = """
+            node_name: e2e-router
+            state_directory: \(directory)/state
+            queue: { numbers: \(queues), fail_policy: \(failPolicy), max_length: \(maxLength) }
+            policy:
+              subscriber_ranges: [100.64.0.0/24, 2001:db8:6400::/64]
+              relay_hosts: \(relays)
+              ports: [25]
+              block_action: \(blockAction)
+              reject_mark: 0x25
+            block_log: { flush_interval: 250ms }
+            \(extra)
+            """
+        try yaml.write(toFile: path ?? configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// The daemon's pid (the `ip netns exec` process execs egress25d).
+    var daemonPID: pid_t? { daemon?.processIdentifier }
+
+    /// GET http://127.0.0.1:9325/PATH inside the router namespace: (HTTP status, body).
+    func http(_ path: String) throws -> (status: Int, body: String) {
+        let script = """
+            import sys, urllib.request, urllib.error
+            try:
+                r = urllib.request.urlopen("http://127.0.0.1:9325/\(path)", timeout=5)
+                print(r.status); print(r.read().decode())
+            except urllib.error.HTTPError as e:
+                print(e.code); print(e.read().decode())
+            """
+        let result = try run(["ip", "netns", "exec", rtr, "python3", "-c", script])
+        let lines = result.output.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let first = lines.first, let status = Int(first) else {
+            throw TopologyError("GET /\(path) failed: \(result.output) \(result.error)")
+        }
+        return (status, lines.count > 1 ? String(lines[1]) : "")
+    }
+
+    /// The value of one Prometheus sample, e.g. `egress25_verdicts_total{family="ipv4",reason="relay"}`
+    /// (labels in any order); nil when absent.
+    func metric(_ name: String, _ labels: [String: String] = [:]) throws -> Double? {
+        let body = try http("metrics").body
+        for line in body.split(separator: "\n") where line.hasPrefix(name) && !line.hasPrefix("#") {
+            let text = String(line)
+            guard let space = text.lastIndex(of: " ") else { continue }
+            let series = String(text[..<space])
+            let seriesName = series.split(separator: "{").first.map(String.init) ?? series
+            guard seriesName == name else { continue }
+            let matches = labels.allSatisfy { series.contains("\($0.key)=\"\($0.value)\"") }
+            if matches { return Double(text[text.index(after: space)...]) }
+        }
+        return nil
+    }
+
+    /// The kernel's counters for `queue` in the router namespace.
+    func kernelQueue(_ queue: Int) throws -> (portID: UInt32, waiting: Int, dropped: Int, userDropped: Int, sequence: UInt32)? {
+        let text = try run(["ip", "netns", "exec", rtr, "cat", "/proc/net/netfilter/nfnetlink_queue"]).output
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ").compactMap { Int($0) }
+            if fields.count >= 8, fields[0] == queue {
+                return (UInt32(fields[1]), fields[2], fields[5], fields[6], UInt32(fields[7]))
+            }
+        }
+        return nil
+    }
+
+    /// `egress25ctl ARGS --config <this topology's config>` run inside the router namespace.
+    @discardableResult
+    func ctl(_ arguments: [String]) throws -> CommandResult {
+        try run(["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25ctl"] + arguments + ["--config", configPath])
+    }
+
+    /// Starts egress25d in the router namespace and waits until queue 0 is bound.
+    func startDaemon(extraArguments: [String] = []) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
+            + extraArguments
+        FileManager.default.createFile(atPath: daemonLog, contents: nil)
+        let output = FileHandle(forWritingAtPath: daemonLog)!
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        daemon = process
+        for _ in 0..<200 {
+            if try queueBound(0), (try? http("healthz").status) == 200 { return }
+            if !process.isRunning { throw TopologyError("egress25d exited: \(daemonOutput)") }
+            usleep(50_000)
+        }
+        throw TopologyError("egress25d did not bind queue 0 within 10 s: \(daemonOutput)")
+    }
+
+    /// Whether `queue` appears in the router namespace's /proc/net/netfilter/nfnetlink_queue.
+    func queueBound(_ queue: Int) throws -> Bool {
+        let text = try run(["ip", "netns", "exec", rtr, "cat", "/proc/net/netfilter/nfnetlink_queue"]).output
+        return text.split(separator: "\n").contains { $0.split(separator: " ").first == Substring("\(queue)") }
+    }
+
+    func killDaemon(signal: Int32 = SIGKILL) {
+        guard let daemon else { return }
+        kill(daemon.processIdentifier, signal)
+        daemon.waitUntilExit()
+    }
+
+    var daemonOutput: String { log(of: daemonLog) }
+
+    /// One TCP connect from the subscriber namespace.
+    func probe(_ host: String, _ port: Int, timeout: Double = 2, source: String? = nil) throws -> ProbeResult {
+        var arguments = ["ip", "netns", "exec", sub, "python3", EndToEnd.scripts + "/probe.py", host, "\(port)", "\(timeout)"]
+        if let source { arguments.append(source) }
+        let line = try run(arguments).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fields = line.split(separator: " ", maxSplits: 2).map(String.init)
+        guard fields.count >= 2, let outcome = ProbeResult.Outcome(rawValue: fields[0]), let ms = Double(fields[1]) else {
+            throw TopologyError("probe printed \(line)")
+        }
+        return ProbeResult(outcome: outcome, milliseconds: ms, banner: fields.count > 2 ? fields[2] : "")
+    }
+
+    /// Packets counted by the internet namespace's E25COUNT rule for `destination` (SYNs to :25 that arrived).
+    func synsArrived(at destination: String) throws -> Int {
+        let text = try run(["ip", "netns", "exec", net, "iptables", "-w", "-L", "E25COUNT", "-v", "-n", "-x"]).output
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count > 8, fields[8] == Substring(destination) || fields.contains(Substring(destination)),
+               let packets = Int(fields[0]) {
+                return packets
+            }
+        }
+        throw TopologyError("no counter for \(destination) in: \(text)")
+    }
+
+    private func log(of path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+}
+
+struct TopologyError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
