@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
     ],
     targets: [
         // libnetfilter_queue + libmnl, and the few C macros Swift cannot import.
@@ -81,6 +84,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -105,6 +111,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
+        ),
+        // Benchmarks of Egress25Core: `swift run -c release Egress25CoreBenchmarks`.
+        .target(
+            name: "CAllocationCounter",
+            path: "Benchmarks/CAllocationCounter"
+        ),
+        .executableTarget(
+            name: "Egress25CoreBenchmarks",
+            dependencies: ["Egress25Core", "CAllocationCounter"],
+            path: "Benchmarks/Egress25CoreBenchmarks"
         ),
         .testTarget(
             name: "Egress25CoreTests",
@@ -133,9 +149,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `swift run -c release BlockLogBenchmarks`: writer throughput and abuse-desk query latency.
+        .executableTarget(
+            name: "BlockLogBenchmarks",
+            dependencies: [
+                "BlockLog",
+                "Egress25Core",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BlockLogBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlockLogTests",
-            dependencies: ["BlockLog", "Egress25Core"],
+            dependencies: [
+                "BlockLog",
+                "Egress25Core",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Runs the built egress25d/egress25ctl against the real kernel in network

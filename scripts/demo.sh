@@ -43,6 +43,7 @@ say "creating namespaces $prefix-sub (subscriber) -> $prefix-rtr (router) -> $pr
 bash "$scripts/topology.sh" up "$prefix"
 ip netns exec "$prefix-net" python3 "$scripts/smtpd.py" 192.0.2.25:25 198.51.100.25:25 198.51.100.25:587 \
     '[2001:db8:25::25]:25' '[2001:db8:99::25]:25' >/dev/null &
+disown
 
 cat >"$work/egress25.yaml" <<YAML
 node_name: demo-router

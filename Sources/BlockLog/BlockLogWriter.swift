@@ -5,10 +5,11 @@ import Logging
 /// Writes blocked attempts to rotating SQLite segment files from one dedicated thread.
 ///
 /// Queue workers push ``BlockedAttempt``s into their own ``BlockLogRing`` (never blocking, never
-/// allocating); the writer thread drains the rings every few milliseconds, aggregates repeated SYNs into
-/// rows (see ``BlockLogConfiguration/aggregationWindowSeconds``), commits all new and changed rows at least
-/// every flush interval (one transaction per segment: group commit), rotates to a new file per UTC time
-/// slice, and deletes whole old files by age and total size.
+/// allocating). The writer runs two threads: `egress25-blocklog` drains the rings every 5 ms and aggregates
+/// repeated SYNs into rows (see ``BlockLogConfiguration/aggregationWindowSeconds``); every flush interval
+/// it hands a copy of the new and changed rows to `egress25-blocklog-commit`, which commits them (one
+/// transaction per segment: group commit), rotates to a new file per UTC time slice and deletes whole old
+/// files by age and total size. A slow disk therefore delays commits (bigger batches), not draining.
 ///
 /// Durability: rows are written while still open, so `kill -9` loses at most the SYNs of the last flush
 /// interval; ``shutdown()`` commits everything. After a restart the writer reopens the existing file of the
@@ -19,6 +20,9 @@ import Logging
 ///
 /// Lifecycle: `init`, ``attach(_:)`` each ring, ``start()``, and ``shutdown()`` at SIGTERM. Before
 /// ``start()``, ``flush()`` runs one drain-and-commit cycle on the calling thread (tests, tools).
+///
+/// Lost events: a full ring counts its own refusals (``BlockLogRing/droppedCount``), and the writer adds
+/// them to ``BlockLogStatistics/lostEvents``; workers must not report those again through ``recordLost(_:)``.
 public final class BlockLogWriter: Sendable {
     /// How often the writer thread drains the rings, in ms (commits happen every flush interval).
     public static let drainIntervalMilliseconds: Int64 = 5
@@ -27,21 +31,34 @@ public final class BlockLogWriter: Sendable {
     public let configuration: BlockLogConfiguration
     private let counters = WriterCounters()
     private let clock: any BlockLogClock
-    private let core: CoreBox
-    private let control = NSCondition()
-    private let state: ControlBox
+    private let state: State
 
-    private final class CoreBox: @unchecked Sendable {
-        let core: WriterCore
-        init(_ core: WriterCore) { self.core = core }
-    }
-
-    /// Guarded by `control`.
-    private final class ControlBox: @unchecked Sendable {
+    /// Everything mutable, guarded as documented per field.
+    private final class State: @unchecked Sendable {
+        /// Guards `rings`, `phase`, `flushRequests`, `flushesDone`.
+        let control = NSCondition()
         var rings: [BlockLogRing] = []
         var phase: Phase = .idle
         var flushRequests = 0
         var flushesDone = 0
+
+        /// Guards the hand-off between the two threads.
+        let mailbox = NSCondition()
+        var batch: CommitBatch?
+        var result: CommitResult?
+        var committerStopping = false
+        var committerStopped = false
+
+        /// Used by the aggregating thread only (or the caller before start).
+        let core: WriterCore
+        /// Used by the committing thread only (or the caller before start / after it stopped).
+        let committer: SegmentCommitter
+        var lastFlush: Int64 = .min
+
+        init(core: WriterCore, committer: SegmentCommitter) {
+            self.core = core
+            self.committer = committer
+        }
     }
 
     private enum Phase {
@@ -52,90 +69,110 @@ public final class BlockLogWriter: Sendable {
     ///
     /// - Parameters:
     ///   - directory: the block-log directory, e.g. `/var/lib/egress25/blocklog`.
-    ///   - settings: slicing, flush, aggregation and retention settings.
+    ///   - configuration: slicing, flush, aggregation and retention settings.
     ///   - nodeName: stored in every row's `node_name`.
     ///   - resolver: maps customer and exception indices to ids, once per new row.
     ///   - logger: segment opens and deletions (info/notice), write errors (error, once a minute).
     ///   - clock: the time source; tests inject a manual clock.
-    /// - Throws: ``BlockLogError`` `.invalidConfiguration` when `settings` is out of range. I/O problems do
-    ///   not throw: they are retried and counted.
+    /// - Throws: ``BlockLogError`` `.invalidConfiguration` when `configuration` is out of range. I/O problems
+    ///   do not throw: they are retried and counted.
     public init(
+        directory: String, configuration: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
+        logger: Logger, clock: any BlockLogClock = SystemBlockLogClock()
+    ) throws {
+        try configuration.validate()
+        self.directory = directory
+        self.configuration = configuration
+        self.clock = clock
+        let counters = self.counters
+        self.state = State(
+            core: WriterCore(configuration: configuration, resolver: resolver, counters: counters),
+            committer: SegmentCommitter(
+                directory: directory, configuration: configuration, nodeName: nodeName, clock: clock, logger: logger,
+                counters: counters))
+    }
+
+    /// Same as ``init(directory:configuration:nodeName:resolver:logger:clock:)``.
+    public convenience init(
         directory: String, settings: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
         logger: Logger, clock: any BlockLogClock = SystemBlockLogClock()
     ) throws {
-        try settings.validate()
-        self.directory = directory
-        self.configuration = settings
-        self.clock = clock
-        self.core = CoreBox(
-            WriterCore(
-                directory: directory, configuration: settings, nodeName: nodeName, resolver: resolver,
-                clock: clock, logger: logger, counters: counters))
-        self.state = ControlBox()
+        try self.init(
+            directory: directory, configuration: settings, nodeName: nodeName, resolver: resolver, logger: logger,
+            clock: clock)
     }
 
     /// Adds a producer's ring. Call before ``start()``.
     public func attach(_ ring: BlockLogRing) {
-        control.lock()
-        defer { control.unlock() }
+        state.control.lock()
+        defer { state.control.unlock() }
         precondition(state.phase == .idle, "BlockLogWriter.attach must be called before start()")
         state.rings.append(ring)
-        core.core.rings = state.rings
+        state.core.rings = state.rings
     }
 
-    /// Starts the writer thread (named `egress25-blocklog`).
+    /// Starts the writer's threads (`egress25-blocklog`, `egress25-blocklog-commit`).
     public func start() {
-        control.lock()
+        state.control.lock()
         guard state.phase == .idle else {
-            control.unlock()
+            state.control.unlock()
             return
         }
         state.phase = .running
-        control.unlock()
-        let thread = Thread { [self] in run() }
-        thread.name = "egress25-blocklog"
-        thread.start()
+        state.control.unlock()
+        let committer = Thread { [self] in runCommitter() }
+        committer.name = "egress25-blocklog-commit"
+        committer.start()
+        let aggregator = Thread { [self] in runAggregator() }
+        aggregator.name = "egress25-blocklog"
+        aggregator.start()
     }
 
     /// Drains all rings and commits everything now; returns when committed (or the commit failed and was
-    /// counted). On the writer thread when started, on the calling thread before.
+    /// counted). On the writer's threads when started, on the calling thread before.
     public func flush() {
-        control.lock()
-        defer { control.unlock() }
+        state.control.lock()
+        defer { state.control.unlock() }
         switch state.phase {
         case .idle:
-            core.core.cycle(forceFlush: true)
+            let core = state.core
+            core.drainRings(now: clock.nowMilliseconds())
+            core.expire(now: clock.nowMilliseconds())
+            if let batch = core.makeBatch(now: clock.nowMilliseconds()) {
+                core.apply(state.committer.commit(batch))
+            }
         case .running:
             state.flushRequests += 1
             let ticket = state.flushRequests
-            control.broadcast()
+            state.control.broadcast()
             while state.flushesDone < ticket && state.phase == .running {
-                control.wait()
+                state.control.wait()
             }
         case .stopping, .stopped:
             break
         }
     }
 
-    /// Stops the writer: drains every ring, closes and commits every row, closes every segment file.
-    /// Returns when done. Idempotent. Call after the producers have stopped pushing.
+    /// Stops the writer: drains every ring, closes and commits every row (3 attempts), closes every segment
+    /// file. Returns when done. Idempotent. Call after the producers have stopped pushing.
     public func shutdown() {
-        control.lock()
+        state.control.lock()
         switch state.phase {
         case .idle:
             state.phase = .stopped
-            core.core.shutdown()
-            control.unlock()
+            finish(commit: { state.committer.commit($0) })
+            state.committer.close()
+            state.control.unlock()
         case .running:
             state.phase = .stopping
-            control.broadcast()
-            while state.phase != .stopped { control.wait() }
-            control.unlock()
+            state.control.broadcast()
+            while state.phase != .stopped { state.control.wait() }
+            state.control.unlock()
         case .stopping:
-            while state.phase != .stopped { control.wait() }
-            control.unlock()
+            while state.phase != .stopped { state.control.wait() }
+            state.control.unlock()
         case .stopped:
-            control.unlock()
+            state.control.unlock()
         }
     }
 
@@ -146,11 +183,11 @@ public final class BlockLogWriter: Sendable {
         counters.lostReported.wrappingIncrement(by: UInt64(count), ordering: .relaxed)
     }
 
-    /// A snapshot of the writer's counters. Any thread, lock-free except for reading the ring list.
+    /// A snapshot of the writer's counters. Any thread; atomics only, plus a short lock to list the rings.
     public var statistics: BlockLogStatistics {
-        control.lock()
+        state.control.lock()
         let rings = state.rings
-        control.unlock()
+        state.control.unlock()
         let ringLost = rings.reduce(UInt64(0)) { $0 &+ $1.droppedCount }
         let oldest = counters.oldestPendingMilliseconds.load(ordering: .relaxed)
         return BlockLogStatistics(
@@ -165,37 +202,132 @@ public final class BlockLogWriter: Sendable {
             lagMilliseconds: oldest == 0 ? 0 : max(0, clock.nowMilliseconds() - oldest))
     }
 
-    private func run() {
-        let interval = Double(BlockLogWriter.drainIntervalMilliseconds) / 1000
-        while true {
-            control.lock()
-            if state.phase != .running {
-                control.unlock()
-                break
-            }
-            let requested = state.flushRequests
-            control.unlock()
+    // MARK: - Threads
 
-            core.core.cycle(forceFlush: requested > 0 && requested != lastServed)
-            lastServed = requested
-
-            control.lock()
-            if requested > state.flushesDone {
-                state.flushesDone = requested
-                control.broadcast()
-            }
-            if state.phase == .running && state.flushRequests == requested {
-                _ = control.wait(until: Date(timeIntervalSinceNow: interval))
-            }
-            control.unlock()
+    /// Shutdown on the aggregating side: drain, close every row, commit up to 3 times, count the rest lost.
+    private func finish(commit: (CommitBatch) -> CommitResult) {
+        let core = state.core
+        core.drainRings(now: clock.nowMilliseconds())
+        core.closeAll()
+        var attempt = 0
+        while core.hasDirtyRows && attempt < 3 {
+            if attempt > 0 { usleep(100_000) }
+            if let batch = core.makeBatch(now: clock.nowMilliseconds()) { core.apply(commit(batch)) }
+            attempt += 1
         }
-        core.core.shutdown()
-        control.lock()
-        state.phase = .stopped
-        state.flushesDone = state.flushRequests
-        control.broadcast()
-        control.unlock()
+        _ = core.countUncommittedAsLost()
     }
 
-    private nonisolated(unsafe) var lastServed = 0
+    /// Posts a batch to the committer thread and waits for its result.
+    private func commitAndWait(_ batch: CommitBatch) -> CommitResult {
+        post(batch)
+        return waitForResult()
+    }
+
+    private func post(_ batch: CommitBatch) {
+        state.mailbox.lock()
+        state.batch = batch
+        state.mailbox.broadcast()
+        state.mailbox.unlock()
+    }
+
+    private func waitForResult() -> CommitResult {
+        state.mailbox.lock()
+        while state.result == nil { state.mailbox.wait() }
+        let result = state.result!
+        state.result = nil
+        state.mailbox.unlock()
+        return result
+    }
+
+    private func takeResult() -> CommitResult? {
+        state.mailbox.lock()
+        defer { state.mailbox.unlock() }
+        let result = state.result
+        state.result = nil
+        return result
+    }
+
+    private func runAggregator() {
+        let core = state.core
+        let interval = Double(BlockLogWriter.drainIntervalMilliseconds) / 1000
+        var served = 0
+        while true {
+            state.control.lock()
+            let running = state.phase == .running
+            let requested = state.flushRequests
+            state.control.unlock()
+            guard running else { break }
+
+            let now = clock.nowMilliseconds()
+            core.drainRings(now: now)
+            core.expire(now: now)
+            if let result = takeResult() { core.apply(result) }
+            if requested != served {
+                // An explicit flush: wait for the batch out, then commit everything drained so far.
+                if core.inFlight { core.apply(waitForResult()) }
+                core.drainRings(now: clock.nowMilliseconds())
+                if let batch = core.makeBatch(now: clock.nowMilliseconds()) { core.apply(commitAndWait(batch)) }
+                state.lastFlush = clock.nowMilliseconds()
+                served = requested
+                state.control.lock()
+                state.flushesDone = max(state.flushesDone, requested)
+                state.control.broadcast()
+                state.control.unlock()
+            } else if state.lastFlush == .min || now - state.lastFlush >= configuration.flushIntervalMilliseconds {
+                if let batch = core.makeBatch(now: now) {
+                    post(batch)
+                    state.lastFlush = now
+                }
+            }
+
+            state.control.lock()
+            if state.phase == .running && state.flushRequests == served {
+                _ = state.control.wait(until: Date(timeIntervalSinceNow: interval))
+            }
+            state.control.unlock()
+        }
+        if core.inFlight { core.apply(waitForResult()) }
+        finish(commit: commitAndWait)
+        state.mailbox.lock()
+        state.committerStopping = true
+        state.mailbox.broadcast()
+        while !state.committerStopped { state.mailbox.wait() }
+        state.mailbox.unlock()
+        state.control.lock()
+        state.phase = .stopped
+        state.flushesDone = state.flushRequests
+        state.control.broadcast()
+        state.control.unlock()
+    }
+
+    private func runCommitter() {
+        let committer = state.committer
+        while true {
+            state.mailbox.lock()
+            while state.batch == nil && !state.committerStopping {
+                if !state.mailbox.wait(until: Date(timeIntervalSinceNow: 1)) { break }
+            }
+            let batch = state.batch
+            state.batch = nil
+            let stopping = state.committerStopping
+            state.mailbox.unlock()
+            if let batch {
+                let result = committer.commit(batch)
+                state.mailbox.lock()
+                state.result = result
+                state.mailbox.broadcast()
+                state.mailbox.unlock()
+            } else if stopping {
+                break
+            } else {
+                committer.maintain(now: clock.nowMilliseconds())
+            }
+        }
+        committer.close()
+        state.mailbox.lock()
+        state.committerStopped = true
+        state.mailbox.broadcast()
+        state.mailbox.unlock()
+    }
 }

@@ -49,9 +49,11 @@ enum SegmentSchema {
         "CREATE TABLE IF NOT EXISTS segment_info (key TEXT PRIMARY KEY, value)",
     ]
 
+    /// Row ids are chosen by the writer (the segment's largest id when first opened in this run, plus a
+    /// per-run row number), so that the aggregating thread can address a row before its insert commits.
     static let insertSQL = """
-        INSERT INTO blocked (first_seen, last_seen, source, destination, destination_port, attempts, syns,
-            customer, reason, exception_id, node_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO blocked (id, first_seen, last_seen, source, destination, destination_port, attempts, syns,
+            customer, reason, exception_id, node_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// Updates an open row's counts; touches no indexed column.

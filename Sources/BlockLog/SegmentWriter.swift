@@ -19,6 +19,8 @@ final class SegmentWriter {
     private let update: RawStatement
     private let updateWithFirstSeen: RawStatement
     private var closed = false
+    /// The largest row id in the file when it was opened.
+    let largestID: Int64
 
     /// Opens (or creates, mode 0640) the segment file of `slice` in `directory` and prepares its schema.
     ///
@@ -39,16 +41,18 @@ final class SegmentWriter {
         let cacheKibibytes = max(cacheBytes / 1024, 1024)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA journal_size_limit = 16777216")
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
             try db.execute(sql: "PRAGMA cache_size = -\(cacheKibibytes)")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             self.queue = queue
-            (insert, update, updateWithFirstSeen) = try queue.inDatabase { db in
+            (largestID, insert, update, updateWithFirstSeen) = try queue.inDatabase { db in
                 try SegmentSchema.prepare(db, slice: slice, nodeName: nodeName, path: path)
                 return (
+                    try Int64.fetchOne(db, sql: "SELECT max(id) FROM blocked") ?? 0,
                     try RawStatement(db, sql: SegmentSchema.insertSQL),
                     try RawStatement(db, sql: SegmentSchema.updateSQL),
                     try RawStatement(db, sql: SegmentSchema.updateWithFirstSeenSQL)

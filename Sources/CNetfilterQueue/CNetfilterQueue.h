@@ -9,6 +9,10 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+// glibc's <netinet/in.h> must come before the kernel's <linux/in.h> (pulled in by the netfilter
+// headers): <linux/libc-compat.h> then suppresses the kernel's duplicate sockaddr_in/in6_addr, which
+// would otherwise clash with the SwiftGlibc module's definitions.
+#include <netinet/in.h>
 #include <linux/capability.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>

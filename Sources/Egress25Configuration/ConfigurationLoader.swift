@@ -533,7 +533,9 @@ public enum ConfigurationLoader {
                     if character == "\n" { line += 1; column = 1 } else { column += 1 }
                 }
             }
-            return at(offset == nil ? nil : Mark(line: line, column: column), "cannot read YAML: \(problem)")
+            return ConfigurationError(
+                file: path, line: offset == nil ? nil : line, column: offset == nil ? nil : column,
+                message: "cannot read YAML: \(problem)")
         default:
             return at(nil, "cannot parse YAML: \(error)")
         }

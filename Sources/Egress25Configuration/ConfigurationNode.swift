@@ -145,7 +145,6 @@ struct MappingReader {
                     .error("a key must be a plain name, found \(ConfigurationNode(node: keyNode, path: "", file: "").kindDescription)")
             }
             let key = keyScalar.string
-            let keyPosition = owner.child(keyNode, key: key)
             guard allowed.contains(key) else {
                 var message = "unknown key \"\(key)\""
                 if let suggestion = ValueParsers.suggestion(for: key, among: allowed) {
@@ -154,9 +153,9 @@ struct MappingReader {
                     let scope = owner.path.isEmpty ? "at the top level" : "in \(owner.path)"
                     message += "; keys allowed \(scope): \(allowed.joined(separator: ", "))"
                 }
-                throw keyPosition.error(message)
+                throw ConfigurationNode(node: keyNode, path: owner.path, file: owner.file).error(message)
             }
-            entries[key] = (keyPosition, owner.child(valueNode, key: key))
+            entries[key] = (owner.child(keyNode, key: key), owner.child(valueNode, key: key))
         }
     }
 
@@ -190,8 +189,8 @@ struct MappingReader {
     }
 }
 
-extension String {
-    func trimmingWhitespace() -> Substring {
+extension StringProtocol {
+    func trimmingWhitespace() -> SubSequence {
         var slice = self[...]
         while let first = slice.first, first.isWhitespace { slice.removeFirst() }
         while let last = slice.last, last.isWhitespace { slice.removeLast() }

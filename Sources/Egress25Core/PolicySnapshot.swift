@@ -28,29 +28,22 @@ public final class PolicySnapshot: Sendable {
         var shadow: Bool
         /// One bit per destination port (65,536 bits).
         var policedPorts: FrozenArray<UInt64>
-        var subscribers: PrefixTable
-        var relays: PrefixTable
-        /// Per relay: range into `relayPortList`, count -1 = every policed port.
-        var relayPortRanges: FrozenArray<PortRange>
+        var subscribers: PrefixTable<UInt8>
+        var relays: PrefixTable<RelayPayload>
         var relayPortList: FrozenArray<UInt16>
-        var exceptions: PrefixTable
-        var exceptionTimes: FrozenArray<ExceptionTimes>
-        /// Per exception: ranges into `scopeV4` / `scopeV6` (pairs first, last; sorted, merged); v4Count -1 = any.
-        var exceptionScopes: FrozenArray<ScopeRange>
-        var scopeV4: FrozenArray<UInt32>
-        var scopeV6: FrozenArray<UInt128>
-        var bindings: PrefixTable
+        var exceptions: PrefixTable<ExceptionPayload>
+        /// Destination scopes: sorted, merged [first, last] ranges per exception (see `ExceptionPayload`).
+        var scopeV4: FrozenArray<Range4>
+        var scopeV6: FrozenArray<Range6>
+        var bindings: PrefixTable<Int32>
         var exceptionCustomers: FrozenArray<Int32>
 
         func deallocate() {
             policedPorts.deallocate()
             subscribers.deallocate()
             relays.deallocate()
-            relayPortRanges.deallocate()
             relayPortList.deallocate()
             exceptions.deallocate()
-            exceptionTimes.deallocate()
-            exceptionScopes.deallocate()
             scopeV4.deallocate()
             scopeV6.deallocate()
             bindings.deallocate()
@@ -58,30 +51,44 @@ public final class PolicySnapshot: Sendable {
         }
 
         var byteCount: Int {
-            policedPorts.byteCount + subscribers.byteCount + relays.byteCount + relayPortRanges.byteCount
-                + relayPortList.byteCount + exceptions.byteCount + exceptionTimes.byteCount
-                + exceptionScopes.byteCount + scopeV4.byteCount + scopeV6.byteCount + bindings.byteCount
+            policedPorts.byteCount + subscribers.byteCount + relays.byteCount + relayPortList.byteCount
+                + exceptions.byteCount + scopeV4.byteCount + scopeV6.byteCount + bindings.byteCount
                 + exceptionCustomers.byteCount
         }
     }
 
-    struct PortRange {
-        var start: Int32
-        var count: Int32
+    /// A relay as stored in the relay table.
+    struct RelayPayload {
+        var index: Int32
+        /// Ports: relayPortList[portStart ..< portStart + portCount]; portCount -1 = every policed port.
+        var portStart: Int32
+        var portCount: Int32
     }
 
-    struct ExceptionTimes {
+    /// An exception as stored in the exception table: everything `decide` needs in one record.
+    struct ExceptionPayload {
         /// Inclusive; Int64.min when unbounded.
         var notBefore: Int64
         /// Exclusive; Int64.max when unbounded.
         var expiresAt: Int64
-    }
-
-    struct ScopeRange {
+        var index: Int32
+        /// scopeV4[v4Start ..< v4Start + v4Count]; v4Count -1 = any destination.
         var v4Start: Int32
         var v4Count: Int32
         var v6Start: Int32
         var v6Count: Int32
+    }
+
+    struct Range4: Comparable {
+        var first: UInt32
+        var last: UInt32
+        static func < (a: Range4, b: Range4) -> Bool { a.first < b.first }
+    }
+
+    struct Range6: Comparable {
+        var first: UInt128
+        var last: UInt128
+        static func < (a: Range6, b: Range6) -> Bool { a.first < b.first }
     }
 
     /// Builds a snapshot.
@@ -101,56 +108,76 @@ public final class PolicySnapshot: Sendable {
         try self.init(policy: policy, exceptions: exceptions, bindings: bindings, generation: generation, indexed: true)
     }
 
-    /// As the public initializer; `indexed: false` skips the IPv4 16-bit direct index (benchmark comparison only).
+    /// As the public initializer; `indexed: false` never builds the direct index of the prefix tables
+    /// (benchmark comparison only).
     @_spi(Benchmarks)
-    public init(
+    public convenience init(
+        policy: Policy,
+        exceptions: [ExceptionRule],
+        bindings: [CustomerBinding],
+        generation: UInt64,
+        indexed: Bool
+    ) throws(PolicyBuildError) {
+        try self.init(
+            policy: policy, exceptions: exceptions, bindings: bindings, generation: generation,
+            indexThreshold: indexed ? 4096 : .max
+        )
+    }
+
+    /// - Parameter indexThreshold: a prefix table family with more intervals than this gets a direct index.
+    init(
         policy: Policy,
         exceptions storeExceptions: [ExceptionRule],
         bindings: [CustomerBinding],
         generation: UInt64,
-        indexed: Bool
+        indexThreshold: Int
     ) throws(PolicyBuildError) {
         self.generation = generation
         self.policy = policy
         self.relays = policy.relayHosts
         let staticCount = policy.exceptions.count
-        var rules = policy.exceptions
-        rules.append(contentsOf: storeExceptions)
+        // Share the store's array (no copy) when there are no static exceptions.
+        let rules = staticCount == 0 ? storeExceptions : policy.exceptions + storeExceptions
         self.rules = rules
-        guard rules.count <= Int(Int32.max), relays.count <= Int(Int32.max) else {
+        guard rules.count < Int(Int32.max), relays.count < Int(Int32.max) else {
             throw PolicyBuildError(message: "too many exceptions (\(rules.count)) or relays (\(relays.count))")
         }
 
         // Duplicate ids.
-        var firstIndexByID: [String: Int] = [:]
-        firstIndexByID.reserveCapacity(rules.count)
-        for (index, rule) in rules.enumerated() {
-            if let first = firstIndexByID.updateValue(index, forKey: rule.id) {
+        var ids = StringIndexTable(capacity: rules.count)
+        for index in rules.indices {
+            let first = ids.insert(rules[index].id, index: Int32(index)) { rules[Int($0)].id }
+            if first >= 0 {
                 func origin(_ i: Int) -> String {
                     i < staticCount
                         ? "configuration policy exception #\(i + 1)"
                         : "exception store entry #\(i - staticCount + 1)"
                 }
                 throw PolicyBuildError(
-                    message: "duplicate exception id \"\(rule.id)\": \(origin(first)) and \(origin(index))"
+                    message: "duplicate exception id \"\(rules[index].id)\": \(origin(Int(first))) and \(origin(index))"
                 )
             }
         }
 
         // Customers: bindings first, then exceptions.
         var customers: [String] = []
-        var customerIndex: [String: Int32] = [:]
+        var customerTable = StringIndexTable(capacity: 1024)
         func intern(_ name: String) -> Int32 {
-            if let index = customerIndex[name] { return index }
-            let index = Int32(customers.count)
+            let existing = customerTable.insert(name, index: Int32(customers.count)) { customers[Int($0)] }
+            if existing >= 0 { return existing }
             customers.append(name)
-            customerIndex[name] = index
-            return index
+            if customers.count * 2 > customerTable.capacity {
+                customerTable = StringIndexTable(capacity: customers.count * 2)
+                for (index, customer) in customers.enumerated() {
+                    _ = customerTable.insert(customer, index: Int32(index)) { customers[Int($0)] }
+                }
+            }
+            return Int32(customers.count - 1)
         }
-        var bindingPrefixes: [(prefix: IPPrefix, value: Int32)] = []
-        bindingPrefixes.reserveCapacity(bindings.count)
-        for binding in bindings {
-            bindingPrefixes.append((binding.prefix.unmapped, intern(binding.customer)))
+        var bindingItems: [(prefix: IPPrefix, order: Int32, payload: Int32)] = []
+        bindingItems.reserveCapacity(bindings.count)
+        for (index, binding) in bindings.enumerated() {
+            bindingItems.append((binding.prefix.unmapped, Int32(index), intern(binding.customer)))
         }
         var exceptionCustomers: [Int32] = []
         exceptionCustomers.reserveCapacity(rules.count)
@@ -166,102 +193,108 @@ public final class PolicySnapshot: Sendable {
         }
 
         // Relays.
-        var relayPrefixes: [(prefix: IPPrefix, value: Int32)] = []
-        var relayPortRanges: [PortRange] = []
+        var relayItems: [(prefix: IPPrefix, order: Int32, payload: RelayPayload)] = []
         var relayPortList: [UInt16] = []
         for (index, relay) in relays.enumerated() {
-            relayPrefixes.append((relay.prefix.unmapped, Int32(index)))
+            var payload = RelayPayload(index: Int32(index), portStart: 0, portCount: -1)
             if let ports = relay.ports {
-                relayPortRanges.append(PortRange(start: Int32(relayPortList.count), count: Int32(ports.count)))
+                payload.portStart = Int32(relayPortList.count)
+                payload.portCount = Int32(ports.count)
                 relayPortList.append(contentsOf: ports)
-            } else {
-                relayPortRanges.append(PortRange(start: 0, count: -1))
             }
+            relayItems.append((relay.prefix.unmapped, Int32(index), payload))
         }
 
         // Exceptions.
-        var exceptionPrefixes: [(prefix: IPPrefix, value: Int32)] = []
-        exceptionPrefixes.reserveCapacity(rules.count)
-        var times: [ExceptionTimes] = []
-        times.reserveCapacity(rules.count)
-        var scopes: [ScopeRange] = []
-        scopes.reserveCapacity(rules.count)
-        var scopeV4: [UInt32] = []
-        var scopeV6: [UInt128] = []
+        var exceptionItems: [(prefix: IPPrefix, order: Int32, payload: ExceptionPayload)] = []
+        exceptionItems.reserveCapacity(rules.count)
+        var scopeV4: [Range4] = []
+        var scopeV6: [Range6] = []
         for (index, rule) in rules.enumerated() {
-            for source in rule.sources {
-                exceptionPrefixes.append((source.unmapped, Int32(index)))
-            }
-            times.append(ExceptionTimes(notBefore: rule.notBefore ?? .min, expiresAt: rule.expiresAt ?? .max))
-            switch rule.destinations {
-            case .any:
-                scopes.append(ScopeRange(v4Start: 0, v4Count: -1, v6Start: 0, v6Count: 0))
-            case .prefixes(let prefixes):
+            var payload = ExceptionPayload(
+                notBefore: rule.notBefore ?? .min, expiresAt: rule.expiresAt ?? .max, index: Int32(index),
+                v4Start: 0, v4Count: -1, v6Start: 0, v6Count: 0
+            )
+            if case .prefixes(let prefixes) = rule.destinations {
                 let v4Start = scopeV4.count
                 let v6Start = scopeV6.count
-                PolicySnapshot.appendMergedRanges(prefixes, v4: &scopeV4, v6: &scopeV6)
-                scopes.append(
-                    ScopeRange(
-                        v4Start: Int32(v4Start),
-                        v4Count: Int32((scopeV4.count - v4Start) / 2),
-                        v6Start: Int32(v6Start),
-                        v6Count: Int32((scopeV6.count - v6Start) / 2)
-                    )
-                )
+                for prefix in prefixes {
+                    let prefix = prefix.unmapped
+                    switch (prefix.address, prefix.lastAddress) {
+                    case (.v4(let first), .v4(let last)):
+                        scopeV4.append(Range4(first: first.value, last: last.value))
+                    case (.v6(let first), .v6(let last)):
+                        scopeV6.append(
+                            Range6(
+                                first: UInt128(first.high) << 64 | UInt128(first.low),
+                                last: UInt128(last.high) << 64 | UInt128(last.low)
+                            )
+                        )
+                    default:
+                        break
+                    }
+                }
+                PolicySnapshot.sortAndMerge(&scopeV4, from: v4Start)
+                PolicySnapshot.sortAndMerge(&scopeV6, from: v6Start)
+                payload.v4Start = Int32(v4Start)
+                payload.v4Count = Int32(scopeV4.count - v4Start)
+                payload.v6Start = Int32(v6Start)
+                payload.v6Count = Int32(scopeV6.count - v6Start)
+            }
+            for source in rule.sources {
+                exceptionItems.append((source.unmapped, Int32(index), payload))
             }
         }
 
         self.tables = Tables(
             shadow: policy.mode == .shadow,
             policedPorts: FrozenArray(bitmap),
-            subscribers: PrefixTable(policy.subscriberRanges.map { ($0.unmapped, 0) }, indexed: indexed),
-            relays: PrefixTable(relayPrefixes, indexed: indexed),
-            relayPortRanges: FrozenArray(relayPortRanges),
+            subscribers: PrefixTable(
+                policy.subscriberRanges.map { (prefix: $0.unmapped, order: 0, payload: 0) }, indexThreshold: indexThreshold
+            ),
+            relays: PrefixTable(relayItems, indexThreshold: indexThreshold),
             relayPortList: FrozenArray(relayPortList),
-            exceptions: PrefixTable(exceptionPrefixes, indexed: indexed),
-            exceptionTimes: FrozenArray(times),
-            exceptionScopes: FrozenArray(scopes),
+            exceptions: PrefixTable(exceptionItems, indexThreshold: indexThreshold),
             scopeV4: FrozenArray(scopeV4),
             scopeV6: FrozenArray(scopeV6),
-            bindings: PrefixTable(bindingPrefixes, indexed: indexed),
+            bindings: PrefixTable(bindingItems, indexThreshold: indexThreshold),
             exceptionCustomers: FrozenArray(exceptionCustomers)
         )
     }
 
-    deinit {
-        tables.deallocate()
+    /// Sorts `ranges[start...]` by first address and merges overlapping or adjacent ranges, in place.
+    static func sortAndMerge<Range: Comparable & RangePair>(_ ranges: inout [Range], from start: Int) {
+        guard ranges.count - start > 1 else { return }
+        if ranges.count - start <= 16 {
+            // Insertion sort in place: scopes are small, and sorting a slice could copy the array.
+            for index in (start + 1)..<ranges.count {
+                let range = ranges[index]
+                var position = index
+                while position > start && range < ranges[position - 1] {
+                    ranges[position] = ranges[position - 1]
+                    position -= 1
+                }
+                ranges[position] = range
+            }
+        } else {
+            let sorted = ranges[start...].sorted()
+            ranges.replaceSubrange(start..., with: sorted)
+        }
+        var output = start
+        for index in (start + 1)..<ranges.count {
+            let range = ranges[index]
+            if ranges[output].last == Range.Key.max || range.first <= ranges[output].last + 1 {
+                if range.last > ranges[output].last { ranges[output].last = range.last }
+            } else {
+                output += 1
+                ranges[output] = range
+            }
+        }
+        ranges.removeLast(ranges.count - output - 1)
     }
 
-    /// Appends the scope's prefixes as sorted, merged [first, last] address pairs per family.
-    static func appendMergedRanges(_ prefixes: [IPPrefix], v4: inout [UInt32], v6: inout [UInt128]) {
-        var ranges4: [(UInt32, UInt32)] = []
-        var ranges6: [(UInt128, UInt128)] = []
-        for prefix in prefixes {
-            let prefix = prefix.unmapped
-            switch (prefix.address, prefix.lastAddress) {
-            case (.v4(let first), .v4(let last)):
-                ranges4.append((first.value, last.value))
-            case (.v6(let first), .v6(let last)):
-                ranges6.append((UInt128(first.high) << 64 | UInt128(first.low), UInt128(last.high) << 64 | UInt128(last.low)))
-            default:
-                break
-            }
-        }
-        func merge<Key: FixedWidthInteger>(_ ranges: inout [(Key, Key)], into output: inout [Key]) {
-            ranges.sort { $0.0 < $1.0 }
-            var current: (Key, Key)? = nil
-            for range in ranges {
-                if let (first, last) = current, last == Key.max || range.0 <= last + 1 {
-                    current = (first, max(last, range.1))
-                } else {
-                    if let current { output.append(current.0); output.append(current.1) }
-                    current = range
-                }
-            }
-            if let current { output.append(current.0); output.append(current.1) }
-        }
-        merge(&ranges4, into: &v4)
-        merge(&ranges6, into: &v6)
+    deinit {
+        tables.deallocate()
     }
 
     // MARK: - Decisions
@@ -275,61 +308,70 @@ public final class PolicySnapshot: Sendable {
 
     /// Decides one TCP segment at `now` (UTC seconds). In order: destination port not policed -> accept
     /// `.notPolicedPort`; not SYN-without-ACK -> accept `.notInitialSYN`; source outside the subscriber ranges ->
-    /// accept `.notSubscriber`; destination is a relay serving the port -> accept `.relay`; then among the
-    /// exceptions whose sources contain the source (most specific source prefix first, then lowest index):
-    /// one active (`notBefore <= now < expiresAt`) with the destination in scope -> accept `.exception`; else one
-    /// active but out of scope -> block `.blockedOutsideScope`; else one expired or not yet valid -> block
-    /// `.blockedExceptionExpired`; else block `.blockedNoException`. In shadow mode a block becomes accept with
-    /// `shadow == true`. No allocation, no lock.
+    /// accept `.notSubscriber`; destination is a relay serving the port (most specific relay prefix, then lowest
+    /// index) -> accept `.relay`; then among the exceptions whose sources contain the source (most specific source
+    /// prefix first, then lowest index): one active (`notBefore <= now < expiresAt`) with the destination in scope
+    /// -> accept `.exception`; else one active but out of scope -> block `.blockedOutsideScope`; else one expired or
+    /// not yet valid -> block `.blockedExceptionExpired`; else block `.blockedNoException`. In shadow mode a block
+    /// becomes accept with `shadow == true`. No allocation, no lock.
     public func decide(_ flow: Flow, now: Int64) -> Decision {
-        let t = tables
         let port = flow.destinationPort
-        guard t.policedPorts[Int(port >> 6)] & (1 << UInt64(port & 63)) != 0 else {
+        guard tables.policedPorts[Int(port >> 6)] & (1 << UInt64(port & 63)) != 0 else {
             return Decision(verdict: .accept, reason: .notPolicedPort)
         }
         guard flow.flags.isInitialSYN else {
             return Decision(verdict: .accept, reason: .notInitialSYN)
         }
         let source = flow.source.unmapped
-        guard t.subscribers.lookup(source) >= 0 else {
+        guard tables.subscribers.lookup(source) >= 0 else {
             return Decision(verdict: .accept, reason: .notSubscriber)
         }
         let destination = flow.destination.unmapped
 
         // Relays: most specific relay prefix first.
-        var entry = t.relays.lookup(destination)
+        let relayTable = tables.relays
+        var entry = relayTable.lookup(destination)
         while entry >= 0 {
-            for slot in Int(t.relays.valueOffsets[Int(entry)])..<Int(t.relays.valueOffsets[Int(entry) + 1]) {
-                let relay = t.relays.values[slot]
-                let range = t.relayPortRanges[Int(relay)]
-                if range.count < 0 {
-                    return Decision(verdict: .accept, reason: .relay(relay))
-                }
-                for portSlot in Int(range.start)..<Int(range.start + range.count) where t.relayPortList[portSlot] == port {
-                    return Decision(verdict: .accept, reason: .relay(relay))
-                }
+            let record = relayTable.entries[Int(entry)]
+            if relayServes(record.first, port) {
+                return Decision(verdict: .accept, reason: .relay(record.first.index))
             }
-            entry = t.relays.parents[Int(entry)]
+            var slot = Int(record.extraStart)
+            let end = slot + Int(record.extraCount)
+            while slot < end {
+                let relay = relayTable.extras[slot]
+                if relayServes(relay, port) {
+                    return Decision(verdict: .accept, reason: .relay(relay.index))
+                }
+                slot += 1
+            }
+            entry = record.parent
         }
 
         // Exceptions covering the source: most specific first.
+        let exceptionTable = tables.exceptions
         var outsideScope: Int32 = -1
         var expired: Int32 = -1
-        entry = t.exceptions.lookup(source)
+        entry = exceptionTable.lookup(source)
         while entry >= 0 {
-            for slot in Int(t.exceptions.valueOffsets[Int(entry)])..<Int(t.exceptions.valueOffsets[Int(entry) + 1]) {
-                let exception = t.exceptions.values[slot]
-                let time = t.exceptionTimes[Int(exception)]
-                if time.notBefore <= now && now < time.expiresAt {
-                    if inScope(exception, destination, t) {
-                        return Decision(verdict: .accept, reason: .exception(exception))
+            let record = exceptionTable.entries[Int(entry)]
+            var payload = record.first
+            var slot = Int(record.extraStart)
+            let end = slot + Int(record.extraCount)
+            while true {
+                if payload.notBefore <= now && now < payload.expiresAt {
+                    if inScope(payload, destination) {
+                        return Decision(verdict: .accept, reason: .exception(payload.index))
                     }
-                    if outsideScope < 0 { outsideScope = exception }
+                    if outsideScope < 0 { outsideScope = payload.index }
                 } else if expired < 0 {
-                    expired = exception
+                    expired = payload.index
                 }
+                if slot == end { break }
+                payload = exceptionTable.extras[slot]
+                slot += 1
             }
-            entry = t.exceptions.parents[Int(entry)]
+            entry = record.parent
         }
         if outsideScope >= 0 { return blocked(.blockedOutsideScope(outsideScope)) }
         if expired >= 0 { return blocked(.blockedExceptionExpired(expired)) }
@@ -337,31 +379,46 @@ public final class PolicySnapshot: Sendable {
     }
 
     @inline(__always)
-    func inScope(_ exception: Int32, _ destination: IPAddress, _ t: Tables) -> Bool {
-        let scope = t.exceptionScopes[Int(exception)]
-        if scope.v4Count < 0 { return true }
+    func relayServes(_ relay: RelayPayload, _ port: UInt16) -> Bool {
+        if relay.portCount < 0 { return true }
+        var slot = Int(relay.portStart)
+        let end = slot + Int(relay.portCount)
+        while slot < end {
+            if tables.relayPortList[slot] == port { return true }
+            slot += 1
+        }
+        return false
+    }
+
+    @inline(__always)
+    func inScope(_ exception: ExceptionPayload, _ destination: IPAddress) -> Bool {
+        if exception.v4Count < 0 { return true }
         switch destination {
         case .v4(let address):
-            return PolicySnapshot.rangesContain(t.scopeV4.base + Int(scope.v4Start), Int(scope.v4Count), address.value)
+            return PolicySnapshot.rangesContain(
+                tables.scopeV4.base + Int(exception.v4Start), Int(exception.v4Count), address.value
+            )
         case .v6(let address):
-            let key = UInt128(address.high) << 64 | UInt128(address.low)
-            return PolicySnapshot.rangesContain(t.scopeV6.base + Int(scope.v6Start), Int(scope.v6Count), key)
+            return PolicySnapshot.rangesContain(
+                tables.scopeV6.base + Int(exception.v6Start), Int(exception.v6Count),
+                UInt128(address.high) << 64 | UInt128(address.low)
+            )
         }
     }
 
-    /// Whether `key` lies in one of `count` sorted, disjoint [first, last] pairs at `pairs`.
+    /// Whether `key` lies in one of `count` sorted, disjoint ranges at `ranges`.
     @inline(__always)
-    static func rangesContain<Key: FixedWidthInteger>(_ pairs: UnsafeMutablePointer<Key>, _ count: Int, _ key: Key) -> Bool {
+    static func rangesContain<Range: RangePair>(_ ranges: UnsafeMutablePointer<Range>, _ count: Int, _ key: Range.Key) -> Bool {
         if count == 0 { return false }
-        // Last pair whose first <= key.
+        // Last range whose first <= key.
         var low = 0
         var length = count
         while length > 1 {
             let half = length >> 1
-            low = pairs[2 * (low + half)] <= key ? low + half : low
+            low = ranges[low + half].first <= key ? low + half : low
             length -= half
         }
-        return pairs[2 * low] <= key && key <= pairs[2 * low + 1]
+        return ranges[low].first <= key && key <= ranges[low].last
     }
 
     /// Decides a parsed packet: `.tcp` as `decide(_:now:)`; `.notTCP` -> accept `.notPolicedPort`;
@@ -400,15 +457,14 @@ public final class PolicySnapshot: Sendable {
     /// index among equal prefixes), else the customer of the most specific exception whose sources contain it;
     /// -1 when neither covers it. No allocation.
     public func customerIndex(for source: IPAddress) -> Int32 {
-        let t = tables
         let address = source.unmapped
-        let binding = t.bindings.lookup(address)
+        let binding = tables.bindings.lookup(address)
         if binding >= 0 {
-            return t.bindings.values[Int(t.bindings.valueOffsets[Int(binding)])]
+            return tables.bindings.entries[Int(binding)].first
         }
-        let entry = t.exceptions.lookup(address)
+        let entry = tables.exceptions.lookup(address)
         if entry >= 0 {
-            return t.exceptionCustomers[Int(t.exceptions.values[Int(t.exceptions.valueOffsets[Int(entry)])])]
+            return tables.exceptionCustomers[Int(tables.exceptions.entries[Int(entry)].first.index)]
         }
         return -1
     }
@@ -426,15 +482,9 @@ public final class PolicySnapshot: Sendable {
     /// Indices of every exception whose sources contain `source`, most specific source prefix first, then by
     /// index (for "why is my mail blocked?"; allocates).
     public func exceptionIndices(coveringSource source: IPAddress) -> [Int32] {
-        let t = tables
         var result: [Int32] = []
-        var entry = t.exceptions.lookup(source.unmapped)
-        while entry >= 0 {
-            for slot in Int(t.exceptions.valueOffsets[Int(entry)])..<Int(t.exceptions.valueOffsets[Int(entry) + 1]) {
-                let exception = t.exceptions.values[slot]
-                if !result.contains(exception) { result.append(exception) }
-            }
-            entry = t.exceptions.parents[Int(entry)]
+        for (_, payload) in tables.exceptions.allPayloads(source.unmapped) where !result.contains(payload.index) {
+            result.append(payload.index)
         }
         return result
     }
@@ -445,3 +495,13 @@ public final class PolicySnapshot: Sendable {
         tables.byteCount
     }
 }
+
+/// A [first, last] address range (scope storage).
+protocol RangePair {
+    associatedtype Key: FixedWidthInteger
+    var first: Key { get }
+    var last: Key { get set }
+}
+
+extension PolicySnapshot.Range4: RangePair {}
+extension PolicySnapshot.Range6: RangePair {}

@@ -1,127 +1,190 @@
-/// A longest-prefix-match table over IPv4 and IPv6 CIDR prefixes, each carrying one or more `Int32` values,
-/// built once and then read-only.
+/// A longest-prefix-match table over IPv4 and IPv6 CIDR prefixes, each prefix carrying one or more payloads
+/// (trivial values, e.g. an exception's index and validity), built once and then read-only.
 ///
-/// Layout (chosen by measurement, see the benchmark): the nested prefixes of each family are flattened into
-/// disjoint elementary intervals, sorted by first address; each interval records the most specific prefix
-/// ("entry") covering it, or -1. A lookup is one binary search over the interval starts (IPv4: first narrowed by
-/// a direct index on the top 16 bits, like the first stage of DIR-16-8-8). Every entry records its nearest
-/// enclosing entry (`parent`), so all matching prefixes of an address are the chain entry, parent(entry), ...,
-/// most specific first. Duplicate prefixes share one entry; its values are kept in ascending order.
+/// Layout, chosen by measurement (see Benchmarks/Egress25CoreBenchmarks and the report):
+/// - The nested prefixes of each family are flattened into disjoint elementary intervals sorted by first address;
+///   each interval stores, next to its start, the most specific prefix ("entry") covering it, or -1. A lookup is a
+///   binary search over the interval starts, so a hit costs no extra cache line for the entry number.
+/// - Tables with more than `indexThreshold` intervals of a family also get a direct index over a 2^8...2^16-slot
+///   window of the address bits right below the common prefix of all stored starts (the first stage of a
+///   DIR-16-8-8-like scheme): the slot gives the few intervals to search, so a lookup in 200,000 intervals touches
+///   about three cache lines instead of eighteen.
+/// - Each entry record holds its parent (nearest enclosing entry, -1 at the top), its prefix length, and its first
+///   payload inline; further payloads of duplicate prefixes live in `extras`. All matching prefixes of an address
+///   are the chain entry, parent(entry), ..., most specific first; within an entry payloads follow `order`.
 ///
-/// Prefixes and addresses are looked up as given: callers map IPv4-mapped IPv6 (`::ffff:0:0/96`) to IPv4 first
+/// Addresses and prefixes are used as given: callers map IPv4-mapped IPv6 (`::ffff:0:0/96`) to IPv4 first
 /// (`IPAddress.unmapped`, `IPPrefix.unmapped`).
 @usableFromInline
-struct PrefixTable: Sendable {
-    // IPv4 intervals: starts ascending, starts[0] == 0.
-    @usableFromInline let v4Starts: FrozenArray<UInt32>
-    @usableFromInline let v4Entries: FrozenArray<Int32>
-    /// 65,537 slots: slot b is the last interval starting at or before b << 16; empty when not indexed.
-    @usableFromInline let v4Index: FrozenArray<UInt32>
-    // IPv6 intervals: starts ascending, starts[0] == 0.
-    @usableFromInline let v6Starts: FrozenArray<UInt128>
-    @usableFromInline let v6Entries: FrozenArray<Int32>
-    /// Nearest enclosing entry, or -1.
-    @usableFromInline let parents: FrozenArray<Int32>
-    /// Entry e's values are values[valueOffsets[e] ..< valueOffsets[e + 1]].
-    @usableFromInline let valueOffsets: FrozenArray<Int32>
-    @usableFromInline let values: FrozenArray<Int32>
-    /// Prefix length of each entry (bits).
-    let lengths: FrozenArray<UInt8>
+struct PrefixTable<Payload>: @unchecked Sendable {
+    @usableFromInline
+    struct Interval4 {
+        @usableFromInline var start: UInt32
+        @usableFromInline var entry: Int32
+    }
+
+    @usableFromInline
+    struct Interval6 {
+        @usableFromInline var high: UInt64
+        @usableFromInline var low: UInt64
+        @usableFromInline var entry: Int32
+    }
+
+    @usableFromInline
+    struct Entry {
+        /// Nearest enclosing entry, or -1.
+        @usableFromInline var parent: Int32
+        /// Further payloads: extras[extraStart ..< extraStart + extraCount].
+        @usableFromInline var extraStart: Int32
+        @usableFromInline var extraCount: Int32
+        /// Prefix length in bits.
+        @usableFromInline var length: UInt8
+        @usableFromInline var first: Payload
+    }
+
+    /// A direct index over `1 << bits` slots: slot s covers keys base + s << shift ..< base + (s + 1) << shift;
+    /// slots[s] is the last interval starting at or before the slot's first key.
+    @usableFromInline
+    struct Window<Key: FixedWidthInteger & UnsignedInteger> {
+        @usableFromInline var base: Key
+        @usableFromInline var shift: Int
+        @usableFromInline var slotCount: Int
+    }
+
+    /// Everything the table owns, in one heap block so that `PrefixTable` itself is one pointer: passing it
+    /// around, or reading it from the snapshot, never copies a large struct.
+    @usableFromInline
+    struct Storage {
+        @usableFromInline var v4: FrozenArray<Interval4>
+        @usableFromInline var v4Index: FrozenArray<UInt32>
+        @usableFromInline var v4Window: Window<UInt32>
+        @usableFromInline var v6: FrozenArray<Interval6>
+        @usableFromInline var v6Index: FrozenArray<UInt32>
+        @usableFromInline var v6Window: Window<UInt128>
+        @usableFromInline var entries: FrozenArray<Entry>
+        @usableFromInline var extras: FrozenArray<Payload>
+    }
+
+    @usableFromInline let storage: UnsafeMutablePointer<Storage>
+
+    @inlinable var v4: FrozenArray<Interval4> { @inline(__always) get { storage.pointee.v4 } }
+    @inlinable var v4Index: FrozenArray<UInt32> { @inline(__always) get { storage.pointee.v4Index } }
+    @inlinable var v4Window: Window<UInt32> { @inline(__always) get { storage.pointee.v4Window } }
+    @inlinable var v6: FrozenArray<Interval6> { @inline(__always) get { storage.pointee.v6 } }
+    @inlinable var v6Index: FrozenArray<UInt32> { @inline(__always) get { storage.pointee.v6Index } }
+    @inlinable var v6Window: Window<UInt128> { @inline(__always) get { storage.pointee.v6Window } }
+    @inlinable var entries: FrozenArray<Entry> { @inline(__always) get { storage.pointee.entries } }
+    @inlinable var extras: FrozenArray<Payload> { @inline(__always) get { storage.pointee.extras } }
 
     /// Number of distinct prefixes.
-    var entryCount: Int { lengths.count }
+    var entryCount: Int { entries.count }
 
-    /// Builds the table. `prefixes` should already be unmapped.
-    /// - Parameter indexed: build the 16-bit direct index for IPv4 (256 KiB).
-    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexed: Bool = true) {
-        var v4: [Item<UInt32>] = []
-        var v6: [Item<UInt128>] = []
-        for (prefix, value) in prefixes {
-            switch prefix.address {
+    /// Builds the table.
+    /// - Parameters:
+    ///   - items: prefixes (already unmapped), each with a payload; `order` sorts payloads of one prefix, and equal
+    ///     (prefix, order) pairs are kept once.
+    ///   - indexThreshold: build the direct index for a family with more intervals than this.
+    init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 4096) {
+        precondition(_isPOD(Payload.self), "PrefixTable payloads are trivial values")
+        var items4: [Item<UInt32>] = []
+        var items6: [Item<UInt128>] = []
+        for (position, item) in items.enumerated() {
+            switch item.prefix.address {
             case .v4(let address):
-                v4.append(Item(start: address.value, length: prefix.length, value: value))
+                items4.append(Item(start: address.value, length: item.prefix.length, order: item.order, position: position))
             case .v6(let address):
-                v6.append(Item(start: UInt128(address.high) << 64 | UInt128(address.low), length: prefix.length, value: value))
+                items6.append(
+                    Item(
+                        start: UInt128(address.high) << 64 | UInt128(address.low),
+                        length: item.prefix.length, order: item.order, position: position
+                    )
+                )
             }
         }
-        var parents: [Int32] = []
-        var valueOffsets: [Int32] = [0]
-        var values: [Int32] = []
-        var lengths: [UInt8] = []
-        parents.reserveCapacity(prefixes.count)
-        valueOffsets.reserveCapacity(prefixes.count + 1)
-        values.reserveCapacity(prefixes.count)
-        lengths.reserveCapacity(prefixes.count)
-        let (starts4, entries4) = PrefixTable.flatten(
-            &v4, parents: &parents, valueOffsets: &valueOffsets, values: &values, lengths: &lengths
-        )
-        let (starts6, entries6) = PrefixTable.flatten(
-            &v6, parents: &parents, valueOffsets: &valueOffsets, values: &values, lengths: &lengths
-        )
-        v4Starts = FrozenArray(starts4)
-        v4Entries = FrozenArray(entries4)
-        v6Starts = FrozenArray(starts6)
-        v6Entries = FrozenArray(entries6)
-        self.parents = FrozenArray(parents)
-        self.valueOffsets = FrozenArray(valueOffsets)
-        self.values = FrozenArray(values)
-        self.lengths = FrozenArray(lengths)
-        if indexed {
-            var index = [UInt32](repeating: 0, count: 65_537)
-            var interval = 0
-            for slot in 0..<65_536 {
-                let key = UInt32(slot) << 16
-                while interval + 1 < starts4.count && starts4[interval + 1] <= key { interval += 1 }
-                index[slot] = UInt32(interval)
-            }
-            index[65_536] = UInt32(starts4.count - 1)
-            v4Index = FrozenArray(index)
-        } else {
-            v4Index = FrozenArray([])
+        var entries: [Entry] = []
+        var extras: [Payload] = []
+        entries.reserveCapacity(items.count)
+        let (starts4, entries4) = PrefixTable.flatten(&items4, items, &entries, &extras)
+        let (starts6, entries6) = PrefixTable.flatten(&items6, items, &entries, &extras)
+        var intervals4: [Interval4] = []
+        intervals4.reserveCapacity(starts4.count)
+        for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
+        var intervals6: [Interval6] = []
+        intervals6.reserveCapacity(starts6.count)
+        for i in starts6.indices {
+            intervals6.append(
+                Interval6(high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]), entry: entries6[i])
+            )
         }
+        let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
+        let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
+        storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
+        storage.initialize(
+            to: Storage(
+                v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
+                v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
+                entries: FrozenArray(entries), extras: FrozenArray(extras)
+            )
+        )
     }
 
     struct Item<Key: FixedWidthInteger & UnsignedInteger> {
         var start: Key
         var length: UInt8
-        var value: Int32
+        var order: Int32
+        var position: Int
     }
 
-    /// Sorts `items`, merges duplicates into entries (appended to the entry arrays) and returns the elementary
-    /// intervals (start, most specific entry) of this family.
+    /// Sorts `items`, merges equal prefixes into entries (appended to `entries`/`extras`) and returns the elementary
+    /// intervals (start, most specific entry) of this family; the first interval starts at 0.
     static func flatten<Key: FixedWidthInteger & UnsignedInteger>(
         _ items: inout [Item<Key>],
-        parents: inout [Int32],
-        valueOffsets: inout [Int32],
-        values: inout [Int32],
-        lengths: inout [UInt8]
+        _ source: [(prefix: IPPrefix, order: Int32, payload: Payload)],
+        _ entries: inout [Entry],
+        _ extras: inout [Payload]
     ) -> (starts: [Key], entries: [Int32]) {
-        items.sort { a, b in
-            a.start != b.start ? a.start < b.start : a.length != b.length ? a.length < b.length : a.value < b.value
+        // Sort by (start, length, order). Fast path for IPv4 when the orders already ascend with the input
+        // position (as every caller passes them): sort packed (start, length, position) 64-bit keys.
+        var ordersAscend = true
+        for index in items.indices.dropFirst() where items[index].order < items[index - 1].order {
+            ordersAscend = false
+            break
+        }
+        if Key.bitWidth == 32 && ordersAscend && items.count < 1 << 26 {
+            var keys = [UInt64](repeating: 0, count: items.count)
+            for index in items.indices {
+                keys[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
+            }
+            keys.sort()
+            let unsorted = items
+            for index in keys.indices {
+                items[index] = unsorted[Int(keys[index] & 0x3FF_FFFF)]
+            }
+        } else {
+            items.sort { a, b in
+                a.start != b.start ? a.start < b.start : a.length != b.length ? a.length < b.length : a.order < b.order
+            }
         }
         var starts: [Key] = [0]
-        var entries: [Int32] = [-1]
+        var owners: [Int32] = [-1]
         starts.reserveCapacity(items.count * 2 + 1)
-        entries.reserveCapacity(items.count * 2 + 1)
+        owners.reserveCapacity(items.count * 2 + 1)
 
-        @inline(__always)
         func emit(_ start: Key, _ entry: Int32) {
             if starts[starts.count - 1] == start {
-                entries[entries.count - 1] = entry
-                // Merge with the previous interval when the entry is the same.
-                if entries.count >= 2 && entries[entries.count - 2] == entry {
+                owners[owners.count - 1] = entry
+                if owners.count >= 2 && owners[owners.count - 2] == entry {
                     starts.removeLast()
-                    entries.removeLast()
+                    owners.removeLast()
                 }
-            } else if entries[entries.count - 1] != entry {
+            } else if owners[owners.count - 1] != entry {
                 starts.append(start)
-                entries.append(entry)
+                owners.append(entry)
             }
         }
 
-        // Open entries, outermost first: (entry, last address).
+        // Open entries, outermost first.
         var stack: [(entry: Int32, end: Key)] = []
-        @inline(__always)
         func close(before position: Key?) {
             while let top = stack.last {
                 if let position, top.end >= position { break }
@@ -136,61 +199,107 @@ struct PrefixTable: Sendable {
         while index < items.count {
             let item = items[index]
             let hostMask: Key = Int(item.length) >= Key.bitWidth ? 0 : Key.max >> Key(item.length)
-            let end = item.start | hostMask
             close(before: item.start)
-            let entry = Int32(lengths.count)
-            lengths.append(item.length)
-            parents.append(stack.last?.entry ?? -1)
-            // All values of this exact prefix, ascending, without repeats.
-            var previous: Int32? = nil
+            let entry = Int32(entries.count)
+            let extraStart = extras.count
+            var previousOrder = item.order
+            index += 1
             while index < items.count && items[index].start == item.start && items[index].length == item.length {
-                let value = items[index].value
-                if value != previous { values.append(value) }
-                previous = value
+                if items[index].order != previousOrder {
+                    extras.append(source[items[index].position].payload)
+                    previousOrder = items[index].order
+                }
                 index += 1
             }
-            valueOffsets.append(Int32(values.count))
+            entries.append(
+                Entry(
+                    parent: stack.last?.entry ?? -1,
+                    extraStart: Int32(extraStart),
+                    extraCount: Int32(extras.count - extraStart),
+                    length: item.length,
+                    first: source[item.position].payload
+                )
+            )
             emit(item.start, entry)
-            stack.append((entry, end))
+            stack.append((entry, item.start | hostMask))
         }
         close(before: nil)
-        return (starts, entries)
+        return (starts, owners)
+    }
+
+    static func buildIndex<Key: FixedWidthInteger & UnsignedInteger>(
+        _ starts: [Key],
+        threshold: Int
+    ) -> (Window<Key>, FrozenArray<UInt32>) {
+        guard starts.count > max(threshold, 2) else {
+            return (Window(base: 0, shift: 0, slotCount: 0), FrozenArray([]))
+        }
+        let low = starts[1]
+        let high = starts[starts.count - 1]
+        let common = (low ^ high).leadingZeroBitCount
+        let log2Count = Int.bitWidth - (starts.count - 1).leadingZeroBitCount
+        let bits = min(16, max(8, log2Count - 3))
+        let shift = max(0, Key.bitWidth - common - bits)
+        let base = shift >= Key.bitWidth ? 0 : (low >> Key(shift)) << Key(shift)
+        let slotCount = 1 << bits
+        var slots = [UInt32](repeating: 0, count: slotCount + 1)
+        var interval = 0
+        for slot in 0...slotCount {
+            let (offset, overflow1) = Key(slot).multipliedReportingOverflow(by: Key(1) << Key(shift))
+            let (key, overflow2) = base.addingReportingOverflow(offset)
+            if overflow1 || overflow2 {
+                slots[slot] = UInt32(starts.count - 1)
+                continue
+            }
+            while interval + 1 < starts.count && starts[interval + 1] <= key { interval += 1 }
+            slots[slot] = UInt32(interval)
+        }
+        return (Window(base: base, shift: shift, slotCount: slotCount), FrozenArray(slots))
     }
 
     /// The most specific entry containing IPv4 `key`, or -1.
     @inlinable @inline(__always)
     func lookup(v4 key: UInt32) -> Int32 {
-        var low: Int
-        var length: Int
-        if v4Index.count != 0 {
-            let slot = Int(key >> 16)
+        let intervals = v4.base
+        var low = 0
+        var length = v4.count
+        if v4Window.slotCount != 0 {
+            if key < v4Window.base { return intervals[0].entry }
+            let slot = Int((key &- v4Window.base) >> UInt32(v4Window.shift))
+            if slot >= v4Window.slotCount { return intervals[length - 1].entry }
             low = Int(v4Index[slot])
             length = Int(v4Index[slot + 1]) - low + 1
-        } else {
-            low = 0
-            length = v4Starts.count
         }
-        let starts = v4Starts.base
         while length > 1 {
             let half = length >> 1
-            low = starts[low + half] <= key ? low + half : low
+            low = intervals[low + half].start <= key ? low + half : low
             length -= half
         }
-        return v4Entries[low]
+        return intervals[low].entry
     }
 
-    /// The most specific entry containing IPv6 `key`, or -1.
+    /// The most specific entry containing IPv6 `(high, low)`, or -1.
     @inlinable @inline(__always)
-    func lookup(v6 key: UInt128) -> Int32 {
+    func lookup(v6High high: UInt64, low keyLow: UInt64) -> Int32 {
+        let intervals = v6.base
         var low = 0
-        var length = v6Starts.count
-        let starts = v6Starts.base
+        var length = v6.count
+        if v6Window.slotCount != 0 {
+            let key = UInt128(high) << 64 | UInt128(keyLow)
+            if key < v6Window.base { return intervals[0].entry }
+            let slot = (key &- v6Window.base) >> UInt128(v6Window.shift)
+            if slot >= UInt128(v6Window.slotCount) { return intervals[length - 1].entry }
+            low = Int(v6Index[Int(slot)])
+            length = Int(v6Index[Int(slot) + 1]) - low + 1
+        }
         while length > 1 {
             let half = length >> 1
-            low = starts[low + half] <= key ? low + half : low
+            let probe = intervals[low + half]
+            let lessOrEqual = probe.high < high || (probe.high == high && probe.low <= keyLow)
+            low = lessOrEqual ? low + half : low
             length -= half
         }
-        return v6Entries[low]
+        return intervals[low].entry
     }
 
     /// The most specific entry containing `address` (already unmapped), or -1.
@@ -198,25 +307,45 @@ struct PrefixTable: Sendable {
     func lookup(_ address: IPAddress) -> Int32 {
         switch address {
         case .v4(let v4): return lookup(v4: v4.value)
-        case .v6(let v6): return lookup(v6: UInt128(v6.high) << 64 | UInt128(v6.low))
+        case .v6(let v6): return lookup(v6High: v6.high, low: v6.low)
         }
+    }
+
+    /// Every payload of every prefix containing `address`, most specific prefix first (allocates; not for the
+    /// hot path).
+    func allPayloads(_ address: IPAddress) -> [(length: UInt8, payload: Payload)] {
+        var result: [(length: UInt8, payload: Payload)] = []
+        var entry = lookup(address)
+        while entry >= 0 {
+            let record = entries[Int(entry)]
+            result.append((record.length, record.first))
+            for slot in Int(record.extraStart)..<Int(record.extraStart + record.extraCount) {
+                result.append((record.length, extras[slot]))
+            }
+            entry = record.parent
+        }
+        return result
     }
 
     /// Heap bytes held by the table.
     var byteCount: Int {
-        v4Starts.byteCount + v4Entries.byteCount + v4Index.byteCount + v6Starts.byteCount + v6Entries.byteCount
-            + parents.byteCount + valueOffsets.byteCount + values.byteCount + lengths.byteCount
+        MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount + entries.byteCount + extras.byteCount
     }
 
     func deallocate() {
-        v4Starts.deallocate()
-        v4Entries.deallocate()
+        v4.deallocate()
         v4Index.deallocate()
-        v6Starts.deallocate()
-        v6Entries.deallocate()
-        parents.deallocate()
-        valueOffsets.deallocate()
-        values.deallocate()
-        lengths.deallocate()
+        v6.deallocate()
+        v6Index.deallocate()
+        entries.deallocate()
+        extras.deallocate()
+        storage.deallocate()
+    }
+}
+
+extension PrefixTable where Payload == Int32 {
+    /// A table whose payload is the value itself (ordered by value).
+    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 4096) {
+        self.init(prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
     }
 }

@@ -120,6 +120,14 @@ public final class Daemon: Sendable {
         }
         blockLog?.start()
         for worker in workers { worker.start() }
+        let pidFile = configuration.stateDirectory + "/egress25d.pid"
+        do {
+            try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        } catch {
+            logger.warning("cannot write the pid file; egress25ctl reload will not find the daemon",
+                           metadata: ["path": "\(pidFile)", "error": "\(error)"])
+        }
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
         let snapshot = publisher.current
         logger.notice(
             "egress25d ready",
@@ -132,10 +140,16 @@ public final class Daemon: Sendable {
             ])
         notifier.notify("READY=1\nSTATUS=judging SYNs on queues \(configuration.queue.numbers)")
 
+        let metrics = DaemonMetrics(daemon: self)
+        let metricsServer = try MetricsServer.application(
+            metrics: metrics, listen: configuration.metrics.listen, logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
+                    // A metrics endpoint that cannot listen is logged, but never stops the judging.
+                    .init(service: metricsServer, successTerminationBehavior: .ignore,
+                          failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
                     .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
                     .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
                     .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
@@ -158,6 +172,7 @@ public final class Daemon: Sendable {
             configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
         } catch {
             policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
             logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
             return false
         }
@@ -173,6 +188,7 @@ public final class Daemon: Sendable {
                 policy: configuration.policy.policy, generation: publisher.current.generation + 1)
             publisher.publish(next)
             policySource.reloads.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
             logger.notice(
                 "policy reloaded",
                 metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
@@ -180,6 +196,7 @@ public final class Daemon: Sendable {
             return true
         } catch {
             policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
             logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
             return false
         }

@@ -3,7 +3,7 @@ import BlockLog
 import Egress25Core
 import Synchronization
 
-extension PolicySnapshot: @retroactive AtomicReference {}
+extension PolicySnapshot: AtomicReference {}
 
 /// Holds the policy snapshot in force and publishes a new one with one atomic swap.
 ///

@@ -15,6 +15,8 @@ final class PolicySource: Sendable {
     let reloads = ManagedAtomic<UInt64>(0)
     /// Reloads rejected (invalid configuration or store error); the previous policy stayed in force.
     let reloadFailures = ManagedAtomic<UInt64>(0)
+    /// Whether the last reload attempt succeeded (true until one fails).
+    let lastReloadSucceeded = ManagedAtomic<Bool>(true)
     private let lastChangeToken = ManagedAtomic<Int64>(Int64.min)
 
     /// - Parameter readOnly: Open an existing store without creating it (for `--check-config`).

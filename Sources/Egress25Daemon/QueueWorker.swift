@@ -49,6 +49,8 @@ public final class QueueWorker: @unchecked Sendable {
     /// Owned by the worker thread once started.
     private var socket: NetfilterQueueSocket?
     private var started = false
+    /// Per-batch verdict counts by reason slot, flushed into `statistics.byReason` after each batch.
+    private let reasonScratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: ReasonCounter.slots)
 
     public init(
         socketConfiguration: NetfilterQueueConfiguration,
@@ -65,6 +67,11 @@ public final class QueueWorker: @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "queue"] = "\(socketConfiguration.queueNumber)"
         self.logger = logger
+        reasonScratch.initialize(repeating: 0)
+    }
+
+    deinit {
+        reasonScratch.deallocate()
     }
 
     /// Binds the queue. Called before ``start()`` so start-up errors (missing CAP_NET_ADMIN, a queue
@@ -140,15 +147,19 @@ public final class QueueWorker: @unchecked Sendable {
         let generation = snapshot.generation
         let blockVerdict = self.blockVerdict
         let ring = self.ring
-        var counts = BatchCounts()
+        var counts = BatchCounts(byReason: reasonScratch)
         var nowMilliseconds: Int64 = -1
+        var arrivalNanoseconds: UInt64 = 0
 
         let judged = try socket.receiveBatch { packet in
             // Read the clock once per batch, after the packets arrived: expiry is exact to the second.
-            if nowMilliseconds < 0 { nowMilliseconds = SystemClock.realtimeMilliseconds() }
+            if nowMilliseconds < 0 {
+                nowMilliseconds = SystemClock.realtimeMilliseconds()
+                arrivalNanoseconds = SystemClock.monotonicNanoseconds()
+            }
             let parsed = PacketParser.parse(packet.payload)
             let decision = snapshot.decide(parsed, now: nowMilliseconds / 1000)
-            counts.record(decision, ipv6: packet.hardwareProtocol == 0x86DD, statistics: statistics)
+            counts.record(decision, ipv6: packet.hardwareProtocol == 0x86DD)
             if decision.verdict == .block || decision.shadow {
                 if let ring, !ring.push(
                     BlockedAttempt(parsed, decision: decision, snapshot: snapshot, generation: generation,
@@ -160,12 +171,17 @@ public final class QueueWorker: @unchecked Sendable {
             return decision.verdict == .accept ? .accept : blockVerdict.verdict(existingMark: packet.mark)
         }
         statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
-        if judged > 0 { counts.publish(to: statistics) }
+        if judged > 0 {
+            counts.publish(to: statistics)
+            statistics.recordLatency(
+                nanoseconds: SystemClock.monotonicNanoseconds() &- arrivalNanoseconds, packets: judged)
+        }
     }
 }
 
 /// Per-batch counter sums, kept on the stack and added to the shared atomics once per batch.
 private struct BatchCounts {
+    let byReason: UnsafeMutableBufferPointer<UInt64>
     var judged: UInt64 = 0
     var accepted: UInt64 = 0
     var blocked: UInt64 = 0
@@ -174,13 +190,12 @@ private struct BatchCounts {
     var lost: UInt64 = 0
 
     @inline(__always)
-    mutating func record(_ decision: Decision, ipv6: Bool, statistics: WorkerStatistics) {
+    mutating func record(_ decision: Decision, ipv6: Bool) {
         judged &+= 1
         if decision.verdict == .accept { accepted &+= 1 } else { blocked &+= 1 }
         if decision.shadow { shadow &+= 1 }
         if decision.reason == .malformed { malformed &+= 1 }
-        statistics.byReason[ReasonCounter.index(reason: decision.reason, ipv6: ipv6)]
-            .wrappingIncrement(ordering: .relaxed)
+        byReason[ReasonCounter.index(reason: decision.reason, ipv6: ipv6)] &+= 1
     }
 
     func publish(to statistics: WorkerStatistics) {
@@ -190,6 +205,10 @@ private struct BatchCounts {
         if shadow > 0 { statistics.shadowBlocked.wrappingIncrement(by: shadow, ordering: .relaxed) }
         if malformed > 0 { statistics.malformed.wrappingIncrement(by: malformed, ordering: .relaxed) }
         if lost > 0 { statistics.lostBlockLogEvents.wrappingIncrement(by: lost, ordering: .relaxed) }
+        for slot in 0..<byReason.count where byReason[slot] != 0 {
+            statistics.byReason[slot].wrappingIncrement(by: byReason[slot], ordering: .relaxed)
+            byReason[slot] = 0
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Atomics
 import BlockLog
 import Foundation
 import Logging

@@ -25,7 +25,30 @@ public final class WorkerStatistics: Sendable {
     /// Verdicts by decision reason and address family: index `ReasonCounter.index(reason:ipv6:)`.
     public let byReason: [ManagedAtomic<UInt64>] = (0..<ReasonCounter.slots).map { _ in ManagedAtomic(0) }
 
+    /// Verdict latency: time from a batch's arrival in user space to its verdicts being sent, counted once per
+    /// packet. Bucket `i` counts packets with latency <= `VerdictLatency.boundsMicroseconds[i]`
+    /// (non-cumulative; the last bucket is +Inf).
+    public let latencyBuckets: [ManagedAtomic<UInt64>] = (0...VerdictLatency.boundsMicroseconds.count).map { _ in ManagedAtomic(0) }
+    /// Sum of the latencies in `latencyBuckets`, in ns.
+    public let latencySumNanoseconds = ManagedAtomic<UInt64>(0)
+
     public init() {}
+
+    @inline(__always)
+    func recordLatency(nanoseconds: UInt64, packets: Int) {
+        let microseconds = nanoseconds / 1000
+        var bucket = 0
+        let bounds = VerdictLatency.boundsMicroseconds
+        while bucket < bounds.count && microseconds > bounds[bucket] { bucket += 1 }
+        latencyBuckets[bucket].wrappingIncrement(by: UInt64(packets), ordering: .relaxed)
+        latencySumNanoseconds.wrappingIncrement(by: nanoseconds &* UInt64(packets), ordering: .relaxed)
+    }
+}
+
+/// Bucket bounds of the verdict latency histogram.
+public enum VerdictLatency {
+    /// Upper bounds in µs.
+    public static let boundsMicroseconds: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000]
 }
 
 /// Maps a decision reason and address family to a counter slot, without allocation.

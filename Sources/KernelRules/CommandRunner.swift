@@ -1,7 +1,15 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
-/// Runs the netfilter tools (`nft`, `iptables`, `ipset`, …) as child processes with Foundation `Process`:
-/// an argument vector, no shell.
+/// Runs the netfilter tools (`nft`, `iptables`, `ipset`, …) as child processes: an argument vector, no shell.
+///
+/// Uses `posix_spawn(3)` with pipes for stdin, stdout and stderr, served by one `poll(2)` loop, so a large
+/// input or output never deadlocks. Foundation's `Process` is not used: it hangs for ever in a network
+/// namespace whose loopback interface is down ("Could not create wakeup socket pair for CFSocket"), which is
+/// exactly where the tests and a freshly created router namespace run it.
 ///
 /// `prefix` is put before every command, e.g. `["ip", "netns", "exec", "e25-test"]` to act inside a network
 /// namespace. Executables are looked up in `PATH` and the sbin directories, since the tools live in
@@ -9,9 +17,12 @@ import Foundation
 public struct CommandRunner: Sendable {
     /// Arguments put before every command (empty: run the command directly).
     public var prefix: [String]
+    /// A command still running after this many seconds is killed (`SIGKILL`) and reported as failed.
+    public var timeoutSeconds: Int
 
-    public init(prefix: [String] = []) {
+    public init(prefix: [String] = [], timeoutSeconds: Int = 120) {
         self.prefix = prefix
+        self.timeoutSeconds = timeoutSeconds
     }
 
     /// The result of one finished command.
@@ -39,65 +50,25 @@ public struct CommandRunner: Sendable {
     /// Runs `arguments` (the tool name first) with `input` on stdin and waits for it.
     /// - Returns: the result whatever the exit status.
     /// - Throws: ``KernelRulesError`` with code `.toolMissing` when the executable is not found, or
-    ///   `.commandFailed` when it cannot be started.
+    ///   `.commandFailed` when it cannot be started or runs longer than `timeoutSeconds`.
     public func run(_ arguments: [String], input: String? = nil) throws(KernelRulesError) -> Result {
         precondition(!arguments.isEmpty, "a command needs a name")
         var argv = prefix + arguments
-        let toolIndex = prefix.count
         if let resolved = CommandRunner.which(arguments[0]) {
-            argv[toolIndex] = resolved
+            argv[prefix.count] = resolved
         } else if prefix.isEmpty {
             throw KernelRulesError(
                 .toolMissing, "\(arguments[0]) is not installed (not found in PATH, /usr/sbin, /sbin)",
                 command: arguments)
         }
-        guard let executable = argv.first.flatMap(CommandRunner.which) else {
+        guard let executable = CommandRunner.which(argv[0]) else {
             throw KernelRulesError(.toolMissing, "\(argv[0]) is not installed", command: argv)
         }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(argv.dropFirst())
-        var environment = ProcessInfo.processInfo.environment
-        environment["PATH"] = CommandRunner.searchPath.joined(separator: ":")
-        environment["LC_ALL"] = "C"
-        process.environment = environment
-        let stdinPipe = Pipe()
-        let stdoutPipe = Pipe()
-        let stderrPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        do {
-            try process.run()
-        } catch {
-            throw KernelRulesError(.commandFailed, "cannot start \(argv[0]): \(error.localizedDescription)", command: argv)
-        }
-
-        // Feed stdin and drain both outputs concurrently, so a large input or output never deadlocks on a full pipe.
-        let output = OutputBox()
-        let group = DispatchGroup()
-        let writer = stdinPipe.fileHandleForWriting
-        let inputData = Data((input ?? "").utf8)
-        DispatchQueue.global().async(group: group) {
-            if !inputData.isEmpty { try? writer.write(contentsOf: inputData) }
-            try? writer.close()
-        }
-        let errorReader = stderrPipe.fileHandleForReading
-        DispatchQueue.global().async(group: group) {
-            output.setError(errorReader.readDataToEndOfFile())
-        }
-        let standardOutput = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        group.wait()
-
-        let status =
-            process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        return Result(
-            command: argv, status: status,
-            standardOutput: String(decoding: standardOutput, as: UTF8.self),
-            standardError: String(decoding: output.error, as: UTF8.self)
-        )
+        argv[0] = executable
+        var environment = ["PATH=" + CommandRunner.searchPath.joined(separator: ":"), "LC_ALL=C"]
+        if let home = getenv("HOME") { environment.append("HOME=" + String(cString: home)) }
+        return try ChildProcess.run(
+            argv: argv, environment: environment, input: Array((input ?? "").utf8), timeoutSeconds: timeoutSeconds)
     }
 
     /// Runs the command and requires exit status 0.
@@ -106,10 +77,11 @@ public struct CommandRunner: Sendable {
     public func check(_ arguments: [String], input: String? = nil) throws(KernelRulesError) -> Result {
         let result = try run(arguments, input: input)
         guard result.succeeded else {
+            let stderr = result.standardError.trimmingWhitespaceAndNewlines()
             throw KernelRulesError(
                 .commandFailed,
-                "`\(arguments.joined(separator: " "))` failed (exit status \(result.status)): "
-                    + result.standardError.trimmingCharacters(in: .whitespacesAndNewlines),
+                "`\(arguments.joined(separator: " "))` failed (exit status \(result.status))"
+                    + (stderr.isEmpty ? "" : ": " + stderr.replacingNewlines()),
                 command: result.command)
         }
         return result
@@ -119,36 +91,203 @@ public struct CommandRunner: Sendable {
     static let systemDirectories = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 
     static var searchPath: [String] {
-        let path = ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map(String.init) ?? []
+        let path = getenv("PATH").map { String(cString: $0) }?.split(separator: ":").map(String.init) ?? []
         var seen = Set<String>()
-        return (path + systemDirectories).filter { !$0.isEmpty && seen.insert($0).inserted }
+        return (path + systemDirectories).filter { $0.hasPrefix("/") && seen.insert($0).inserted }
     }
 
-    /// The absolute path of executable `name` (returned as is when it contains a `/`), or `nil`.
+    /// The absolute path of executable `name` (checked as is when it contains a `/`), or `nil`.
     public static func which(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
         for directory in searchPath {
             let candidate = directory + "/" + name
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            var info = stat()
+            if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
         }
         return nil
     }
 }
 
-/// Holds what the stderr reader thread collected.
-private final class OutputBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
+/// One child process: `posix_spawn`, pipes, a `poll` loop, `waitpid`. The only place that touches errno here.
+enum ChildProcess {
+    static func run(argv: [String], environment: [String], input: [UInt8], timeoutSeconds: Int)
+        throws(KernelRulesError) -> CommandRunner.Result
+    {
+        func failure(_ what: String, _ code: Int32 = errno) -> KernelRulesError {
+            KernelRulesError(.commandFailed, "cannot run \(argv[0]): \(what): \(String(cString: strerror(code)))",
+                command: argv)
+        }
+        // Pipes, close-on-exec (pipe2 is not imported); dup2 onto 0/1/2 in the child clears the flag there.
+        var stdinPipe: [Int32] = [-1, -1]
+        var stdoutPipe: [Int32] = [-1, -1]
+        var stderrPipe: [Int32] = [-1, -1]
+        guard makePipe(&stdinPipe) == 0 else { throw failure("pipe") }
+        guard makePipe(&stdoutPipe) == 0 else {
+            close(stdinPipe[0]); close(stdinPipe[1])
+            throw failure("pipe")
+        }
+        guard makePipe(&stderrPipe) == 0 else {
+            for fd in stdinPipe + stdoutPipe { close(fd) }
+            throw failure("pipe")
+        }
 
-    func setError(_ value: Data) {
-        lock.lock()
-        data = value
-        lock.unlock()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+
+        // Default dispositions and an empty mask in the child, whatever the caller set up.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        var cArguments = argv.map { strdup($0) } + [nil]
+        var cEnvironment = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in cArguments { free(pointer) }
+            for pointer in cEnvironment { free(pointer) }
+        }
+        // Writing to a child that exited early raises SIGPIPE: block it on this thread while we run, and
+        // swallow a pending one afterwards, instead of changing the process-wide disposition.
+        var sigpipe = sigset_t()
+        sigemptyset(&sigpipe)
+        sigaddset(&sigpipe, SIGPIPE)
+        var previousMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &sigpipe, &previousMask)
+        defer {
+            var pending = sigset_t()
+            sigpending(&pending)
+            if sigismember(&pending, SIGPIPE) == 1 && sigismember(&previousMask, SIGPIPE) == 0 {
+                var zero = timespec(tv_sec: 0, tv_nsec: 0)
+                _ = sigtimedwait(&sigpipe, nil, &zero)
+            }
+            pthread_sigmask(SIG_SETMASK, &previousMask, nil)
+        }
+
+        var pid: pid_t = 0
+        let spawnError = posix_spawn(&pid, argv[0], &actions, &attributes, &cArguments, &cEnvironment)
+        close(stdinPipe[0])
+        close(stdoutPipe[1])
+        close(stderrPipe[1])
+        guard spawnError == 0 else {
+            close(stdinPipe[1]); close(stdoutPipe[0]); close(stderrPipe[0])
+            throw failure("posix_spawn", spawnError)
+        }
+
+        var inputFD: Int32 = stdinPipe[1]
+        var inputOffset = 0
+        if input.isEmpty {
+            close(inputFD)
+            inputFD = -1
+        } else {
+            _ = fcntl(inputFD, F_SETFL, fcntl(inputFD, F_GETFL) | O_NONBLOCK)
+        }
+        var outputFD: Int32 = stdoutPipe[0]
+        var errorFD: Int32 = stderrPipe[0]
+        var output: [UInt8] = []
+        var errorOutput: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = monotonicSeconds() + Double(timeoutSeconds)
+        var timedOut = false
+
+        while inputFD >= 0 || outputFD >= 0 || errorFD >= 0 {
+            let remaining = deadline - monotonicSeconds()
+            if remaining <= 0 {
+                timedOut = true
+                break
+            }
+            var fds = [
+                pollfd(fd: inputFD, events: Int16(POLLOUT), revents: 0),
+                pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: errorFD, events: Int16(POLLIN), revents: 0),
+            ]
+            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000, 1000)) + 1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if inputFD >= 0, fds[0].revents != 0 {
+                let written = input.withUnsafeBytes { bytes in
+                    write(inputFD, bytes.baseAddress! + inputOffset, bytes.count - inputOffset)
+                }
+                if written > 0 {
+                    inputOffset += written
+                }
+                if inputOffset == input.count || (written < 0 && errno != EAGAIN && errno != EINTR) {
+                    close(inputFD)  // all written, or the child stopped reading (EPIPE)
+                    inputFD = -1
+                }
+            }
+            for (index, target) in [(1, 0), (2, 1)] where fds[index].revents != 0 {
+                let fd = target == 0 ? outputFD : errorFD
+                let count = read(fd, &buffer, buffer.count)
+                if count > 0 {
+                    if target == 0 { output += buffer[0..<count] } else { errorOutput += buffer[0..<count] }
+                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                    close(fd)
+                    if target == 0 { outputFD = -1 } else { errorFD = -1 }
+                }
+            }
+        }
+        for fd in [inputFD, outputFD, errorFD] where fd >= 0 { close(fd) }
+        if timedOut { kill(pid, SIGKILL) }
+
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { throw failure("waitpid") }
+        }
+        if timedOut {
+            throw KernelRulesError(
+                .commandFailed, "`\(argv.joined(separator: " "))` did not finish within \(timeoutSeconds) s and was killed",
+                command: argv)
+        }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot import (sys/wait.h).
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return CommandRunner.Result(
+            command: argv, status: exitStatus,
+            standardOutput: String(decoding: output, as: UTF8.self),
+            standardError: String(decoding: errorOutput, as: UTF8.self)
+        )
     }
 
-    var error: Data {
-        lock.lock()
-        defer { lock.unlock() }
-        return data
+    /// `pipe(2)` with both ends close-on-exec; 0 on success.
+    static func makePipe(_ fds: inout [Int32]) -> Int32 {
+        guard pipe(&fds) == 0 else { return -1 }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return 0
+    }
+
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
+
+extension String {
+    func trimmingWhitespaceAndNewlines() -> String {
+        var slice = self[...]
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+
+    /// Newlines replaced by ` | `, so a multi-line tool message fits the one-line error. When nft-style
+    /// `Error:` lines are present, only those are kept (the echoed rule and caret lines are dropped).
+    func replacingNewlines() -> String {
+        let lines = split(separator: "\n", omittingEmptySubsequences: true)
+        let errors = lines.filter { $0.contains("Error:") }
+        return (errors.isEmpty ? lines : errors).joined(separator: " | ")
     }
 }

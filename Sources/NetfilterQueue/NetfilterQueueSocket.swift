@@ -1,4 +1,4 @@
-import CNetfilterQueue
+internal import CNetfilterQueue
 
 #if canImport(Glibc)
 import Glibc

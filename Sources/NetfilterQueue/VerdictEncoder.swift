@@ -1,4 +1,4 @@
-import CNetfilterQueue
+internal import CNetfilterQueue
 
 /// Encodes `NFQNL_MSG_VERDICT` messages back to back into a caller-owned buffer, so one
 /// `sendto(2)` carries the verdicts of a whole batch.

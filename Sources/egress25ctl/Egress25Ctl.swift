@@ -11,6 +11,12 @@ struct Egress25Ctl: ParsableCommand {
         abstract: "Administer egress25: kernel rules, exceptions for support staff, and the blocked-attempt log.",
         subcommands: [
             CheckCommand.self,
+            CustomerCommand.self,
+            SessionCommand.self,
+            ExceptionCommand.self,
+            AuditCommand.self,
+            BlockedCommand.self,
+            RulesCommand.self,
             ReloadCommand.self,
         ]
     )

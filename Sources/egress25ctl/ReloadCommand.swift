@@ -1,4 +1,5 @@
 import ArgumentParser
+import Egress25Configuration
 import Foundation
 
 #if canImport(Glibc)

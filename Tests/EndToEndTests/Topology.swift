@@ -39,37 +39,28 @@ struct CommandResult {
 /// Runs `arguments` (no shell), waits at most `timeout` seconds (then kills it), and captures its output.
 @discardableResult
 func run(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
+    // Output goes to files, not pipes: a command that leaves a child holding a pipe open cannot hang us.
+    let base = NSTemporaryDirectory() + "egress25-e2e-cmd-\(UUID().uuidString.prefix(8))"
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+    process.standardError = FileHandle(forWritingAtPath: base + ".err")
     try process.run()
     let deadline = Date().addingTimeInterval(timeout)
-    // Drain pipes while waiting so a chatty command cannot block on a full pipe.
-    var outData = Data()
-    var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    group.enter()
-    DispatchQueue.global().async {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    while process.isRunning && Date() < deadline { usleep(10_000) }
+    while process.isRunning && Date() < deadline { usleep(5_000) }
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
-    group.wait()
     return CommandResult(
         status: process.terminationStatus,
-        output: String(decoding: outData, as: UTF8.self),
-        error: String(decoding: errData, as: UTF8.self))
+        output: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        error: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
 }
 
 /// The outcome of one TCP connect from the subscriber namespace.
@@ -160,17 +151,17 @@ final class Topology {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
         FileManager.default.createFile(atPath: daemonLog, contents: nil)
-        let log = FileHandle(forWritingAtPath: daemonLog)!
-        process.standardOutput = log
-        process.standardError = log
+        let output = FileHandle(forWritingAtPath: daemonLog)!
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
         daemon = process
         for _ in 0..<200 {
             if try queueBound(0) { return }
-            if !process.isRunning { throw TopologyError("egress25d exited: \(log(of: daemonLog))") }
+            if !process.isRunning { throw TopologyError("egress25d exited: \(daemonOutput)") }
             usleep(50_000)
         }
-        throw TopologyError("egress25d did not bind queue 0 within 10 s: \(log(of: daemonLog))")
+        throw TopologyError("egress25d did not bind queue 0 within 10 s: \(daemonOutput)")
     }
 
     /// Whether `queue` appears in the router namespace's /proc/net/netfilter/nfnetlink_queue.

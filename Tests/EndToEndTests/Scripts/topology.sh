@@ -70,4 +70,7 @@ ip netns exec "$net" iptables -w -A INPUT -p tcp --syn -j E25COUNT
 for d in 192.0.2.25 198.51.100.25 198.51.100.26; do
     ip netns exec "$net" iptables -w -A E25COUNT -d "$d" -p tcp --dport 25
 done
+# Resolve IPv6 neighbours once, so the first test connection does not wait for neighbour discovery.
+ip netns exec "$sub" ping -6 -c1 -W2 2001:db8:6400::1 >/dev/null 2>&1 || true
+ip netns exec "$rtr" ping -6 -c1 -W2 2001:db8:ffff::2 >/dev/null 2>&1 || true
 trap - ERR

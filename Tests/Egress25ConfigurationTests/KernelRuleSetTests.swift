@@ -1,0 +1,147 @@
+import Egress25Configuration
+import Egress25Core
+import Foundation
+import KernelRules
+import Testing
+
+@Suite("KernelRuleSet and renderers")
+struct KernelRuleSetTests {
+    static func configuration(_ policyAndQueue: String) throws -> Egress25Configuration {
+        try ConfigurationLoader.parse(yaml: policyAndQueue, path: "test.yaml")
+    }
+
+    static func rules(_ yaml: String) throws -> KernelRuleSet {
+        KernelRuleSet(configuration: try configuration(yaml))
+    }
+
+    @Test("sets are split by family, sorted, and prefixes inside another one are dropped")
+    func normalization() throws {
+        let rules = try Self.rules(
+            """
+            policy:
+              subscriber_ranges: [100.64.0.0/10, 10.0.0.0/8, 100.64.5.0/24, 2001:db8::/32, 2001:db8:1::/48, 10.0.0.0/16]
+              relay_hosts: [192.0.2.25, {host: 192.0.2.26, ports: [25]}, 2001:db8:25::25, 198.51.100.0/24]
+              ports: [587, 25]
+            """)
+        #expect(rules.subscribersV4.map(\.description) == ["10.0.0.0/8", "100.64.0.0/10"])
+        #expect(rules.subscribersV6.map(\.description) == ["2001:db8::/32"])
+        // The port-restricted relay 192.0.2.26 is judged by the daemon, not accepted by the kernel.
+        #expect(rules.relaysV4.map(\.description) == ["192.0.2.25/32", "198.51.100.0/24"])
+        #expect(rules.relaysV6.map(\.description) == ["2001:db8:25::25/128"])
+        #expect(rules.ports == [25, 587])
+        #expect(rules.queueNumbers == 0...0)
+        #expect(rules.failOpen == false)
+        #expect(rules.rejectMark == 0x25)
+    }
+
+    @Test("nftables: one queue, fail closed")
+    func nftablesSingleQueue() throws {
+        let text = NftablesRenderer.render(try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10]}"))
+        #expect(text.contains("\t\tip saddr @subscribers_v4 tcp flags & (syn | ack) == syn tcp dport @policed_ports queue num 0\n"))
+        #expect(text.contains("\t\tip6 saddr @subscribers_v6 tcp flags & (syn | ack) == syn tcp dport @policed_ports queue num 0\n"))
+        #expect(!text.contains("bypass"))
+        #expect(!text.contains("fanout"))
+        #expect(text.contains("type filter hook forward priority mangle; policy accept;"))
+        #expect(text.contains("type filter hook forward priority filter; policy accept;"))
+        #expect(text.contains(
+            "meta mark & 0x00000025 == 0x00000025 tcp flags & (syn | ack) == syn tcp dport @policed_ports reject with tcp reset"))
+        // Empty sets are declared without elements (nft refuses `elements = { }`).
+        #expect(text.contains("\tset relays_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"))
+        #expect(text.contains("\tset subscribers_v6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t}\n"))
+        // The transaction first declares, then deletes the previous table, then defines it.
+        let declare = try #require(text.range(of: "table inet egress25 {}\ndelete table inet egress25\n"))
+        let define = try #require(text.range(of: "table inet egress25 {\n"))
+        #expect(declare.upperBound <= define.lowerBound)
+    }
+
+    @Test("nftables: a queue range spreads by flow hash, fail open adds bypass, the mark is masked")
+    func nftablesQueueRange() throws {
+        let text = NftablesRenderer.render(try Self.rules(
+            "queue: {numbers: 4-7, fail_policy: open}\npolicy: {subscriber_ranges: [100.64.0.0/10], reject_mark: 0x80000000}"))
+        #expect(text.contains("@policed_ports queue num 4-7 bypass\n"))
+        #expect(!text.contains("fanout"))
+        #expect(text.contains("meta mark & 0x80000000 == 0x80000000 "))
+    }
+
+    @Test("nftables: more than four elements are written one per line")
+    func nftablesLongSet() throws {
+        let text = NftablesRenderer.render(try Self.rules(
+            "policy: {subscriber_ranges: [10.0.0.0/8, 100.64.0.0/10, 172.16.0.0/12, 192.168.0.0/16, 198.18.0.0/15]}"))
+        #expect(text.contains(
+            "\t\telements = {\n\t\t\t10.0.0.0/8,\n\t\t\t100.64.0.0/10,\n\t\t\t172.16.0.0/12,\n\t\t\t192.168.0.0/16,\n"
+                + "\t\t\t198.18.0.0/15\n\t\t}\n"))
+    }
+
+    @Test("iptables: queue-num / queue-balance / queue-bypass, SYN without ACK, masked mark")
+    func iptablesTargets() throws {
+        let single = IptablesRenderer.iptablesRestoreInput(
+            try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10]}"), family: .ipv4)
+        #expect(single == """
+            *mangle
+            :EGRESS25-JUDGE - [0:0]
+            -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
+            -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -j NFQUEUE --queue-num 0
+            COMMIT
+            *filter
+            :EGRESS25-ENFORCE - [0:0]
+            -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+            COMMIT
+
+            """)
+        let balanced = IptablesRenderer.iptablesRestoreInput(
+            try Self.rules("queue: {numbers: [0, 1, 2, 3], fail_policy: open}\npolicy: {subscriber_ranges: [2001:db8::/32]}"),
+            family: .ipv6)
+        #expect(balanced.contains("--match-set egress25-subscribers-v6 src -j NFQUEUE --queue-balance 0:3 --queue-bypass\n"))
+        #expect(balanced.contains("--match-set egress25-relays-v6 dst -j RETURN\n"))
+    }
+
+    @Test("iptables: more than 15 ports are split over multiport rules")
+    func iptablesManyPorts() throws {
+        let ports = (1...17).map { String(1000 + $0) }.joined(separator: ", ")
+        let text = IptablesRenderer.iptablesRestoreInput(
+            try Self.rules("policy: {subscriber_ranges: [10.0.0.0/8], ports: [\(ports)]}"), family: .ipv4)
+        #expect(text.contains(
+            "-m multiport --dports 1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014,1015 "))
+        #expect(text.contains("-m multiport --dports 1016,1017 "))
+        #expect(text.components(separatedBy: "-j NFQUEUE").count - 1 == 2)
+        #expect(text.components(separatedBy: "-j REJECT").count - 1 == 2)
+    }
+
+    @Test("ipset: sets are refilled under a temporary name and swapped in; /0 becomes two halves")
+    func ipsetInput() throws {
+        let text = IptablesRenderer.ipsetRestoreInput(
+            try Self.rules("policy: {subscriber_ranges: [0.0.0.0/0, 2001:db8::/32], relay_hosts: [192.0.2.25]}"))
+        #expect(text.hasPrefix("""
+            create egress25-subscribers-v4 hash:net family inet maxelem 1048576 -exist
+            create egress25-subscribers-v4-new hash:net family inet maxelem 1048576 -exist
+            flush egress25-subscribers-v4-new
+            add egress25-subscribers-v4-new 0.0.0.0/1
+            add egress25-subscribers-v4-new 128.0.0.0/1
+            swap egress25-subscribers-v4-new egress25-subscribers-v4
+            destroy egress25-subscribers-v4-new
+            create egress25-relays-v4 hash:net family inet maxelem 1048576 -exist
+            """))
+        #expect(text.contains("add egress25-relays-v4-new 192.0.2.25\n"))
+        #expect(text.contains("create egress25-subscribers-v6 hash:net family inet6 maxelem 1048576 -exist\n"))
+        #expect(text.contains("add egress25-subscribers-v6-new 2001:db8::/32\n"))
+        #expect(text.hasSuffix("swap egress25-relays-v6-new egress25-relays-v6\ndestroy egress25-relays-v6-new\n"))
+    }
+
+    @Test("rules/egress25.nft is exactly what deploy/egress25.yaml renders")
+    func nftablesReferenceFile() throws {
+        let configuration = try ConfigurationLoader.load(path: packageRoot + "/deploy/egress25.yaml")
+        let rendered = NftablesRenderer.render(
+            KernelRuleSet(configuration: configuration), source: "deploy/egress25.yaml")
+        let reference = try readTextFile(packageRoot + "/rules/egress25.nft")
+        #expect(rendered == reference, "regenerate with: egress25ctl rules show --config deploy/egress25.yaml > rules/egress25.nft")
+    }
+
+    @Test("rules/egress25-iptables.sh is exactly what deploy/egress25.yaml renders")
+    func iptablesReferenceFile() throws {
+        let configuration = try ConfigurationLoader.load(path: packageRoot + "/deploy/egress25.yaml")
+        let rendered = IptablesRenderer.renderScript(
+            KernelRuleSet(configuration: configuration), source: "deploy/egress25.yaml")
+        let reference = try readTextFile(packageRoot + "/rules/egress25-iptables.sh")
+        #expect(rendered == reference)
+    }
+}

@@ -1,0 +1,126 @@
+import Egress25Configuration
+import Egress25Core
+import Foundation
+import KernelRules
+import Testing
+
+/// Sends real SYNs through a router namespace carrying the egress25 rules, with no daemon on the queues:
+///
+///     client (100.64.0.2, 2001:db8:6400::2) -- router (rules) -- server (192.0.2.25/.99, 2001:db8:25::25/::99)
+///
+/// Nothing listens on the server, so a SYN that gets through is answered by a TCP reset ("refused"); a SYN that
+/// is dropped times out. Addresses without a host behind them time out too, unless the router rejects.
+@Suite(
+    "Kernel rules on real packets (no daemon)",
+    .serialized,
+    .enabled(if: isRoot, "needs root: creates network namespaces and veth pairs")
+)
+struct KernelRulesPacketTests {
+    enum Outcome: Equatable { case refused, timedOut, other(String) }
+
+    final class Topology {
+        let client: TestNamespace
+        let router: TestNamespace
+        let server: TestNamespace
+
+        init() throws {
+            client = try TestNamespace()
+            router = try TestNamespace()
+            server = try TestNamespace()
+            let host = CommandRunner()
+            // Created directly inside the namespaces: the host's interfaces are never touched.
+            try host.check(["ip", "-n", client.name, "link", "add", "c0", "type", "veth", "peer", "name", "r0",
+                "netns", router.name])
+            try host.check(["ip", "-n", router.name, "link", "add", "r1", "type", "veth", "peer", "name", "s0",
+                "netns", server.name])
+            for (namespace, interface, addresses) in [
+                (client, "c0", ["100.64.0.2/24", "2001:db8:6400::2/64"]),
+                (router, "r0", ["100.64.0.1/24", "2001:db8:6400::1/64"]),
+                (router, "r1", ["192.0.2.1/24", "2001:db8:25::1/64"]),
+                (server, "s0", ["192.0.2.25/24", "192.0.2.99/24", "2001:db8:25::25/64", "2001:db8:25::99/64"]),
+            ] {
+                for address in addresses {
+                    var arguments = ["ip", "-n", namespace.name, "address", "add", address, "dev", interface]
+                    if address.contains(":") { arguments.append("nodad") }
+                    try host.check(arguments)
+                }
+                try host.check(["ip", "-n", namespace.name, "link", "set", interface, "up"])
+                try host.check(["ip", "-n", namespace.name, "link", "set", "lo", "up"])
+            }
+            try host.check(["ip", "-n", client.name, "route", "add", "default", "via", "100.64.0.1"])
+            try host.check(["ip", "-n", client.name, "-6", "route", "add", "default", "via", "2001:db8:6400::1"])
+            try host.check(["ip", "-n", server.name, "route", "add", "default", "via", "192.0.2.1"])
+            try host.check(["ip", "-n", server.name, "-6", "route", "add", "default", "via", "2001:db8:25::1"])
+            try router.check("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+            try router.check("sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+        }
+
+        /// Waits (up to about 10 s) until both families get through the router without rules: IPv6 needs its
+        /// link-local addresses and neighbour discovery settled first.
+        func waitUntilReachable() throws -> Bool {
+            for _ in 0..<5 {
+                if try connect("192.0.2.99", 25) == .refused, try connect("2001:db8:25::99", 25) == .refused {
+                    return true
+                }
+            }
+            return false
+        }
+
+        /// Opens a TCP connection from the client (bash /dev/tcp), giving up after 2 s.
+        func connect(_ host: String, _ port: Int) throws -> Outcome {
+            let result = try client.runner.run(["timeout", "2", "bash", "-c", "exec 3<>/dev/tcp/\(host)/\(port)"])
+            if result.status == 124 { return .timedOut }
+            if result.standardError.contains("Connection refused") { return .refused }
+            return .other("status \(result.status): \(result.standardError)")
+        }
+    }
+
+    static func rules(failOpen: Bool) throws -> KernelRuleSet {
+        let configuration = try ConfigurationLoader.parse(
+            yaml: """
+                queue: { numbers: 0-1, fail_policy: \(failOpen ? "open" : "closed") }
+                policy:
+                  subscriber_ranges: [100.64.0.0/10, 2001:db8:6400::/40]
+                  relay_hosts: [192.0.2.25, 2001:db8:25::25, {host: 192.0.2.99, ports: [25]}]
+                  reject_mark: 0x25
+                """,
+            path: "packet-test.yaml")
+        return KernelRuleSet(configuration: configuration)
+    }
+
+    @Test("fail closed, daemon down: relays pass in the kernel, other SYNs to port 25 are dropped, port 587 is untouched")
+    func failClosed() throws {
+        let topology = try Topology()
+        try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
+        let installer = KernelRulesInstaller(runner: topology.router.runner)
+        let backend = installer.detectBackend().backend
+        try installer.apply(try Self.rules(failOpen: false), backend: backend)
+
+        #expect(try topology.connect("192.0.2.25", 25) == .refused, "relay: kernel fast path")
+        let v6relay = try topology.connect("2001:db8:25::25", 25)
+        #expect(v6relay == .refused, "IPv6 relay: kernel fast path: \(v6relay)")
+        // A port-restricted relay is judged by the daemon, so with the daemon down it is dropped like the rest.
+        #expect(try topology.connect("192.0.2.99", 25) == .timedOut, "queued, no daemon, fail closed")
+        #expect(try topology.connect("2001:db8:25::99", 25) == .timedOut, "IPv6: queued, no daemon, fail closed")
+        #expect(try topology.connect("192.0.2.99", 587) == .refused, "not a policed port")
+    }
+
+    @Test("fail open: SYNs pass while no daemon listens; a reject-marked SYN gets a TCP reset from the router")
+    func failOpenAndRejectMark() throws {
+        let topology = try Topology()
+        try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
+        let installer = KernelRulesInstaller(runner: topology.router.runner)
+        try installer.apply(try Self.rules(failOpen: true), backend: installer.detectBackend().backend)
+        #expect(try topology.connect("192.0.2.99", 25) == .refused, "bypass: accepted without a daemon")
+
+        // Stand-in for the daemon's verdict: OR mark bits into SYNs to two addresses with no host behind them.
+        // 0x125 has every bit of 0x25 (plus another): rejected. 0x21 lacks bit 0x04: forwarded, then times out.
+        try topology.router.check("iptables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "192.0.2.98", "-j", "MARK",
+            "--or-mark", "0x125")
+        try topology.router.check("iptables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "192.0.2.97", "-j", "MARK",
+            "--or-mark", "0x21")
+        #expect(try topology.connect("192.0.2.98", 25) == .refused, "mark & 0x25 == 0x25: TCP reset")
+        #expect(try topology.connect("192.0.2.97", 25) == .timedOut, "partial mark: not rejected")
+        #expect(try topology.connect("192.0.2.98", 587) == .timedOut, "marked, but not a policed port")
+    }
+}
