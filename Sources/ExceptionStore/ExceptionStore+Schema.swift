@@ -35,7 +35,9 @@ extension ExceptionStore {
                     valid_until INTEGER
                 ) STRICT;
                 CREATE INDEX binding_by_customer ON binding(customer_id, valid_until);
-                CREATE INDEX binding_open_by_first ON binding(family, first) WHERE valid_until IS NULL;
+                -- Bindings in force, in address order; covering for the policy rebuild (no table lookups).
+                CREATE INDEX binding_open_by_first ON binding(family, first, last, customer_id, valid_from)
+                    WHERE valid_until IS NULL;
                 CREATE INDEX binding_by_end ON binding(valid_until) WHERE valid_until IS NOT NULL;
 
                 -- destinations: NULL for any destination, else canonical CIDR prefixes joined by ','.

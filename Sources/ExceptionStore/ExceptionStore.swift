@@ -70,6 +70,11 @@ public final class ExceptionStore: Sendable {
         configuration.readonly = mode == .readOnly
         configuration.foreignKeysEnabled = true
         configuration.label = "egress25.exceptions"
+        configuration.prepareDatabase { db in
+            // 32 MiB page cache per connection (SQLite's default is 2 MiB): the policy rebuild reads every binding
+            // in force, and bulk imports update several indexes per lease.
+            try db.execute(sql: "PRAGMA cache_size = -32768")
+        }
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)

@@ -76,7 +76,9 @@ struct AuditCommand: ParsableCommand {
         }
         switch entry.action {
         case "exception.grant":
-            return "to \(text("destinations") ?? "?") until \(text("expires_at") ?? "permanent"): \(text("reason") ?? "")"
+            let destinations = text("destinations").map { $0 == "any" ? "any destination" : $0 } ?? "?"
+            let expiry = text("expires_at").map { "until \($0)" } ?? "permanent"
+            return "to \(destinations), \(expiry): \(text("reason") ?? "")"
         case "exception.revoke":
             let revocation = after["revocation"] as? [String: Any]
             return "revoked: \(revocation?["reason"] as? String ?? "")"
