@@ -73,7 +73,10 @@ extension ExceptionStore {
                 CREATE INDEX audit_by_time ON audit(at);
                 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
                     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                -- Only the session feed's entries may go (pruneSessionHistory, with their ended bindings); support
+                -- staff's changes stay forever.
                 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                    WHEN old.action NOT IN ('session.start', 'session.end')
                     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
                 -- One row. generation grows with every audited change, in the same transaction as the change:

@@ -10,7 +10,7 @@ struct AuditCommand: ParsableCommand {
         abstract: "Show the audit log of the exception store (who changed what, when), oldest first.",
         discussion: """
             Actions: customer.add, binding.add, binding.end, session.start, session.end, exception.grant, \
-            exception.revoke. json and csv include each change's before/after state.
+            exception.revoke, session.prune. json and csv include each change's before/after state.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -86,6 +86,10 @@ struct AuditCommand: ParsableCommand {
             return "\(text("prefix") ?? "") \(text("kind") ?? "")"
         case "session.end", "binding.end":
             return "\(text("prefix") ?? "")" + (text("moved_to").map { " moved to \($0)" } ?? "")
+        case "session.prune":
+            let bindings = after["bindings"] as? Int ?? 0
+            let entries = after["audit_entries"] as? Int ?? 0
+            return "deleted \(bindings) sessions ended before \(text("cutoff") ?? "?") and \(entries) audit entries"
         case "customer.add":
             return text("name") ?? ""
         default:
