@@ -87,33 +87,40 @@ import Testing
         for id in ["c-1001", "c-2002"] { try writer.addCustomer(id: id, actor: "alice", now: t0) }
         try writer.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         let reader = try fixture.open(.readOnly)
-        let done = Atomic<Bool>(false)
         let moves = 200
-        let observations = Mutex<(reads: Int, bad: [String])>((0, []))
-        DispatchQueue.concurrentPerform(iterations: 2) { role in
-            if role == 0 {
-                for n in 0..<moves {
-                    let customer = n % 2 == 0 ? "c-2002" : "c-1001"
-                    _ = try? writer.startSession(customer: customer, prefix: prefix("100.64.1.7"), actor: "r", now: t0)
-                }
-                done.store(true, ordering: .releasing)
-            } else {
-                while !done.load(ordering: .acquiring) {
-                    do {
-                        let bindings = try reader.policyInputs(now: t0).bindings
-                        observations.withLock {
-                            $0.reads += 1
-                            if bindings.count != 1 { $0.bad.append("\(bindings)") }
-                        }
-                    } catch {
-                        observations.withLock { $0.bad.append("\(error)") }
-                    }
-                }
-            }
+        final class Shared: Sendable {
+            let state = Mutex<(reads: Int, bad: [String], done: Bool)>((0, [], false))
         }
-        let seen = observations.withLock { $0 }
+        let shared = Shared()
+        // Two threads of their own (not a thread pool that might run both roles one after the other).
+        let readerThread = Thread {
+            repeat {
+                do {
+                    let bindings = try reader.policyInputs(now: t0).bindings
+                    shared.state.withLock {
+                        $0.reads += 1
+                        if bindings.count != 1 { $0.bad.append("\(bindings)") }
+                    }
+                } catch {
+                    shared.state.withLock { $0.bad.append("\(error)") }
+                }
+            } while !shared.state.withLock { $0.done }
+        }
+        readerThread.start()
+        // Start moving once the reader is reading, so that the two overlap even on a loaded machine.
+        while shared.state.withLock({ $0.reads }) == 0 { sched_yield() }
+        for n in 0..<moves {
+            let customer = n % 2 == 0 ? "c-2002" : "c-1001"
+            try writer.startSession(customer: customer, prefix: prefix("100.64.1.7"), actor: "r", now: t0)
+        }
+        let readsDuringMoves = shared.state.withLock { state in
+            state.done = true
+            return state.reads
+        }
+        while !readerThread.isFinished { sched_yield() }
+        let seen = shared.state.withLock { $0 }
         #expect(seen.bad == [])
-        #expect(seen.reads > 0)
+        #expect(readsDuringMoves > 1)
         #expect(try writer.auditEntries().filter { $0.action == "session.start" }.count == moves + 1)
     }
 }
