@@ -15,21 +15,27 @@ import Testing
         // Two independent stores: separate connections and SQLite locks, like two processes.
         let stores = [try fixture.open(), try fixture.open()]
         let perWriter = 100
-        let failures = Mutex<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: stores.count) { writer in
-            for n in 0..<perWriter {
-                do {
-                    _ = try stores[writer].grantException(
-                        ExceptionGrant(
-                            customer: "c-1001", destinations: .any, expiresAt: nil, reason: "writer \(writer) #\(n)",
-                            grantedBy: "writer-\(writer)"),
-                        now: t0 + 1)
-                } catch {
-                    failures.withLock { $0.append("\(error)") }
+        final class Failures: Sendable { let list = Mutex<[String]>([]) }
+        let failures = Failures()
+        // Each writer on a thread of its own, both started together.
+        let threads = stores.indices.map { writer in
+            Thread {
+                for n in 0..<perWriter {
+                    do {
+                        _ = try stores[writer].grantException(
+                            ExceptionGrant(
+                                customer: "c-1001", destinations: .any, expiresAt: nil,
+                                reason: "writer \(writer) #\(n)", grantedBy: "writer-\(writer)"),
+                            now: t0 + 1)
+                    } catch {
+                        failures.list.withLock { $0.append("\(error)") }
+                    }
                 }
             }
         }
-        #expect(failures.withLock { $0 } == [])
+        threads.forEach { $0.start() }
+        while !threads.allSatisfy(\.isFinished) { usleep(1000) }
+        #expect(failures.list.withLock { $0 } == [])
         #expect(try setup.exceptions(status: .all, now: t0 + 2).count == 2 * perWriter)
         #expect(try setup.auditEntries(objectID: nil).filter { $0.action == "exception.grant" }.count == 2 * perWriter)
         #expect(try setup.changeToken() == 2 + 2 * Int64(perWriter))
