@@ -160,7 +160,7 @@ public final class ExceptionStore: Sendable {
     /// Runs `body` in one IMMEDIATE write transaction (rolled back when it throws).
     func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(ExceptionStoreError) -> T {
         if mode == .readOnly {
-            throw ExceptionStoreError(.io, "cannot \(operation): store \(path) is open read-only")
+            throw ExceptionStoreError(.io, "cannot \(operation) store \(path): it is open read-only")
         }
         do {
             return try database.write(body)
@@ -186,8 +186,8 @@ public final class ExceptionStore: Sendable {
         let detail = error.message ?? "\(error.resultCode)"
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return ExceptionStoreError(.locked, "cannot \(operation): store \(path) is locked by another "
-                + "process (gave up after the busy timeout): \(detail)")
+            return ExceptionStoreError(.locked, "cannot \(operation) store \(path): another process held its "
+                + "write lock for longer than the busy timeout (\(detail)); try again")
         case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
             return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail) "
                 + "(check that it exists and that you may write to it and to its directory)")

@@ -58,7 +58,7 @@ import Testing
         }
         let waited = ContinuousClock.now - started
         #expect(error?.code == .locked)
-        #expect(error?.message.contains("locked by another process") == true)
+        #expect(error?.message.contains("another process held its write lock for longer than the busy timeout") == true)
         #expect(waited >= .milliseconds(150) && waited < .seconds(3), "\(waited)")
         try holder.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
         #expect(try store.exceptions(status: .all).isEmpty)
