@@ -86,7 +86,12 @@ public final class ExceptionStore: Sendable {
     }
 
     /// An empty, migrated store in memory: for read commands when no store file exists yet.
-    public init(inMemory: ()) throws(ExceptionStoreError) {
+    /// - Throws: ``ExceptionStoreError`` (`io`).
+    public static func inMemory() throws(ExceptionStoreError) -> ExceptionStore {
+        try ExceptionStore(inMemory: ())
+    }
+
+    private init(inMemory: ()) throws(ExceptionStoreError) {
         self.path = ":memory:"
         self.mode = .create
         do {

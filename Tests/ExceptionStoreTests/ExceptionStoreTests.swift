@@ -151,7 +151,7 @@ import Testing
     }
 
     @Test func inMemoryStoreIsEmptyAndMigrated() throws {
-        let store = try ExceptionStore(inMemory: ())
+        let store = try ExceptionStore.inMemory()
         #expect(try store.customers().isEmpty)
         #expect(try store.exceptions(status: .all).isEmpty)
         #expect(try store.policyInputs(now: t0).exceptions.isEmpty)
