@@ -55,7 +55,7 @@ public final class ExceptionStore: Sendable {
     public init(path: String, mode: OpenMode = .create, busyTimeoutSeconds: Double = 5) throws(ExceptionStoreError) {
         self.path = path
         self.mode = mode
-        let exists = FileManager.default.fileExists(atPath: path)
+        let exists = try Self.storeExists(at: path)
         switch mode {
         case .create:
             if !exists { try Self.createFile(at: path) }
@@ -101,6 +101,18 @@ public final class ExceptionStore: Sendable {
         } catch {
             throw Self.mapError(error, path: ":memory:", operation: "open")
         }
+    }
+
+    /// Whether a store file exists at `path`, telling "missing" apart from "not allowed to look".
+    /// - Throws: ``ExceptionStoreError`` (`io`) when `path` or its directory cannot be examined (e.g. `EACCES`:
+    ///   the store may well exist, but this user may not read it).
+    public static func storeExists(at path: String) throws(ExceptionStoreError) -> Bool {
+        var info = stat()
+        if stat(path, &info) == 0 { return true }
+        let code = errno
+        if code == ENOENT { return false }
+        throw ExceptionStoreError(.io, "cannot access store \(path): \(String(cString: strerror(code)))"
+            + (code == EACCES ? " (run as the store's owner or a member of its group)" : ""))
     }
 
     /// Refuses stores written by a newer schema; migrates older ones unless read-only.

@@ -100,8 +100,7 @@ struct CustomerCommand: ParsableCommand {
                     let rows = bindings.map { binding in
                         [
                             binding.prefix.description, binding.kind.rawValue,
-                            "since " + UTCTime.format(binding.validFrom),
-                            binding.validUntil.map { "until " + UTCTime.format($0) } ?? "",
+                            UTCTime.format(binding.validFrom), binding.validUntil.map(UTCTime.format) ?? "",
                         ]
                     }
                     lines.append(indented(StoreListing.table(headers: ["prefix", "kind", "from", "until"], rows: rows)))

@@ -33,7 +33,7 @@ enum StoreCommandSupport {
         return try perform {
             switch access {
             case .read:
-                if !FileManager.default.fileExists(atPath: path) { return try ExceptionStore.inMemory() }
+                if try !ExceptionStore.storeExists(at: path) { return try ExceptionStore.inMemory() }
                 return try ExceptionStore(path: path, mode: .readOnly)
             case .write:
                 return try ExceptionStore(path: path, mode: .readWrite)
