@@ -54,7 +54,8 @@ extension ExceptionStore {
         }
     }
 
-    /// Imports current leases in one transaction (all or nothing): each lease as ``startSession(customer:prefix:actor:now:)``.
+    /// Imports current leases in one transaction (all or nothing): each lease as
+    /// ``startSession(customer:prefix:actor:now:)``.
     ///
     /// - Parameters:
     ///   - leases: The leases; exact duplicates are ignored, other overlaps between leases are an error.
@@ -95,8 +96,12 @@ extension ExceptionStore {
                 previousRange.last >= range.first
             {
                 let where_ = previous.origin.map { " (\($0))" } ?? ""
-                throw ExceptionStoreError(.invalidArgument, located(lease, "\(lease.prefix) for \(lease.customer) "
-                    + "overlaps \(previous.prefix) for \(previous.customer)\(where_)"))
+                throw ExceptionStoreError(
+                    .invalidArgument,
+                    located(
+                        lease,
+                        "\(lease.prefix) for \(lease.customer) "
+                            + "overlaps \(previous.prefix) for \(previous.customer)\(where_)"))
             }
             if widest == nil || widest!.1.family != range.family || widest!.1.last < range.last {
                 widest = (lease, range)
@@ -109,7 +114,8 @@ extension ExceptionStore {
             for lease in unique {
                 if !known.contains(lease.customer) {
                     guard try Self.fetchCustomer(db, lease.customer) != nil else {
-                        throw ExceptionStoreError(.unknownCustomer, located(lease, "unknown customer \(lease.customer)"))
+                        throw ExceptionStoreError(
+                            .unknownCustomer, located(lease, "unknown customer \(lease.customer)"))
                     }
                     known.insert(lease.customer)
                 }
@@ -192,8 +198,10 @@ extension ExceptionStore {
         let overlapping = try openBindings(db, overlapping: prefix)
         if let other = overlapping.first(where: { $0.kind == .static && $0.customer != customer }) {
             let location = origin.map { "\($0): " } ?? ""
-            throw ExceptionStoreError(.conflict, "\(location)cannot start a session on \(prefix) for \(customer): "
-                + "customer \(other.customer) holds \(other.prefix) statically (unbind it first)")
+            throw ExceptionStoreError(
+                .conflict,
+                "\(location)cannot start a session on \(prefix) for \(customer): "
+                    + "customer \(other.customer) holds \(other.prefix) statically (unbind it first)")
         }
         var result = SessionChangeWithKept()
         for session in overlapping where session.kind == .session {

@@ -3,11 +3,11 @@ import Foundation
 import GRDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The persistent store of customers, their address bindings, per-customer exceptions and the audit log:
@@ -61,8 +61,10 @@ public final class ExceptionStore: Sendable {
             if !exists { try Self.createFile(at: path) }
         case .readWrite, .readOnly:
             if !exists {
-                throw ExceptionStoreError(.notFound, "no exception store at \(path) (it is created by the first "
-                    + "`egress25ctl customer add`)")
+                throw ExceptionStoreError(
+                    .notFound,
+                    "no exception store at \(path) (it is created by the first "
+                        + "`egress25ctl customer add`)")
             }
         }
         var configuration = Configuration()
@@ -111,8 +113,10 @@ public final class ExceptionStore: Sendable {
         if stat(path, &info) == 0 { return true }
         let code = errno
         if code == ENOENT { return false }
-        throw ExceptionStoreError(.io, "cannot access store \(path): \(String(cString: strerror(code)))"
-            + (code == EACCES ? " (run as the store's owner or a member of its group)" : ""))
+        throw ExceptionStoreError(
+            .io,
+            "cannot access store \(path): \(String(cString: strerror(code)))"
+                + (code == EACCES ? " (run as the store's owner or a member of its group)" : ""))
     }
 
     /// Refuses stores written by a newer schema; migrates older ones unless read-only.
@@ -129,13 +133,17 @@ public final class ExceptionStore: Sendable {
             throw Self.mapError(error, path: path, operation: "read the schema version of")
         }
         if version > Self.schemaVersion || superseded {
-            throw ExceptionStoreError(.newerSchema, "store \(path) was written by a newer egress25 (schema "
-                + "\(max(version, Self.schemaVersion + 1)) > \(Self.schemaVersion)); upgrade egress25ctl")
+            throw ExceptionStoreError(
+                .newerSchema,
+                "store \(path) was written by a newer egress25 (schema "
+                    + "\(max(version, Self.schemaVersion + 1)) > \(Self.schemaVersion)); upgrade egress25ctl")
         }
         if complete { return }
         if mode == .readOnly {
-            throw ExceptionStoreError(.olderSchema, "store \(path) has schema \(version) < \(Self.schemaVersion) "
-                + "and is opened read-only; run an egress25ctl write command (as the store's owner) to migrate it")
+            throw ExceptionStoreError(
+                .olderSchema,
+                "store \(path) has schema \(version) < \(Self.schemaVersion) "
+                    + "and is opened read-only; run an egress25ctl write command (as the store's owner) to migrate it")
         }
         do {
             try Self.migrator.migrate(database)
@@ -158,8 +166,10 @@ public final class ExceptionStore: Sendable {
                 try FileManager.default.createDirectory(
                     atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
             } catch {
-                throw ExceptionStoreError(.io, "cannot create the state directory \(directory): "
-                    + "\((error as NSError).localizedDescription)")
+                throw ExceptionStoreError(
+                    .io,
+                    "cannot create the state directory \(directory): "
+                        + "\((error as NSError).localizedDescription)")
             }
         }
         let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o640)
@@ -203,14 +213,20 @@ public final class ExceptionStore: Sendable {
         let detail = error.message ?? "\(error.resultCode)"
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return ExceptionStoreError(.locked, "cannot \(operation) store \(path): another process held its "
-                + "write lock for longer than the busy timeout (\(detail)); try again")
+            return ExceptionStoreError(
+                .locked,
+                "cannot \(operation) store \(path): another process held its "
+                    + "write lock for longer than the busy timeout (\(detail)); try again")
         case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
-            return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail) "
-                + "(check that it exists and that you may write to it and to its directory)")
+            return ExceptionStoreError(
+                .io,
+                "cannot \(operation) store \(path): \(detail) "
+                    + "(check that it exists and that you may write to it and to its directory)")
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            return ExceptionStoreError(.io, "cannot \(operation) store \(path): not a usable SQLite database "
-                + "(\(detail))")
+            return ExceptionStoreError(
+                .io,
+                "cannot \(operation) store \(path): not a usable SQLite database "
+                    + "(\(detail))")
         default:
             return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail)")
         }

@@ -50,7 +50,8 @@ struct AuditCommand: ParsableCommand {
                     String(entry.sequence), UTCTime.format(entry.at), entry.actor, entry.action, entry.customer ?? "",
                     entry.objectID ?? "",
                 ]
-                return format == .csv ? common + [entry.before ?? "", entry.after ?? ""] : common + [Self.details(entry)]
+                return format == .csv
+                    ? common + [entry.before ?? "", entry.after ?? ""] : common + [Self.details(entry)]
             },
             objects: entries.map(Self.jsonObject))
         print(listing.render(format))

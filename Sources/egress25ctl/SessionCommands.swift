@@ -186,9 +186,11 @@ struct SessionCommand: ParsableCommand {
                 try store.pruneSessionHistory(
                     endedBefore: cutoff, actor: by ?? StoreCommandSupport.defaultActor, now: now)
             }
+            let sessions = result.bindings == 1 ? "session" : "sessions"
+            let entries = result.auditEntries == 1 ? "entry" : "entries"
             print(
-                "deleted \(result.bindings) session\(result.bindings == 1 ? "" : "s") that ended before "
-                    + "\(UTCTime.format(cutoff)) and \(result.auditEntries) audit entr\(result.auditEntries == 1 ? "y" : "ies")")
+                "deleted \(result.bindings) \(sessions) that ended before \(UTCTime.format(cutoff)) and "
+                    + "\(result.auditEntries) audit \(entries)")
         }
     }
 

@@ -64,7 +64,8 @@ import Testing
         #expect(try store.exceptions(status: .all).isEmpty)
         // Once the lock is free, writing works.
         _ = try store.grantException(
-            ExceptionGrant(customer: "c-1001", destinations: .any, expiresAt: nil, reason: "r", grantedBy: "a"), now: t0)
+            ExceptionGrant(customer: "c-1001", destinations: .any, expiresAt: nil, reason: "r", grantedBy: "a"), now: t0
+        )
     }
 
     @Test func changeTokenSeesWritesFromAnotherConnection() throws {

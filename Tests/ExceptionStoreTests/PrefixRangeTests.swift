@@ -1,6 +1,7 @@
 import Egress25Core
-@testable import ExceptionStore
 import Testing
+
+@testable import ExceptionStore
 
 /// The stored form of a prefix (family, first and last address as fixed-width hex) and its way back.
 @Suite struct PrefixRangeTests {

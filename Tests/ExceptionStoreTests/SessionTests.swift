@@ -30,7 +30,8 @@ import Testing
         #expect(inputs.exceptions.first?.sources == [prefix("100.64.1.7/32")])
 
         // The address moves to c-2002 (stop + start, or just start).
-        let move = try store.startSession(customer: "c-2002", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 60)
+        let move = try store.startSession(
+            customer: "c-2002", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 60)
         #expect(move.ended.map(\.customer) == ["c-1001"])
         #expect(move.ended.first?.validUntil == t0 + 60)
         #expect(move.started.map(\.customer) == ["c-2002"])
@@ -70,7 +71,8 @@ import Testing
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         let token = try store.changeToken()
-        let repeated = try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 1)
+        let repeated = try store.startSession(
+            customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 1)
         #expect(repeated.started.isEmpty && repeated.ended.isEmpty)
         #expect(try store.changeToken() == token)
 
@@ -80,7 +82,8 @@ import Testing
         #expect(one.map(\.prefix) == [prefix("100.64.1.7/32")])
         // Stopping again: nothing to do, nothing written.
         let tokenAfterStop = try store.changeToken()
-        #expect(try store.stopSessions(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "r", now: t0 + 4).isEmpty)
+        #expect(
+            try store.stopSessions(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "r", now: t0 + 4).isEmpty)
         #expect(try store.changeToken() == tokenAfterStop)
 
         let all = try store.stopSessions(customer: "c-1001", actor: "radius", now: t0 + 5)
@@ -112,7 +115,8 @@ import Testing
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.0.9"), actor: "radius", now: t0)
 
         // Unknown customer on the third line: nothing of the first two is written.
-        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "leases.csv:3: unknown customer c-404") {
+        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "leases.csv:3: unknown customer c-404")
+        {
             try store.importSessions(
                 [
                     SessionLease(customer: "c-1001", prefix: prefix("100.64.0.1"), origin: "leases.csv:1"),
@@ -181,7 +185,8 @@ import Testing
         #expect(result.auditEntries == 2)  // its session.start and session.end
 
         let history = try store.bindings().map { "\($0.customer) \($0.prefix) \($0.kind.rawValue)" }
-        #expect(history == ["c-1001 192.0.2.0/29 static", "c-2002 100.64.1.7/32 session", "c-1001 100.64.9.9/32 session"])
+        #expect(
+            history == ["c-1001 192.0.2.0/29 static", "c-2002 100.64.1.7/32 session", "c-1001 100.64.9.9/32 session"])
         let actions = try store.auditEntries().map(\.action)
         #expect(
             actions == [
