@@ -54,6 +54,20 @@ import Testing
         #expect(inputs.exceptions.first?.sources == [prefix("100.64.9.9/32")])
     }
 
+    @Test func policyInputsAtAPastTimeIncludeBindingsEndedSinceInAddressOrder() throws {
+        let fixture = StoreFixture()
+        let store = try storeWithCustomers(fixture)
+        try store.startSession(customer: "c-1001", prefix: prefix("100.64.0.1"), actor: "radius", now: t0)
+        try store.startSession(customer: "c-2002", prefix: prefix("100.64.0.9"), actor: "radius", now: t0)
+        try store.startSession(customer: "c-3003", prefix: prefix("2001:db8::/56"), actor: "radius", now: t0)
+        try store.stopSessions(customer: "c-1001", actor: "radius", now: t0 + 100)
+        let past = try store.policyInputs(now: t0 + 50).bindings
+        #expect(past.map(\.prefix) == [prefix("100.64.0.1/32"), prefix("100.64.0.9/32"), prefix("2001:db8::/56")])
+        let now = try store.policyInputs(now: t0 + 100).bindings
+        #expect(now.map(\.customer) == ["c-2002", "c-3003"])
+        #expect(try store.policyInputs(now: t0 - 1).bindings.isEmpty)
+    }
+
     @Test func ipv6PrefixOverlapEndsTheOldSession() throws {
         let fixture = StoreFixture()
         let store = try storeWithCustomers(fixture)
