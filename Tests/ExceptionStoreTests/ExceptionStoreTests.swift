@@ -74,6 +74,18 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/state"))
     }
 
+    @Test func aPathThatCannotBeExaminedIsAnErrorNotAnEmptyStore() throws {
+        let fixture = StoreFixture()
+        try FileManager.default.createDirectory(atPath: fixture.directory, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: fixture.directory + "/state", contents: Data("x".utf8)))
+        // `state` is a file: stat fails with ENOTDIR, not ENOENT (as EACCES would for another user).
+        let error = #expect(throws: ExceptionStoreError.self) { try ExceptionStore.storeExists(at: fixture.path) }
+        #expect(error?.code == .io)
+        #expect(error?.message.contains("cannot access store \(fixture.path): Not a directory") == true)
+        #expect(try ExceptionStore.storeExists(at: fixture.directory + "/missing.sqlite") == false)
+        #expect(try ExceptionStore.storeExists(at: fixture.directory + "/state") == true)
+    }
+
     @Test func refusesAStoreWrittenByANewerSchema() throws {
         let fixture = StoreFixture()
         do {
@@ -151,7 +163,7 @@ import Testing
     }
 
     @Test func inMemoryStoreIsEmptyAndMigrated() throws {
-        let store = try ExceptionStore(inMemory: ())
+        let store = try ExceptionStore.inMemory()
         #expect(try store.customers().isEmpty)
         #expect(try store.exceptions(status: .all).isEmpty)
         #expect(try store.policyInputs(now: t0).exceptions.isEmpty)
