@@ -157,8 +157,9 @@ public final class ExceptionStore: Sendable {
         }
     }
 
-    /// Creates the parent directory (0750) and an empty database file (0640). SQLite gives the `-wal` and
-    /// `-shm` files the mode of the database file.
+    /// Creates the parent directory (0750) and an empty database file (0640, owned by the directory's owner
+    /// when created by root). SQLite gives the `-wal` and `-shm` files the mode (and, as root, the owner) of the
+    /// database file.
     private static func createFile(at path: String) throws(ExceptionStoreError) {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
@@ -179,6 +180,19 @@ public final class ExceptionStore: Sendable {
             throw ExceptionStoreError(.io, "cannot create \(path): \(String(cString: strerror(code)))")
         }
         _ = fchmod(descriptor, 0o640)
+        // Created by root (`sudo egress25ctl customer add` before egress25d ever ran): give the file to the state
+        // directory's owner and group (egress25:egress25), so the daemon, running as that user, can open it. SQLite
+        // does the same for the -wal and -shm files it creates as root.
+        var directoryInfo = stat()
+        if geteuid() == 0, stat(directory.isEmpty ? "." : directory, &directoryInfo) == 0 {
+            if fchown(descriptor, directoryInfo.st_uid, directoryInfo.st_gid) != 0 {
+                let code = errno
+                close(descriptor)
+                unlink(path)
+                throw ExceptionStoreError(
+                    .io, "cannot give \(path) to the owner of \(directory): \(String(cString: strerror(code)))")
+            }
+        }
         close(descriptor)
     }
 

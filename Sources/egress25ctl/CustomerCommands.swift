@@ -35,9 +35,18 @@ struct CustomerCommand: ParsableCommand {
         var by: String?
 
         func run() throws {
+            let actor = by ?? StoreCommandSupport.defaultActor
+            let path = try StoreCommandSupport.storePath(global)
+            if try !StoreCommandSupport.perform({ try ExceptionStore.storeExists(at: path) }) {
+                // The first customer creates the store: check the input on an empty store in memory first, so
+                // that a bad id leaves nothing behind.
+                _ = try StoreCommandSupport.perform {
+                    try ExceptionStore.inMemory().addCustomer(id: id, name: name, note: note, actor: actor)
+                }
+            }
             let store = try StoreCommandSupport.open(global, .create)
             let customer = try StoreCommandSupport.perform {
-                try store.addCustomer(id: id, name: name, note: note, actor: by ?? StoreCommandSupport.defaultActor)
+                try store.addCustomer(id: id, name: name, note: note, actor: actor)
             }
             print("added customer \(customer.id)")
         }

@@ -38,6 +38,25 @@ import Testing
         #expect(migrations == ["v1-initial"])
     }
 
+    /// `sudo egress25ctl customer add` before egress25d (user egress25) ever ran must leave a store the daemon can
+    /// open: the file, and the -wal/-shm files, belong to the state directory's owner.
+    @Test(.enabled(if: geteuid() == 0, "needs root to create files for another user"))
+    func rootCreatesTheStoreForTheStateDirectoryOwner() throws {
+        let fixture = StoreFixture()
+        let state = fixture.directory + "/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let owner = (uid: uid_t(65534), gid: gid_t(65534))  // nobody:nogroup
+        #expect(chown(state, owner.uid, owner.gid) == 0)
+        let store = try fixture.open()
+        try store.addCustomer(id: "c-1001", actor: "root", now: t0)
+        for suffix in ["", "-wal", "-shm"] {
+            var info = stat()
+            #expect(stat(fixture.path + suffix, &info) == 0, "\(suffix)")
+            #expect(info.st_uid == owner.uid && info.st_gid == owner.gid, "\(suffix): \(info.st_uid):\(info.st_gid)")
+            #expect(info.st_mode & 0o777 == 0o640, "\(suffix)")
+        }
+    }
+
     @Test func reopeningAMigratedStoreKeepsItsData() throws {
         let fixture = StoreFixture()
         do {
