@@ -41,10 +41,22 @@ struct PolicyReloadService: Service {
                 }
             }
             group.addTask {
+                var lastPrune = Int64.min
+                var lastRebuild = SystemClock.monotonicMilliseconds()
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(250))
+                    let now = SystemClock.monotonicMilliseconds()
+                    if now - lastPrune >= 86_400_000 {
+                        lastPrune = now
+                        daemon.policySource.pruneSessionHistory()
+                    }
                     if daemon.policySource.storeChanged() {
                         daemon.reload(reason: "exception store changed")
+                        lastRebuild = now
+                    } else if now - lastRebuild >= 3_600_000 {
+                        // Hourly: drop exceptions that expired more than 30 days ago from the snapshot.
+                        daemon.reload(reason: "hourly refresh")
+                        lastRebuild = now
                     }
                 }
             }
