@@ -36,7 +36,7 @@ struct PolicyReloadService: Service {
             group.addTask {
                 for await _ in signals.cancelOnGracefulShutdown() {
                     daemon.notifier.notifyReloading()
-                    daemon.reload(reason: "SIGHUP")
+                    daemon.reload(from: .configurationFile, reason: "SIGHUP")
                     daemon.notifier.notify("READY=1")
                 }
             }
@@ -51,11 +51,11 @@ struct PolicyReloadService: Service {
                         daemon.policySource.pruneSessionHistory()
                     }
                     if daemon.policySource.storeChanged() {
-                        daemon.reload(reason: "exception store changed")
+                        daemon.reload(from: .exceptionStore, reason: "exception store changed")
                         lastRebuild = now
                     } else if now - lastRebuild >= 3_600_000 {
                         // Hourly: drop exceptions that expired more than 30 days ago from the snapshot.
-                        daemon.reload(reason: "hourly refresh")
+                        daemon.reload(from: .exceptionStore, reason: "hourly refresh")
                         lastRebuild = now
                     }
                 }
