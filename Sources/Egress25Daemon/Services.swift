@@ -41,12 +41,12 @@ struct PolicyReloadService: Service {
                 }
             }
             group.addTask {
-                var lastPrune = Int64.min
+                var lastPrune: Int64?
                 var lastRebuild = SystemClock.monotonicMilliseconds()
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(250))
                     let now = SystemClock.monotonicMilliseconds()
-                    if now - lastPrune >= 86_400_000 {
+                    if lastPrune.map({ now - $0 >= 86_400_000 }) ?? true {
                         lastPrune = now
                         daemon.policySource.pruneSessionHistory()
                     }
