@@ -134,33 +134,40 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         }
 
         consuming func build(indexThreshold: Int) -> PrefixTable {
-            var entries: [Entry] = []
+            // Entry records are written straight into their final storage (no second copy of the largest array).
+            let entryCapacity = items4.count + items6.count
+            let entries = FrozenArray<Entry>.allocate(entryCapacity)
+            var entryCount = 0
             var extras: [Payload] = []
-            entries.reserveCapacity(items4.count + items6.count)
-            let (starts4, entries4) = PrefixTable.flatten(&items4, ordersAscend, payloads, &entries, &extras)
+            let (starts4, entries4) = PrefixTable.flatten(
+                &items4, ordersAscend, payloads, entries, &entryCount, &extras)
             items4 = []
-            let (starts6, entries6) = PrefixTable.flatten(&items6, ordersAscend, payloads, &entries, &extras)
+            let (starts6, entries6) = PrefixTable.flatten(
+                &items6, ordersAscend, payloads, entries, &entryCount, &extras)
             items6 = []
-            var intervals4: [Interval4] = []
-            intervals4.reserveCapacity(starts4.count)
-            for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
-            var intervals6: [Interval6] = []
-            intervals6.reserveCapacity(starts6.count)
-            for i in starts6.indices {
-                intervals6.append(
-                    Interval6(
-                        high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]),
-                        entry: entries6[i])
-                )
+            let intervals4 = FrozenArray<Interval4>(capacity: starts4.count) { intervals in
+                for i in starts4.indices {
+                    (intervals + i).initialize(to: Interval4(start: starts4[i], entry: entries4[i]))
+                }
+                return starts4.count
+            }
+            let intervals6 = FrozenArray<Interval6>(capacity: starts6.count) { intervals in
+                for i in starts6.indices {
+                    (intervals + i).initialize(
+                        to: Interval6(
+                            high: UInt64(truncatingIfNeeded: starts6[i] >> 64),
+                            low: UInt64(truncatingIfNeeded: starts6[i]), entry: entries6[i]))
+                }
+                return starts6.count
             }
             let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
             let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
             let storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
             storage.initialize(
                 to: Storage(
-                    v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
-                    v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
-                    entries: FrozenArray(entries), extras: FrozenArray(extras)
+                    v4: intervals4, v4Index: v4Index, v4Window: v4Window,
+                    v6: intervals6, v6Index: v6Index, v6Window: v6Window,
+                    entries: FrozenArray(adopting: entries, count: entryCount), extras: FrozenArray(extras)
                 )
             )
             return PrefixTable(storage: storage)
@@ -185,7 +192,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         _ items: inout [Item<Key>],
         _ ordersAscend: Bool,
         _ payloads: [Payload],
-        _ entries: inout [Entry],
+        _ entries: UnsafeMutablePointer<Entry>,
+        _ entryCount: inout Int,
         _ extras: inout [Payload]
     ) -> (starts: [Key], entries: [Int32]) {
         // Sorted order of the items by (start, length, order), as positions into `items`. Fast path for IPv4 when
@@ -240,7 +248,7 @@ struct PrefixTable<Payload>: @unchecked Sendable {
             let item = items[Int(sorted[index])]
             let hostMask: Key = Int(item.length) >= Key.bitWidth ? 0 : Key.max >> Key(item.length)
             close(before: item.start)
-            let entry = Int32(entries.count)
+            let entry = Int32(entryCount)
             let extraStart = extras.count
             var previousOrder = item.order
             index += 1
@@ -253,8 +261,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
                 }
                 index += 1
             }
-            entries.append(
-                Entry(
+            (entries + entryCount).initialize(
+                to: Entry(
                     parent: stack.last?.entry ?? -1,
                     extraStart: Int32(extraStart),
                     extraCount: Int32(extras.count - extraStart),
@@ -262,6 +270,7 @@ struct PrefixTable<Payload>: @unchecked Sendable {
                     first: payloads[Int(item.payload)]
                 )
             )
+            entryCount += 1
             emit(item.start, entry)
             stack.append((entry, item.start | hostMask))
         }
