@@ -103,9 +103,6 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         var items4: [Item<UInt32>] = []
         var items6: [Item<UInt128>] = []
         var payloads: [Payload] = []
-        /// Whether every prefix was added with an order >= the previous one's (enables the IPv4 fast sort).
-        var ordersAscend = true
-        var lastOrder = Int32.min
 
         mutating func reserveCapacity(_ count: Int) {
             payloads.reserveCapacity(count)
@@ -120,8 +117,6 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
         /// Adds `prefix` (already unmapped) with the payload at index `payload`.
         mutating func add(_ prefix: IPPrefix, order: Int32, payload: Int32) {
-            if order < lastOrder { ordersAscend = false }
-            lastOrder = order
             switch prefix.address {
             case .v4(let address):
                 items4.append(Item(start: address.value, length: prefix.length, order: order, payload: payload))
@@ -140,10 +135,10 @@ struct PrefixTable<Payload>: @unchecked Sendable {
             var entryCount = 0
             var extras: [Payload] = []
             let (starts4, entries4) = PrefixTable.flatten(
-                &items4, ordersAscend, payloads, entries, &entryCount, &extras)
+                &items4, payloads, entries, &entryCount, &extras)
             items4 = []
             let (starts6, entries6) = PrefixTable.flatten(
-                &items6, ordersAscend, payloads, entries, &entryCount, &extras)
+                &items6, payloads, entries, &entryCount, &extras)
             items6 = []
             let intervals4 = FrozenArray<Interval4>(capacity: starts4.count) { intervals in
                 for i in starts4.indices {
@@ -190,28 +185,37 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     /// intervals (start, most specific entry) of this family; the first interval starts at 0.
     static func flatten<Key: FixedWidthInteger & UnsignedInteger>(
         _ items: inout [Item<Key>],
-        _ ordersAscend: Bool,
         _ payloads: [Payload],
         _ entries: UnsafeMutablePointer<Entry>,
         _ entryCount: inout Int,
         _ extras: inout [Payload]
     ) -> (starts: [Key], entries: [Int32]) {
-        // Sorted order of the items by (start, length, order), as positions into `items`. Fast path for IPv4 when
-        // the orders ascend with the position (as every caller adds them): sort packed (start, length, position)
-        // 64-bit keys, then keep only the positions.
-        var sorted: [UInt64]
-        if Key.bitWidth == 32 && ordersAscend && items.count < 1 << 26 {
-            sorted = [UInt64](repeating: 0, count: items.count)
+        // Sort by (start, length, order). IPv4 fast path: every field of an item packs into one 128-bit key
+        // (start, length, order, payload), so a plain integer sort replaces a closure-based one and the items are
+        // rewritten in order without gathering from random positions.
+        if Key.bitWidth == 32 {
+            var keys = [UInt128](repeating: 0, count: items.count)
             for index in items.indices {
-                sorted[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
+                let item = items[index]
+                keys[index] =
+                    UInt128(UInt32(truncatingIfNeeded: item.start)) << 96 | UInt128(item.length) << 88
+                    | UInt128(UInt32(bitPattern: item.order) ^ 0x8000_0000) << 32
+                    | UInt128(UInt32(bitPattern: item.payload))
             }
-            sorted.sort()
-            for index in sorted.indices { sorted[index] &= 0x3FF_FFFF }
+            keys.sort()
+            for index in keys.indices {
+                let key = keys[index]
+                items[index] = Item(
+                    start: Key(truncatingIfNeeded: key >> 96),
+                    length: UInt8(truncatingIfNeeded: key >> 88),
+                    order: Int32(bitPattern: UInt32(truncatingIfNeeded: key >> 32) ^ 0x8000_0000),
+                    payload: Int32(bitPattern: UInt32(truncatingIfNeeded: key))
+                )
+            }
         } else {
             items.sort { a, b in
                 a.start != b.start ? a.start < b.start : a.length != b.length ? a.length < b.length : a.order < b.order
             }
-            sorted = Array(0..<UInt64(items.count))
         }
         var starts: [Key] = [0]
         var owners: [Int32] = [-1]
@@ -244,16 +248,16 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         }
 
         var index = 0
-        while index < sorted.count {
-            let item = items[Int(sorted[index])]
+        while index < items.count {
+            let item = items[index]
             let hostMask: Key = Int(item.length) >= Key.bitWidth ? 0 : Key.max >> Key(item.length)
             close(before: item.start)
             let entry = Int32(entryCount)
             let extraStart = extras.count
             var previousOrder = item.order
             index += 1
-            while index < sorted.count {
-                let next = items[Int(sorted[index])]
+            while index < items.count {
+                let next = items[index]
                 guard next.start == item.start && next.length == item.length else { break }
                 if next.order != previousOrder {
                     extras.append(payloads[Int(next.payload)])
