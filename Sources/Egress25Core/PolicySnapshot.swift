@@ -160,22 +160,6 @@ public final class PolicySnapshot: Sendable {
             throw PolicyBuildError(message: "too many exceptions (\(rules.count)) or relays (\(relays.count))")
         }
 
-        // Duplicate ids.
-        var ids = StringIndexTable(capacity: rules.count)
-        for index in rules.indices {
-            let first = ids.insert(rules[index].id, index: Int32(index)) { rules[Int($0)].id }
-            if first >= 0 {
-                func origin(_ i: Int) -> String {
-                    i < staticCount
-                        ? "configuration policy exception #\(i + 1)"
-                        : "exception store entry #\(i - staticCount + 1)"
-                }
-                throw PolicyBuildError(
-                    message: "duplicate exception id \"\(rules[index].id)\": \(origin(Int(first))) and \(origin(index))"
-                )
-            }
-        }
-
         // Customers: bindings first, then exceptions.
         var customers: [String] = []
         var customerTable = StringIndexTable(capacity: 1024)
@@ -198,10 +182,6 @@ public final class PolicySnapshot: Sendable {
         }
         var exceptionCustomers: [Int32] = []
         exceptionCustomers.reserveCapacity(rules.count)
-        for rule in rules {
-            exceptionCustomers.append(intern(rule.customer))
-        }
-        self.customers = customers
 
         // Policed ports.
         var bitmap = [UInt64](repeating: 0, count: 1024)
@@ -228,7 +208,22 @@ public final class PolicySnapshot: Sendable {
         var scopes: [ScopeRange] = []
         var scopeV4: [Range4] = []
         var scopeV6: [Range6] = []
+        // One pass over the exceptions (each is a large struct with several heap objects: walk them once):
+        // duplicate ids, customers, validity, scope, sources.
+        var ids = StringIndexTable(capacity: rules.count)
         for (index, rule) in rules.enumerated() {
+            let first = ids.insert(rule.id, index: Int32(index)) { rules[Int($0)].id }
+            if first >= 0 {
+                func origin(_ i: Int) -> String {
+                    i < staticCount
+                        ? "configuration policy exception #\(i + 1)"
+                        : "exception store entry #\(i - staticCount + 1)"
+                }
+                throw PolicyBuildError(
+                    message: "duplicate exception id \"\(rule.id)\": \(origin(Int(first))) and \(origin(index))"
+                )
+            }
+            exceptionCustomers.append(intern(rule.customer))
             var payload = ExceptionPayload(
                 notBefore: rule.notBefore.map { UInt32(clamping: $0) } ?? 0,
                 expiresAt: rule.expiresAt.map { UInt32(clamping: $0) } ?? .max,
@@ -269,6 +264,8 @@ public final class PolicySnapshot: Sendable {
                 exceptionTable.add(source.unmapped, order: Int32(index), payload: payloadIndex)
             }
         }
+
+        self.customers = customers
 
         self.tables = Tables(
             shadow: policy.mode == .shadow,
