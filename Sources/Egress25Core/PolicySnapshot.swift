@@ -340,12 +340,13 @@ public final class PolicySnapshot: Sendable {
     public func decide(_ flow: Flow, now: Int64) -> Decision {
         let source = flow.source.unmapped
         let destination = flow.destination.unmapped
-        // The three table lookups are independent: started together, their cache misses overlap.
+        // The subscriber and relay tables are small (cache-resident); the exception table is looked up only when
+        // the SYN is not to a relay, so relay traffic never pays its cache miss.
         let subscriber = tables.subscribers.lookup(source)
-        let exceptionEntry = tables.exceptions.lookup(source)
         let relayEntry = tables.relays.lookup(destination)
         return finish(
-            flow, destination, subscriber: subscriber, relayEntry: relayEntry, exceptionEntry: exceptionEntry, now: now)
+            flow, source, destination, subscriber: subscriber, relayEntry: relayEntry,
+            exceptionEntry: PolicySnapshot.notLookedUp, now: now)
     }
 
     /// Decides a batch of flows (e.g. one NFQUEUE receive batch) at `now`, writing `decisions[i]` for `flows[i]`;
@@ -391,7 +392,7 @@ public final class PolicySnapshot: Sendable {
                         // Stage 4: the decisions.
                         for i in 0..<count {
                             decisions[start + i] = finish(
-                                flows[start + i], addresses[group + i], subscriber: entries[group + i],
+                                flows[start + i], addresses[i], addresses[group + i], subscriber: entries[group + i],
                                 relayEntry: entries[2 * group + i], exceptionEntry: entries[i], now: now)
                         }
                         start += count
@@ -401,10 +402,14 @@ public final class PolicySnapshot: Sendable {
         }
     }
 
-    /// The decision once the three table lookups are done.
+    /// `finish`'s `exceptionEntry` when the exception table has not been looked up yet.
+    static var notLookedUp: Int32 { -2 }
+
+    /// The decision once the table lookups are done (`exceptionEntry` may be `notLookedUp`).
     @inline(__always)
     func finish(
         _ flow: Flow,
+        _ source: IPAddress,
         _ destination: IPAddress,
         subscriber: Int32,
         relayEntry: Int32,
@@ -447,7 +452,8 @@ public final class PolicySnapshot: Sendable {
         let time = UInt32(clamping: now)
         var outsideScope: Int32 = -1
         var expired: Int32 = -1
-        var exceptionEntry = exceptionEntry
+        var exceptionEntry =
+            exceptionEntry == PolicySnapshot.notLookedUp ? exceptionTable.lookup(source) : exceptionEntry
         while exceptionEntry >= 0 {
             let record = exceptionTable.entries[Int(exceptionEntry)]
             var payload = record.first
