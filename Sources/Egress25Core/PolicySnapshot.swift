@@ -377,23 +377,29 @@ public final class PolicySnapshot: Sendable {
                     var start = 0
                     while start < flows.count {
                         let count = min(group, flows.count - start)
-                        // Stage 1: unmap the addresses, prefetch the exception table's index slots (the subscriber
-                        // and relay tables are small enough to stay in cache).
+                        // Stage 1: unmap the addresses; the subscriber and relay lookups (small, cache-resident
+                        // tables); for SYNs not to a relay, prefetch the exception table's index slot.
                         for i in 0..<count {
                             let source = flows[start + i].source.unmapped
+                            let destination = flows[start + i].destination.unmapped
                             addresses.initializeElement(at: i, to: source)
-                            addresses.initializeElement(at: group + i, to: flows[start + i].destination.unmapped)
-                            exceptions.prefetchIndex(source)
+                            addresses.initializeElement(at: group + i, to: destination)
+                            entries.initializeElement(at: group + i, to: subscribers.lookup(source))
+                            let relay = relays.lookup(destination)
+                            entries.initializeElement(at: 2 * group + i, to: relay)
+                            if relay < 0 { exceptions.prefetchIndex(source) }
                         }
                         // Stage 2: read the index slots, prefetch the buckets.
-                        for i in 0..<count {
+                        for i in 0..<count where entries[2 * group + i] < 0 {
                             buckets.initializeElement(at: i, to: exceptions.prefetchBucket(addresses[i]))
                         }
-                        // Stage 3: search the buckets, prefetch the entry records; the other lookups.
+                        // Stage 3: search the buckets, prefetch the entry records (a relay's flows are looked up
+                        // later, only if the relay does not serve the port).
                         for i in 0..<count {
-                            entries.initializeElement(at: i, to: exceptions.search(addresses[i], buckets[i]))
-                            entries.initializeElement(at: group + i, to: subscribers.lookup(addresses[i]))
-                            entries.initializeElement(at: 2 * group + i, to: relays.lookup(addresses[group + i]))
+                            entries.initializeElement(
+                                at: i,
+                                to: entries[2 * group + i] < 0
+                                    ? exceptions.search(addresses[i], buckets[i]) : PolicySnapshot.notLookedUp)
                         }
                         // Stage 4: the decisions.
                         for i in 0..<count {
