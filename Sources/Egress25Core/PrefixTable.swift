@@ -7,10 +7,13 @@ import CEgress25Core
 /// - The nested prefixes of each family are flattened into disjoint elementary intervals sorted by first address;
 ///   each interval stores, next to its start, the most specific prefix ("entry") covering it, or -1. A lookup is a
 ///   binary search over the interval starts, so a hit costs no extra cache line for the entry number.
-/// - Tables with more than `indexThreshold` intervals of a family also get a direct index over a 2^8...2^16-slot
-///   window of the address bits right below the common prefix of all stored starts (the first stage of a
-///   DIR-16-8-8-like scheme): the slot gives the few intervals to search, so a lookup in 200,000 intervals touches
-///   about three cache lines instead of eighteen.
+/// - Tables with more than `indexThreshold` (default 64) intervals of a family also get a direct index over a
+///   2^8...2^16-slot window of the address bits right below the common prefix of all stored starts (the first stage
+///   of a DIR-16-8-8-like scheme, about 8 intervals per slot): the slot gives the few intervals to search, so a
+///   lookup in 200,000 intervals touches two or three cache lines instead of eighteen. Buckets of up to 12 intervals
+///   are scanned without data-dependent branches, longer ones binary-searched.
+/// - Batches: `prefetchIndex`, `prefetchBucket` and `search(_:_:)` split a lookup into stages so that a caller can
+///   overlap the cache misses of several lookups (see `PolicySnapshot.decide(_:now:into:)`).
 /// - Each entry record holds its parent (nearest enclosing entry, -1 at the top), its prefix length, and its first
 ///   payload inline; further payloads of duplicate prefixes live in `extras`. All matching prefixes of an address
 ///   are the chain entry, parent(entry), ..., most specific first; within an entry payloads follow `order`.
