@@ -306,6 +306,7 @@ func benchmarkDecide(_ snapshot: PolicySnapshot, _ flows: [Flow], label: String,
     var samples: [Double] = []
     let repeats = 16
     var allocationsPerOp = 0.0
+    var totalAllocations: UInt64 = 0
     let decisions = UnsafeMutableBufferPointer<Decision>.allocate(capacity: 64)
     decisions.initialize(repeating: Decision(verdict: .accept, reason: .malformed))
     defer { decisions.deallocate() }
@@ -322,14 +323,17 @@ func benchmarkDecide(_ snapshot: PolicySnapshot, _ flows: [Flow], label: String,
             blackHole(run(buffer, repeats))
             let elapsed = monotonicNanoseconds() - start
             let operations = Double(buffer.count * repeats)
-            allocationsPerOp = max(allocationsPerOp, Double(allocations() - allocationsBefore) / operations)
+            let made = allocations() - allocationsBefore
+            totalAllocations += made
+            allocationsPerOp = max(allocationsPerOp, Double(made) / operations)
             samples.append(Double(elapsed) / operations)
         }
     }
     let result = median(samples)
     print(
         "decide [\(label)]: median \(format(result)) ns/decision (min \(format(samples.min()!)), max \(format(samples.max()!)); "
-            + "11 runs x \(flows.count * repeats) decisions), allocations/decision: \(format(allocationsPerOp, 4))")
+            + "11 runs x \(flows.count * repeats) decisions), allocations/decision: \(format(allocationsPerOp, 4)) "
+            + "(\(totalAllocations) in \(11 * flows.count * repeats))")
     return result
 }
 
@@ -458,7 +462,9 @@ func benchmarkParse(_ packet: [UInt8], tcpOffset: Int, label: String) {
         variants += copy
     }
     var samples: [Double] = []
+    samples.reserveCapacity(8)
     var allocationsPerOp = 0.0
+    var totalAllocations: UInt64 = 0
     variants.withUnsafeBytes { bytes in
         let count = 5_000_000
         blackHole(runParse(bytes, stride: packet.count, length: packet.count, 100_000))
@@ -466,13 +472,16 @@ func benchmarkParse(_ packet: [UInt8], tcpOffset: Int, label: String) {
             let allocationsBefore = allocations()
             let start = monotonicNanoseconds()
             blackHole(runParse(bytes, stride: packet.count, length: packet.count, count))
-            samples.append(Double(monotonicNanoseconds() - start) / Double(count))
-            allocationsPerOp = max(allocationsPerOp, Double(allocations() - allocationsBefore) / Double(count))
+            let elapsed = monotonicNanoseconds() - start
+            let made = allocations() - allocationsBefore
+            samples.append(Double(elapsed) / Double(count))
+            totalAllocations += made
+            allocationsPerOp = max(allocationsPerOp, Double(made) / Double(count))
         }
     }
     print(
         "parse [\(label), \(packet.count) bytes]: median \(format(median(samples), 2)) ns/packet, "
-            + "allocations/packet: \(format(allocationsPerOp, 4))")
+            + "allocations/packet: \(format(allocationsPerOp, 4)) (\(totalAllocations) in \(7 * 5_000_000))")
 }
 
 if selectedParts.contains("parse") {

@@ -48,6 +48,20 @@ struct FrozenArray<Element>: @unchecked Sendable {
         }
     }
 
+    /// Takes ownership of `base` (from `FrozenArray.allocate`), whose first `count` elements are initialized.
+    init(adopting base: UnsafeMutablePointer<Element>, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    /// Builds the array in place: `fill` initializes elements at the pointer (at most `capacity`) and returns how
+    /// many. Pages past the filled part are never touched.
+    init(capacity: Int, fill: (UnsafeMutablePointer<Element>) -> Int) {
+        base = FrozenArray.allocate(capacity)
+        count = fill(base)
+        precondition(count <= capacity, "FrozenArray overfilled")
+    }
+
     init(repeating value: Element, count: Int) {
         base = FrozenArray.allocate(count)
         self.count = count

@@ -84,7 +84,8 @@ public final class PolicySnapshot: Sendable {
         /// Exclusive.
         var expiresAt: UInt32
         var index: Int32
-        /// Index into `scopes`; -1 = any destination.
+        /// -1: any destination. >= 0: index into `scopes`. <= -2: an IPv4-only scope of 1...15 ranges stored
+        /// directly, `-(2 + (v4Start << 4 | v4Count))`, which saves the `scopes` lookup (one cache miss).
         var scope: Int32
     }
 
@@ -160,22 +161,6 @@ public final class PolicySnapshot: Sendable {
             throw PolicyBuildError(message: "too many exceptions (\(rules.count)) or relays (\(relays.count))")
         }
 
-        // Duplicate ids.
-        var ids = StringIndexTable(capacity: rules.count)
-        for index in rules.indices {
-            let first = ids.insert(rules[index].id, index: Int32(index)) { rules[Int($0)].id }
-            if first >= 0 {
-                func origin(_ i: Int) -> String {
-                    i < staticCount
-                        ? "configuration policy exception #\(i + 1)"
-                        : "exception store entry #\(i - staticCount + 1)"
-                }
-                throw PolicyBuildError(
-                    message: "duplicate exception id \"\(rules[index].id)\": \(origin(Int(first))) and \(origin(index))"
-                )
-            }
-        }
-
         // Customers: bindings first, then exceptions.
         var customers: [String] = []
         var customerTable = StringIndexTable(capacity: 1024)
@@ -198,10 +183,6 @@ public final class PolicySnapshot: Sendable {
         }
         var exceptionCustomers: [Int32] = []
         exceptionCustomers.reserveCapacity(rules.count)
-        for rule in rules {
-            exceptionCustomers.append(intern(rule.customer))
-        }
-        self.customers = customers
 
         // Policed ports.
         var bitmap = [UInt64](repeating: 0, count: 1024)
@@ -228,7 +209,22 @@ public final class PolicySnapshot: Sendable {
         var scopes: [ScopeRange] = []
         var scopeV4: [Range4] = []
         var scopeV6: [Range6] = []
+        // One pass over the exceptions (each is a large struct with several heap objects: walk them once):
+        // duplicate ids, customers, validity, scope, sources.
+        var ids = StringIndexTable(capacity: rules.count)
         for (index, rule) in rules.enumerated() {
+            let first = ids.insert(rule.id, index: Int32(index)) { rules[Int($0)].id }
+            if first >= 0 {
+                func origin(_ i: Int) -> String {
+                    i < staticCount
+                        ? "configuration policy exception #\(i + 1)"
+                        : "exception store entry #\(i - staticCount + 1)"
+                }
+                throw PolicyBuildError(
+                    message: "duplicate exception id \"\(rule.id)\": \(origin(Int(first))) and \(origin(index))"
+                )
+            }
+            exceptionCustomers.append(intern(rule.customer))
             var payload = ExceptionPayload(
                 notBefore: rule.notBefore.map { UInt32(clamping: $0) } ?? 0,
                 expiresAt: rule.expiresAt.map { UInt32(clamping: $0) } ?? .max,
@@ -256,19 +252,26 @@ public final class PolicySnapshot: Sendable {
                 }
                 PolicySnapshot.sortAndMerge(&scopeV4, from: v4Start)
                 PolicySnapshot.sortAndMerge(&scopeV6, from: v6Start)
-                payload.scope = Int32(scopes.count)
-                scopes.append(
-                    ScopeRange(
-                        v4Start: Int32(v4Start), v4Count: Int32(scopeV4.count - v4Start),
-                        v6Start: Int32(v6Start), v6Count: Int32(scopeV6.count - v6Start)
+                let v4Count = scopeV4.count - v4Start
+                if scopeV6.count == v6Start && (1...15).contains(v4Count) && v4Start < 1 << 26 {
+                    payload.scope = -(2 + Int32(v4Start << 4 | v4Count))
+                } else {
+                    payload.scope = Int32(scopes.count)
+                    scopes.append(
+                        ScopeRange(
+                            v4Start: Int32(v4Start), v4Count: Int32(scopeV4.count - v4Start),
+                            v6Start: Int32(v6Start), v6Count: Int32(scopeV6.count - v6Start)
+                        )
                     )
-                )
+                }
             }
             let payloadIndex = exceptionTable.addPayload(payload)
             for source in rule.sources {
                 exceptionTable.add(source.unmapped, order: Int32(index), payload: payloadIndex)
             }
         }
+
+        self.customers = customers
 
         self.tables = Tables(
             shadow: policy.mode == .shadow,
@@ -343,12 +346,13 @@ public final class PolicySnapshot: Sendable {
     public func decide(_ flow: Flow, now: Int64) -> Decision {
         let source = flow.source.unmapped
         let destination = flow.destination.unmapped
-        // The three table lookups are independent: started together, their cache misses overlap.
+        // The subscriber and relay tables are small (cache-resident); the exception table is looked up only when
+        // the SYN is not to a relay, so relay traffic never pays its cache miss.
         let subscriber = tables.subscribers.lookup(source)
-        let exceptionEntry = tables.exceptions.lookup(source)
         let relayEntry = tables.relays.lookup(destination)
         return finish(
-            flow, destination, subscriber: subscriber, relayEntry: relayEntry, exceptionEntry: exceptionEntry, now: now)
+            flow, source, destination, subscriber: subscriber, relayEntry: relayEntry,
+            exceptionEntry: PolicySnapshot.notLookedUp, now: now)
     }
 
     /// Decides a batch of flows (e.g. one NFQUEUE receive batch) at `now`, writing `decisions[i]` for `flows[i]`;
@@ -373,28 +377,34 @@ public final class PolicySnapshot: Sendable {
                     var start = 0
                     while start < flows.count {
                         let count = min(group, flows.count - start)
-                        // Stage 1: unmap the addresses, prefetch the exception table's index slots (the subscriber
-                        // and relay tables are small enough to stay in cache).
+                        // Stage 1: unmap the addresses; the subscriber and relay lookups (small, cache-resident
+                        // tables); for SYNs not to a relay, prefetch the exception table's index slot.
                         for i in 0..<count {
                             let source = flows[start + i].source.unmapped
+                            let destination = flows[start + i].destination.unmapped
                             addresses.initializeElement(at: i, to: source)
-                            addresses.initializeElement(at: group + i, to: flows[start + i].destination.unmapped)
-                            exceptions.prefetchIndex(source)
+                            addresses.initializeElement(at: group + i, to: destination)
+                            entries.initializeElement(at: group + i, to: subscribers.lookup(source))
+                            let relay = relays.lookup(destination)
+                            entries.initializeElement(at: 2 * group + i, to: relay)
+                            if relay < 0 { exceptions.prefetchIndex(source) }
                         }
                         // Stage 2: read the index slots, prefetch the buckets.
-                        for i in 0..<count {
+                        for i in 0..<count where entries[2 * group + i] < 0 {
                             buckets.initializeElement(at: i, to: exceptions.prefetchBucket(addresses[i]))
                         }
-                        // Stage 3: search the buckets, prefetch the entry records; the other lookups.
+                        // Stage 3: search the buckets, prefetch the entry records (a relay's flows are looked up
+                        // later, only if the relay does not serve the port).
                         for i in 0..<count {
-                            entries.initializeElement(at: i, to: exceptions.search(addresses[i], buckets[i]))
-                            entries.initializeElement(at: group + i, to: subscribers.lookup(addresses[i]))
-                            entries.initializeElement(at: 2 * group + i, to: relays.lookup(addresses[group + i]))
+                            entries.initializeElement(
+                                at: i,
+                                to: entries[2 * group + i] < 0
+                                    ? exceptions.search(addresses[i], buckets[i]) : PolicySnapshot.notLookedUp)
                         }
                         // Stage 4: the decisions.
                         for i in 0..<count {
                             decisions[start + i] = finish(
-                                flows[start + i], addresses[group + i], subscriber: entries[group + i],
+                                flows[start + i], addresses[i], addresses[group + i], subscriber: entries[group + i],
                                 relayEntry: entries[2 * group + i], exceptionEntry: entries[i], now: now)
                         }
                         start += count
@@ -404,10 +414,14 @@ public final class PolicySnapshot: Sendable {
         }
     }
 
-    /// The decision once the three table lookups are done.
+    /// `finish`'s `exceptionEntry` when the exception table has not been looked up yet.
+    static var notLookedUp: Int32 { -2 }
+
+    /// The decision once the table lookups are done (`exceptionEntry` may be `notLookedUp`).
     @inline(__always)
     func finish(
         _ flow: Flow,
+        _ source: IPAddress,
         _ destination: IPAddress,
         subscriber: Int32,
         relayEntry: Int32,
@@ -450,7 +464,8 @@ public final class PolicySnapshot: Sendable {
         let time = UInt32(clamping: now)
         var outsideScope: Int32 = -1
         var expired: Int32 = -1
-        var exceptionEntry = exceptionEntry
+        var exceptionEntry =
+            exceptionEntry == PolicySnapshot.notLookedUp ? exceptionTable.lookup(source) : exceptionEntry
         while exceptionEntry >= 0 {
             let record = exceptionTable.entries[Int(exceptionEntry)]
             var payload = record.first
@@ -490,7 +505,12 @@ public final class PolicySnapshot: Sendable {
 
     @inline(__always)
     func inScope(_ exception: ExceptionPayload, _ destination: IPAddress) -> Bool {
-        if exception.scope < 0 { return true }
+        if exception.scope == -1 { return true }
+        if exception.scope < -1 {
+            let code = Int(-(exception.scope + 2))
+            guard case .v4(let address) = destination else { return false }
+            return PolicySnapshot.rangesContain(tables.scopeV4.base + (code >> 4), code & 15, address.value)
+        }
         let scope = tables.scopes[Int(exception.scope)]
         switch destination {
         case .v4(let address):

@@ -7,10 +7,13 @@ import CEgress25Core
 /// - The nested prefixes of each family are flattened into disjoint elementary intervals sorted by first address;
 ///   each interval stores, next to its start, the most specific prefix ("entry") covering it, or -1. A lookup is a
 ///   binary search over the interval starts, so a hit costs no extra cache line for the entry number.
-/// - Tables with more than `indexThreshold` intervals of a family also get a direct index over a 2^8...2^16-slot
-///   window of the address bits right below the common prefix of all stored starts (the first stage of a
-///   DIR-16-8-8-like scheme): the slot gives the few intervals to search, so a lookup in 200,000 intervals touches
-///   about three cache lines instead of eighteen.
+/// - Tables with more than `indexThreshold` (default 64) intervals of a family also get a direct index over a
+///   2^8...2^16-slot window of the address bits right below the common prefix of all stored starts (the first stage
+///   of a DIR-16-8-8-like scheme, about 8 intervals per slot): the slot gives the few intervals to search, so a
+///   lookup in 200,000 intervals touches two or three cache lines instead of eighteen. Buckets of up to 12 intervals
+///   are scanned without data-dependent branches, longer ones binary-searched.
+/// - Batches: `prefetchIndex`, `prefetchBucket` and `search(_:_:)` split a lookup into stages so that a caller can
+///   overlap the cache misses of several lookups (see `PolicySnapshot.decide(_:now:into:)`).
 /// - Each entry record holds its parent (nearest enclosing entry, -1 at the top), its prefix length, and its first
 ///   payload inline; further payloads of duplicate prefixes live in `extras`. All matching prefixes of an address
 ///   are the chain entry, parent(entry), ..., most specific first; within an entry payloads follow `order`.
@@ -103,9 +106,6 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         var items4: [Item<UInt32>] = []
         var items6: [Item<UInt128>] = []
         var payloads: [Payload] = []
-        /// Whether every prefix was added with an order >= the previous one's (enables the IPv4 fast sort).
-        var ordersAscend = true
-        var lastOrder = Int32.min
 
         mutating func reserveCapacity(_ count: Int) {
             payloads.reserveCapacity(count)
@@ -120,8 +120,6 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
         /// Adds `prefix` (already unmapped) with the payload at index `payload`.
         mutating func add(_ prefix: IPPrefix, order: Int32, payload: Int32) {
-            if order < lastOrder { ordersAscend = false }
-            lastOrder = order
             switch prefix.address {
             case .v4(let address):
                 items4.append(Item(start: address.value, length: prefix.length, order: order, payload: payload))
@@ -134,33 +132,40 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         }
 
         consuming func build(indexThreshold: Int) -> PrefixTable {
-            var entries: [Entry] = []
+            // Entry records are written straight into their final storage (no second copy of the largest array).
+            let entryCapacity = items4.count + items6.count
+            let entries = FrozenArray<Entry>.allocate(entryCapacity)
+            var entryCount = 0
             var extras: [Payload] = []
-            entries.reserveCapacity(items4.count + items6.count)
-            let (starts4, entries4) = PrefixTable.flatten(&items4, ordersAscend, payloads, &entries, &extras)
+            let (starts4, entries4) = PrefixTable.flatten(
+                &items4, payloads, entries, &entryCount, &extras)
             items4 = []
-            let (starts6, entries6) = PrefixTable.flatten(&items6, ordersAscend, payloads, &entries, &extras)
+            let (starts6, entries6) = PrefixTable.flatten(
+                &items6, payloads, entries, &entryCount, &extras)
             items6 = []
-            var intervals4: [Interval4] = []
-            intervals4.reserveCapacity(starts4.count)
-            for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
-            var intervals6: [Interval6] = []
-            intervals6.reserveCapacity(starts6.count)
-            for i in starts6.indices {
-                intervals6.append(
-                    Interval6(
-                        high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]),
-                        entry: entries6[i])
-                )
+            let intervals4 = FrozenArray<Interval4>(capacity: starts4.count) { intervals in
+                for i in starts4.indices {
+                    (intervals + i).initialize(to: Interval4(start: starts4[i], entry: entries4[i]))
+                }
+                return starts4.count
+            }
+            let intervals6 = FrozenArray<Interval6>(capacity: starts6.count) { intervals in
+                for i in starts6.indices {
+                    (intervals + i).initialize(
+                        to: Interval6(
+                            high: UInt64(truncatingIfNeeded: starts6[i] >> 64),
+                            low: UInt64(truncatingIfNeeded: starts6[i]), entry: entries6[i]))
+                }
+                return starts6.count
             }
             let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
             let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
             let storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
             storage.initialize(
                 to: Storage(
-                    v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
-                    v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
-                    entries: FrozenArray(entries), extras: FrozenArray(extras)
+                    v4: intervals4, v4Index: v4Index, v4Window: v4Window,
+                    v6: intervals6, v6Index: v6Index, v6Window: v6Window,
+                    entries: FrozenArray(adopting: entries, count: entryCount), extras: FrozenArray(extras)
                 )
             )
             return PrefixTable(storage: storage)
@@ -183,27 +188,37 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     /// intervals (start, most specific entry) of this family; the first interval starts at 0.
     static func flatten<Key: FixedWidthInteger & UnsignedInteger>(
         _ items: inout [Item<Key>],
-        _ ordersAscend: Bool,
         _ payloads: [Payload],
-        _ entries: inout [Entry],
+        _ entries: UnsafeMutablePointer<Entry>,
+        _ entryCount: inout Int,
         _ extras: inout [Payload]
     ) -> (starts: [Key], entries: [Int32]) {
-        // Sorted order of the items by (start, length, order), as positions into `items`. Fast path for IPv4 when
-        // the orders ascend with the position (as every caller adds them): sort packed (start, length, position)
-        // 64-bit keys, then keep only the positions.
-        var sorted: [UInt64]
-        if Key.bitWidth == 32 && ordersAscend && items.count < 1 << 26 {
-            sorted = [UInt64](repeating: 0, count: items.count)
+        // Sort by (start, length, order). IPv4 fast path: every field of an item packs into one 128-bit key
+        // (start, length, order, payload), so a plain integer sort replaces a closure-based one and the items are
+        // rewritten in order without gathering from random positions.
+        if Key.bitWidth == 32 {
+            var keys = [UInt128](repeating: 0, count: items.count)
             for index in items.indices {
-                sorted[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
+                let item = items[index]
+                keys[index] =
+                    UInt128(UInt32(truncatingIfNeeded: item.start)) << 96 | UInt128(item.length) << 88
+                    | UInt128(UInt32(bitPattern: item.order) ^ 0x8000_0000) << 32
+                    | UInt128(UInt32(bitPattern: item.payload))
             }
-            sorted.sort()
-            for index in sorted.indices { sorted[index] &= 0x3FF_FFFF }
+            keys.sort()
+            for index in keys.indices {
+                let key = keys[index]
+                items[index] = Item(
+                    start: Key(truncatingIfNeeded: key >> 96),
+                    length: UInt8(truncatingIfNeeded: key >> 88),
+                    order: Int32(bitPattern: UInt32(truncatingIfNeeded: key >> 32) ^ 0x8000_0000),
+                    payload: Int32(bitPattern: UInt32(truncatingIfNeeded: key))
+                )
+            }
         } else {
             items.sort { a, b in
                 a.start != b.start ? a.start < b.start : a.length != b.length ? a.length < b.length : a.order < b.order
             }
-            sorted = Array(0..<UInt64(items.count))
         }
         var starts: [Key] = [0]
         var owners: [Int32] = [-1]
@@ -236,16 +251,16 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         }
 
         var index = 0
-        while index < sorted.count {
-            let item = items[Int(sorted[index])]
+        while index < items.count {
+            let item = items[index]
             let hostMask: Key = Int(item.length) >= Key.bitWidth ? 0 : Key.max >> Key(item.length)
             close(before: item.start)
-            let entry = Int32(entries.count)
+            let entry = Int32(entryCount)
             let extraStart = extras.count
             var previousOrder = item.order
             index += 1
-            while index < sorted.count {
-                let next = items[Int(sorted[index])]
+            while index < items.count {
+                let next = items[index]
                 guard next.start == item.start && next.length == item.length else { break }
                 if next.order != previousOrder {
                     extras.append(payloads[Int(next.payload)])
@@ -253,8 +268,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
                 }
                 index += 1
             }
-            entries.append(
-                Entry(
+            (entries + entryCount).initialize(
+                to: Entry(
                     parent: stack.last?.entry ?? -1,
                     extraStart: Int32(extraStart),
                     extraCount: Int32(extras.count - extraStart),
@@ -262,6 +277,7 @@ struct PrefixTable<Payload>: @unchecked Sendable {
                     first: payloads[Int(item.payload)]
                 )
             )
+            entryCount += 1
             emit(item.start, entry)
             stack.append((entry, item.start | hostMask))
         }

@@ -221,6 +221,28 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         }
     }
 
+    @Test func ipv4OnlyScopesAreStoredInline() throws {
+        // Up to 15 IPv4 ranges and no IPv6 prefix: the scope lives in the exception record itself.
+        let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8"), prefix("2001:db8::/32")], relayHosts: [])
+        let small = ExceptionRule(
+            id: "small", customer: "x", sources: [prefix("10.0.0.2"), prefix("2001:db8::2")],
+            destinations: .prefixes((0..<15).map { prefix("198.51.100.\($0 * 16)/29") }))
+        let large = ExceptionRule(
+            id: "large", customer: "x", sources: [prefix("10.0.0.3")],
+            destinations: .prefixes((0..<16).map { prefix("198.51.100.\($0 * 16)/29") }))
+        let s = try PolicySnapshot(policy: policy, exceptions: [small, large], bindings: [], generation: 1)
+        #expect(s.tables.exceptions.allPayloads(address("10.0.0.2")).first?.payload.scope ?? 0 < -1)
+        #expect(s.tables.exceptions.allPayloads(address("10.0.0.3")).first?.payload.scope ?? -1 >= 0)
+        for (source, index) in [("10.0.0.2", Int32(0)), ("2001:db8::2", 0), ("10.0.0.3", 1)] {
+            #expect(s.decide(syn(source, "198.51.100.0"), now: 0).reason == .exception(index))
+            #expect(s.decide(syn(source, "198.51.100.231"), now: 0).reason == .exception(index))
+            #expect(s.decide(syn(source, "198.51.100.8"), now: 0).reason == .blockedOutsideScope(index))
+            #expect(s.decide(syn(source, "198.51.100.255"), now: 0).reason == .blockedOutsideScope(index))
+            #expect(s.decide(syn(source, "2001:db8::25"), now: 0).reason == .blockedOutsideScope(index))
+            #expect(s.decide(syn(source, "::ffff:198.51.100.17"), now: 0).reason == .exception(index))
+        }
+    }
+
     @Test func shadowModeAcceptsWouldBeBlocks() throws {
         let enforce = try Self.snapshot(mode: .enforce)
         let shadow = try Self.snapshot(mode: .shadow)
