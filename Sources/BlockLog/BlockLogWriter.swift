@@ -2,17 +2,19 @@ import Atomics
 import Foundation
 import Logging
 
-/// Writes blocked attempts to rotating SQLite segment files from one dedicated thread.
+/// Writes blocked attempts to rotating SQLite segment files from two dedicated threads.
 ///
 /// Queue workers push ``BlockedAttempt``s into their own ``BlockLogRing`` (never blocking, never
-/// allocating). The writer runs two threads: `egress25-blocklog` drains the rings every 5 ms and aggregates
+/// allocating). The writer runs two threads: `blocklog-agg` drains the rings every 5 ms and aggregates
 /// repeated SYNs into rows (see ``BlockLogConfiguration/aggregationWindowSeconds``); every flush interval
-/// it hands a copy of the new and changed rows to `egress25-blocklog-commit`, which commits them (one
+/// it hands a copy of the new and changed rows to `blocklog-sql`, which commits them (one
 /// transaction per segment: group commit), rotates to a new file per UTC time slice and deletes whole old
 /// files by age and total size. A slow disk therefore delays commits (bigger batches), not draining.
 ///
 /// Durability: rows are written while still open, so `kill -9` loses at most the SYNs of the last flush
-/// interval; ``shutdown()`` commits everything. After a restart the writer reopens the existing file of the
+/// interval — as long as the disk keeps up; when a commit takes longer than the flush interval, the next
+/// batch waits for it and ``BlockLogStatistics/lagMilliseconds`` (the most a crash would lose) grows, with a
+/// warning logged once a minute. ``shutdown()`` commits everything. After a restart the writer reopens the existing file of the
 /// current slice and appends to it. When the directory is read-only or the disk full, the writer keeps rows
 /// in memory (up to ``BlockLogConfiguration/maxPendingRows``) and retries every flush interval; SYNs that
 /// can never be committed are counted in ``BlockLogStatistics/lostEvents``; an error is logged at most once
@@ -117,7 +119,7 @@ public final class BlockLogWriter: Sendable {
         state.core.rings = state.rings
     }
 
-    /// Starts the writer's threads (`egress25-blocklog`, `egress25-blocklog-commit`).
+    /// Starts the writer's threads (`blocklog-agg`, `blocklog-sql`).
     public func start() {
         state.control.lock()
         guard state.phase == .idle else {
@@ -126,11 +128,16 @@ public final class BlockLogWriter: Sendable {
         }
         state.phase = .running
         state.control.unlock()
-        let committer = Thread { [self] in runCommitter() }
-        committer.name = "egress25-blocklog-commit"
+        // Named from inside: on Linux only the running thread's own name reaches the kernel (15 bytes at most).
+        let committer = Thread { [self] in
+            Thread.current.name = "blocklog-sql"
+            runCommitter()
+        }
         committer.start()
-        let aggregator = Thread { [self] in runAggregator() }
-        aggregator.name = "egress25-blocklog"
+        let aggregator = Thread { [self] in
+            Thread.current.name = "blocklog-agg"
+            runAggregator()
+        }
         aggregator.start()
     }
 

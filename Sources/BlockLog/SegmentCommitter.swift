@@ -97,7 +97,9 @@ final class SegmentCommitter {
         }
         var failed: Set<Int64> = []
         let now = clock.nowMilliseconds()
-        for (sliceStart, positions) in bySlice.sorted(by: { $0.key < $1.key }) {
+        for (sliceStart, unordered) in bySlice.sorted(by: { $0.key < $1.key }) {
+            // In row-id order the b-tree work walks the table (and the WAL) sequentially.
+            let positions = unordered.sorted { batch.rows[$0].rowNumber < batch.rows[$1].rowNumber }
             do {
                 let segment = try segment(for: sliceStart)
                 try write(positions, of: batch.rows, to: segment, offset: offsets[sliceStart]!)
