@@ -273,3 +273,59 @@ struct TopologyError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+// MARK: - Helpers for the live exception and block-log suites
+
+extension Topology {
+    /// `egress25ctl ARGS`, which must exit 0; its standard output.
+    @discardableResult
+    func ctlSucceeding(_ arguments: [String]) throws -> String {
+        let result = try ctl(arguments)
+        guard result.status == 0 else {
+            throw TopologyError("egress25ctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.error)")
+        }
+        return result.output
+    }
+
+    /// `egress25ctl ARGS` (which must exit 0 and print JSON) parsed with JSONSerialization.
+    func ctlJSON(_ arguments: [String]) throws -> Any {
+        let output = try ctlSucceeding(arguments)
+        do {
+            return try JSONSerialization.jsonObject(with: Data(output.utf8))
+        } catch {
+            throw TopologyError("egress25ctl \(arguments.joined(separator: " ")) printed no JSON: \(output)")
+        }
+    }
+
+    /// Probes `host:port` (0.5 s connect timeout) until the outcome is `expected`, for at most `seconds` after
+    /// `start` and at most `maxProbes` probes. Returns the last probe and the seconds from `start` to its end.
+    func probe(
+        _ host: String, _ port: Int, until expected: ProbeResult.Outcome, within seconds: Double, from start: Date,
+        maxProbes: Int = 100
+    ) throws -> (result: ProbeResult, elapsed: Double) {
+        var last = try probe(host, port, timeout: 0.5)
+        var count = 1
+        while last.outcome != expected && Date().timeIntervalSince(start) < seconds && count < maxProbes {
+            usleep(10_000)
+            last = try probe(host, port, timeout: 0.5)
+            count += 1
+        }
+        return (last, Date().timeIntervalSince(start))
+    }
+}
+
+/// UTC seconds as RFC 3339 ("2026-11-29T08:06:21Z").
+func rfc3339(_ seconds: Int64) -> String {
+    var time = time_t(seconds)
+    var parts = tm()
+    gmtime_r(&time, &parts)
+    return String(
+        format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+        Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+}
+
+/// Sleeps until the wall clock reads `seconds` (UTC seconds since the epoch, fractional); at most 30 s.
+func sleep(untilWallClock seconds: Double) {
+    let wait = min(seconds - Date().timeIntervalSince1970, 30)
+    if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 4 "Show", end to end: exceptions granted, moved and revoked with the real `egress25ctl` take effect in the
+/// running `egress25d` within a second, follow the customer (not the address), and expire at their second.
+/// `egress25ctl check` agrees with what the kernel path does in every state.
+@Suite(.serialized, .enabled(if: EndToEnd.enabled, EndToEnd.skipReason))
+struct ExceptionLiveTests {
+    static let subscriber = "100.64.0.10"
+    static let employerMX = "198.51.100.25"
+    static let otherMX = "198.51.100.26"
+
+    /// Topology, rules, customers c-1001 and c-2002, daemon running; `body`; teardown.
+    private func withRouter(_ body: (Topology) throws -> Void) throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration()
+        let rules = try topology.ctl(["rules", "apply"])
+        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
+        try topology.ctlSucceeding(["customer", "add", "c-1001", "--name", "Jane Doe", "--note", "telecommuter"])
+        try topology.ctlSucceeding(["customer", "add", "c-2002", "--name", "John Roe"])
+        try topology.startDaemon()
+        try body(topology)
+    }
+
+    /// `egress25ctl check SOURCE DESTINATION --format json` as (verdict, reason, customer, exception id).
+    private func check(
+        _ topology: Topology, _ destination: String, at: String? = nil
+    ) throws -> (verdict: String, reason: String, customer: String?, exception: String?) {
+        var arguments = ["check", Self.subscriber, destination, "--format", "json"]
+        if let at { arguments += ["--at", at] }
+        let object = try #require(try topology.ctlJSON(arguments) as? [String: Any])
+        let exception = (object["exception"] as? [String: Any])?["id"] as? String
+        return (
+            object["verdict"] as? String ?? "?", object["reason"] as? String ?? "?", object["customer"] as? String,
+            exception
+        )
+    }
+
+    private func grant(_ topology: Topology, _ customer: String, to destination: String, _ validity: [String])
+        throws -> String
+    {
+        let output = try topology.ctlSucceeding(
+            ["exception", "grant", customer, "--to", destination] + validity
+                + ["--reason", "telecommuter: employer's SMTP server", "--ticket", "T-4711", "--by", "alice"])
+        let id = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(id.hasPrefix("exc-"), "grant printed \(output)")
+        return id
+    }
+
+    @Test func grantIsLiveWithinOneSecondFollowsTheCustomerAndRevokeBlocksAgain() throws {
+        try withRouter { topology in
+            try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
+            // The session reached the daemon (checked through `check`'s customer, then the kernel path).
+            #expect(try topology.probe(Self.employerMX, 25).outcome == .refused)
+            var state = try check(topology, Self.employerMX)
+            #expect(state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-1001",
+                    "\(state)")
+
+            // Grant: live within 1 s of the committed grant, only for the granted destination.
+            let granted = Date()
+            let id = try grant(topology, "c-1001", to: Self.employerMX, ["--for", "1h"])
+            let committed = Date()
+            let live = try topology.probe(Self.employerMX, 25, until: .connected, within: 1.0, from: committed)
+            #expect(live.result.outcome == .connected && live.result.banner.hasPrefix("220 198.51.100.25"),
+                    "\(live.result) \(topology.daemonOutput)")
+            #expect(live.elapsed < 1.0, "exception live \(Int(live.elapsed * 1000)) ms after the grant committed")
+            print("exception live \(Int(live.elapsed * 1000)) ms after the grant committed "
+                  + "(grant command took \(Int(committed.timeIntervalSince(granted) * 1000)) ms)")
+            let other = try topology.probe(Self.otherMX, 25)
+            #expect(other.outcome == .refused, "outside the exception's scope: \(other)")
+            #expect(try topology.synsArrived(at: Self.otherMX) == 0)
+            state = try check(topology, Self.employerMX)
+            #expect(state.verdict == "accept" && state.reason == "exception" && state.exception == id, "\(state)")
+            state = try check(topology, Self.otherMX)
+            #expect(state.verdict == "block" && state.reason == "blocked_outside_scope" && state.exception == id,
+                    "\(state)")
+
+            // The address moves to c-2002: c-1001's exception must not leak to it.
+            try topology.ctlSucceeding(["session", "stop", "c-1001", Self.subscriber, "--by", "radius"])
+            try topology.ctlSucceeding(["session", "start", "c-2002", Self.subscriber, "--by", "radius"])
+            let moved = Date()
+            let blocked = try topology.probe(Self.employerMX, 25, until: .refused, within: 1.0, from: moved)
+            #expect(blocked.result.outcome == .refused, "c-2002 got c-1001's exception: \(blocked.result)")
+            #expect(blocked.elapsed < 1.0, "blocked \(Int(blocked.elapsed * 1000)) ms after the address moved")
+            print("no leak: blocked \(Int(blocked.elapsed * 1000)) ms after the address moved to c-2002")
+            for _ in 0..<3 {
+                #expect(try topology.probe(Self.employerMX, 25).outcome == .refused, "stays blocked for c-2002")
+            }
+            state = try check(topology, Self.employerMX)
+            #expect(state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-2002",
+                    "\(state)")
+
+            // Back to c-1001 (a new session ends c-2002's): the exception follows the customer.
+            let back = try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
+            #expect(back.contains("ended session c-2002"), "\(back)")
+            let followed = try topology.probe(Self.employerMX, 25, until: .connected, within: 1.0, from: Date())
+            #expect(followed.result.outcome == .connected && followed.elapsed < 1.0,
+                    "exception follows c-1001 back: \(followed.result) after \(followed.elapsed) s")
+
+            // Revoke: blocked again within 1 s.
+            try topology.ctlSucceeding(["exception", "revoke", id, "--reason", "employer moved to 587", "--by", "bob"])
+            let revoked = Date()
+            let again = try topology.probe(Self.employerMX, 25, until: .refused, within: 1.0, from: revoked)
+            #expect(again.result.outcome == .refused, "\(again.result)")
+            #expect(again.elapsed < 1.0, "blocked \(Int(again.elapsed * 1000)) ms after the revoke committed")
+            print("revoke live \(Int(again.elapsed * 1000)) ms after the revoke committed")
+            state = try check(topology, Self.employerMX)
+            #expect(state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-1001",
+                    "\(state)")
+            #expect(try topology.probe("192.0.2.25", 25).outcome == .connected, "the relay is unaffected")
+            let audit = try topology.ctlSucceeding(["exception", "show", id])
+            #expect(audit.contains("revoked") && audit.contains("bob"), "\(audit)")
+            #expect(try topology.metric("egress25_policy_reload_failures_total") == 0)
+        }
+    }
+
+    @Test func expiredExceptionBlocksAtTheSecondItExpires() throws {
+        try withRouter { topology in
+            try topology.ctlSucceeding(["customer", "bind", "c-1001", Self.subscriber, "--by", "alice"])
+            // Expiry 4 to 5 s ahead, on a whole second (exclusive: blocked from that second on).
+            let expiry = Int64(Date().timeIntervalSince1970) + 5
+            let id = try grant(topology, "c-1001", to: Self.employerMX, ["--expires", rfc3339(expiry)])
+            let live = try topology.probe(Self.employerMX, 25, until: .connected, within: 1.0, from: Date())
+            #expect(live.result.outcome == .connected && live.elapsed < 1.0, "\(live.result) after \(live.elapsed) s")
+
+            var state = try check(topology, Self.employerMX)
+            #expect(state.verdict == "accept" && state.exception == id, "\(state)")
+            state = try check(topology, Self.employerMX, at: rfc3339(expiry - 1))
+            #expect(state.verdict == "accept" && state.exception == id, "last second of validity: \(state)")
+            state = try check(topology, Self.employerMX, at: rfc3339(expiry))
+            #expect(state.verdict == "block" && state.reason == "blocked_exception_expired" && state.exception == id,
+                    "the expiry second: \(state)")
+
+            // Just before the expiry second: still connects.
+            sleep(untilWallClock: Double(expiry) - 0.6)
+            let before = try topology.probe(Self.employerMX, 25, timeout: 0.4)
+            let beforeEnd = Date().timeIntervalSince1970
+            #expect(before.outcome == .connected, "\(before)")
+            #expect(beforeEnd < Double(expiry), "the probe ended \(beforeEnd - Double(expiry)) s after the expiry")
+
+            // Just after it starts: refused, without any store change or reload.
+            let reloadsBefore = try topology.metric("egress25_policy_reloads_total")
+            sleep(untilWallClock: Double(expiry) + 0.05)
+            let afterStart = Date().timeIntervalSince1970
+            let after = try topology.probe(Self.employerMX, 25, timeout: 0.5)
+            #expect(afterStart >= Double(expiry))
+            #expect(after.outcome == .refused, "expired at \(rfc3339(expiry)), probed at \(afterStart): \(after)")
+            #expect(try topology.metric("egress25_policy_reloads_total") == reloadsBefore, "judged, not reloaded")
+            #expect(try topology.metric(
+                "egress25_verdicts_total", ["reason": "blocked_exception_expired", "family": "ipv4"]) == 1)
+            state = try check(topology, Self.employerMX)
+            #expect(state.verdict == "block" && state.reason == "blocked_exception_expired" && state.exception == id,
+                    "\(state)")
+            let expired = try topology.ctlSucceeding(["exception", "list", "--customer", "c-1001", "--expired"])
+            #expect(expired.contains(id), "\(expired)")
+        }
+    }
+
+    @Test func twoParallelGrantsBothSucceedAndBothGoLive() throws {
+        try withRouter { topology in
+            try topology.ctlSucceeding(["customer", "bind", "c-1001", Self.subscriber, "--by", "alice"])
+            #expect(try topology.probe(Self.employerMX, 25).outcome == .refused)
+            #expect(try topology.probe(Self.otherMX, 25).outcome == .refused)
+            let prefix = ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl"]
+            let config = ["--config", topology.configPath]
+            let destinations = [Self.employerMX, Self.otherMX]
+            let results = Mutex<[Int: CommandResult]>([:])
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: destinations.count) { index in
+                do {
+                    let result = try run(
+                        prefix + ["exception", "grant", "c-1001", "--to", destinations[index], "--for", "1h",
+                                  "--reason", "parallel grant \(index)", "--by", "agent-\(index)"] + config)
+                    results.withLock { $0[index] = result }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            let committed = Date()
+            #expect(failures.withLock { $0 }.isEmpty)
+            let finished = results.withLock { $0 }
+            var ids: [String] = []
+            for index in destinations.indices {
+                let result = try #require(finished[index])
+                #expect(result.status == 0, "grant \(index): \(result.error)")
+                ids.append(result.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            #expect(Set(ids).count == 2 && ids.allSatisfy { $0.hasPrefix("exc-") }, "\(ids)")
+            let listed = try topology.ctlSucceeding(["exception", "list", "--customer", "c-1001"])
+            for id in ids { #expect(listed.contains(id), "\(listed)") }
+            for destination in destinations {
+                let live = try topology.probe(destination, 25, until: .connected, within: 1.0, from: committed)
+                #expect(live.result.outcome == .connected && live.elapsed < 1.0,
+                        "\(destination): \(live.result) after \(live.elapsed) s")
+            }
+            #expect(try topology.metric("egress25_active_exceptions") == 2)
+        }
+    }
+}
