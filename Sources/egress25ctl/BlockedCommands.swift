@@ -70,10 +70,21 @@ struct BlockedFilterOptions: ParsableArguments {
 
     /// - Throws: ``UsageError`` for a malformed prefix or time, or `--since` not before `--until`.
     func filter(now: Int64, defaultSince: String? = nil) throws -> BlockLogFilter {
+        try Self.filter(
+            source: source, customer: customer, destination: destination, since: since ?? defaultSince,
+            until: until, now: now)
+    }
+
+    /// The same from plain values, for commands with their own options (`top`, `timeline`): a
+    /// `BlockedFilterOptions()` that was not parsed from the command line must not be read (ArgumentParser traps).
+    static func filter(
+        source: String? = nil, customer: String? = nil, destination: String? = nil, since: String?, until: String?,
+        now: Int64
+    ) throws -> BlockLogFilter {
         var filter = BlockLogFilter(customer: customer)
         filter.source = try source.map { try Self.prefix($0, option: "--source") }
         filter.destination = try destination.map { try Self.prefix($0, option: "--destination") }
-        if let text = since ?? defaultSince {
+        if let text = since {
             filter.sinceMilliseconds = try Self.instant(text, option: "--since", now: now) * 1000
         }
         if let until {
@@ -188,10 +199,7 @@ struct BlockedTopCommand: ParsableCommand {
 
     func run() throws {
         guard limit >= 1 else { throw UsageError("--limit must be at least 1, got \(limit)") }
-        var options = BlockedFilterOptions()
-        options.since = since
-        options.until = until
-        let filter = try options.filter(now: UTCTime.now())
+        let filter = try BlockedFilterOptions.filter(since: since, until: until, now: UTCTime.now())
         let (reader, _) = try location.open()
         let entries: [BlockLogTopEntry]
         do {
@@ -272,12 +280,8 @@ struct BlockedTimelineCommand: ParsableCommand {
             throw UsageError("--bucket: \(error)")
         }
         guard bucketSeconds >= 1 else { throw UsageError("--bucket must be at least 1s") }
-        var options = BlockedFilterOptions()
-        options.customer = customer
-        options.source = source
-        options.since = since
-        options.until = until
-        let filter = try options.filter(now: UTCTime.now())
+        let filter = try BlockedFilterOptions.filter(
+            source: source, customer: customer, since: since, until: until, now: UTCTime.now())
         let (reader, _) = try location.open()
         let buckets: [BlockLogTimelineBucket]
         do {
