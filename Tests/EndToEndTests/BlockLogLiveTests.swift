@@ -54,7 +54,8 @@ struct BlockLogLiveTests {
 
     private func query(_ topology: Topology, _ filters: [String]) throws -> [Row] {
         let array = try #require(
-            try topology.ctlJSON(["blocked", "query", "--format", "json", "--limit", "0"] + filters) as? [[String: Any]])
+            try topology.ctlJSON(["blocked", "query", "--format", "json", "--limit", "0"] + filters)
+                as? [[String: Any]])
         return array.map(Row.init)
     }
 
@@ -115,7 +116,8 @@ struct BlockLogLiveTests {
             try #require(v6.rows.count == 1, "\(v6.rows)")
             #expect(v6.rows[0].source == "2001:db8:6400::10" && v6.rows[0].destination == "2001:db8:99::25")
             #expect(v6.rows[0].attempts == 2 && v6.rows[0].syns == 2 && v6.rows[0].customer == nil, "\(v6.rows[0])")
-            let csv = try topology.ctlSucceeding(["blocked", "query", "--source", "2001:db8:6400::10", "--format", "csv"])
+            let csv = try topology.ctlSucceeding(
+                ["blocked", "query", "--source", "2001:db8:6400::10", "--format", "csv"])
             let lines = csv.split(separator: "\n")
             #expect(lines.count == 2 && lines[0].hasPrefix("first_seen,last_seen,source"), "\(csv)")
             #expect(lines.last?.contains(",2001:db8:6400::10,2001:db8:99::25,25,2,2,,no_exception,,e2e-router") == true,
@@ -180,7 +182,8 @@ struct BlockLogLiveTests {
             #expect(timeline.reduce(0) { $0 + ($1["syns"] as? Int ?? 0) } == 5, "\(timeline)")
             let reports = try #require(
                 try topology.ctlJSON(
-                    ["blocked", "export", "--format", "xarf", "--since", "1h", "--reporter-contact", "abuse@isp.example"])
+                    ["blocked", "export", "--format", "xarf", "--since", "1h", "--reporter-contact",
+                     "abuse@isp.example"])
                     as? [[String: Any]])
             #expect(reports.count == 2, "one report per source: \(reports)")
             let report = try #require(reports.first { $0["source_identifier"] as? String == Self.subscriber })
@@ -203,7 +206,8 @@ struct BlockLogLiveTests {
             #expect(first.rows.count == 1 && first.rows.first?.attempts == 500, "\(first.rows)")
             #expect(try flood(topology, to: "198.51.100.26", count: 500) == 500)
             let burst = Date()
-            let second = try query(topology, ["--destination", "198.51.100.26"], untilSyns: 1000, within: 2.0, from: burst)
+            let second = try query(
+                topology, ["--destination", "198.51.100.26"], untilSyns: 1000, within: 2.0, from: burst)
             #expect(second.elapsed < 2.0, "second burst in the block log after \(second.elapsed) s")
             print("1,000-SYN burst queryable \(Int(second.elapsed * 1000)) ms after the last SYN was sent")
             try #require(second.rows.count == 1, "one aggregated row: \(second.rows)")
@@ -224,7 +228,9 @@ struct BlockLogLiveTests {
 
     /// Phase 1: SYNs older than two flush intervals survive `kill -9` completely.
     /// Phase 2: `kill -9` right at the end of a paced stream loses at most what arrived in the last flush
-    /// interval plus the commit time (bound asserted: rate × (flush interval + 250 ms)).
+    /// interval. Bound asserted: rate × (flush interval + 100 ms); the 100 ms cover synflood.py's pacing (bursts
+    /// of 50 SYNs), the writer's 5 ms drain, the commit, and the time from the last SYN sent to the kill.
+    /// Measured: 50 to 250 SYNs lost at 1,000 SYN/s (0 to 250 ms of traffic).
     /// Phase 3: after a restart, writing resumes in the same segment file, and every segment is intact.
     @Test func killNineLosesAtMostTheLastFlushInterval() throws {
         try withRouter { topology in
@@ -245,7 +251,7 @@ struct BlockLogLiveTests {
             try topology.startDaemon()
             let survived = try query(topology, ["--destination", "198.51.100.26"]).reduce(0) { $0 + $1.syns }
             let lost = 2000 - survived
-            let bound = Int(rate * (Self.flushInterval + 0.25))
+            let bound = Int(rate * (Self.flushInterval + 0.1))
             print("kill -9 at the end of a 1,000 SYN/s stream: \(survived) of 2000 SYNs kept, \(lost) lost "
                   + "(\(Int(Double(lost) / rate * 1000)) ms of traffic; bound \(bound))")
             #expect(survived <= 2000)
@@ -266,7 +272,8 @@ struct BlockLogLiveTests {
             for segment in segments {
                 let check = try run(
                     ["python3", "-c",
-                     "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])",
+                     "import sqlite3, sys; "
+                        + "print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])",
                      directory + "/" + segment])
                 #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(segment): \(check)")
             }

@@ -282,7 +282,9 @@ extension Topology {
     func ctlSucceeding(_ arguments: [String]) throws -> String {
         let result = try ctl(arguments)
         guard result.status == 0 else {
-            throw TopologyError("egress25ctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.error) \(result.output)")
+            throw TopologyError(
+                "egress25ctl \(arguments.joined(separator: " ")) exited \(result.status): "
+                    + "\(result.error) \(result.output)")
         }
         return result.output
     }
