@@ -117,6 +117,13 @@ struct ExceptionLiveTests {
             let audit = try topology.ctlSucceeding(["exception", "show", id])
             #expect(audit.contains("revoked") && audit.contains("bob"), "\(audit)")
             #expect(try topology.metric("egress25_policy_reload_failures_total") == 0)
+
+            // The block log names the exception whose scope the blocked SYN to the other MX was outside of.
+            let rows = try #require(
+                try topology.ctlJSON(["blocked", "query", "--destination", Self.otherMX, "--format", "json"])
+                    as? [[String: Any]])
+            #expect(rows.count == 1 && rows.first?["reason"] as? String == "outside_scope", "\(rows)")
+            #expect(rows.first?["exception_id"] as? String == id && rows.first?["customer"] as? String == "c-1001")
         }
     }
 
@@ -159,6 +166,38 @@ struct ExceptionLiveTests {
                     "\(state)")
             let expired = try topology.ctlSucceeding(["exception", "list", "--customer", "c-1001", "--expired"])
             #expect(expired.contains(id), "\(expired)")
+            // The block log records the expired exception and the customer, within 2 s.
+            var rows: [[String: Any]] = []
+            let logged = Date()
+            for _ in 0..<20 where rows.isEmpty && Date().timeIntervalSince(logged) < 2 {
+                usleep(100_000)
+                rows = try #require(
+                    try topology.ctlJSON(["blocked", "query", "--source", Self.subscriber, "--format", "json"])
+                        as? [[String: Any]])
+            }
+            #expect(rows.count == 1, "\(rows)")
+            #expect(rows.first?["reason"] as? String == "exception_expired", "\(rows)")
+            #expect(rows.first?["exception_id"] as? String == id && rows.first?["customer"] as? String == "c-1001")
+        }
+    }
+
+    @Test func ipv6PrefixBindingAndExceptionGoLive() throws {
+        try withRouter { topology in
+            let source = "2001:db8:6400::10"
+            try topology.ctlSucceeding(["customer", "bind", "c-1001", "2001:db8:6400::/64", "--by", "alice"])
+            #expect(try topology.probe("2001:db8:99::25", 25).outcome == .refused)
+            let id = try grant(topology, "c-1001", to: "2001:db8:99::/64", ["--for", "90m"])
+            let live = try topology.probe("2001:db8:99::25", 25, until: .connected, within: 1.0, from: Date())
+            #expect(live.result.outcome == .connected && live.result.banner.hasPrefix("220 2001:db8:99::25"),
+                    "\(live.result)")
+            #expect(live.elapsed < 1.0, "IPv6 exception live after \(live.elapsed) s")
+            let object = try #require(
+                try topology.ctlJSON(["check", source, "2001:db8:99::25", "--format", "json"]) as? [String: Any])
+            #expect(object["verdict"] as? String == "accept" && object["customer"] as? String == "c-1001")
+            #expect((object["exception"] as? [String: Any])?["id"] as? String == id, "\(object)")
+            // The IPv4 address is not the customer's: no exception there.
+            #expect(try topology.probe(Self.employerMX, 25).outcome == .refused)
+            #expect(try topology.probe("192.0.2.25", 25).outcome == .connected)
         }
     }
 
@@ -194,17 +233,24 @@ struct ExceptionLiveTests {
             #expect(Set(ids).count == 2 && ids.allSatisfy { $0.hasPrefix("exc-") }, "\(ids)")
             let listed = try topology.ctlSucceeding(["exception", "list", "--customer", "c-1001"])
             for id in ids { #expect(listed.contains(id), "\(listed)") }
-            // Both live within 1 s: probe both in turn until each has connected once.
-            var liveAfter: [String: Double] = [:]
-            for _ in 0..<50 where liveAfter.count < destinations.count && Date().timeIntervalSince(committed) < 1.0 {
-                for destination in destinations where liveAfter[destination] == nil {
-                    if try topology.probe(destination, 25, timeout: 0.5).outcome == .connected {
-                        liveAfter[destination] = Date().timeIntervalSince(committed)
+            // Both live within 1 s: probe both at once, round after round, until each has connected once.
+            let liveAfter = Mutex<[String: Double]>([:])
+            for _ in 0..<50 where liveAfter.withLock({ $0.count }) < destinations.count
+                && Date().timeIntervalSince(committed) < 1.0
+            {
+                let pending = destinations.filter { destination in liveAfter.withLock { $0[destination] == nil } }
+                let probe = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/probe.py"]
+                DispatchQueue.concurrentPerform(iterations: pending.count) { index in
+                    let result = try? run(probe + [pending[index], "25", "0.5"])
+                    if result?.output.hasPrefix("connected") == true {
+                        let elapsed = Date().timeIntervalSince(committed)
+                        liveAfter.withLock { $0[pending[index]] = elapsed }
                     }
                 }
             }
-            #expect(liveAfter.count == 2 && liveAfter.values.allSatisfy { $0 < 1.0 }, "live after (s): \(liveAfter)")
-            print("parallel grants live after \(liveAfter.mapValues { Int($0 * 1000) }) ms")
+            let live = liveAfter.withLock { $0 }
+            #expect(live.count == 2 && live.values.allSatisfy { $0 < 1.0 }, "live after (s): \(live)")
+            print("parallel grants live after \(live.mapValues { Int($0 * 1000) }) ms")
             #expect(try topology.metric("egress25_active_exceptions") == 2)
         }
     }
