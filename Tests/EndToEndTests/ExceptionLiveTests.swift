@@ -145,8 +145,8 @@ struct ExceptionLiveTests {
                     "the expiry second: \(state)")
 
             // Just before the expiry second: still connects.
-            sleep(untilWallClock: Double(expiry) - 0.6)
-            let before = try topology.probe(Self.employerMX, 25, timeout: 0.4)
+            sleep(untilWallClock: Double(expiry) - 0.8)
+            let before = try topology.probe(Self.employerMX, 25, timeout: 0.5)
             let beforeEnd = Date().timeIntervalSince1970
             #expect(before.outcome == .connected, "\(before)")
             #expect(beforeEnd < Double(expiry), "the probe ended \(beforeEnd - Double(expiry)) s after the expiry")
