@@ -42,6 +42,22 @@ struct ExceptionLiveTests {
         )
     }
 
+    /// Runs `change` (egress25ctl commands) while a ``LiveProber`` connects to `host`:25 every 20 ms. Requires
+    /// the outcome before the change to be `before`; returns the first outcome `after` (or the last outcome at
+    /// the 1 s deadline) and the seconds from the change's commit (its last command returned) to the end of
+    /// that connect: an upper bound of the time the change took to reach the kernel path.
+    private func measure(
+        _ topology: Topology, _ host: String, from before: ProbeResult.Outcome, to after: ProbeResult.Outcome,
+        _ change: () throws -> Void
+    ) throws -> (outcome: ProbeResult.Outcome, seconds: Double) {
+        let prober = try LiveProber(topology, host, 25, until: after)
+        try #require(prober.first == before, "before the change: \(prober.first)")
+        try change()
+        let committed = Date().timeIntervalSince1970
+        let result = try prober.finish(deadline: committed + 1.0)
+        return (result.outcome, result.end - committed)
+    }
+
     private func grant(_ topology: Topology, _ customer: String, to destination: String, _ validity: [String])
         throws -> String
     {
@@ -63,15 +79,15 @@ struct ExceptionLiveTests {
                     "\(state)")
 
             // Grant: live within 1 s of the committed grant, only for the granted destination.
-            let granted = Date()
-            let id = try grant(topology, "c-1001", to: Self.employerMX, ["--for", "1h"])
-            let committed = Date()
-            let live = try topology.probe(Self.employerMX, 25, until: .connected, within: 1.0, from: committed)
-            #expect(live.result.outcome == .connected && live.result.banner.hasPrefix("220 198.51.100.25"),
-                    "\(live.result) \(topology.daemonOutput)")
-            #expect(live.elapsed < 1.0, "exception live \(Int(live.elapsed * 1000)) ms after the grant committed")
-            print("exception live \(Int(live.elapsed * 1000)) ms after the grant committed "
-                  + "(grant command took \(Int(committed.timeIntervalSince(granted) * 1000)) ms)")
+            var id = ""
+            let live = try measure(topology, Self.employerMX, from: .refused, to: .connected) {
+                id = try grant(topology, "c-1001", to: Self.employerMX, ["--for", "1h"])
+            }
+            #expect(live.outcome == .connected, "\(live) \(topology.daemonOutput)")
+            #expect(live.seconds < 1.0, "exception live \(Int(live.seconds * 1000)) ms after the grant committed")
+            print("exception live \(Int(live.seconds * 1000)) ms after the grant committed")
+            let banner = try topology.probe(Self.employerMX, 25)
+            #expect(banner.outcome == .connected && banner.banner.hasPrefix("220 198.51.100.25"), "\(banner)")
             let other = try topology.probe(Self.otherMX, 25)
             #expect(other.outcome == .refused, "outside the exception's scope: \(other)")
             #expect(try topology.synsArrived(at: Self.otherMX) == 0)
@@ -82,13 +98,13 @@ struct ExceptionLiveTests {
                     "\(state)")
 
             // The address moves to c-2002: c-1001's exception must not leak to it.
-            try topology.ctlSucceeding(["session", "stop", "c-1001", Self.subscriber, "--by", "radius"])
-            try topology.ctlSucceeding(["session", "start", "c-2002", Self.subscriber, "--by", "radius"])
-            let moved = Date()
-            let blocked = try topology.probe(Self.employerMX, 25, until: .refused, within: 1.0, from: moved)
-            #expect(blocked.result.outcome == .refused, "c-2002 got c-1001's exception: \(blocked.result)")
-            #expect(blocked.elapsed < 1.0, "blocked \(Int(blocked.elapsed * 1000)) ms after the address moved")
-            print("no leak: blocked \(Int(blocked.elapsed * 1000)) ms after the address moved to c-2002")
+            let blocked = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
+                try topology.ctlSucceeding(["session", "stop", "c-1001", Self.subscriber, "--by", "radius"])
+                try topology.ctlSucceeding(["session", "start", "c-2002", Self.subscriber, "--by", "radius"])
+            }
+            #expect(blocked.outcome == .refused, "c-2002 got c-1001's exception: \(blocked)")
+            #expect(blocked.seconds < 1.0, "blocked \(Int(blocked.seconds * 1000)) ms after the address moved")
+            print("no leak: blocked \(Int(blocked.seconds * 1000)) ms after the address moved to c-2002")
             for _ in 0..<3 {
                 #expect(try topology.probe(Self.employerMX, 25).outcome == .refused, "stays blocked for c-2002")
             }
@@ -97,19 +113,22 @@ struct ExceptionLiveTests {
                     "\(state)")
 
             // Back to c-1001 (a new session ends c-2002's): the exception follows the customer.
-            let back = try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
+            var back = ""
+            let followed = try measure(topology, Self.employerMX, from: .refused, to: .connected) {
+                back = try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
+            }
             #expect(back.contains("ended session c-2002"), "\(back)")
-            let followed = try topology.probe(Self.employerMX, 25, until: .connected, within: 1.0, from: Date())
-            #expect(followed.result.outcome == .connected && followed.elapsed < 1.0,
-                    "exception follows c-1001 back: \(followed.result) after \(followed.elapsed) s")
+            #expect(followed.outcome == .connected && followed.seconds < 1.0,
+                    "exception follows c-1001 back: \(followed)")
 
             // Revoke: blocked again within 1 s.
-            try topology.ctlSucceeding(["exception", "revoke", id, "--reason", "employer moved to 587", "--by", "bob"])
-            let revoked = Date()
-            let again = try topology.probe(Self.employerMX, 25, until: .refused, within: 1.0, from: revoked)
-            #expect(again.result.outcome == .refused, "\(again.result)")
-            #expect(again.elapsed < 1.0, "blocked \(Int(again.elapsed * 1000)) ms after the revoke committed")
-            print("revoke live \(Int(again.elapsed * 1000)) ms after the revoke committed")
+            let again = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
+                try topology.ctlSucceeding(
+                    ["exception", "revoke", id, "--reason", "employer moved to 587", "--by", "bob"])
+            }
+            #expect(again.outcome == .refused, "\(again)")
+            #expect(again.seconds < 1.0, "blocked \(Int(again.seconds * 1000)) ms after the revoke committed")
+            print("revoke live \(Int(again.seconds * 1000)) ms after the revoke committed")
             state = try check(topology, Self.employerMX)
             #expect(state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-1001",
                     "\(state)")
@@ -132,9 +151,11 @@ struct ExceptionLiveTests {
             try topology.ctlSucceeding(["customer", "bind", "c-1001", Self.subscriber, "--by", "alice"])
             // Expiry 4 to 5 s ahead, on a whole second (exclusive: blocked from that second on).
             let expiry = Int64(Date().timeIntervalSince1970) + 5
-            let id = try grant(topology, "c-1001", to: Self.employerMX, ["--expires", rfc3339(expiry)])
-            let live = try topology.probe(Self.employerMX, 25, until: .connected, within: 1.0, from: Date())
-            #expect(live.result.outcome == .connected && live.elapsed < 1.0, "\(live.result) after \(live.elapsed) s")
+            var id = ""
+            let live = try measure(topology, Self.employerMX, from: .refused, to: .connected) {
+                id = try grant(topology, "c-1001", to: Self.employerMX, ["--expires", rfc3339(expiry)])
+            }
+            #expect(live.outcome == .connected && live.seconds < 1.0, "\(live)")
 
             var state = try check(topology, Self.employerMX)
             #expect(state.verdict == "accept" && state.exception == id, "\(state)")
@@ -171,12 +192,12 @@ struct ExceptionLiveTests {
             let logged = Date()
             for _ in 0..<20 where rows.isEmpty && Date().timeIntervalSince(logged) < 2 {
                 usleep(100_000)
-                rows = try #require(
+                let all = try #require(
                     try topology.ctlJSON(["blocked", "query", "--source", Self.subscriber, "--format", "json"])
                         as? [[String: Any]])
+                rows = all.filter { $0["reason"] as? String == "exception_expired" }
             }
-            #expect(rows.count == 1, "\(rows)")
-            #expect(rows.first?["reason"] as? String == "exception_expired", "\(rows)")
+            #expect(rows.count == 1 && rows.first?["syns"] as? Int == 1, "\(rows)")
             #expect(rows.first?["exception_id"] as? String == id && rows.first?["customer"] as? String == "c-1001")
         }
     }
@@ -185,12 +206,13 @@ struct ExceptionLiveTests {
         try withRouter { topology in
             let source = "2001:db8:6400::10"
             try topology.ctlSucceeding(["customer", "bind", "c-1001", "2001:db8:6400::/64", "--by", "alice"])
-            #expect(try topology.probe("2001:db8:99::25", 25).outcome == .refused)
-            let id = try grant(topology, "c-1001", to: "2001:db8:99::/64", ["--for", "90m"])
-            let live = try topology.probe("2001:db8:99::25", 25, until: .connected, within: 1.0, from: Date())
-            #expect(live.result.outcome == .connected && live.result.banner.hasPrefix("220 2001:db8:99::25"),
-                    "\(live.result)")
-            #expect(live.elapsed < 1.0, "IPv6 exception live after \(live.elapsed) s")
+            var id = ""
+            let live = try measure(topology, "2001:db8:99::25", from: .refused, to: .connected) {
+                id = try grant(topology, "c-1001", to: "2001:db8:99::/64", ["--for", "90m"])
+            }
+            #expect(live.outcome == .connected && live.seconds < 1.0, "IPv6 exception: \(live)")
+            let banner = try topology.probe("2001:db8:99::25", 25)
+            #expect(banner.outcome == .connected && banner.banner.hasPrefix("220 2001:db8:99::25"), "\(banner)")
             let object = try #require(
                 try topology.ctlJSON(["check", source, "2001:db8:99::25", "--format", "json"]) as? [String: Any])
             #expect(object["verdict"] as? String == "accept" && object["customer"] as? String == "c-1001")
@@ -204,11 +226,13 @@ struct ExceptionLiveTests {
     @Test func twoParallelGrantsBothSucceedAndBothGoLive() throws {
         try withRouter { topology in
             try topology.ctlSucceeding(["customer", "bind", "c-1001", Self.subscriber, "--by", "alice"])
-            #expect(try topology.probe(Self.employerMX, 25).outcome == .refused)
-            #expect(try topology.probe(Self.otherMX, 25).outcome == .refused)
+            let destinations = [Self.employerMX, Self.otherMX]
+            let probers = try destinations.map { try LiveProber(topology, $0, 25, until: .connected) }
+            for (destination, prober) in zip(destinations, probers) {
+                try #require(prober.first == .refused, "\(destination) before the grants: \(prober.first)")
+            }
             let prefix = ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl"]
             let config = ["--config", topology.configPath]
-            let destinations = [Self.employerMX, Self.otherMX]
             let results = Mutex<[Int: CommandResult]>([:])
             let failures = Mutex<[String]>([])
             DispatchQueue.concurrentPerform(iterations: destinations.count) { index in
@@ -221,7 +245,16 @@ struct ExceptionLiveTests {
                     failures.withLock { $0.append("\(error)") }
                 }
             }
-            let committed = Date()
+            // Both live within 1 s of the later commit.
+            let committed = Date().timeIntervalSince1970
+            for prober in probers { prober.start(deadline: committed + 1.0) }
+            let live = try probers.map { try $0.result(deadline: committed + 1.0) }
+            for (destination, result) in zip(destinations, live) {
+                #expect(result.outcome == .connected && result.end - committed < 1.0,
+                        "\(destination): \(result.outcome) \(result.end - committed) s after the grants")
+            }
+            print("parallel grants live after \(live.map { Int(($0.end - committed) * 1000) }) ms")
+
             #expect(failures.withLock { $0 }.isEmpty)
             let finished = results.withLock { $0 }
             var ids: [String] = []
@@ -233,24 +266,6 @@ struct ExceptionLiveTests {
             #expect(Set(ids).count == 2 && ids.allSatisfy { $0.hasPrefix("exc-") }, "\(ids)")
             let listed = try topology.ctlSucceeding(["exception", "list", "--customer", "c-1001"])
             for id in ids { #expect(listed.contains(id), "\(listed)") }
-            // Both live within 1 s: probe both at once, round after round, until each has connected once.
-            let liveAfter = Mutex<[String: Double]>([:])
-            for _ in 0..<50 where liveAfter.withLock({ $0.count }) < destinations.count
-                && Date().timeIntervalSince(committed) < 1.0
-            {
-                let pending = destinations.filter { destination in liveAfter.withLock { $0[destination] == nil } }
-                let probe = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/probe.py"]
-                DispatchQueue.concurrentPerform(iterations: pending.count) { index in
-                    let result = try? run(probe + [pending[index], "25", "0.5"])
-                    if result?.output.hasPrefix("connected") == true {
-                        let elapsed = Date().timeIntervalSince(committed)
-                        liveAfter.withLock { $0[pending[index]] = elapsed }
-                    }
-                }
-            }
-            let live = liveAfter.withLock { $0 }
-            #expect(live.count == 2 && live.values.allSatisfy { $0 < 1.0 }, "live after (s): \(live)")
-            print("parallel grants live after \(live.mapValues { Int($0 * 1000) }) ms")
             #expect(try topology.metric("egress25_active_exceptions") == 2)
         }
     }

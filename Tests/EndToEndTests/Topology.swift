@@ -298,22 +298,6 @@ extension Topology {
             throw TopologyError("egress25ctl \(arguments.joined(separator: " ")) printed no JSON: \(output)")
         }
     }
-
-    /// Probes `host:port` (0.5 s connect timeout) until the outcome is `expected`, for at most `seconds` after
-    /// `start` and at most `maxProbes` probes. Returns the last probe and the seconds from `start` to its end.
-    func probe(
-        _ host: String, _ port: Int, until expected: ProbeResult.Outcome, within seconds: Double, from start: Date,
-        maxProbes: Int = 100
-    ) throws -> (result: ProbeResult, elapsed: Double) {
-        var last = try probe(host, port, timeout: 0.5)
-        var count = 1
-        while last.outcome != expected && Date().timeIntervalSince(start) < seconds && count < maxProbes {
-            usleep(10_000)
-            last = try probe(host, port, timeout: 0.5)
-            count += 1
-        }
-        return (last, Date().timeIntervalSince(start))
-    }
 }
 
 /// UTC seconds as RFC 3339 ("2026-11-29T08:06:21Z").
@@ -330,4 +314,68 @@ func rfc3339(_ seconds: Int64) -> String {
 func sleep(untilWallClock seconds: Double) {
     let wait = min(seconds - Date().timeIntervalSince1970, 30)
     if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
+}
+
+/// A running `Scripts/probeloop.py` in the subscriber namespace: connects to one host and port again and again
+/// (every 20 ms) until the outcome changes to the one expected, so that how fast a policy change takes effect is
+/// measured without the cost of starting a probe process each time.
+final class LiveProber {
+    private let process: Process
+    private let input: Pipe
+    private let outputPath: String
+    /// The outcome of the connect made before ``finish(deadline:)`` (the state before the change).
+    let first: ProbeResult.Outcome
+
+    /// Starts the prober and waits (at most 10 s) for its first connect.
+    init(_ topology: Topology, _ host: String, _ port: Int, until expected: ProbeResult.Outcome) throws {
+        outputPath = topology.directory + "/probeloop-\(UUID().uuidString.prefix(8)).out"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/probeloop.py",
+                             host, "\(port)", expected.rawValue]
+        input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        try process.run()
+        var first: ProbeResult.Outcome?
+        for _ in 0..<1000 where first == nil && process.isRunning {
+            let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first, line.hasPrefix("first ") {
+                first = ProbeResult.Outcome(rawValue: String(line.dropFirst(6)))
+            } else {
+                usleep(10_000)
+            }
+        }
+        guard let first else {
+            kill(process.processIdentifier, SIGKILL)
+            throw TopologyError("probeloop.py did not make its first connect")
+        }
+        self.first = first
+    }
+
+    /// Lets the prober run until the expected outcome or `deadline` (Unix time, s); waits for it (at most
+    /// deadline + 5 s). Returns the last connect's outcome and its start and end (Unix time, s).
+    func finish(deadline: Double) throws -> (outcome: ProbeResult.Outcome, start: Double, end: Double) {
+        start(deadline: deadline)
+        return try result(deadline: deadline)
+    }
+
+    /// Lets the prober run until the expected outcome or `deadline` (Unix time, s); does not wait.
+    func start(deadline: Double) {
+        input.fileHandleForWriting.write(Data("\(deadline)\n".utf8))
+    }
+
+    /// Waits for the prober started with ``start(deadline:)`` (at most deadline + 5 s), as ``finish(deadline:)``.
+    func result(deadline: Double) throws -> (outcome: ProbeResult.Outcome, start: Double, end: Double) {
+        while process.isRunning && Date().timeIntervalSince1970 < deadline + 5 { usleep(5_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let fields = text.split(separator: "\n").last?.split(separator: " ").map(String.init) ?? []
+        guard fields.count == 4, let outcome = ProbeResult.Outcome(rawValue: fields[0]),
+            let start = Double(fields[1]), let end = Double(fields[2])
+        else { throw TopologyError("probeloop.py printed \(text)") }
+        return (outcome, start, end)
+    }
 }
