@@ -37,8 +37,11 @@ let package = Package(
             dependencies: ["CNetfilterQueue"],
             swiftSettings: swiftSettings
         ),
+        // Software prefetch for Egress25Core's batch lookups (Swift has no spelling for __builtin_prefetch).
+        .target(name: "CEgress25Core"),
         .target(
             name: "Egress25Core",
+            dependencies: ["CEgress25Core"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -167,6 +170,11 @@ let package = Package(
                 "Egress25Core",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "Egress25DaemonTests",
+            dependencies: ["Egress25Daemon", "Egress25Core"],
             swiftSettings: swiftSettings
         ),
         // Runs the built egress25d/egress25ctl against the real kernel in network

@@ -6,6 +6,8 @@
 //   --rows N         rows of the query data set (default 10000000)
 //   --days N         daily segments of the query data set (default 30)
 //   --data DIR       where the query data set lives (default /tmp/egress25-blocklog-bench); reused if present
+//   --cache-mb N     SQLite page cache of the segment being written (default 64, the writer's default)
+//   --ring N         ring slots (default 2^18: about 1 s at 250k SYN/s)
 //   --skip-throughput / --skip-queries
 //
 // 1. Throughput: one producer thread offers `rate` SYN/s from 2,000 sources x 500 destinations (a botnet
@@ -13,7 +15,7 @@
 //    BlockLogWriter (real clock, 1 s flush, 60 s window, hourly segments). Reports SYNs offered, committed
 //    and lost, rows inserted and updated per second, bytes per row, and the writer's lag.
 // 2. Queries: a data set of `rows` rows over `days` daily segments, generated through the real writer
-//    (manual clock, one commit per simulated minute), then one subscriber's whole history and `top` over the
+//    (manual clock, one commit per 10 simulated minutes), then one subscriber's whole history and `top` over the
 //    last 24 hours, each timed several times.
 
 import BlockLog
@@ -30,6 +32,8 @@ struct Options {
     var data = "/tmp/egress25-blocklog-bench"
     var throughput = true
     var queries = true
+    var cacheMegabytes = 64
+    var ringCapacity = 1 << 18
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -42,6 +46,8 @@ struct Options {
             case "--data": data = iterator.next()!
             case "--skip-throughput": throughput = false
             case "--skip-queries": queries = false
+            case "--cache-mb": cacheMegabytes = Int(iterator.next()!)!
+            case "--ring": ringCapacity = Int(iterator.next()!)!
             default: fatalError("unknown option \(argument)")
             }
         }
@@ -101,12 +107,15 @@ func throughputBenchmark() throws {
     _ = system("rm -rf '\(directory)'")
     defer { _ = system("rm -rf '\(directory)'") }
     let writer = try BlockLogWriter(
-        directory: directory, configuration: BlockLogConfiguration(), nodeName: "bench", resolver: BenchResolver(),
-        logger: logger)
-    let ring = BlockLogRing(capacity: 1 << 16)
+        directory: directory, configuration: BlockLogConfiguration(cacheBytes: options.cacheMegabytes << 20),
+        nodeName: "bench", resolver: BenchResolver(), logger: logger)
+    let ring = BlockLogRing(capacity: options.ringCapacity)
     writer.attach(ring)
     writer.start()
-    print("== writer throughput: \(options.rate) SYN/s offered for \(options.seconds) s, 2000 sources x 500 destinations")
+    print(
+        "== writer throughput: \(options.rate) SYN/s offered for \(options.seconds) s, 2000 sources x 500 destinations, "
+            + "ring \(options.ringCapacity) slots (\((options.ringCapacity * MemoryLayout<BlockedAttempt>.stride) >> 20) MiB), "
+            + "SQLite cache \(options.cacheMegabytes) MiB")
     let offered = Atomic<Int>(0)
     let done = Atomic<Bool>(false)
     let rate = options.rate
@@ -245,7 +254,7 @@ func generateQueryData() throws {
             generated += 1
         }
         clock.set(minuteStart + 60_000)
-        writer.flush()  // one commit per simulated minute
+        if minute % 10 == 9 { writer.flush() }  // one commit per 10 simulated minutes
         if minute % (1440 * 5) == 1439 {
             let elapsed = monotonicSeconds() - start
             print("  day \(minute / 1440 + 1): \(generated) rows, \(format(Double(generated) / elapsed, 0)) rows/s")
@@ -265,9 +274,22 @@ func generateQueryData() throws {
     _ = FileManager.default.createFile(atPath: marker, contents: Data())
 }
 
+/// CPU time of the process (user + system), seconds.
+func threadCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)  // only this thread runs during the query benchmark
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// CPU ms of the last `timed` call: on a shared machine wall time includes waiting for a core.
+nonisolated(unsafe) var lastCPUMilliseconds = 0.0
+
 func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
     let start = monotonicSeconds()
+    let cpu = threadCPUSeconds()
     let result = try body()
+    lastCPUMilliseconds = (threadCPUSeconds() - cpu) * 1000
     return (result, (monotonicSeconds() - start) * 1000)
 }
 
@@ -282,30 +304,41 @@ func queryBenchmark() throws {
             try reader.query(BlockLogFilter(source: IPPrefix(host: source(index)), sinceMilliseconds: since30))
         }
         times.append(ms)
-        print("  --source \(source(index)): \(rows.count) rows, \(rows.reduce(0) { $0 + $1.syns }) SYNs in \(format(ms)) ms")
+        print(
+            "  --source \(source(index)): \(rows.count) rows, \(rows.reduce(0) { $0 + $1.syns }) SYNs in \(format(ms)) ms "
+                + "(CPU \(format(lastCPUMilliseconds)) ms)")
     }
     for index in [42, 1042] {
         let (rows, ms) = try timed {
             try reader.query(BlockLogFilter(customer: "subscriber-\(index)", sinceMilliseconds: since30))
         }
         times.append(ms)
-        print("  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms")
+        print("  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
     }
     print("  median \(format(times.sorted()[times.count / 2])) ms, max \(format(times.max()!)) ms")
+    let (none, openMilliseconds) = try timed {
+        try reader.query(BlockLogFilter(source: IPPrefix(host: .v4(IPv4Address(0xC612_0001))), sinceMilliseconds: since30))
+    }
+    print(
+        "  of which opening the \(reader.segments(for: BlockLogFilter(sinceMilliseconds: since30)).count) segments "
+            + "(a source with \(none.count) rows): \(format(openMilliseconds)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
     print("== top --since 24h (goal < 1 s)")
     let since24 = dataEnd - 86_400_000
     for grouping in BlockLogGrouping.allCases {
         var runs: [Double] = []
+        var cpu: [Double] = []
         var first: BlockLogTopEntry?
         for _ in 0..<3 {
             let (entries, ms) = try timed {
                 try reader.top(by: grouping, filter: BlockLogFilter(sinceMilliseconds: since24), limit: 20)
             }
             runs.append(ms)
+            cpu.append(lastCPUMilliseconds)
             first = entries.first
         }
         print(
-            "  --by \(grouping.rawValue): \(runs.map { format($0) }.joined(separator: " / ")) ms; top: \(first?.key ?? "-") "
+            "  --by \(grouping.rawValue): \(runs.map { format($0) }.joined(separator: " / ")) ms "
+                + "(CPU \(cpu.map { format($0) }.joined(separator: " / ")) ms); top: \(first?.key ?? "-") "
                 + "syns \(first?.syns ?? 0) destinations \(first?.destinations ?? 0)")
     }
     let (rows, ms) = try timed { try reader.query(BlockLogFilter(sinceMilliseconds: since24), limit: 100) }

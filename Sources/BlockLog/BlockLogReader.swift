@@ -59,23 +59,27 @@ public final class BlockLogReader: Sendable {
         struct Accumulator {
             var attempts: Int64 = 0
             var syns: Int64 = 0
-            var destinations = Set<IPAddress>()
-            var sources = Set<IPAddress>()
+            var destinations = Set<PackedAddress>()
+            var sources = Set<PackedAddress>()
             var first = Int64.max
             var last = Int64.min
         }
-        var byAddress: [IPAddress: Accumulator] = [:]
+        var byAddress: [PackedAddress: Accumulator] = [:]
         var byCustomer: [String: Accumulator] = [:]
+        let countDestinations = grouping != .destination
+        let countSources = grouping != .source
         func add(_ accumulator: inout Accumulator, _ row: SummaryRow) {
             accumulator.attempts += row.attempts
             accumulator.syns += row.syns
-            accumulator.destinations.insert(row.destination)
-            accumulator.sources.insert(row.source)
+            if countDestinations { accumulator.destinations.insert(row.destination) }
+            if countSources { accumulator.sources.insert(row.source) }
             accumulator.first = min(accumulator.first, row.firstSeen)
             accumulator.last = max(accumulator.last, row.lastSeen)
         }
         for file in segments(for: filter) {
-            try scanSummary(file, filter: filter, requireCustomer: grouping == .customer) { row in
+            try scanSummary(
+                file, filter: filter, requireCustomer: grouping == .customer, needsCustomer: grouping == .customer
+            ) { row in
                 switch grouping {
                 case .source: add(&byAddress[row.source, default: Accumulator()], row)
                 case .destination: add(&byAddress[row.destination, default: Accumulator()], row)
@@ -85,13 +89,15 @@ public final class BlockLogReader: Sendable {
         }
         func entry(_ key: String, _ value: Accumulator) -> BlockLogTopEntry {
             BlockLogTopEntry(
-                key: key, attempts: value.attempts, syns: value.syns, destinations: value.destinations.count,
-                sources: value.sources.count, firstSeenMilliseconds: value.first, lastSeenMilliseconds: value.last)
+                key: key, attempts: value.attempts, syns: value.syns,
+                destinations: countDestinations ? value.destinations.count : 1,
+                sources: countSources ? value.sources.count : 1, firstSeenMilliseconds: value.first,
+                lastSeenMilliseconds: value.last)
         }
         let entries =
             grouping == .customer
             ? byCustomer.map { entry($0.key, $0.value) }
-            : byAddress.map { entry($0.key.description, $0.value) }
+            : byAddress.map { entry($0.key.address.description, $0.value) }
         return Array(
             entries.sorted {
                 ($0.syns, $0.attempts, $1.key) > ($1.syns, $1.attempts, $0.key)
@@ -108,8 +114,8 @@ public final class BlockLogReader: Sendable {
         struct Accumulator {
             var attempts: Int64 = 0
             var syns: Int64 = 0
-            var destinations = Set<IPAddress>()
-            var sources = Set<IPAddress>()
+            var destinations = Set<PackedAddress>()
+            var sources = Set<PackedAddress>()
             var customers = Set<String>()
         }
         var buckets: [Int64: Accumulator] = [:]
@@ -126,7 +132,7 @@ public final class BlockLogReader: Sendable {
         return buckets.sorted { $0.key < $1.key }.map { start, value in
             BlockLogTimelineBucket(
                 startMilliseconds: start, attempts: value.attempts, syns: value.syns,
-                destinations: value.destinations.count, sources: value.sources.sorted(),
+                destinations: value.destinations.count, sources: value.sources.map(\.address).sorted(),
                 customers: value.customers.sorted())
         }
     }
@@ -179,8 +185,8 @@ public final class BlockLogReader: Sendable {
 
     struct SummaryRow {
         var customer: String?
-        var source: IPAddress
-        var destination: IPAddress
+        var source: PackedAddress
+        var destination: PackedAddress
         var attempts: Int64
         var syns: Int64
         var firstSeen: Int64
@@ -197,7 +203,7 @@ public final class BlockLogReader: Sendable {
         _ body: (BlockedRecord) throws -> Void
     ) throws {
         var sql = "SELECT \(BlockLogReader.recordColumns) FROM blocked"
-        let (conditions, binder) = whereClause(filter, requireCustomer: false)
+        let (conditions, binder) = whereClause(filter, requireCustomer: false, file: file)
         sql += conditions
         sql += newestFirst ? " ORDER BY first_seen DESC, id DESC" : " ORDER BY first_seen, id"
         if let limit { sql += " LIMIT \(limit)" }
@@ -220,20 +226,22 @@ public final class BlockLogReader: Sendable {
     }
 
     private func scanSummary(
-        _ file: SegmentDirectory.File, filter: BlockLogFilter, requireCustomer: Bool,
+        _ file: SegmentDirectory.File, filter: BlockLogFilter, requireCustomer: Bool, needsCustomer: Bool = true,
         _ body: (SummaryRow) throws -> Void
     ) throws {
-        let (conditions, binder) = whereClause(filter, requireCustomer: requireCustomer)
+        let (conditions, binder) = whereClause(filter, requireCustomer: requireCustomer, file: file)
         let sql = "SELECT customer, source, destination, attempts, syns, first_seen, last_seen FROM blocked" + conditions
         try read(file) { db in
             let statement = try RawStatement(db, sql: sql)
             defer { statement.finalize() }
             binder(statement)
             while try statement.step() {
-                guard let source = statement.address(1), let destination = statement.address(2) else { continue }
+                guard let source = statement.packedAddress(1), let destination = statement.packedAddress(2) else {
+                    continue
+                }
                 try body(
                     SummaryRow(
-                        customer: statement.text(0), source: source, destination: destination,
+                        customer: needsCustomer ? statement.text(0) : nil, source: source, destination: destination,
                         attempts: statement.int64(3), syns: statement.int64(4), firstSeen: statement.int64(5),
                         lastSeen: statement.int64(6)))
             }
@@ -241,7 +249,9 @@ public final class BlockLogReader: Sendable {
     }
 
     /// ` WHERE …` for `filter`, and a closure binding its parameters.
-    private func whereClause(_ filter: BlockLogFilter, requireCustomer: Bool) -> (String, (RawStatement) -> Void) {
+    private func whereClause(
+        _ filter: BlockLogFilter, requireCustomer: Bool, file: SegmentDirectory.File
+    ) -> (String, (RawStatement) -> Void) {
         var conditions: [String] = []
         var bindings: [(RawStatement, Int32) -> Void] = []
         if let source = filter.source {
@@ -262,14 +272,16 @@ public final class BlockLogReader: Sendable {
         } else if requireCustomer {
             conditions.append("customer IS NOT NULL")
         }
-        if let since = filter.sinceMilliseconds {
+        // Rows of a segment have first_seen inside its slice: a time bound the slice satisfies entirely is
+        // dropped, so that a segment wholly inside the range is scanned in row order, not through the index.
+        if let since = filter.sinceMilliseconds, file.slice.startSeconds * 1000 < since {
             // The bound on first_seen lets the time index narrow the scan; last_seen decides.
             conditions.append("first_seen >= ? AND last_seen >= ?")
             let window = aggregationWindowMilliseconds
             bindings.append { $0.bind($1, since - window) }
             bindings.append { $0.bind($1, since) }
         }
-        if let until = filter.untilMilliseconds {
+        if let until = filter.untilMilliseconds, file.slice.endSeconds * 1000 > until {
             conditions.append("first_seen < ?")
             bindings.append { $0.bind($1, until) }
         }
@@ -289,6 +301,7 @@ public final class BlockLogReader: Sendable {
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
         configuration.label = "blocklog-reader"
+
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }

@@ -75,9 +75,9 @@ public struct BlockLogTopEntry: Sendable, Hashable {
     public var key: String
     public var attempts: Int64
     public var syns: Int64
-    /// Distinct destination addresses.
+    /// Distinct destination addresses (1 when ranking by destination).
     public var destinations: Int
-    /// Distinct source addresses.
+    /// Distinct source addresses (1 when ranking by source; a customer's addresses across address changes).
     public var sources: Int
     public var firstSeenMilliseconds: Int64
     public var lastSeenMilliseconds: Int64

@@ -54,10 +54,15 @@ public final class BlockLogWriter: Sendable {
         /// Used by the committing thread only (or the caller before start / after it stopped).
         let committer: SegmentCommitter
         var lastFlush: Int64 = .min
+        var lastLagWarning: Int64 = .min
+        var lastOverflowWarning: Int64 = .min
+        var reportedOverflow: UInt64 = 0
+        let logger: Logger
 
-        init(core: WriterCore, committer: SegmentCommitter) {
+        init(core: WriterCore, committer: SegmentCommitter, logger: Logger) {
             self.core = core
             self.committer = committer
+            self.logger = logger
         }
     }
 
@@ -89,7 +94,8 @@ public final class BlockLogWriter: Sendable {
             core: WriterCore(configuration: configuration, resolver: resolver, counters: counters),
             committer: SegmentCommitter(
                 directory: directory, configuration: configuration, nodeName: nodeName, clock: clock, logger: logger,
-                counters: counters))
+                counters: counters),
+            logger: logger)
     }
 
     /// Same as ``init(directory:configuration:nodeName:resolver:logger:clock:)``.
@@ -263,6 +269,7 @@ public final class BlockLogWriter: Sendable {
             core.drainRings(now: now)
             core.expire(now: now)
             if let result = takeResult() { core.apply(result) }
+            warnIfRingsOverflowed(now: now)
             if requested != served {
                 // An explicit flush: wait for the batch out, then commit everything drained so far.
                 if core.inFlight { core.apply(waitForResult()) }
@@ -278,6 +285,8 @@ public final class BlockLogWriter: Sendable {
                 if let batch = core.makeBatch(now: now) {
                     post(batch)
                     state.lastFlush = now
+                } else {
+                    warnIfBehind(now: now)
                 }
             }
 
@@ -299,6 +308,31 @@ public final class BlockLogWriter: Sendable {
         state.flushesDone = state.flushRequests
         state.control.broadcast()
         state.control.unlock()
+    }
+
+    /// Logs (at most once a minute) when the disk cannot keep up: the batch out has taken more than 10 flush
+    /// intervals (at least 5 s). Rows keep aggregating meanwhile; a crash would lose the lag, not just one
+    /// flush interval.
+    private func warnIfBehind(now: Int64) {
+        let behind = now - state.lastFlush
+        guard behind >= max(5000, 10 * configuration.flushIntervalMilliseconds) else { return }
+        guard state.lastLagWarning == .min || now - state.lastLagWarning >= 60_000 else { return }
+        state.lastLagWarning = now
+        state.logger.warning(
+            "block log: commits are falling behind (disk too slow for the blocked-SYN rate)",
+            metadata: ["commit_in_progress_ms": "\(behind)", "directory": "\(directory)"])
+    }
+
+    /// Logs (at most once a minute) how many blocked SYNs full rings refused since the last such line.
+    private func warnIfRingsOverflowed(now: Int64) {
+        guard state.lastOverflowWarning == .min || now - state.lastOverflowWarning >= 60_000 else { return }
+        let dropped = state.core.rings.reduce(UInt64(0)) { $0 &+ $1.droppedCount }
+        guard dropped > state.reportedOverflow else { return }
+        state.logger.warning(
+            "block log: rings were full, blocked SYNs not logged (verdicts unaffected)",
+            metadata: ["lost_since_last_report": "\(dropped - state.reportedOverflow)", "lost_total": "\(dropped)"])
+        state.reportedOverflow = dropped
+        state.lastOverflowWarning = now
     }
 
     private func runCommitter() {

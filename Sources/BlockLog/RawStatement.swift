@@ -79,6 +79,12 @@ final class RawStatement {
         return String(cString: pointer)
     }
 
+    func packedAddress(_ column: Int32) -> PackedAddress? {
+        guard let pointer = sqlite3_column_blob(handle, column) else { return nil }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return PackedAddress(encoded: UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
     func address(_ column: Int32) -> IPAddress? {
         guard let pointer = sqlite3_column_blob(handle, column) else { return nil }
         let count = Int(sqlite3_column_bytes(handle, column))

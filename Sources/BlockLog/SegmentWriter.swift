@@ -41,8 +41,8 @@ final class SegmentWriter {
         let cacheKibibytes = max(cacheBytes / 1024, 1024)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+            try db.execute(sql: "PRAGMA journal_size_limit = 134217728")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 32768")
             try db.execute(sql: "PRAGMA cache_size = -\(cacheKibibytes)")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
@@ -85,6 +85,8 @@ final class SegmentWriter {
         // A finished segment becomes a plain rollback-journal file: readers with read-only access to the
         // directory can then open it without a `-shm` file. Fails harmlessly (stays WAL) while a reader has it open.
         _ = try? queue.inDatabase { db in
+            // Never wait for a reader here: both steps are optional.
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             try db.execute(sql: "PRAGMA journal_mode = DELETE")
         }

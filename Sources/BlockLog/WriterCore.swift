@@ -245,7 +245,12 @@ final class WriterCore {
         guard !inFlight else { return nil }
         var rows: [RowImage] = []
         rows.reserveCapacity(dirtySlots.count)
-        for slot in dirtySlots {
+        let pending = dirtySlots
+        dirtySlots = []
+        for (count, slot) in pending.enumerated() {
+            // A batch can hold a million rows: keep the rings drained meanwhile (rows changed now go into
+            // `dirtySlots` again, or are already marked dirty and copied below with their latest values).
+            if count & 8191 == 8191 { drainRings(now: now) }
             let position = Int(slot)
             guard let aggregate = slots[position], aggregate.dirty else { continue }
             rows.append(
@@ -261,7 +266,6 @@ final class WriterCore {
             slots[position]!.inFlight = true
             slots[position]!.firstSeenMoved = false
         }
-        dirtySlots.removeAll(keepingCapacity: true)
         inFlight = true
         return CommitBatch(rows: rows, liveSlices: Set(liveBySlice.keys), builtAt: now)
     }
@@ -271,7 +275,8 @@ final class WriterCore {
     func apply(_ result: CommitResult) {
         inFlight = false
         var committed: Int64 = 0
-        for row in result.batch.rows {
+        for (count, row) in result.batch.rows.enumerated() {
+            if count & 8191 == 8191 { drainRings(now: result.batch.builtAt) }
             let position = Int(row.slot)
             guard slots[position]?.serial == row.serial else { continue }
             slots[position]!.inFlight = false

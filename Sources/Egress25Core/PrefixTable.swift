@@ -1,3 +1,5 @@
+import CEgress25Core
+
 /// A longest-prefix-match table over IPv4 and IPv6 CIDR prefixes, each prefix carrying one or more payloads
 /// (trivial values, e.g. an exception's index and validity), built once and then read-only.
 ///
@@ -79,91 +81,129 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     /// Number of distinct prefixes.
     var entryCount: Int { entries.count }
 
+    /// Buckets of at most this many intervals are scanned, longer ones binary-searched.
+    @usableFromInline static var linearSearchLimit: Int { 12 }
+
     /// Builds the table.
     /// - Parameters:
     ///   - items: prefixes (already unmapped), each with a payload; `order` sorts payloads of one prefix, and equal
     ///     (prefix, order) pairs are kept once.
     ///   - indexThreshold: build the direct index for a family with more intervals than this.
-    init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 4096) {
-        precondition(_isPOD(Payload.self), "PrefixTable payloads are trivial values")
+    init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 64) {
+        var builder = Builder()
+        builder.reserveCapacity(items.count)
+        for item in items {
+            builder.add(item.prefix, order: item.order, payload: builder.addPayload(item.payload))
+        }
+        self = builder.build(indexThreshold: indexThreshold)
+    }
+
+    /// Collects prefixes and payloads, then builds the table; several prefixes may share one payload.
+    struct Builder {
         var items4: [Item<UInt32>] = []
         var items6: [Item<UInt128>] = []
-        for (position, item) in items.enumerated() {
-            switch item.prefix.address {
+        var payloads: [Payload] = []
+        /// Whether every prefix was added with an order >= the previous one's (enables the IPv4 fast sort).
+        var ordersAscend = true
+        var lastOrder = Int32.min
+
+        mutating func reserveCapacity(_ count: Int) {
+            payloads.reserveCapacity(count)
+            items4.reserveCapacity(count)
+        }
+
+        /// Stores `payload`; returns its index for `add(_:order:payload:)`.
+        mutating func addPayload(_ payload: Payload) -> Int32 {
+            payloads.append(payload)
+            return Int32(payloads.count - 1)
+        }
+
+        /// Adds `prefix` (already unmapped) with the payload at index `payload`.
+        mutating func add(_ prefix: IPPrefix, order: Int32, payload: Int32) {
+            if order < lastOrder { ordersAscend = false }
+            lastOrder = order
+            switch prefix.address {
             case .v4(let address):
-                items4.append(Item(start: address.value, length: item.prefix.length, order: item.order, position: position))
+                items4.append(Item(start: address.value, length: prefix.length, order: order, payload: payload))
             case .v6(let address):
                 items6.append(
                     Item(
-                        start: UInt128(address.high) << 64 | UInt128(address.low),
-                        length: item.prefix.length, order: item.order, position: position
-                    )
-                )
+                        start: UInt128(address.high) << 64 | UInt128(address.low), length: prefix.length, order: order,
+                        payload: payload))
             }
         }
-        var entries: [Entry] = []
-        var extras: [Payload] = []
-        entries.reserveCapacity(items.count)
-        let (starts4, entries4) = PrefixTable.flatten(&items4, items, &entries, &extras)
-        let (starts6, entries6) = PrefixTable.flatten(&items6, items, &entries, &extras)
-        var intervals4: [Interval4] = []
-        intervals4.reserveCapacity(starts4.count)
-        for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
-        var intervals6: [Interval6] = []
-        intervals6.reserveCapacity(starts6.count)
-        for i in starts6.indices {
-            intervals6.append(
-                Interval6(high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]), entry: entries6[i])
+
+        consuming func build(indexThreshold: Int) -> PrefixTable {
+            var entries: [Entry] = []
+            var extras: [Payload] = []
+            entries.reserveCapacity(items4.count + items6.count)
+            let (starts4, entries4) = PrefixTable.flatten(&items4, ordersAscend, payloads, &entries, &extras)
+            items4 = []
+            let (starts6, entries6) = PrefixTable.flatten(&items6, ordersAscend, payloads, &entries, &extras)
+            items6 = []
+            var intervals4: [Interval4] = []
+            intervals4.reserveCapacity(starts4.count)
+            for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
+            var intervals6: [Interval6] = []
+            intervals6.reserveCapacity(starts6.count)
+            for i in starts6.indices {
+                intervals6.append(
+                    Interval6(
+                        high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]),
+                        entry: entries6[i])
+                )
+            }
+            let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
+            let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
+            let storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
+            storage.initialize(
+                to: Storage(
+                    v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
+                    v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
+                    entries: FrozenArray(entries), extras: FrozenArray(extras)
+                )
             )
+            return PrefixTable(storage: storage)
         }
-        let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
-        let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
-        storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
-        storage.initialize(
-            to: Storage(
-                v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
-                v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
-                entries: FrozenArray(entries), extras: FrozenArray(extras)
-            )
-        )
+    }
+
+    init(storage: UnsafeMutablePointer<Storage>) {
+        self.storage = storage
     }
 
     struct Item<Key: FixedWidthInteger & UnsignedInteger> {
         var start: Key
         var length: UInt8
         var order: Int32
-        var position: Int
+        /// Index into the builder's payloads.
+        var payload: Int32
     }
 
     /// Sorts `items`, merges equal prefixes into entries (appended to `entries`/`extras`) and returns the elementary
     /// intervals (start, most specific entry) of this family; the first interval starts at 0.
     static func flatten<Key: FixedWidthInteger & UnsignedInteger>(
         _ items: inout [Item<Key>],
-        _ source: [(prefix: IPPrefix, order: Int32, payload: Payload)],
+        _ ordersAscend: Bool,
+        _ payloads: [Payload],
         _ entries: inout [Entry],
         _ extras: inout [Payload]
     ) -> (starts: [Key], entries: [Int32]) {
-        // Sort by (start, length, order). Fast path for IPv4 when the orders already ascend with the input
-        // position (as every caller passes them): sort packed (start, length, position) 64-bit keys.
-        var ordersAscend = true
-        for index in items.indices.dropFirst() where items[index].order < items[index - 1].order {
-            ordersAscend = false
-            break
-        }
+        // Sorted order of the items by (start, length, order), as positions into `items`. Fast path for IPv4 when
+        // the orders ascend with the position (as every caller adds them): sort packed (start, length, position)
+        // 64-bit keys, then keep only the positions.
+        var sorted: [UInt64]
         if Key.bitWidth == 32 && ordersAscend && items.count < 1 << 26 {
-            var keys = [UInt64](repeating: 0, count: items.count)
+            sorted = [UInt64](repeating: 0, count: items.count)
             for index in items.indices {
-                keys[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
+                sorted[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
             }
-            keys.sort()
-            let unsorted = items
-            for index in keys.indices {
-                items[index] = unsorted[Int(keys[index] & 0x3FF_FFFF)]
-            }
+            sorted.sort()
+            for index in sorted.indices { sorted[index] &= 0x3FF_FFFF }
         } else {
             items.sort { a, b in
                 a.start != b.start ? a.start < b.start : a.length != b.length ? a.length < b.length : a.order < b.order
             }
+            sorted = Array(0..<UInt64(items.count))
         }
         var starts: [Key] = [0]
         var owners: [Int32] = [-1]
@@ -196,18 +236,20 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         }
 
         var index = 0
-        while index < items.count {
-            let item = items[index]
+        while index < sorted.count {
+            let item = items[Int(sorted[index])]
             let hostMask: Key = Int(item.length) >= Key.bitWidth ? 0 : Key.max >> Key(item.length)
             close(before: item.start)
             let entry = Int32(entries.count)
             let extraStart = extras.count
             var previousOrder = item.order
             index += 1
-            while index < items.count && items[index].start == item.start && items[index].length == item.length {
-                if items[index].order != previousOrder {
-                    extras.append(source[items[index].position].payload)
-                    previousOrder = items[index].order
+            while index < sorted.count {
+                let next = items[Int(sorted[index])]
+                guard next.start == item.start && next.length == item.length else { break }
+                if next.order != previousOrder {
+                    extras.append(payloads[Int(next.payload)])
+                    previousOrder = next.order
                 }
                 index += 1
             }
@@ -217,7 +259,7 @@ struct PrefixTable<Payload>: @unchecked Sendable {
                     extraStart: Int32(extraStart),
                     extraCount: Int32(extras.count - extraStart),
                     length: item.length,
-                    first: source[item.position].payload
+                    first: payloads[Int(item.payload)]
                 )
             )
             emit(item.start, entry)
@@ -257,23 +299,111 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         return (Window(base: base, shift: shift, slotCount: slotCount), FrozenArray(slots))
     }
 
+    /// The intervals to search for IPv4 `key`: all of them, or one index slot's bucket; (i, 1) when the window
+    /// already decides.
+    @inlinable @inline(__always)
+    func bucket(v4 key: UInt32) -> (low: Int, length: Int) {
+        let window = v4Window
+        if window.slotCount == 0 { return (0, v4.count) }
+        if key < window.base { return (0, 1) }
+        let slot = Int((key &- window.base) >> UInt32(window.shift))
+        if slot >= window.slotCount { return (v4.count - 1, 1) }
+        let low = Int(v4Index[slot])
+        return (low, Int(v4Index[slot + 1]) - low + 1)
+    }
+
+    /// Where the index slot of IPv4 `key` is stored, if it has one (for a prefetch).
+    @inlinable @inline(__always)
+    func indexSlotAddress(v4 key: UInt32) -> UnsafeRawPointer? {
+        let window = v4Window
+        guard window.slotCount != 0, key >= window.base else { return nil }
+        let slot = Int((key &- window.base) >> UInt32(window.shift))
+        return slot < window.slotCount ? UnsafeRawPointer(v4Index.base + slot) : nil
+    }
+
+    /// The most specific entry containing IPv4 `key`, or -1, searching intervals[low ..< low + length] (whose first
+    /// start is <= key).
+    @inlinable @inline(__always)
+    func search(v4 key: UInt32, low: Int, length: Int) -> Int32 {
+        let intervals = v4.base
+        if length <= PrefixTable.linearSearchLimit {
+            // Short bucket: count the starts <= key (they are sorted), no data-dependent branch.
+            var offset = 0
+            var index = 1
+            while index < length {
+                offset &+= Int(truncatingIfNeeded: unsafeBitCast(intervals[low &+ index].start <= key, to: UInt8.self))
+                index &+= 1
+            }
+            return intervals[low &+ offset].entry
+        }
+        var low = low
+        var length = length
+        while length > 1 {
+            let half = length &>> 1
+            let step = Int(truncatingIfNeeded: unsafeBitCast(intervals[low &+ half].start <= key, to: UInt8.self))
+            low &+= half & (0 &- step)
+            length &-= half
+        }
+        return intervals[low].entry
+    }
+
     /// The most specific entry containing IPv4 `key`, or -1.
     @inlinable @inline(__always)
     func lookup(v4 key: UInt32) -> Int32 {
-        let intervals = v4.base
-        var low = 0
-        var length = v4.count
-        if v4Window.slotCount != 0 {
-            if key < v4Window.base { return intervals[0].entry }
-            let slot = Int((key &- v4Window.base) >> UInt32(v4Window.shift))
-            if slot >= v4Window.slotCount { return intervals[length - 1].entry }
-            low = Int(v4Index[slot])
-            length = Int(v4Index[slot + 1]) - low + 1
+        let (low, length) = bucket(v4: key)
+        return search(v4: key, low: low, length: length)
+    }
+
+    @inlinable @inline(__always)
+    static func key(_ high: UInt64, _ low: UInt64) -> UInt128 {
+        UInt128(high) << 64 | UInt128(low)
+    }
+
+    /// The intervals to search for IPv6 `key` (see `bucket(v4:)`).
+    @inlinable @inline(__always)
+    func bucket(v6 key: UInt128) -> (low: Int, length: Int) {
+        let window = v6Window
+        if window.slotCount == 0 { return (0, v6.count) }
+        if key < window.base { return (0, 1) }
+        let slot = (key &- window.base) >> UInt128(window.shift)
+        if slot >= UInt128(window.slotCount) { return (v6.count - 1, 1) }
+        let low = Int(v6Index[Int(slot)])
+        return (low, Int(v6Index[Int(slot) + 1]) - low + 1)
+    }
+
+    /// Where the index slot of IPv6 `key` is stored, if it has one (for a prefetch).
+    @inlinable @inline(__always)
+    func indexSlotAddress(v6 key: UInt128) -> UnsafeRawPointer? {
+        let window = v6Window
+        guard window.slotCount != 0, key >= window.base else { return nil }
+        let slot = (key &- window.base) >> UInt128(window.shift)
+        return slot < UInt128(window.slotCount) ? UnsafeRawPointer(v6Index.base + Int(slot)) : nil
+    }
+
+    /// The most specific entry containing IPv6 `key`, or -1 (see `search(v4:low:length:)`).
+    @inlinable @inline(__always)
+    func search(v6 key: UInt128, low: Int, length: Int) -> Int32 {
+        let intervals = v6.base
+        if length <= PrefixTable.linearSearchLimit {
+            var offset = 0
+            var index = 1
+            while index < length {
+                let probe = intervals[low &+ index]
+                let start = PrefixTable.key(probe.high, probe.low)
+                offset &+= Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
+                index &+= 1
+            }
+            return intervals[low &+ offset].entry
         }
+        var low = low
+        var length = length
         while length > 1 {
-            let half = length >> 1
-            low = intervals[low + half].start <= key ? low + half : low
-            length -= half
+            let half = length &>> 1
+            let probe = intervals[low &+ half]
+            let start = PrefixTable.key(probe.high, probe.low)
+            let step = Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
+            low &+= half & (0 &- step)
+            length &-= half
         }
         return intervals[low].entry
     }
@@ -281,25 +411,9 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     /// The most specific entry containing IPv6 `(high, low)`, or -1.
     @inlinable @inline(__always)
     func lookup(v6High high: UInt64, low keyLow: UInt64) -> Int32 {
-        let intervals = v6.base
-        var low = 0
-        var length = v6.count
-        if v6Window.slotCount != 0 {
-            let key = UInt128(high) << 64 | UInt128(keyLow)
-            if key < v6Window.base { return intervals[0].entry }
-            let slot = (key &- v6Window.base) >> UInt128(v6Window.shift)
-            if slot >= UInt128(v6Window.slotCount) { return intervals[length - 1].entry }
-            low = Int(v6Index[Int(slot)])
-            length = Int(v6Index[Int(slot) + 1]) - low + 1
-        }
-        while length > 1 {
-            let half = length >> 1
-            let probe = intervals[low + half]
-            let lessOrEqual = probe.high < high || (probe.high == high && probe.low <= keyLow)
-            low = lessOrEqual ? low + half : low
-            length -= half
-        }
-        return intervals[low].entry
+        let key = PrefixTable.key(high, keyLow)
+        let (low, length) = bucket(v6: key)
+        return search(v6: key, low: low, length: length)
     }
 
     /// The most specific entry containing `address` (already unmapped), or -1.
@@ -309,6 +423,48 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         case .v4(let v4): return lookup(v4: v4.value)
         case .v6(let v6): return lookup(v6High: v6.high, low: v6.low)
         }
+    }
+
+    // MARK: Staged lookup for batches: prefetch the index slot, then the bucket, then search.
+
+    /// Stage 1: prefetches the index slot `address` will read.
+    @inlinable @inline(__always)
+    func prefetchIndex(_ address: IPAddress) {
+        let slot: UnsafeRawPointer?
+        switch address {
+        case .v4(let v4): slot = indexSlotAddress(v4: v4.value)
+        case .v6(let v6): slot = indexSlotAddress(v6: PrefixTable.key(v6.high, v6.low))
+        }
+        if let slot { CEgress25Core_prefetch(slot) }
+    }
+
+    /// Stage 2: reads the index slot and prefetches the bucket's first and last interval.
+    @inlinable @inline(__always)
+    func prefetchBucket(_ address: IPAddress) -> (low: Int, length: Int) {
+        switch address {
+        case .v4(let address):
+            let bucket = bucket(v4: address.value)
+            CEgress25Core_prefetch(v4.base + bucket.low)
+            CEgress25Core_prefetch(v4.base + (bucket.low + bucket.length - 1))
+            return bucket
+        case .v6(let address):
+            let bucket = bucket(v6: PrefixTable.key(address.high, address.low))
+            CEgress25Core_prefetch(v6.base + bucket.low)
+            CEgress25Core_prefetch(v6.base + (bucket.low + bucket.length - 1))
+            return bucket
+        }
+    }
+
+    /// Stage 3: searches the bucket from stage 2 and prefetches the entry record found.
+    @inlinable @inline(__always)
+    func search(_ address: IPAddress, _ bucket: (low: Int, length: Int)) -> Int32 {
+        let entry: Int32
+        switch address {
+        case .v4(let v4): entry = search(v4: v4.value, low: bucket.low, length: bucket.length)
+        case .v6(let v6): entry = search(v6: PrefixTable.key(v6.high, v6.low), low: bucket.low, length: bucket.length)
+        }
+        if entry >= 0 { CEgress25Core_prefetch(entries.base + Int(entry)) }
+        return entry
     }
 
     /// Every payload of every prefix containing `address`, most specific prefix first (allocates; not for the
@@ -329,7 +485,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
     /// Heap bytes held by the table.
     var byteCount: Int {
-        MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount + entries.byteCount + extras.byteCount
+        MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount
+            + entries.byteCount + extras.byteCount
     }
 
     func deallocate() {
@@ -345,7 +502,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
 extension PrefixTable where Payload == Int32 {
     /// A table whose payload is the value itself (ordered by value).
-    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 4096) {
-        self.init(prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
+    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 64) {
+        self.init(
+            prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
     }
 }

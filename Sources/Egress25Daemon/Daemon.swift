@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NetfilterQueue
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// An error that stops the daemon at start-up; its description is the one line printed to stderr.
@@ -26,6 +27,7 @@ public final class Daemon: Sendable {
     let blockLog: BlockLogWriter?
     let logger: Logger
     let notifier = SystemdNotifier()
+    private let reloadLock = Mutex(())
 
     /// Loads the configuration, builds the first policy snapshot, and prepares (but does not bind) the queues.
     ///
@@ -165,6 +167,7 @@ public final class Daemon: Sendable {
                     .init(service: metricsServer, successTerminationBehavior: .ignore,
                           failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
                     .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
+                    .init(service: StatisticsDumpService(daemon: self), serviceName: "statistics-dump"),
                     .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
                     .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
                 ],
@@ -175,45 +178,60 @@ public final class Daemon: Sendable {
         logger.notice("egress25d stopped")
     }
 
-    /// Rebuilds the policy from the configuration file and the exception store and publishes it.
-    /// An invalid configuration is logged with its file and line and the policy in force stays.
+    /// What a policy rebuild starts from.
+    enum ReloadSource {
+        /// Re-read the configuration file (SIGHUP, `egress25ctl reload`).
+        case configurationFile
+        /// Keep the policy in force; re-read only the exception store (a store change, the hourly refresh).
+        case exceptionStore
+    }
+
+    /// Rebuilds the policy snapshot off the hot path and publishes it. Reloads are serialized, so generations
+    /// increase by one per published snapshot. An invalid configuration or store error is logged (with file
+    /// and line for the configuration) and counted; the policy in force stays.
     ///
     /// - Returns: Whether a new snapshot was published.
     @discardableResult
-    func reload(reason: String) -> Bool {
-        let configuration: Egress25Configuration
-        do {
-            configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
-        } catch {
-            policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
-            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
-            logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
-            return false
+    func reload(from source: ReloadSource, reason: String) -> Bool {
+        reloadLock.withLock { _ in
+            var policy = publisher.current.policy
+            if case .configurationFile = source {
+                let configuration: Egress25Configuration
+                do {
+                    configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
+                } catch {
+                    return rejectReload(error)
+                }
+                if configuration.queue.numbers != self.configuration.queue.numbers
+                    || configuration.queue.failPolicy != self.configuration.queue.failPolicy
+                    || configuration.policy.blockAction != self.configuration.policy.blockAction
+                    || configuration.policy.rejectMark != self.configuration.policy.rejectMark
+                {
+                    logger.warning("queue or verdict settings changed: they apply at the next restart; the policy reloads now")
+                }
+                policy = configuration.policy.policy
+            }
+            do {
+                let next = try policySource.buildSnapshot(policy: policy, generation: publisher.current.generation + 1)
+                publisher.publish(next)
+                policySource.reloads.wrappingIncrement(ordering: .relaxed)
+                policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
+                logger.notice(
+                    "policy reloaded",
+                    metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
+                               "exceptions": "\(next.exceptionCount)"])
+                return true
+            } catch {
+                return rejectReload(error)
+            }
         }
-        if configuration.queue.numbers != self.configuration.queue.numbers
-            || configuration.queue.failPolicy != self.configuration.queue.failPolicy
-            || configuration.policy.blockAction != self.configuration.policy.blockAction
-            || configuration.policy.rejectMark != self.configuration.policy.rejectMark
-        {
-            logger.warning("queue or verdict settings changed: they apply at the next restart; the policy reloads now")
-        }
-        do {
-            let next = try policySource.buildSnapshot(
-                policy: configuration.policy.policy, generation: publisher.current.generation + 1)
-            publisher.publish(next)
-            policySource.reloads.wrappingIncrement(ordering: .relaxed)
-            policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
-            logger.notice(
-                "policy reloaded",
-                metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
-                           "exceptions": "\(next.exceptionCount)"])
-            return true
-        } catch {
-            policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
-            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
-            logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
-            return false
-        }
+    }
+
+    private func rejectReload(_ error: any Error) -> Bool {
+        policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+        policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
+        logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
+        return false
     }
 
     func stopWorkers() {

@@ -36,15 +36,27 @@ struct PolicyReloadService: Service {
             group.addTask {
                 for await _ in signals.cancelOnGracefulShutdown() {
                     daemon.notifier.notifyReloading()
-                    daemon.reload(reason: "SIGHUP")
+                    daemon.reload(from: .configurationFile, reason: "SIGHUP")
                     daemon.notifier.notify("READY=1")
                 }
             }
             group.addTask {
+                var lastPrune: Int64?
+                var lastRebuild = SystemClock.monotonicMilliseconds()
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(250))
+                    let now = SystemClock.monotonicMilliseconds()
+                    if lastPrune.map({ now - $0 >= 86_400_000 }) ?? true {
+                        lastPrune = now
+                        daemon.policySource.pruneSessionHistory()
+                    }
                     if daemon.policySource.storeChanged() {
-                        daemon.reload(reason: "exception store changed")
+                        daemon.reload(from: .exceptionStore, reason: "exception store changed")
+                        lastRebuild = now
+                    } else if now - lastRebuild >= 3_600_000 {
+                        // Hourly: drop exceptions that expired more than 30 days ago from the snapshot.
+                        daemon.reload(from: .exceptionStore, reason: "hourly refresh")
+                        lastRebuild = now
                     }
                 }
             }
@@ -138,6 +150,32 @@ struct FaultInjectionService: Service {
         for await _ in signals.cancelOnGracefulShutdown() {
             daemon.logger.warning("fault injection: killing the queue sockets")
             for worker in daemon.workers { worker.injectSocketFailure() }
+        }
+    }
+}
+
+/// SIGUSR1 prints the cumulative verdict counters on stdout as one line,
+/// `judged=N allowed=N blocked=N malformed=N lost=N`, for benchmarks and quick checks.
+struct StatisticsDumpService: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigusr1)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            var judged: UInt64 = 0
+            var accepted: UInt64 = 0
+            var blocked: UInt64 = 0
+            var malformed: UInt64 = 0
+            var lost: UInt64 = 0
+            for worker in daemon.workers {
+                judged &+= worker.statistics.judged.load(ordering: .relaxed)
+                accepted &+= worker.statistics.accepted.load(ordering: .relaxed)
+                blocked &+= worker.statistics.blocked.load(ordering: .relaxed)
+                malformed &+= worker.statistics.malformed.load(ordering: .relaxed)
+                lost &+= worker.statistics.lostBlockLogEvents.load(ordering: .relaxed)
+            }
+            print("judged=\(judged) allowed=\(accepted) blocked=\(blocked) malformed=\(malformed) lost=\(lost)")
+            fflush(nil)
         }
     }
 }

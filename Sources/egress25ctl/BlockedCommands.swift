@@ -69,14 +69,12 @@ struct BlockedFilterOptions: ParsableArguments {
     var until: String?
 
     /// - Throws: ``UsageError`` for a malformed prefix or time, or `--since` not before `--until`.
-    func filter(now: Int64, defaultSince: String? = nil) throws -> BlockLogFilter {
+    func filter(now: Int64) throws -> BlockLogFilter {
         try Self.filter(
-            source: source, customer: customer, destination: destination, since: since ?? defaultSince,
-            until: until, now: now)
+            source: source, customer: customer, destination: destination, since: since, until: until, now: now)
     }
 
-    /// The same from plain values, for commands with their own options (`top`, `timeline`): a
-    /// `BlockedFilterOptions()` that was not parsed from the command line must not be read (ArgumentParser traps).
+    /// The filter of the given option values (nil: not given).
     static func filter(
         source: String? = nil, customer: String? = nil, destination: String? = nil, since: String?, until: String?,
         now: Int64
@@ -84,8 +82,8 @@ struct BlockedFilterOptions: ParsableArguments {
         var filter = BlockLogFilter(customer: customer)
         filter.source = try source.map { try Self.prefix($0, option: "--source") }
         filter.destination = try destination.map { try Self.prefix($0, option: "--destination") }
-        if let text = since {
-            filter.sinceMilliseconds = try Self.instant(text, option: "--since", now: now) * 1000
+        if let since {
+            filter.sinceMilliseconds = try Self.instant(since, option: "--since", now: now) * 1000
         }
         if let until {
             filter.untilMilliseconds = try Self.instant(until, option: "--until", now: now) * 1000

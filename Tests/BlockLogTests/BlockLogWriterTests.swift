@@ -216,10 +216,11 @@ import Testing
     @Test func writerThreadCountsEverySYN() throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
+        let logs = CapturedLogs()
         let writer = try BlockLogWriter(
             directory: directory.blockLog,
             settings: BlockLogConfiguration(flushIntervalMilliseconds: 50), nodeName: "edge-1",
-            resolver: TestResolver(), logger: CapturedLogs().logger())
+            resolver: TestResolver(), logger: logs.logger())
         let ring = BlockLogRing(capacity: 4096)
         writer.attach(ring)
         writer.start()
@@ -241,6 +242,8 @@ import Testing
         let stored = try BlockLogReader(directory: directory.blockLog).query(BlockLogFilter())
         #expect(stored.reduce(0) { $0 + $1.syns } == Int64(statistics.synsRecorded))
         #expect(stored.allSatisfy { $0.attempts <= 7 && $0.attempts >= 1 })
+        // Overflow, when it happened, was logged (rate-limited: one line here).
+        #expect(logs.count(containing: "rings were full") == (refused > 0 ? 1 : 0))
     }
 
     @Test func rejectsBadConfiguration() {

@@ -130,6 +130,7 @@ struct OperationsTests {
             #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
             let pid = try #require(topology.daemonPID)
             let start = Date()
+            topology.daemonStoppedOnPurpose = true
             kill(pid, SIGTERM)
             topology.daemon?.waitUntilExit()
             let elapsed = Date().timeIntervalSince(start)

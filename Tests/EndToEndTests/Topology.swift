@@ -122,6 +122,9 @@ final class Topology {
     }
 
     func tearDown() {
+        if let daemon, !daemon.isRunning, !daemonStoppedOnPurpose {
+            Issue.record("egress25d died during the test (status \(daemon.terminationStatus)): \(daemonOutput)")
+        }
         if let daemon, daemon.isRunning { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }
         if let listener, listener.isRunning { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
         _ = try? run(["bash", EndToEnd.scripts + "/topology.sh", "down", prefix])
@@ -206,8 +209,11 @@ final class Topology {
     }
 
     /// Starts egress25d in the router namespace and waits until queue 0 is bound.
-    func startDaemon(extraArguments: [String] = []) throws {
+    func startDaemon(extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
             + extraArguments
@@ -231,7 +237,11 @@ final class Topology {
         return text.split(separator: "\n").contains { $0.split(separator: " ").first == Substring("\(queue)") }
     }
 
+    /// Set when a test stops the daemon itself; otherwise a daemon that exited is reported as a failure.
+    var daemonStoppedOnPurpose = false
+
     func killDaemon(signal: Int32 = SIGKILL) {
+        daemonStoppedOnPurpose = true
         guard let daemon else { return }
         kill(daemon.processIdentifier, signal)
         daemon.waitUntilExit()
