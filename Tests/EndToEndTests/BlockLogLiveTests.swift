@@ -38,14 +38,19 @@ struct BlockLogLiveTests {
         }
     }
 
-    private func withRouter(sessions: [(String, String)] = [], _ body: (Topology) throws -> Void) throws {
+    /// Topology, rules, `customers` added and `sessions` started, daemon running; `body`; teardown.
+    private func withRouter(
+        customers: [String] = [], sessions: [(String, String)] = [], _ body: (Topology) throws -> Void
+    ) throws {
         let topology = try Topology()
         defer { topology.tearDown() }
         try topology.writeConfiguration()
         let rules = try topology.ctl(["rules", "apply"])
         try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        for (customer, address) in sessions {
+        for customer in customers {
             try topology.ctlSucceeding(["customer", "add", customer])
+        }
+        for (customer, address) in sessions {
             try topology.ctlSucceeding(["session", "start", customer, address, "--by", "radius"])
         }
         try topology.startDaemon()
@@ -92,7 +97,7 @@ struct BlockLogLiveTests {
     }
 
     @Test func refusedConnectsAppearWithinTwoSecondsAggregatedWithTheCustomerAtBlockTime() throws {
-        try withRouter(sessions: [("c-1001", Self.subscriber)]) { topology in
+        try withRouter(customers: ["c-1001", "c-2002"], sessions: [("c-1001", Self.subscriber)]) { topology in
             for _ in 0..<5 { #expect(try topology.probe("198.51.100.25", 25).outcome == .refused) }
             let blocked = Date()
             let (rows, elapsed) = try query(
@@ -126,10 +131,10 @@ struct BlockLogLiveTests {
             #expect(try query(topology, ["--destination", "192.0.2.25"]).isEmpty)
             #expect(try query(topology, []).count == 2, "nothing else was logged")
 
-            // The address moves to c-2002 (one transaction ends c-1001's session): new SYNs from the same address
-            // to the same host are c-2002's, in a row of their own; c-1001's row keeps its counts.
+            // The address moves to c-2002 (one transaction ends c-1001's session, one store change, one reload):
+            // new SYNs from the same address to the same host are c-2002's, in a row of their own; c-1001's row
+            // keeps its counts.
             let generation = try #require(try topology.metric("egress25_policy_generation"))
-            try topology.ctlSucceeding(["customer", "add", "c-2002"])
             try topology.ctlSucceeding(["session", "start", "c-2002", Self.subscriber, "--by", "radius"])
             let moved = Date()
             var reloaded = false
@@ -240,6 +245,7 @@ struct BlockLogLiveTests {
             usleep(useconds_t(Self.flushInterval * 2.4 * 1_000_000))
             topology.killDaemon(signal: SIGKILL)
             try topology.startDaemon()
+            topology.daemonStoppedOnPurpose = false  // the restarted daemon must not die
             let kept = try query(topology, ["--destination", "198.51.100.25"])
             #expect(kept.reduce(0) { $0 + $1.syns } == 1000, "all SYNs older than 2 flush intervals kept: \(kept)")
             #expect(kept.reduce(0) { $0 + $1.attempts } == 1000, "\(kept)")
@@ -249,6 +255,7 @@ struct BlockLogLiveTests {
             #expect(try flood(topology, to: "198.51.100.26", count: 2000, pps: Int(rate)) == 2000)
             topology.killDaemon(signal: SIGKILL)
             try topology.startDaemon()
+            topology.daemonStoppedOnPurpose = false  // the restarted daemon must not die
             let survived = try query(topology, ["--destination", "198.51.100.26"]).reduce(0) { $0 + $1.syns }
             let lost = 2000 - survived
             let bound = Int(rate * (Self.flushInterval + 0.1))
