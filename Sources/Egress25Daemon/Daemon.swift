@@ -27,6 +27,8 @@ public final class Daemon: Sendable {
     let blockLog: BlockLogWriter?
     let logger: Logger
     let notifier = SystemdNotifier()
+    /// `policy.block_action` in force (reloadable); the reject mark stays as started, matching the kernel rules.
+    let blockVerdict: BlockVerdictSetting
     private let reloadLock = Mutex(())
 
     /// Loads the configuration, builds the first policy snapshot, and prepares (but does not bind) the queues.
@@ -72,8 +74,9 @@ public final class Daemon: Sendable {
         self.blockLog = blockLog
 
         let queue = configuration.queue
-        let blockVerdict = BlockVerdictPolicy(
-            action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark)
+        let blockVerdict = BlockVerdictSetting(
+            BlockVerdictPolicy(action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark))
+        self.blockVerdict = blockVerdict
         self.workers = queue.numbers.map { number in
             let ring = blockLog.map { writer in
                 let ring = BlockLogRing(capacity: 1 << 16)
@@ -110,7 +113,13 @@ public final class Daemon: Sendable {
         let source = try PolicySource(configuration: configuration, logger: logger, readOnly: true)
         let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
         let policy = configuration.policy.policy
-        let warnings = configuration.warnings.map { "warning: \($0)\n" }.joined()
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: configuration.stateDirectory, isDirectory: &isDirectory),
+            !isDirectory.boolValue
+        {
+            throw DaemonStartupError("state_directory \(configuration.stateDirectory) exists but is not a directory")
+        }
+        let warnings = configuration.warnings.map { "\($0)\n" }.joined()
         return warnings + "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
             + "\(policy.subscriberRanges.count) subscriber ranges, \(policy.relayHosts.count) relay hosts, "
             + "\(snapshot.exceptionCount) exceptions, mode \(policy.mode.rawValue), "
@@ -204,10 +213,16 @@ public final class Daemon: Sendable {
                 }
                 if configuration.queue.numbers != self.configuration.queue.numbers
                     || configuration.queue.failPolicy != self.configuration.queue.failPolicy
-                    || configuration.policy.blockAction != self.configuration.policy.blockAction
+                    || configuration.queue.maxLength != self.configuration.queue.maxLength
                     || configuration.policy.rejectMark != self.configuration.policy.rejectMark
                 {
-                    logger.warning("queue or verdict settings changed: they apply at the next restart; the policy reloads now")
+                    logger.warning(
+                        "queue settings or reject_mark changed: they apply after `egress25ctl rules apply` and a restart (they must match the kernel rules); the policy reloads now")
+                }
+                let started = blockVerdict.current
+                if configuration.policy.blockAction != started.action {
+                    blockVerdict.set(BlockVerdictPolicy(action: configuration.policy.blockAction, rejectMark: started.rejectMark))
+                    logger.notice("block_action is now \(configuration.policy.blockAction.rawValue)")
                 }
                 policy = configuration.policy.policy
             }

@@ -70,7 +70,9 @@ final class PolicySource: Sendable {
         do {
             let result = try store.pruneSessionHistory(
                 endedBefore: now - Self.sessionHistorySeconds, actor: "egress25d", now: now)
-            logger.info("pruned session history older than 90 days", metadata: ["result": "\(result)"])
+            logger.info(
+                "pruned session history older than 90 days",
+                metadata: ["bindings": "\(result.bindings)", "audit_entries": "\(result.auditEntries)"])
         } catch {
             logger.warning("pruning session history failed; retrying tomorrow", metadata: ["error": "\(error)"])
         }

@@ -97,6 +97,21 @@ struct ReloadTests {
         #expect(try topology.probe("198.51.100.26", 25).outcome == .refused, "new policy in force")
     }
 
+    @Test func blockActionChangesOnReload() throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration(blockAction: "reject")
+        try #require(try topology.ctl(["rules", "apply"]).status == 0)
+        try topology.startDaemon()
+        #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
+        try topology.writeConfiguration(blockAction: "drop")
+        #expect(try topology.ctl(["reload"]).status == 0)
+        usleep(500_000)
+        #expect(try topology.probe("198.51.100.25", 25, timeout: 1.5).outcome == .timeout, "drop after the reload")
+        #expect(topology.daemonOutput.contains("block_action is now drop"))
+        #expect(try topology.synsArrived(at: "198.51.100.25") == 0)
+    }
+
     @Test func shadowModeAcceptsButCountsAndLogsWhatWouldBeBlocked() throws {
         let topology = try Topology()
         defer { topology.tearDown() }
