@@ -8,7 +8,7 @@ import CAllocationCounter
 @_spi(Benchmarks) import Egress25Core
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: - Helpers
@@ -44,7 +44,8 @@ func allocations() -> UInt64 {
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func format(_ value: Double, _ digits: Int = 1) -> String {
@@ -79,7 +80,9 @@ func randomHost(in prefix: IPPrefix) -> IPAddress {
         return .v4(IPv4Address(first.value | (UInt32(truncatingIfNeeded: rng.next()) & (last.value ^ first.value))))
     case (.v6(let first), .v6(let last)):
         return .v6(
-            IPv6Address(high: first.high | (rng.next() & (last.high ^ first.high)), low: first.low | (rng.next() & (last.low ^ first.low)))
+            IPv6Address(
+                high: first.high | (rng.next() & (last.high ^ first.high)),
+                low: first.low | (rng.next() & (last.low ^ first.low)))
         )
     default:
         fatalError("family mismatch")
@@ -99,7 +102,10 @@ func v6(_ high: UInt64, _ low: UInt64, _ length: UInt8) -> IPPrefix {
 /// 8,000 IPv4 /22../24 inside 100.64.0.0/10 and 10.0.0.0/8, 2,000 IPv6 /40../48 inside 2400::/12.
 let subscriberRanges: [IPPrefix] = (0..<10_000).map { i in
     if i < 8000 {
-        let base: UInt32 = i % 2 == 0 ? 0x6440_0000 | (UInt32(truncatingIfNeeded: rng.next()) & 0x003F_FFFF) : 0x0A00_0000 | (UInt32(truncatingIfNeeded: rng.next()) & 0x00FF_FFFF)
+        let base: UInt32 =
+            i % 2 == 0
+            ? 0x6440_0000 | (UInt32(truncatingIfNeeded: rng.next()) & 0x003F_FFFF)
+            : 0x0A00_0000 | (UInt32(truncatingIfNeeded: rng.next()) & 0x00FF_FFFF)
         return v4(base, UInt8(22 + rng.next() % 3))
     }
     return v6(0x2400_0000_0000_0000 | (rng.next() & 0x000F_FFFF_FFFF_FFFF), 0, UInt8(40 + rng.next() % 9))
@@ -107,7 +113,8 @@ let subscriberRanges: [IPPrefix] = (0..<10_000).map { i in
 
 /// 700 IPv4 relays (/32, some /28) in 198.18.0.0/15, 300 IPv6 /128 in 2001:db8:ffff::/48; 20% restricted to a port.
 let relayHosts: [RelayHost] = (0..<1000).map { i in
-    let prefix = i < 700
+    let prefix =
+        i < 700
         ? v4(0xC612_0000 | (UInt32(truncatingIfNeeded: rng.next()) & 0x0001_FFFF), i % 10 == 0 ? 28 : 32)
         : v6(0x2001_0db8_ffff_0000, rng.next(), 128)
     let ports: [UInt16]? = i % 5 == 0 ? (i % 10 == 0 ? [587] : [25]) : nil
@@ -131,11 +138,12 @@ func makeExceptions(_ count: Int, idPrefix: String) -> [ExceptionRule] {
         }
         var destinations = DestinationScope.any
         if rng.next() % 2 == 0 {
-            destinations = .prefixes((0..<(1 + Int(rng.next() % 3))).map { _ in
-                rng.next() % 3 == 0
-                    ? v6(0x2a00_1450_0000_0000 | (rng.next() & 0x0000_0000_FFFF_0000), 0, 48)
-                    : v4(0x2D00_0000 | (UInt32(truncatingIfNeeded: rng.next()) & 0x00FF_FF00), 24)
-            })
+            destinations = .prefixes(
+                (0..<(1 + Int(rng.next() % 3))).map { _ in
+                    rng.next() % 3 == 0
+                        ? v6(0x2a00_1450_0000_0000 | (rng.next() & 0x0000_0000_FFFF_0000), 0, 48)
+                        : v4(0x2D00_0000 | (UInt32(truncatingIfNeeded: rng.next()) & 0x00FF_FF00), 24)
+                })
         }
         let kind = rng.next() % 10
         rules.append(
@@ -162,8 +170,12 @@ struct NaiveDecider {
     var exceptions: [ExceptionRule]
 
     func decide(_ flow: Flow, now: Int64) -> Decision {
-        guard policy.ports.contains(flow.destinationPort) else { return Decision(verdict: .accept, reason: .notPolicedPort) }
-        guard flow.flags.contains(.syn) && !flow.flags.contains(.ack) else { return Decision(verdict: .accept, reason: .notInitialSYN) }
+        guard policy.ports.contains(flow.destinationPort) else {
+            return Decision(verdict: .accept, reason: .notPolicedPort)
+        }
+        guard flow.flags.contains(.syn) && !flow.flags.contains(.ack) else {
+            return Decision(verdict: .accept, reason: .notInitialSYN)
+        }
         let source = flow.source.unmapped
         let destination = flow.destination.unmapped
         guard policy.subscriberRanges.contains(where: { $0.contains(source) }) else {
@@ -247,7 +259,8 @@ func makeFlows(_ count: Int, exceptions: [ExceptionRule]) -> [Flow] {
             destination = randomDestination(v4Family: source.isIPv4)
             if rng.next() % 2 == 0 { flags = [.syn, .ack] } else { port = 587 }
         }
-        flows.append(Flow(source: source, destination: destination, sourcePort: 40000, destinationPort: port, flags: flags))
+        flows.append(
+            Flow(source: source, destination: destination, sourcePort: 40000, destinationPort: port, flags: flags))
     }
     return flows
 }
@@ -266,25 +279,61 @@ func runDecisions(_ snapshot: PolicySnapshot, _ flows: UnsafeBufferPointer<Flow>
     return blocked
 }
 
-func benchmarkDecide(_ snapshot: PolicySnapshot, _ flows: [Flow], label: String) -> Double {
+/// decide(_:now:into:) in batches of 64 flows, as a queue worker receives them.
+@inline(never)
+func runBatchDecisions(
+    _ snapshot: PolicySnapshot,
+    _ flows: UnsafeBufferPointer<Flow>,
+    _ decisions: UnsafeMutableBufferPointer<Decision>,
+    repeats: Int
+) -> Int {
+    var blocked = 0
+    for _ in 0..<repeats {
+        var start = 0
+        while start < flows.count {
+            let count = min(64, flows.count - start)
+            let batch = UnsafeBufferPointer(rebasing: flows[start..<start + count])
+            let out = UnsafeMutableBufferPointer(rebasing: decisions[0..<count])
+            snapshot.decide(batch, now: now, into: out)
+            for decision in out where decision.verdict == .block { blocked &+= 1 }
+            start += count
+        }
+    }
+    return blocked
+}
+
+func benchmarkDecide(_ snapshot: PolicySnapshot, _ flows: [Flow], label: String, batch: Bool = false) -> Double {
     var samples: [Double] = []
     let repeats = 16
     var allocationsPerOp = 0.0
+    var totalAllocations: UInt64 = 0
+    let decisions = UnsafeMutableBufferPointer<Decision>.allocate(capacity: 64)
+    decisions.initialize(repeating: Decision(verdict: .accept, reason: .malformed))
+    defer { decisions.deallocate() }
+    func run(_ buffer: UnsafeBufferPointer<Flow>, _ repeats: Int) -> Int {
+        batch
+            ? runBatchDecisions(snapshot, buffer, decisions, repeats: repeats)
+            : runDecisions(snapshot, buffer, repeats: repeats)
+    }
     flows.withUnsafeBufferPointer { buffer in
-        blackHole(runDecisions(snapshot, buffer, repeats: 2))  // warm up
+        blackHole(run(buffer, 2))  // warm up
         for _ in 0..<11 {
             let allocationsBefore = allocations()
             let start = monotonicNanoseconds()
-            blackHole(runDecisions(snapshot, buffer, repeats: repeats))
+            blackHole(run(buffer, repeats))
             let elapsed = monotonicNanoseconds() - start
             let operations = Double(buffer.count * repeats)
-            allocationsPerOp = max(allocationsPerOp, Double(allocations() - allocationsBefore) / operations)
+            let made = allocations() - allocationsBefore
+            totalAllocations += made
+            allocationsPerOp = max(allocationsPerOp, Double(made) / operations)
             samples.append(Double(elapsed) / operations)
         }
     }
     let result = median(samples)
-    print("decide [\(label)]: median \(format(result)) ns/decision (min \(format(samples.min()!)), max \(format(samples.max()!)); "
-        + "11 runs x \(flows.count * repeats) decisions), allocations/decision: \(format(allocationsPerOp, 4))")
+    print(
+        "decide [\(label)]: median \(format(result)) ns/decision (min \(format(samples.min()!)), max \(format(samples.max()!)); "
+            + "11 runs x \(flows.count * repeats) decisions), allocations/decision: \(format(allocationsPerOp, 4)) "
+            + "(\(totalAllocations) in \(11 * flows.count * repeats))")
     return result
 }
 
@@ -294,19 +343,55 @@ print("")
 // Decide: 10,000 subscribers, 1,000 relays, 100,000 exceptions.
 let exceptions100k = makeExceptions(100_000, idPrefix: "ex-")
 let snapshot = try PolicySnapshot(policy: policy, exceptions: exceptions100k, bindings: [], generation: 1)
-let unindexed = try PolicySnapshot(policy: policy, exceptions: exceptions100k, bindings: [], generation: 1, indexed: false)
+let unindexed = try PolicySnapshot(
+    policy: policy, exceptions: exceptions100k, bindings: [], generation: 1, indexed: false)
 let flows = makeFlows(1 << 16, exceptions: exceptions100k)
 
 var mix: [String: Int] = [:]
 for flow in flows { mix["\(snapshot.decide(flow, now: now).reason.label)", default: 0] += 1 }
-print("flow mix (\(flows.count) flows): " + mix.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value * 100 / flows.count)%" }.joined(separator: ", "))
+print(
+    "flow mix (\(flows.count) flows): "
+        + mix.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value * 100 / flows.count)%" }.joined(
+            separator: ", "))
 let ipv6Share = flows.filter { !$0.source.isIPv4 }.count * 100 / flows.count
 print("IPv6 sources: \(ipv6Share)%")
 
+/// Context for the cold-cache figures: ns per dependent random load (pointer chase) over `bytes` of memory.
+func memoryLatency(bytes: Int) -> Double {
+    let count = bytes / 8
+    var order = Array(0..<count)
+    order.shuffle(using: &rng)
+    var next = [Int](repeating: 0, count: count)
+    for i in 0..<count { next[order[i]] = order[(i + 1) % count] }
+    let steps = 2_000_000
+    return next.withUnsafeBufferPointer { chain in
+        let start = monotonicNanoseconds()
+        let position = chase(chain, steps: steps)
+        let elapsed = monotonicNanoseconds() - start
+        blackHole(position)
+        return Double(elapsed) / Double(steps)
+    }
+}
+
+@inline(never)
+func chase(_ chain: UnsafeBufferPointer<Int>, steps: Int) -> Int {
+    var position = 0
+    for _ in 0..<steps { position = chain[position] }
+    return position
+}
+
 var indexedNs = 0.0
+if selectedParts.contains("decide") || selectedParts.contains("latency") {
+    print(
+        "memory latency (dependent random loads): 256 KiB \(format(memoryLatency(bytes: 256 << 10))) ns, "
+            + "4 MiB \(format(memoryLatency(bytes: 4 << 20))) ns, 64 MiB \(format(memoryLatency(bytes: 64 << 20))) ns")
+}
 if selectedParts.contains("decide") {
     indexedNs = benchmarkDecide(snapshot, flows, label: "intervals + direct index (adaptive)")
+    _ = benchmarkDecide(snapshot, flows, label: "same, batches of 64 via decide(_:now:into:)", batch: true)
     _ = benchmarkDecide(unindexed, flows, label: "intervals, plain binary search")
+    let withoutExceptions = try PolicySnapshot(policy: policy, exceptions: [], bindings: [], generation: 1)
+    _ = benchmarkDecide(withoutExceptions, flows, label: "same flows, no exceptions (subscriber + relay lookups only)")
 }
 if selectedParts.contains("decide") || selectedParts.contains("warm") {
     // The same mix, but only 512 distinct flows (their table lines stay in L1/L2): the cost without cache misses.
@@ -328,9 +413,10 @@ if selectedParts.contains("naive") {
         if decision != snapshot.decide(flow, now: now) { disagreements += 1 }
     }
     naiveNs /= Double(naiveFlows.count)
-    print("decide [naive linear scan]: \(format(naiveNs / 1000)) us/decision over \(naiveFlows.count) flows; "
-        + "disagreements with the snapshot: \(disagreements)"
-        + (indexedNs > 0 ? "; snapshot is \(format(naiveNs / indexedNs, 0))x faster" : ""))
+    print(
+        "decide [naive linear scan]: \(format(naiveNs / 1000)) us/decision over \(naiveFlows.count) flows; "
+            + "disagreements with the snapshot: \(disagreements)"
+            + (indexedNs > 0 ? "; snapshot is \(format(naiveNs / indexedNs, 0))x faster" : ""))
 }
 print("")
 
@@ -343,7 +429,9 @@ func ipv4SYN() -> [UInt8] {
 }
 
 func ipv6SYNWithExtensionHeaders() -> [UInt8] {
-    let tcp: [UInt8] = [0xC3, 0x50, 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0xA0, 0x02, 0xFF, 0xFF, 0, 0, 0, 0] + [UInt8](repeating: 1, count: 20)
+    let tcp: [UInt8] =
+        [0xC3, 0x50, 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0xA0, 0x02, 0xFF, 0xFF, 0, 0, 0, 0]
+        + [UInt8](repeating: 1, count: 20)
     let extensions: [UInt8] = [60, 0, 0, 0, 0, 0, 0, 0] + [44, 0, 0, 0, 0, 0, 0, 0] + [6, 0, 0, 1, 1, 2, 3, 4]
     let payload = extensions + tcp
     var bytes: [UInt8] = [0x60, 0, 0, 0, 0, UInt8(payload.count), 0, 64]
@@ -358,7 +446,7 @@ func ipv6SYNWithExtensionHeaders() -> [UInt8] {
 func runParse(_ packets: UnsafeRawBufferPointer, stride: Int, length: Int, _ count: Int) -> Int {
     var ports = 0
     for i in 0..<count {
-        let packet = UnsafeRawBufferPointer(rebasing: packets[(i & 63) * stride ..< (i & 63) * stride + length])
+        let packet = UnsafeRawBufferPointer(rebasing: packets[(i & 63) * stride..<(i & 63) * stride + length])
         if case .tcp(let flow) = PacketParser.parse(packet) { ports &+= Int(flow.destinationPort) }
     }
     return ports
@@ -374,7 +462,9 @@ func benchmarkParse(_ packet: [UInt8], tcpOffset: Int, label: String) {
         variants += copy
     }
     var samples: [Double] = []
+    samples.reserveCapacity(8)
     var allocationsPerOp = 0.0
+    var totalAllocations: UInt64 = 0
     variants.withUnsafeBytes { bytes in
         let count = 5_000_000
         blackHole(runParse(bytes, stride: packet.count, length: packet.count, 100_000))
@@ -382,12 +472,16 @@ func benchmarkParse(_ packet: [UInt8], tcpOffset: Int, label: String) {
             let allocationsBefore = allocations()
             let start = monotonicNanoseconds()
             blackHole(runParse(bytes, stride: packet.count, length: packet.count, count))
-            samples.append(Double(monotonicNanoseconds() - start) / Double(count))
-            allocationsPerOp = max(allocationsPerOp, Double(allocations() - allocationsBefore) / Double(count))
+            let elapsed = monotonicNanoseconds() - start
+            let made = allocations() - allocationsBefore
+            samples.append(Double(elapsed) / Double(count))
+            totalAllocations += made
+            allocationsPerOp = max(allocationsPerOp, Double(made) / Double(count))
         }
     }
-    print("parse [\(label), \(packet.count) bytes]: median \(format(median(samples), 2)) ns/packet, "
-        + "allocations/packet: \(format(allocationsPerOp, 4))")
+    print(
+        "parse [\(label), \(packet.count) bytes]: median \(format(median(samples), 2)) ns/packet, "
+            + "allocations/packet: \(format(allocationsPerOp, 4)) (\(totalAllocations) in \(7 * 5_000_000))")
 }
 
 if selectedParts.contains("parse") {
@@ -417,16 +511,20 @@ if selectedParts.contains("build") {
         tableBytesPerException = Double(big.tableByteCount) / Double(exceptions1M.count)
         blackHole(big.decide(flows[0], now: now))
     }
-    print("snapshot build, 1,000,000 exceptions + 10,000 subscribers + 1,000 relays: median \(format(median(buildSamples), 0)) ms CPU "
-        + "(runs: \(buildSamples.map { format($0, 0) }.joined(separator: ", ")); wall median \(format(median(wallSamples), 0)) ms), "
-        + "\(buildAllocations) allocations")
-    print("memory: lookup tables \(format(tableBytesPerException)) bytes/exception; heap retained by the snapshot "
-        + "\(format(heapPerException)) bytes/exception (mallinfo2; the ExceptionRule array itself is shared with the caller)")
+    print(
+        "snapshot build, 1,000,000 exceptions + 10,000 subscribers + 1,000 relays: median \(format(median(buildSamples), 0)) ms CPU "
+            + "(runs: \(buildSamples.map { format($0, 0) }.joined(separator: ", ")); wall median \(format(median(wallSamples), 0)) ms), "
+            + "\(buildAllocations) allocations")
+    print(
+        "memory: lookup tables \(format(tableBytesPerException)) bytes/exception; heap retained by the snapshot "
+            + "\(format(heapPerException)) bytes/exception (mallinfo2; the ExceptionRule array itself is shared with the caller)"
+    )
 
     // The ExceptionRule values the snapshot keeps for exception(at:): measured by building a second copy of them.
     let heapBeforeRules = heapBytesInUse()
     let rulesCopy = makeExceptions(100_000, idPrefix: "copy-")
-    print("ExceptionRule values (ids, customers, arrays; kept for exception(at:)): "
-        + "\(format(Double(heapBytesInUse() - heapBeforeRules) / Double(rulesCopy.count))) bytes/exception")
+    print(
+        "ExceptionRule values (ids, customers, arrays; kept for exception(at:)): "
+            + "\(format(Double(heapBytesInUse() - heapBeforeRules) / Double(rulesCopy.count))) bytes/exception")
     blackHole(rulesCopy)
 }

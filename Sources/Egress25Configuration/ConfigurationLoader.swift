@@ -200,7 +200,16 @@ public enum ConfigurationLoader {
         var relayHosts: [RelayHost] = []
         if let value = map["relay_hosts"] {
             for item in try value.list() {
-                relayHosts.append(try parseRelay(item, policedPorts: ports))
+                let relay = try parseRelay(item, policedPorts: ports)
+                let bits = relay.prefix.address.isIPv4 ? 32 : 128
+                if Int(relay.prefix.length) < bits / 4 {
+                    warnings.append(
+                        ConfigurationWarning(
+                            item,
+                            "relay \(relay.prefix) covers a huge part of the address space: SYNs to it are never "
+                                + "blocked (is it a relay host, or a typo?)"))
+                }
+                relayHosts.append(relay)
             }
         }
 
@@ -236,6 +245,19 @@ public enum ConfigurationLoader {
                             sourceNode,
                             "\(source) is outside every subscriber range: SYNs from it are never queued, so this "
                                 + "exception has no effect"))
+                }
+                for (source, sourceNode) in zip(rule.sources, sourceNodes)
+                where Int(source.length) < (source.address.isIPv4 ? 8 : 32) {
+                    warnings.append(
+                        ConfigurationWarning(
+                            sourceNode,
+                            "\(source) exempts a huge part of the address space from blocking (a static exception "
+                                + "is meant for one customer's addresses)"))
+                }
+                if let expiresAt = rule.expiresAt, expiresAt <= UTCTime.now() {
+                    warnings.append(
+                        ConfigurationWarning(
+                            idNode, "exception \"\(rule.id)\" expired at \(UTCTime.format(expiresAt)): it no longer applies"))
                 }
                 if let first = ids[rule.id] {
                     throw idNode.error("exception id \"\(rule.id)\" is already used by \(first)")

@@ -14,13 +14,14 @@
 /// shorter than it, never used past it.
 public enum PacketParser {
     /// The most IPv6 extension headers walked before giving up with `.tooManyExtensionHeaders`.
-    public static let maximumExtensionHeaders = 8
+    public static var maximumExtensionHeaders: Int { 8 }
 
     /// IP protocol number of TCP.
     @usableFromInline
     static let tcpProtocol: UInt8 = 6
 
-    /// Parses `bytes` (starting at the IP header).
+    /// Parses `bytes` (starting at the IP header). Inlinable, so the result is built in the caller's frame.
+    @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> ParsedPacket {
         guard bytes.count > 0, let base = bytes.baseAddress else { return .malformed(.empty) }
         switch base.load(as: UInt8.self) >> 4 {
@@ -35,21 +36,22 @@ public enum PacketParser {
         bytes.withUnsafeBytes { parse($0) }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func load16(_ base: UnsafeRawPointer, _ offset: Int) -> UInt16 {
         UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func load32(_ base: UnsafeRawPointer, _ offset: Int) -> UInt32 {
         UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func load64(_ base: UnsafeRawPointer, _ offset: Int) -> UInt64 {
         UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
+    @inlinable @inline(__always)
     static func parseIPv4(_ base: UnsafeRawPointer, count: Int) -> ParsedPacket {
         let headerLength = Int(base.load(as: UInt8.self) & 0x0F) * 4
         guard headerLength >= 20 else { return .malformed(.badIHL) }
@@ -64,6 +66,7 @@ public enum PacketParser {
         return parseTCP(base, offset: headerLength, count: count, ipEnd: totalLength, source, destination)
     }
 
+    @inlinable @inline(__always)
     static func parseIPv6(_ base: UnsafeRawPointer, count: Int) -> ParsedPacket {
         guard count >= 40 else { return .malformed(.truncatedIPHeader) }
         var next = base.load(fromByteOffset: 6, as: UInt8.self)
@@ -101,7 +104,7 @@ public enum PacketParser {
         return parseTCP(base, offset: offset, count: count, ipEnd: ipEnd, source, destination)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func parseTCP(
         _ base: UnsafeRawPointer,
         offset: Int,

@@ -12,6 +12,14 @@
 ///
 /// Exception indices: `policy.exceptions` (static, from the configuration) come first, then the `exceptions`
 /// argument (from the store), in the order given. Relay indices follow `policy.relayHosts`.
+///
+/// Validity times are compared as `UInt32` UTC seconds, exact to the second from 1970-01-01 to 2106-02-07; earlier
+/// or later `notBefore`/`expiresAt` values (and `now`) are clamped into that range.
+///
+/// Memory (measured, see Benchmarks/Egress25CoreBenchmarks): about 80 bytes of lookup tables per single-source
+/// exception, plus the `ExceptionRule` values themselves (kept for `exception(at:)`, shared with the caller's array
+/// when `policy.exceptions` is empty). Tables of 1 MiB or more are 2 MiB-aligned and advised to use transparent huge
+/// pages.
 public final class PolicySnapshot: Sendable {
     /// Increases with every snapshot the daemon publishes.
     public let generation: UInt64
@@ -32,7 +40,8 @@ public final class PolicySnapshot: Sendable {
         var relays: PrefixTable<RelayPayload>
         var relayPortList: FrozenArray<UInt16>
         var exceptions: PrefixTable<ExceptionPayload>
-        /// Destination scopes: sorted, merged [first, last] ranges per exception (see `ExceptionPayload`).
+        /// Destination scopes: sorted, merged [first, last] ranges per scoped exception (see `ExceptionPayload`).
+        var scopes: FrozenArray<ScopeRange>
         var scopeV4: FrozenArray<Range4>
         var scopeV6: FrozenArray<Range6>
         var bindings: PrefixTable<Int32>
@@ -44,6 +53,7 @@ public final class PolicySnapshot: Sendable {
             relays.deallocate()
             relayPortList.deallocate()
             exceptions.deallocate()
+            scopes.deallocate()
             scopeV4.deallocate()
             scopeV6.deallocate()
             bindings.deallocate()
@@ -52,7 +62,7 @@ public final class PolicySnapshot: Sendable {
 
         var byteCount: Int {
             policedPorts.byteCount + subscribers.byteCount + relays.byteCount + relayPortList.byteCount
-                + exceptions.byteCount + scopeV4.byteCount + scopeV6.byteCount + bindings.byteCount
+                + exceptions.byteCount + scopes.byteCount + scopeV4.byteCount + scopeV6.byteCount + bindings.byteCount
                 + exceptionCustomers.byteCount
         }
     }
@@ -65,14 +75,22 @@ public final class PolicySnapshot: Sendable {
         var portCount: Int32
     }
 
-    /// An exception as stored in the exception table: everything `decide` needs in one record.
+    /// An exception as stored in the exception table: what `decide` needs, in 16 bytes (an entry record with it
+    /// is 32 bytes, half a cache line). Times are UTC seconds as `UInt32`, clamped: exact for 1970-01-01 to
+    /// 2106-02-07; nil `notBefore` is 0 and nil `expiresAt` is `UInt32.max`.
     struct ExceptionPayload {
-        /// Inclusive; Int64.min when unbounded.
-        var notBefore: Int64
-        /// Exclusive; Int64.max when unbounded.
-        var expiresAt: Int64
+        /// Inclusive.
+        var notBefore: UInt32
+        /// Exclusive.
+        var expiresAt: UInt32
         var index: Int32
-        /// scopeV4[v4Start ..< v4Start + v4Count]; v4Count -1 = any destination.
+        /// -1: any destination. >= 0: index into `scopes`. <= -2: an IPv4-only scope of 1...15 ranges stored
+        /// directly, `-(2 + (v4Start << 4 | v4Count))`, which saves the `scopes` lookup (one cache miss).
+        var scope: Int32
+    }
+
+    /// One exception's destination scope: scopeV4[v4Start ..< v4Start + v4Count], and the same for IPv6.
+    struct ScopeRange {
         var v4Start: Int32
         var v4Count: Int32
         var v6Start: Int32
@@ -120,7 +138,7 @@ public final class PolicySnapshot: Sendable {
     ) throws(PolicyBuildError) {
         try self.init(
             policy: policy, exceptions: exceptions, bindings: bindings, generation: generation,
-            indexThreshold: indexed ? 4096 : .max
+            indexThreshold: indexed ? 64 : .max
         )
     }
 
@@ -141,22 +159,6 @@ public final class PolicySnapshot: Sendable {
         self.rules = rules
         guard rules.count < Int(Int32.max), relays.count < Int(Int32.max) else {
             throw PolicyBuildError(message: "too many exceptions (\(rules.count)) or relays (\(relays.count))")
-        }
-
-        // Duplicate ids.
-        var ids = StringIndexTable(capacity: rules.count)
-        for index in rules.indices {
-            let first = ids.insert(rules[index].id, index: Int32(index)) { rules[Int($0)].id }
-            if first >= 0 {
-                func origin(_ i: Int) -> String {
-                    i < staticCount
-                        ? "configuration policy exception #\(i + 1)"
-                        : "exception store entry #\(i - staticCount + 1)"
-                }
-                throw PolicyBuildError(
-                    message: "duplicate exception id \"\(rules[index].id)\": \(origin(Int(first))) and \(origin(index))"
-                )
-            }
         }
 
         // Customers: bindings first, then exceptions.
@@ -181,10 +183,6 @@ public final class PolicySnapshot: Sendable {
         }
         var exceptionCustomers: [Int32] = []
         exceptionCustomers.reserveCapacity(rules.count)
-        for rule in rules {
-            exceptionCustomers.append(intern(rule.customer))
-        }
-        self.customers = customers
 
         // Policed ports.
         var bitmap = [UInt64](repeating: 0, count: 1024)
@@ -206,14 +204,32 @@ public final class PolicySnapshot: Sendable {
         }
 
         // Exceptions.
-        var exceptionItems: [(prefix: IPPrefix, order: Int32, payload: ExceptionPayload)] = []
-        exceptionItems.reserveCapacity(rules.count)
+        var exceptionTable = PrefixTable<ExceptionPayload>.Builder()
+        exceptionTable.reserveCapacity(rules.count)
+        var scopes: [ScopeRange] = []
         var scopeV4: [Range4] = []
         var scopeV6: [Range6] = []
+        // One pass over the exceptions (each is a large struct with several heap objects: walk them once):
+        // duplicate ids, customers, validity, scope, sources.
+        var ids = StringIndexTable(capacity: rules.count)
         for (index, rule) in rules.enumerated() {
+            let first = ids.insert(rule.id, index: Int32(index)) { rules[Int($0)].id }
+            if first >= 0 {
+                func origin(_ i: Int) -> String {
+                    i < staticCount
+                        ? "configuration policy exception #\(i + 1)"
+                        : "exception store entry #\(i - staticCount + 1)"
+                }
+                throw PolicyBuildError(
+                    message: "duplicate exception id \"\(rule.id)\": \(origin(Int(first))) and \(origin(index))"
+                )
+            }
+            exceptionCustomers.append(intern(rule.customer))
             var payload = ExceptionPayload(
-                notBefore: rule.notBefore ?? .min, expiresAt: rule.expiresAt ?? .max, index: Int32(index),
-                v4Start: 0, v4Count: -1, v6Start: 0, v6Count: 0
+                notBefore: rule.notBefore.map { UInt32(clamping: $0) } ?? 0,
+                expiresAt: rule.expiresAt.map { UInt32(clamping: $0) } ?? .max,
+                index: Int32(index),
+                scope: -1
             )
             if case .prefixes(let prefixes) = rule.destinations {
                 let v4Start = scopeV4.count
@@ -236,25 +252,38 @@ public final class PolicySnapshot: Sendable {
                 }
                 PolicySnapshot.sortAndMerge(&scopeV4, from: v4Start)
                 PolicySnapshot.sortAndMerge(&scopeV6, from: v6Start)
-                payload.v4Start = Int32(v4Start)
-                payload.v4Count = Int32(scopeV4.count - v4Start)
-                payload.v6Start = Int32(v6Start)
-                payload.v6Count = Int32(scopeV6.count - v6Start)
+                let v4Count = scopeV4.count - v4Start
+                if scopeV6.count == v6Start && (1...15).contains(v4Count) && v4Start < 1 << 26 {
+                    payload.scope = -(2 + Int32(v4Start << 4 | v4Count))
+                } else {
+                    payload.scope = Int32(scopes.count)
+                    scopes.append(
+                        ScopeRange(
+                            v4Start: Int32(v4Start), v4Count: Int32(scopeV4.count - v4Start),
+                            v6Start: Int32(v6Start), v6Count: Int32(scopeV6.count - v6Start)
+                        )
+                    )
+                }
             }
+            let payloadIndex = exceptionTable.addPayload(payload)
             for source in rule.sources {
-                exceptionItems.append((source.unmapped, Int32(index), payload))
+                exceptionTable.add(source.unmapped, order: Int32(index), payload: payloadIndex)
             }
         }
+
+        self.customers = customers
 
         self.tables = Tables(
             shadow: policy.mode == .shadow,
             policedPorts: FrozenArray(bitmap),
             subscribers: PrefixTable(
-                policy.subscriberRanges.map { (prefix: $0.unmapped, order: 0, payload: 0) }, indexThreshold: indexThreshold
+                policy.subscriberRanges.map { (prefix: $0.unmapped, order: 0, payload: 0) },
+                indexThreshold: indexThreshold
             ),
             relays: PrefixTable(relayItems, indexThreshold: indexThreshold),
             relayPortList: FrozenArray(relayPortList),
-            exceptions: PrefixTable(exceptionItems, indexThreshold: indexThreshold),
+            exceptions: exceptionTable.build(indexThreshold: indexThreshold),
+            scopes: FrozenArray(scopes),
             scopeV4: FrozenArray(scopeV4),
             scopeV6: FrozenArray(scopeV6),
             bindings: PrefixTable(bindingItems, indexThreshold: indexThreshold),
@@ -315,6 +344,90 @@ public final class PolicySnapshot: Sendable {
     /// not yet valid -> block `.blockedExceptionExpired`; else block `.blockedNoException`. In shadow mode a block
     /// becomes accept with `shadow == true`. No allocation, no lock.
     public func decide(_ flow: Flow, now: Int64) -> Decision {
+        let source = flow.source.unmapped
+        let destination = flow.destination.unmapped
+        // The subscriber and relay tables are small (cache-resident); the exception table is looked up only when
+        // the SYN is not to a relay, so relay traffic never pays its cache miss.
+        let subscriber = tables.subscribers.lookup(source)
+        let relayEntry = tables.relays.lookup(destination)
+        return finish(
+            flow, source, destination, subscriber: subscriber, relayEntry: relayEntry,
+            exceptionEntry: PolicySnapshot.notLookedUp, now: now)
+    }
+
+    /// Decides a batch of flows (e.g. one NFQUEUE receive batch) at `now`, writing `decisions[i]` for `flows[i]`;
+    /// the same decisions as `decide(_:now:)`. Faster per flow when the tables are not in cache: the lookups of
+    /// 8 flows at a time advance in stages (index slot, bucket, entry record), each stage prefetching what the next
+    /// one reads for all 8, so their cache misses overlap (group prefetching, as in DPDK's `rte_lpm_lookupx4`).
+    /// No allocation, no lock.
+    /// - Precondition: `decisions.count >= flows.count`.
+    public func decide(
+        _ flows: UnsafeBufferPointer<Flow>,
+        now: Int64,
+        into decisions: UnsafeMutableBufferPointer<Decision>
+    ) {
+        precondition(decisions.count >= flows.count, "decision buffer shorter than the flow batch")
+        let group = 8
+        let subscribers = tables.subscribers
+        let relays = tables.relays
+        let exceptions = tables.exceptions
+        withUnsafeTemporaryAllocation(of: IPAddress.self, capacity: 2 * group) { addresses in
+            withUnsafeTemporaryAllocation(of: (low: Int, length: Int).self, capacity: group) { buckets in
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: 3 * group) { entries in
+                    var start = 0
+                    while start < flows.count {
+                        let count = min(group, flows.count - start)
+                        // Stage 1: unmap the addresses; the subscriber and relay lookups (small, cache-resident
+                        // tables); for SYNs not to a relay, prefetch the exception table's index slot.
+                        for i in 0..<count {
+                            let source = flows[start + i].source.unmapped
+                            let destination = flows[start + i].destination.unmapped
+                            addresses.initializeElement(at: i, to: source)
+                            addresses.initializeElement(at: group + i, to: destination)
+                            entries.initializeElement(at: group + i, to: subscribers.lookup(source))
+                            let relay = relays.lookup(destination)
+                            entries.initializeElement(at: 2 * group + i, to: relay)
+                            if relay < 0 { exceptions.prefetchIndex(source) }
+                        }
+                        // Stage 2: read the index slots, prefetch the buckets.
+                        for i in 0..<count where entries[2 * group + i] < 0 {
+                            buckets.initializeElement(at: i, to: exceptions.prefetchBucket(addresses[i]))
+                        }
+                        // Stage 3: search the buckets, prefetch the entry records (a relay's flows are looked up
+                        // later, only if the relay does not serve the port).
+                        for i in 0..<count {
+                            entries.initializeElement(
+                                at: i,
+                                to: entries[2 * group + i] < 0
+                                    ? exceptions.search(addresses[i], buckets[i]) : PolicySnapshot.notLookedUp)
+                        }
+                        // Stage 4: the decisions.
+                        for i in 0..<count {
+                            decisions[start + i] = finish(
+                                flows[start + i], addresses[i], addresses[group + i], subscriber: entries[group + i],
+                                relayEntry: entries[2 * group + i], exceptionEntry: entries[i], now: now)
+                        }
+                        start += count
+                    }
+                }
+            }
+        }
+    }
+
+    /// `finish`'s `exceptionEntry` when the exception table has not been looked up yet.
+    static var notLookedUp: Int32 { -2 }
+
+    /// The decision once the table lookups are done (`exceptionEntry` may be `notLookedUp`).
+    @inline(__always)
+    func finish(
+        _ flow: Flow,
+        _ source: IPAddress,
+        _ destination: IPAddress,
+        subscriber: Int32,
+        relayEntry: Int32,
+        exceptionEntry: Int32,
+        now: Int64
+    ) -> Decision {
         let port = flow.destinationPort
         guard tables.policedPorts[Int(port >> 6)] & (1 << UInt64(port & 63)) != 0 else {
             return Decision(verdict: .accept, reason: .notPolicedPort)
@@ -322,17 +435,15 @@ public final class PolicySnapshot: Sendable {
         guard flow.flags.isInitialSYN else {
             return Decision(verdict: .accept, reason: .notInitialSYN)
         }
-        let source = flow.source.unmapped
-        guard tables.subscribers.lookup(source) >= 0 else {
+        guard subscriber >= 0 else {
             return Decision(verdict: .accept, reason: .notSubscriber)
         }
-        let destination = flow.destination.unmapped
 
         // Relays: most specific relay prefix first.
         let relayTable = tables.relays
-        var entry = relayTable.lookup(destination)
-        while entry >= 0 {
-            let record = relayTable.entries[Int(entry)]
+        var relayEntry = relayEntry
+        while relayEntry >= 0 {
+            let record = relayTable.entries[Int(relayEntry)]
             if relayServes(record.first, port) {
                 return Decision(verdict: .accept, reason: .relay(record.first.index))
             }
@@ -345,21 +456,23 @@ public final class PolicySnapshot: Sendable {
                 }
                 slot += 1
             }
-            entry = record.parent
+            relayEntry = record.parent
         }
 
         // Exceptions covering the source: most specific first.
         let exceptionTable = tables.exceptions
+        let time = UInt32(clamping: now)
         var outsideScope: Int32 = -1
         var expired: Int32 = -1
-        entry = exceptionTable.lookup(source)
-        while entry >= 0 {
-            let record = exceptionTable.entries[Int(entry)]
+        var exceptionEntry =
+            exceptionEntry == PolicySnapshot.notLookedUp ? exceptionTable.lookup(source) : exceptionEntry
+        while exceptionEntry >= 0 {
+            let record = exceptionTable.entries[Int(exceptionEntry)]
             var payload = record.first
             var slot = Int(record.extraStart)
             let end = slot + Int(record.extraCount)
             while true {
-                if payload.notBefore <= now && now < payload.expiresAt {
+                if payload.notBefore <= time && time < payload.expiresAt {
                     if inScope(payload, destination) {
                         return Decision(verdict: .accept, reason: .exception(payload.index))
                     }
@@ -371,7 +484,7 @@ public final class PolicySnapshot: Sendable {
                 payload = exceptionTable.extras[slot]
                 slot += 1
             }
-            entry = record.parent
+            exceptionEntry = record.parent
         }
         if outsideScope >= 0 { return blocked(.blockedOutsideScope(outsideScope)) }
         if expired >= 0 { return blocked(.blockedExceptionExpired(expired)) }
@@ -392,15 +505,20 @@ public final class PolicySnapshot: Sendable {
 
     @inline(__always)
     func inScope(_ exception: ExceptionPayload, _ destination: IPAddress) -> Bool {
-        if exception.v4Count < 0 { return true }
+        if exception.scope == -1 { return true }
+        if exception.scope < -1 {
+            let code = Int(-(exception.scope + 2))
+            guard case .v4(let address) = destination else { return false }
+            return PolicySnapshot.rangesContain(tables.scopeV4.base + (code >> 4), code & 15, address.value)
+        }
+        let scope = tables.scopes[Int(exception.scope)]
         switch destination {
         case .v4(let address):
             return PolicySnapshot.rangesContain(
-                tables.scopeV4.base + Int(exception.v4Start), Int(exception.v4Count), address.value
-            )
+                tables.scopeV4.base + Int(scope.v4Start), Int(scope.v4Count), address.value)
         case .v6(let address):
             return PolicySnapshot.rangesContain(
-                tables.scopeV6.base + Int(exception.v6Start), Int(exception.v6Count),
+                tables.scopeV6.base + Int(scope.v6Start), Int(scope.v6Count),
                 UInt128(address.high) << 64 | UInt128(address.low)
             )
         }
@@ -408,7 +526,9 @@ public final class PolicySnapshot: Sendable {
 
     /// Whether `key` lies in one of `count` sorted, disjoint ranges at `ranges`.
     @inline(__always)
-    static func rangesContain<Range: RangePair>(_ ranges: UnsafeMutablePointer<Range>, _ count: Int, _ key: Range.Key) -> Bool {
+    static func rangesContain<Range: RangePair>(_ ranges: UnsafeMutablePointer<Range>, _ count: Int, _ key: Range.Key)
+        -> Bool
+    {
         if count == 0 { return false }
         // Last range whose first <= key.
         var low = 0

@@ -1,3 +1,5 @@
+import CEgress25Core
+
 /// A longest-prefix-match table over IPv4 and IPv6 CIDR prefixes, each prefix carrying one or more payloads
 /// (trivial values, e.g. an exception's index and validity), built once and then read-only.
 ///
@@ -5,10 +7,13 @@
 /// - The nested prefixes of each family are flattened into disjoint elementary intervals sorted by first address;
 ///   each interval stores, next to its start, the most specific prefix ("entry") covering it, or -1. A lookup is a
 ///   binary search over the interval starts, so a hit costs no extra cache line for the entry number.
-/// - Tables with more than `indexThreshold` intervals of a family also get a direct index over a 2^8...2^16-slot
-///   window of the address bits right below the common prefix of all stored starts (the first stage of a
-///   DIR-16-8-8-like scheme): the slot gives the few intervals to search, so a lookup in 200,000 intervals touches
-///   about three cache lines instead of eighteen.
+/// - Tables with more than `indexThreshold` (default 64) intervals of a family also get a direct index over a
+///   2^8...2^16-slot window of the address bits right below the common prefix of all stored starts (the first stage
+///   of a DIR-16-8-8-like scheme, about 8 intervals per slot): the slot gives the few intervals to search, so a
+///   lookup in 200,000 intervals touches two or three cache lines instead of eighteen. Buckets of up to 12 intervals
+///   are scanned without data-dependent branches, longer ones binary-searched.
+/// - Batches: `prefetchIndex`, `prefetchBucket` and `search(_:_:)` split a lookup into stages so that a caller can
+///   overlap the cache misses of several lookups (see `PolicySnapshot.decide(_:now:into:)`).
 /// - Each entry record holds its parent (nearest enclosing entry, -1 at the top), its prefix length, and its first
 ///   payload inline; further payloads of duplicate prefixes live in `extras`. All matching prefixes of an address
 ///   are the chain entry, parent(entry), ..., most specific first; within an entry payloads follow `order`.
@@ -79,86 +84,136 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     /// Number of distinct prefixes.
     var entryCount: Int { entries.count }
 
+    /// Buckets of at most this many intervals are scanned, longer ones binary-searched.
+    @usableFromInline static var linearSearchLimit: Int { 12 }
+
     /// Builds the table.
     /// - Parameters:
     ///   - items: prefixes (already unmapped), each with a payload; `order` sorts payloads of one prefix, and equal
     ///     (prefix, order) pairs are kept once.
     ///   - indexThreshold: build the direct index for a family with more intervals than this.
-    init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 4096) {
-        precondition(_isPOD(Payload.self), "PrefixTable payloads are trivial values")
+    init(_ items: [(prefix: IPPrefix, order: Int32, payload: Payload)], indexThreshold: Int = 64) {
+        var builder = Builder()
+        builder.reserveCapacity(items.count)
+        for item in items {
+            builder.add(item.prefix, order: item.order, payload: builder.addPayload(item.payload))
+        }
+        self = builder.build(indexThreshold: indexThreshold)
+    }
+
+    /// Collects prefixes and payloads, then builds the table; several prefixes may share one payload.
+    struct Builder {
         var items4: [Item<UInt32>] = []
         var items6: [Item<UInt128>] = []
-        for (position, item) in items.enumerated() {
-            switch item.prefix.address {
+        var payloads: [Payload] = []
+
+        mutating func reserveCapacity(_ count: Int) {
+            payloads.reserveCapacity(count)
+            items4.reserveCapacity(count)
+        }
+
+        /// Stores `payload`; returns its index for `add(_:order:payload:)`.
+        mutating func addPayload(_ payload: Payload) -> Int32 {
+            payloads.append(payload)
+            return Int32(payloads.count - 1)
+        }
+
+        /// Adds `prefix` (already unmapped) with the payload at index `payload`.
+        mutating func add(_ prefix: IPPrefix, order: Int32, payload: Int32) {
+            switch prefix.address {
             case .v4(let address):
-                items4.append(Item(start: address.value, length: item.prefix.length, order: item.order, position: position))
+                items4.append(Item(start: address.value, length: prefix.length, order: order, payload: payload))
             case .v6(let address):
                 items6.append(
                     Item(
-                        start: UInt128(address.high) << 64 | UInt128(address.low),
-                        length: item.prefix.length, order: item.order, position: position
-                    )
-                )
+                        start: UInt128(address.high) << 64 | UInt128(address.low), length: prefix.length, order: order,
+                        payload: payload))
             }
         }
-        var entries: [Entry] = []
-        var extras: [Payload] = []
-        entries.reserveCapacity(items.count)
-        let (starts4, entries4) = PrefixTable.flatten(&items4, items, &entries, &extras)
-        let (starts6, entries6) = PrefixTable.flatten(&items6, items, &entries, &extras)
-        var intervals4: [Interval4] = []
-        intervals4.reserveCapacity(starts4.count)
-        for i in starts4.indices { intervals4.append(Interval4(start: starts4[i], entry: entries4[i])) }
-        var intervals6: [Interval6] = []
-        intervals6.reserveCapacity(starts6.count)
-        for i in starts6.indices {
-            intervals6.append(
-                Interval6(high: UInt64(truncatingIfNeeded: starts6[i] >> 64), low: UInt64(truncatingIfNeeded: starts6[i]), entry: entries6[i])
+
+        consuming func build(indexThreshold: Int) -> PrefixTable {
+            // Entry records are written straight into their final storage (no second copy of the largest array).
+            let entryCapacity = items4.count + items6.count
+            let entries = FrozenArray<Entry>.allocate(entryCapacity)
+            var entryCount = 0
+            var extras: [Payload] = []
+            let (starts4, entries4) = PrefixTable.flatten(
+                &items4, payloads, entries, &entryCount, &extras)
+            items4 = []
+            let (starts6, entries6) = PrefixTable.flatten(
+                &items6, payloads, entries, &entryCount, &extras)
+            items6 = []
+            let intervals4 = FrozenArray<Interval4>(capacity: starts4.count) { intervals in
+                for i in starts4.indices {
+                    (intervals + i).initialize(to: Interval4(start: starts4[i], entry: entries4[i]))
+                }
+                return starts4.count
+            }
+            let intervals6 = FrozenArray<Interval6>(capacity: starts6.count) { intervals in
+                for i in starts6.indices {
+                    (intervals + i).initialize(
+                        to: Interval6(
+                            high: UInt64(truncatingIfNeeded: starts6[i] >> 64),
+                            low: UInt64(truncatingIfNeeded: starts6[i]), entry: entries6[i]))
+                }
+                return starts6.count
+            }
+            let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
+            let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
+            let storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
+            storage.initialize(
+                to: Storage(
+                    v4: intervals4, v4Index: v4Index, v4Window: v4Window,
+                    v6: intervals6, v6Index: v6Index, v6Window: v6Window,
+                    entries: FrozenArray(adopting: entries, count: entryCount), extras: FrozenArray(extras)
+                )
             )
+            return PrefixTable(storage: storage)
         }
-        let (v4Window, v4Index) = PrefixTable.buildIndex(starts4, threshold: indexThreshold)
-        let (v6Window, v6Index) = PrefixTable.buildIndex(starts6, threshold: indexThreshold)
-        storage = UnsafeMutablePointer<Storage>.allocate(capacity: 1)
-        storage.initialize(
-            to: Storage(
-                v4: FrozenArray(intervals4), v4Index: v4Index, v4Window: v4Window,
-                v6: FrozenArray(intervals6), v6Index: v6Index, v6Window: v6Window,
-                entries: FrozenArray(entries), extras: FrozenArray(extras)
-            )
-        )
+    }
+
+    init(storage: UnsafeMutablePointer<Storage>) {
+        self.storage = storage
     }
 
     struct Item<Key: FixedWidthInteger & UnsignedInteger> {
         var start: Key
         var length: UInt8
         var order: Int32
-        var position: Int
+        /// Index into the builder's payloads.
+        var payload: Int32
     }
 
     /// Sorts `items`, merges equal prefixes into entries (appended to `entries`/`extras`) and returns the elementary
     /// intervals (start, most specific entry) of this family; the first interval starts at 0.
     static func flatten<Key: FixedWidthInteger & UnsignedInteger>(
         _ items: inout [Item<Key>],
-        _ source: [(prefix: IPPrefix, order: Int32, payload: Payload)],
-        _ entries: inout [Entry],
+        _ payloads: [Payload],
+        _ entries: UnsafeMutablePointer<Entry>,
+        _ entryCount: inout Int,
         _ extras: inout [Payload]
     ) -> (starts: [Key], entries: [Int32]) {
-        // Sort by (start, length, order). Fast path for IPv4 when the orders already ascend with the input
-        // position (as every caller passes them): sort packed (start, length, position) 64-bit keys.
-        var ordersAscend = true
-        for index in items.indices.dropFirst() where items[index].order < items[index - 1].order {
-            ordersAscend = false
-            break
-        }
-        if Key.bitWidth == 32 && ordersAscend && items.count < 1 << 26 {
-            var keys = [UInt64](repeating: 0, count: items.count)
+        // Sort by (start, length, order). IPv4 fast path: every field of an item packs into one 128-bit key
+        // (start, length, order, payload), so a plain integer sort replaces a closure-based one and the items are
+        // rewritten in order without gathering from random positions.
+        if Key.bitWidth == 32 {
+            var keys = [UInt128](repeating: 0, count: items.count)
             for index in items.indices {
-                keys[index] = UInt64(items[index].start) << 32 | UInt64(items[index].length) << 26 | UInt64(index)
+                let item = items[index]
+                keys[index] =
+                    UInt128(UInt32(truncatingIfNeeded: item.start)) << 96 | UInt128(item.length) << 88
+                    | UInt128(UInt32(bitPattern: item.order) ^ 0x8000_0000) << 32
+                    | UInt128(UInt32(bitPattern: item.payload))
             }
             keys.sort()
-            let unsorted = items
             for index in keys.indices {
-                items[index] = unsorted[Int(keys[index] & 0x3FF_FFFF)]
+                let key = keys[index]
+                items[index] = Item(
+                    start: Key(truncatingIfNeeded: key >> 96),
+                    length: UInt8(truncatingIfNeeded: key >> 88),
+                    order: Int32(bitPattern: UInt32(truncatingIfNeeded: key >> 32) ^ 0x8000_0000),
+                    payload: Int32(bitPattern: UInt32(truncatingIfNeeded: key))
+                )
             }
         } else {
             items.sort { a, b in
@@ -200,26 +255,29 @@ struct PrefixTable<Payload>: @unchecked Sendable {
             let item = items[index]
             let hostMask: Key = Int(item.length) >= Key.bitWidth ? 0 : Key.max >> Key(item.length)
             close(before: item.start)
-            let entry = Int32(entries.count)
+            let entry = Int32(entryCount)
             let extraStart = extras.count
             var previousOrder = item.order
             index += 1
-            while index < items.count && items[index].start == item.start && items[index].length == item.length {
-                if items[index].order != previousOrder {
-                    extras.append(source[items[index].position].payload)
-                    previousOrder = items[index].order
+            while index < items.count {
+                let next = items[index]
+                guard next.start == item.start && next.length == item.length else { break }
+                if next.order != previousOrder {
+                    extras.append(payloads[Int(next.payload)])
+                    previousOrder = next.order
                 }
                 index += 1
             }
-            entries.append(
-                Entry(
+            (entries + entryCount).initialize(
+                to: Entry(
                     parent: stack.last?.entry ?? -1,
                     extraStart: Int32(extraStart),
                     extraCount: Int32(extras.count - extraStart),
                     length: item.length,
-                    first: source[item.position].payload
+                    first: payloads[Int(item.payload)]
                 )
             )
+            entryCount += 1
             emit(item.start, entry)
             stack.append((entry, item.start | hostMask))
         }
@@ -257,23 +315,111 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         return (Window(base: base, shift: shift, slotCount: slotCount), FrozenArray(slots))
     }
 
+    /// The intervals to search for IPv4 `key`: all of them, or one index slot's bucket; (i, 1) when the window
+    /// already decides.
+    @inlinable @inline(__always)
+    func bucket(v4 key: UInt32) -> (low: Int, length: Int) {
+        let window = v4Window
+        if window.slotCount == 0 { return (0, v4.count) }
+        if key < window.base { return (0, 1) }
+        let slot = Int((key &- window.base) >> UInt32(window.shift))
+        if slot >= window.slotCount { return (v4.count - 1, 1) }
+        let low = Int(v4Index[slot])
+        return (low, Int(v4Index[slot + 1]) - low + 1)
+    }
+
+    /// Where the index slot of IPv4 `key` is stored, if it has one (for a prefetch).
+    @inlinable @inline(__always)
+    func indexSlotAddress(v4 key: UInt32) -> UnsafeRawPointer? {
+        let window = v4Window
+        guard window.slotCount != 0, key >= window.base else { return nil }
+        let slot = Int((key &- window.base) >> UInt32(window.shift))
+        return slot < window.slotCount ? UnsafeRawPointer(v4Index.base + slot) : nil
+    }
+
+    /// The most specific entry containing IPv4 `key`, or -1, searching intervals[low ..< low + length] (whose first
+    /// start is <= key).
+    @inlinable @inline(__always)
+    func search(v4 key: UInt32, low: Int, length: Int) -> Int32 {
+        let intervals = v4.base
+        if length <= PrefixTable.linearSearchLimit {
+            // Short bucket: count the starts <= key (they are sorted), no data-dependent branch.
+            var offset = 0
+            var index = 1
+            while index < length {
+                offset &+= Int(truncatingIfNeeded: unsafeBitCast(intervals[low &+ index].start <= key, to: UInt8.self))
+                index &+= 1
+            }
+            return intervals[low &+ offset].entry
+        }
+        var low = low
+        var length = length
+        while length > 1 {
+            let half = length &>> 1
+            let step = Int(truncatingIfNeeded: unsafeBitCast(intervals[low &+ half].start <= key, to: UInt8.self))
+            low &+= half & (0 &- step)
+            length &-= half
+        }
+        return intervals[low].entry
+    }
+
     /// The most specific entry containing IPv4 `key`, or -1.
     @inlinable @inline(__always)
     func lookup(v4 key: UInt32) -> Int32 {
-        let intervals = v4.base
-        var low = 0
-        var length = v4.count
-        if v4Window.slotCount != 0 {
-            if key < v4Window.base { return intervals[0].entry }
-            let slot = Int((key &- v4Window.base) >> UInt32(v4Window.shift))
-            if slot >= v4Window.slotCount { return intervals[length - 1].entry }
-            low = Int(v4Index[slot])
-            length = Int(v4Index[slot + 1]) - low + 1
+        let (low, length) = bucket(v4: key)
+        return search(v4: key, low: low, length: length)
+    }
+
+    @inlinable @inline(__always)
+    static func key(_ high: UInt64, _ low: UInt64) -> UInt128 {
+        UInt128(high) << 64 | UInt128(low)
+    }
+
+    /// The intervals to search for IPv6 `key` (see `bucket(v4:)`).
+    @inlinable @inline(__always)
+    func bucket(v6 key: UInt128) -> (low: Int, length: Int) {
+        let window = v6Window
+        if window.slotCount == 0 { return (0, v6.count) }
+        if key < window.base { return (0, 1) }
+        let slot = (key &- window.base) >> UInt128(window.shift)
+        if slot >= UInt128(window.slotCount) { return (v6.count - 1, 1) }
+        let low = Int(v6Index[Int(slot)])
+        return (low, Int(v6Index[Int(slot) + 1]) - low + 1)
+    }
+
+    /// Where the index slot of IPv6 `key` is stored, if it has one (for a prefetch).
+    @inlinable @inline(__always)
+    func indexSlotAddress(v6 key: UInt128) -> UnsafeRawPointer? {
+        let window = v6Window
+        guard window.slotCount != 0, key >= window.base else { return nil }
+        let slot = (key &- window.base) >> UInt128(window.shift)
+        return slot < UInt128(window.slotCount) ? UnsafeRawPointer(v6Index.base + Int(slot)) : nil
+    }
+
+    /// The most specific entry containing IPv6 `key`, or -1 (see `search(v4:low:length:)`).
+    @inlinable @inline(__always)
+    func search(v6 key: UInt128, low: Int, length: Int) -> Int32 {
+        let intervals = v6.base
+        if length <= PrefixTable.linearSearchLimit {
+            var offset = 0
+            var index = 1
+            while index < length {
+                let probe = intervals[low &+ index]
+                let start = PrefixTable.key(probe.high, probe.low)
+                offset &+= Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
+                index &+= 1
+            }
+            return intervals[low &+ offset].entry
         }
+        var low = low
+        var length = length
         while length > 1 {
-            let half = length >> 1
-            low = intervals[low + half].start <= key ? low + half : low
-            length -= half
+            let half = length &>> 1
+            let probe = intervals[low &+ half]
+            let start = PrefixTable.key(probe.high, probe.low)
+            let step = Int(truncatingIfNeeded: unsafeBitCast(start <= key, to: UInt8.self))
+            low &+= half & (0 &- step)
+            length &-= half
         }
         return intervals[low].entry
     }
@@ -281,25 +427,9 @@ struct PrefixTable<Payload>: @unchecked Sendable {
     /// The most specific entry containing IPv6 `(high, low)`, or -1.
     @inlinable @inline(__always)
     func lookup(v6High high: UInt64, low keyLow: UInt64) -> Int32 {
-        let intervals = v6.base
-        var low = 0
-        var length = v6.count
-        if v6Window.slotCount != 0 {
-            let key = UInt128(high) << 64 | UInt128(keyLow)
-            if key < v6Window.base { return intervals[0].entry }
-            let slot = (key &- v6Window.base) >> UInt128(v6Window.shift)
-            if slot >= UInt128(v6Window.slotCount) { return intervals[length - 1].entry }
-            low = Int(v6Index[Int(slot)])
-            length = Int(v6Index[Int(slot) + 1]) - low + 1
-        }
-        while length > 1 {
-            let half = length >> 1
-            let probe = intervals[low + half]
-            let lessOrEqual = probe.high < high || (probe.high == high && probe.low <= keyLow)
-            low = lessOrEqual ? low + half : low
-            length -= half
-        }
-        return intervals[low].entry
+        let key = PrefixTable.key(high, keyLow)
+        let (low, length) = bucket(v6: key)
+        return search(v6: key, low: low, length: length)
     }
 
     /// The most specific entry containing `address` (already unmapped), or -1.
@@ -309,6 +439,48 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         case .v4(let v4): return lookup(v4: v4.value)
         case .v6(let v6): return lookup(v6High: v6.high, low: v6.low)
         }
+    }
+
+    // MARK: Staged lookup for batches: prefetch the index slot, then the bucket, then search.
+
+    /// Stage 1: prefetches the index slot `address` will read.
+    @inlinable @inline(__always)
+    func prefetchIndex(_ address: IPAddress) {
+        let slot: UnsafeRawPointer?
+        switch address {
+        case .v4(let v4): slot = indexSlotAddress(v4: v4.value)
+        case .v6(let v6): slot = indexSlotAddress(v6: PrefixTable.key(v6.high, v6.low))
+        }
+        if let slot { CEgress25Core_prefetch(slot) }
+    }
+
+    /// Stage 2: reads the index slot and prefetches the bucket's first and last interval.
+    @inlinable @inline(__always)
+    func prefetchBucket(_ address: IPAddress) -> (low: Int, length: Int) {
+        switch address {
+        case .v4(let address):
+            let bucket = bucket(v4: address.value)
+            CEgress25Core_prefetch(v4.base + bucket.low)
+            CEgress25Core_prefetch(v4.base + (bucket.low + bucket.length - 1))
+            return bucket
+        case .v6(let address):
+            let bucket = bucket(v6: PrefixTable.key(address.high, address.low))
+            CEgress25Core_prefetch(v6.base + bucket.low)
+            CEgress25Core_prefetch(v6.base + (bucket.low + bucket.length - 1))
+            return bucket
+        }
+    }
+
+    /// Stage 3: searches the bucket from stage 2 and prefetches the entry record found.
+    @inlinable @inline(__always)
+    func search(_ address: IPAddress, _ bucket: (low: Int, length: Int)) -> Int32 {
+        let entry: Int32
+        switch address {
+        case .v4(let v4): entry = search(v4: v4.value, low: bucket.low, length: bucket.length)
+        case .v6(let v6): entry = search(v6: PrefixTable.key(v6.high, v6.low), low: bucket.low, length: bucket.length)
+        }
+        if entry >= 0 { CEgress25Core_prefetch(entries.base + Int(entry)) }
+        return entry
     }
 
     /// Every payload of every prefix containing `address`, most specific prefix first (allocates; not for the
@@ -329,7 +501,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
     /// Heap bytes held by the table.
     var byteCount: Int {
-        MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount + entries.byteCount + extras.byteCount
+        MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount
+            + entries.byteCount + extras.byteCount
     }
 
     func deallocate() {
@@ -345,7 +518,8 @@ struct PrefixTable<Payload>: @unchecked Sendable {
 
 extension PrefixTable where Payload == Int32 {
     /// A table whose payload is the value itself (ordered by value).
-    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 4096) {
-        self.init(prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
+    init(_ prefixes: [(prefix: IPPrefix, value: Int32)], indexThreshold: Int = 64) {
+        self.init(
+            prefixes.map { (prefix: $0.prefix, order: $0.value, payload: $0.value) }, indexThreshold: indexThreshold)
     }
 }

@@ -3,13 +3,8 @@
 /// 64-bit multiply-mix hash per 8 bytes of UTF-8 and no per-entry allocation. Not for untrusted keys in a
 /// long-lived table (no hash-flooding protection); every table here lives for one snapshot build.
 struct StringIndexTable {
-    /// One cache line access per probe: the hash and the index side by side; index -1 = empty.
-    private struct Slot {
-        var hash: UInt64
-        var index: Int32
-    }
-
-    private var slots: [Slot]
+    /// One 8-byte slot per probe: the upper 32 bits of the hash and index + 1 (0 = empty).
+    private var slots: [UInt64]
     private var mask: Int
 
     /// Keys it can hold before `insert` gets slow (the table is kept at most half full by its users).
@@ -18,7 +13,7 @@ struct StringIndexTable {
     init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        slots = [Slot](repeating: Slot(hash: 0, index: -1), count: size)
+        slots = [UInt64](repeating: 0, count: size)
         mask = size - 1
     }
 
@@ -58,12 +53,13 @@ struct StringIndexTable {
         var slot = Int(truncatingIfNeeded: h) & mask
         while true {
             let stored = slots[slot]
-            if stored.index < 0 {
-                slots[slot] = Slot(hash: h, index: index)
+            if stored == 0 {
+                slots[slot] = (h >> 32) << 32 | UInt64(UInt32(index) + 1)
                 return -1
             }
-            if stored.hash == h && keyAt(stored.index) == key {
-                return stored.index
+            if stored >> 32 == h >> 32 {
+                let storedIndex = Int32(truncatingIfNeeded: (stored & 0xFFFF_FFFF) - 1)
+                if keyAt(storedIndex) == key { return storedIndex }
             }
             slot = (slot + 1) & mask
         }

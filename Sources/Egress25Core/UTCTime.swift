@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// UTC time helpers: durations, RFC 3339 timestamps, and formatting. Times are Unix seconds (UTC, leap seconds
@@ -44,7 +44,8 @@ public enum UTCTime {
             }
             let numberText = String(decoding: bytes[start..<index], as: UTF8.self)
             if index == start {
-                throw fail("expected a number at position \(index + 1), found \(AddressTextParser.describe(bytes[index]))")
+                throw fail(
+                    "expected a number at position \(index + 1), found \(AddressTextParser.describe(bytes[index]))")
             }
             if index == bytes.count {
                 throw fail("missing unit after \"\(numberText)\" (use s, m, h, d or w)")
@@ -80,7 +81,10 @@ public enum UTCTime {
                 }
                 let byte = bytes[index + offset]
                 guard byte >= 0x30 && byte <= 0x39 else {
-                    throw fail("\(name): expected \(count) digits at position \(index + 1), found \(AddressTextParser.describe(byte))")
+                    throw fail(
+                        "\(name): expected \(count) digits at position \(index + 1), "
+                            + "found \(AddressTextParser.describe(byte))"
+                    )
                 }
                 value = value * 10 + Int64(byte - 0x30)
             }
@@ -92,7 +96,10 @@ public enum UTCTime {
                 throw fail("text ends after the \(name), expected \(AddressTextParser.describe(byte))")
             }
             guard bytes[index] == byte else {
-                throw fail("expected \(AddressTextParser.describe(byte)) after the \(name) at position \(index + 1), found \(AddressTextParser.describe(bytes[index]))")
+                throw fail(
+                    "expected \(AddressTextParser.describe(byte)) after the \(name) at position \(index + 1), "
+                        + "found \(AddressTextParser.describe(bytes[index]))"
+                )
             }
             index += 1
         }
@@ -113,7 +120,10 @@ public enum UTCTime {
             return days * 86400
         }
         guard [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(bytes[index]) else {
-            throw fail("expected 'T' after the date at position \(index + 1), found \(AddressTextParser.describe(bytes[index]))")
+            throw fail(
+                "expected 'T' after the date at position \(index + 1), "
+                    + "found \(AddressTextParser.describe(bytes[index]))"
+            )
         }
         index += 1
         let hour = try digits(2, "hour")
@@ -147,7 +157,10 @@ public enum UTCTime {
             guard offsetMinute <= 59 else { throw fail("offset minute \(offsetMinute) is out of range 0...59") }
             offset = sign * (offsetHour * 3600 + offsetMinute * 60)
         default:
-            throw fail("expected 'Z' or an offset like +02:00 at position \(index + 1), found \(AddressTextParser.describe(bytes[index]))")
+            throw fail(
+                "expected 'Z' or an offset like +02:00 at position \(index + 1), "
+                    + "found \(AddressTextParser.describe(bytes[index]))"
+            )
         }
         if index != bytes.count {
             throw fail("unexpected text after the time zone at position \(index + 1)")
@@ -164,7 +177,8 @@ public enum UTCTime {
     public static func parseInstant(_ text: String, now: Int64, durationIsPast: Bool) throws(TimeParseError) -> Int64 {
         if text == "now" { return now }
         let bytes = Array(text.utf8)
-        let looksLikeDate = bytes.count >= 5 && bytes[0...3].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        let looksLikeDate =
+            bytes.count >= 5 && bytes[0...3].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
             && bytes[4] == UInt8(ascii: "-")
         if looksLikeDate {
             return try parseRFC3339(text)
@@ -175,7 +189,8 @@ public enum UTCTime {
         } catch {
             throw TimeParseError(
                 input: text,
-                reason: "expected an RFC 3339 time (2026-11-29T07:45:00Z) or a duration (90m, 12h, 30d): \(error.reason)"
+                reason:
+                    "expected an RFC 3339 time (2026-11-29T07:45:00Z) or a duration (90m, 12h, 30d): \(error.reason)"
             )
         }
     }

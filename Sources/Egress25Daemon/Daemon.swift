@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NetfilterQueue
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// An error that stops the daemon at start-up; its description is the one line printed to stderr.
@@ -26,6 +27,9 @@ public final class Daemon: Sendable {
     let blockLog: BlockLogWriter?
     let logger: Logger
     let notifier = SystemdNotifier()
+    /// `policy.block_action` in force (reloadable); the reject mark stays as started, matching the kernel rules.
+    let blockVerdict: BlockVerdictSetting
+    private let reloadLock = Mutex(())
 
     /// Loads the configuration, builds the first policy snapshot, and prepares (but does not bind) the queues.
     ///
@@ -70,8 +74,9 @@ public final class Daemon: Sendable {
         self.blockLog = blockLog
 
         let queue = configuration.queue
-        let blockVerdict = BlockVerdictPolicy(
-            action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark)
+        let blockVerdict = BlockVerdictSetting(
+            BlockVerdictPolicy(action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark))
+        self.blockVerdict = blockVerdict
         self.workers = queue.numbers.map { number in
             let ring = blockLog.map { writer in
                 let ring = BlockLogRing(capacity: 1 << 16)
@@ -108,7 +113,13 @@ public final class Daemon: Sendable {
         let source = try PolicySource(configuration: configuration, logger: logger, readOnly: true)
         let snapshot = try source.buildSnapshot(policy: configuration.policy.policy, generation: 1)
         let policy = configuration.policy.policy
-        let warnings = configuration.warnings.map { "warning: \($0)\n" }.joined()
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: configuration.stateDirectory, isDirectory: &isDirectory),
+            !isDirectory.boolValue
+        {
+            throw DaemonStartupError("state_directory \(configuration.stateDirectory) exists but is not a directory")
+        }
+        let warnings = configuration.warnings.map { "\($0)\n" }.joined()
         return warnings + "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
             + "\(policy.subscriberRanges.count) subscriber ranges, \(policy.relayHosts.count) relay hosts, "
             + "\(snapshot.exceptionCount) exceptions, mode \(policy.mode.rawValue), "
@@ -176,45 +187,66 @@ public final class Daemon: Sendable {
         logger.notice("egress25d stopped")
     }
 
-    /// Rebuilds the policy from the configuration file and the exception store and publishes it.
-    /// An invalid configuration is logged with its file and line and the policy in force stays.
+    /// What a policy rebuild starts from.
+    enum ReloadSource {
+        /// Re-read the configuration file (SIGHUP, `egress25ctl reload`).
+        case configurationFile
+        /// Keep the policy in force; re-read only the exception store (a store change, the hourly refresh).
+        case exceptionStore
+    }
+
+    /// Rebuilds the policy snapshot off the hot path and publishes it. Reloads are serialized, so generations
+    /// increase by one per published snapshot. An invalid configuration or store error is logged (with file
+    /// and line for the configuration) and counted; the policy in force stays.
     ///
     /// - Returns: Whether a new snapshot was published.
     @discardableResult
-    func reload(reason: String) -> Bool {
-        let configuration: Egress25Configuration
-        do {
-            configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
-        } catch {
-            policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
-            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
-            logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
-            return false
+    func reload(from source: ReloadSource, reason: String) -> Bool {
+        reloadLock.withLock { _ in
+            var policy = publisher.current.policy
+            if case .configurationFile = source {
+                let configuration: Egress25Configuration
+                do {
+                    configuration = try ConfigurationLoader.load(path: self.configuration.sourcePath)
+                } catch {
+                    return rejectReload(error)
+                }
+                if configuration.queue.numbers != self.configuration.queue.numbers
+                    || configuration.queue.failPolicy != self.configuration.queue.failPolicy
+                    || configuration.queue.maxLength != self.configuration.queue.maxLength
+                    || configuration.policy.rejectMark != self.configuration.policy.rejectMark
+                {
+                    logger.warning(
+                        "queue settings or reject_mark changed: they apply after `egress25ctl rules apply` and a restart (they must match the kernel rules); the policy reloads now")
+                }
+                let started = blockVerdict.current
+                if configuration.policy.blockAction != started.action {
+                    blockVerdict.set(BlockVerdictPolicy(action: configuration.policy.blockAction, rejectMark: started.rejectMark))
+                    logger.notice("block_action is now \(configuration.policy.blockAction.rawValue)")
+                }
+                policy = configuration.policy.policy
+            }
+            do {
+                let next = try policySource.buildSnapshot(policy: policy, generation: publisher.current.generation + 1)
+                publisher.publish(next)
+                policySource.reloads.wrappingIncrement(ordering: .relaxed)
+                policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
+                logger.notice(
+                    "policy reloaded",
+                    metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
+                               "exceptions": "\(next.exceptionCount)"])
+                return true
+            } catch {
+                return rejectReload(error)
+            }
         }
-        if configuration.queue.numbers != self.configuration.queue.numbers
-            || configuration.queue.failPolicy != self.configuration.queue.failPolicy
-            || configuration.policy.blockAction != self.configuration.policy.blockAction
-            || configuration.policy.rejectMark != self.configuration.policy.rejectMark
-        {
-            logger.warning("queue or verdict settings changed: they apply at the next restart; the policy reloads now")
-        }
-        do {
-            let next = try policySource.buildSnapshot(
-                policy: configuration.policy.policy, generation: publisher.current.generation + 1)
-            publisher.publish(next)
-            policySource.reloads.wrappingIncrement(ordering: .relaxed)
-            policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
-            logger.notice(
-                "policy reloaded",
-                metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
-                           "exceptions": "\(next.exceptionCount)"])
-            return true
-        } catch {
-            policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
-            policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
-            logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
-            return false
-        }
+    }
+
+    private func rejectReload(_ error: any Error) -> Bool {
+        policySource.reloadFailures.wrappingIncrement(ordering: .relaxed)
+        policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
+        logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
+        return false
     }
 
     func stopWorkers() {

@@ -59,6 +59,25 @@ final class PolicySource: Sendable {
         }
     }
 
+    /// Session history (ended session bindings and their audit entries) is kept this long: 90 days, in s.
+    static let sessionHistorySeconds: Int64 = 90 * 86_400
+
+    /// Deletes session history older than ``sessionHistorySeconds`` so a busy RADIUS/DHCP feed does not grow the
+    /// store without bound. Static bindings, exceptions and their audit trail are never deleted.
+    func pruneSessionHistory() {
+        guard let store else { return }
+        let now = UTCTime.now()
+        do {
+            let result = try store.pruneSessionHistory(
+                endedBefore: now - Self.sessionHistorySeconds, actor: "egress25d", now: now)
+            logger.info(
+                "pruned session history older than 90 days",
+                metadata: ["bindings": "\(result.bindings)", "audit_entries": "\(result.auditEntries)"])
+        } catch {
+            logger.warning("pruning session history failed; retrying tomorrow", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Whether the store was written (by any process) since the last snapshot was built.
     func storeChanged() -> Bool {
         guard let store else { return false }

@@ -28,6 +28,30 @@ public struct BlockVerdictPolicy: Sendable {
     }
 }
 
+/// The block verdict in force, shared by the queue workers (read once per batch) and changed by a reload
+/// (`policy.block_action`). One 64-bit atomic: bit 32 = drop, low 32 bits = reject mark.
+public final class BlockVerdictSetting: Sendable {
+    private let state: ManagedAtomic<UInt64>
+
+    public init(_ policy: BlockVerdictPolicy) {
+        state = ManagedAtomic(Self.encode(policy))
+    }
+
+    @inline(__always)
+    public var current: BlockVerdictPolicy {
+        let value = state.load(ordering: .relaxed)
+        return BlockVerdictPolicy(action: value >> 32 & 1 == 1 ? .drop : .reject, rejectMark: UInt32(truncatingIfNeeded: value))
+    }
+
+    public func set(_ policy: BlockVerdictPolicy) {
+        state.store(Self.encode(policy), ordering: .relaxed)
+    }
+
+    private static func encode(_ policy: BlockVerdictPolicy) -> UInt64 {
+        (policy.action == .drop ? 1 << 32 : 0) | UInt64(policy.rejectMark)
+    }
+}
+
 /// Judges every packet of one NFQUEUE queue on its own thread.
 ///
 /// Per batch: one atomic load of the policy snapshot, one receive call, one verdict send, and relaxed
@@ -41,7 +65,7 @@ public final class QueueWorker: @unchecked Sendable {
 
     private let socketConfiguration: NetfilterQueueConfiguration
     private let publisher: PolicyPublisher
-    private let blockVerdict: BlockVerdictPolicy
+    private let blockVerdict: BlockVerdictSetting
     private let ring: BlockLogRing?
     private let logger: Logger
     private let stopRequested = ManagedAtomic<Bool>(false)
@@ -59,7 +83,7 @@ public final class QueueWorker: @unchecked Sendable {
     public init(
         socketConfiguration: NetfilterQueueConfiguration,
         publisher: PolicyPublisher,
-        blockVerdict: BlockVerdictPolicy,
+        blockVerdict: BlockVerdictSetting,
         ring: BlockLogRing?,
         logger: Logger
     ) {
@@ -179,7 +203,7 @@ public final class QueueWorker: @unchecked Sendable {
     private func judgeOneBatch(_ socket: NetfilterQueueSocket) throws(NetfilterQueueError) {
         let snapshot = publisher.current
         let generation = snapshot.generation
-        let blockVerdict = self.blockVerdict
+        let blockVerdict = self.blockVerdict.current
         let ring = self.ring
         var counts = BatchCounts(byReason: reasonScratch)
         var nowMilliseconds: Int64 = -1
@@ -194,7 +218,9 @@ public final class QueueWorker: @unchecked Sendable {
             let parsed = PacketParser.parse(packet.payload)
             let decision = snapshot.decide(parsed, now: nowMilliseconds / 1000)
             counts.record(decision, ipv6: packet.hardwareProtocol == 0x86DD)
-            if decision.verdict == .block || decision.shadow {
+            // Malformed packets are blocked and counted, but not logged: without parsed addresses they are
+            // no evidence against a subscriber.
+            if decision.isBlockedAttempt, parsed.isTCP {
                 if let ring, !ring.push(
                     BlockedAttempt(parsed, decision: decision, snapshot: snapshot, generation: generation,
                                    timeMilliseconds: nowMilliseconds))

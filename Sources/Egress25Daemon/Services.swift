@@ -36,15 +36,27 @@ struct PolicyReloadService: Service {
             group.addTask {
                 for await _ in signals.cancelOnGracefulShutdown() {
                     daemon.notifier.notifyReloading()
-                    daemon.reload(reason: "SIGHUP")
+                    daemon.reload(from: .configurationFile, reason: "SIGHUP")
                     daemon.notifier.notify("READY=1")
                 }
             }
             group.addTask {
+                var lastPrune: Int64?
+                var lastRebuild = SystemClock.monotonicMilliseconds()
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(250))
+                    let now = SystemClock.monotonicMilliseconds()
+                    if lastPrune.map({ now - $0 >= 86_400_000 }) ?? true {
+                        lastPrune = now
+                        daemon.policySource.pruneSessionHistory()
+                    }
                     if daemon.policySource.storeChanged() {
-                        daemon.reload(reason: "exception store changed")
+                        daemon.reload(from: .exceptionStore, reason: "exception store changed")
+                        lastRebuild = now
+                    } else if now - lastRebuild >= 3_600_000 {
+                        // Hourly: drop exceptions that expired more than 30 days ago from the snapshot.
+                        daemon.reload(from: .exceptionStore, reason: "hourly refresh")
+                        lastRebuild = now
                     }
                 }
             }

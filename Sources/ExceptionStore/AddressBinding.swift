@@ -27,7 +27,8 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
     /// End, UTC seconds (exclusive); `nil` while in force.
     public var validUntil: Int64?
 
-    public init(id: Int64, customer: String, prefix: IPPrefix, kind: BindingKind, validFrom: Int64, validUntil: Int64?) {
+    public init(id: Int64, customer: String, prefix: IPPrefix, kind: BindingKind, validFrom: Int64, validUntil: Int64?)
+    {
         self.id = id
         self.customer = customer
         self.prefix = prefix

@@ -9,7 +9,7 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
     /// Who (`--by`, or the login name running `egress25ctl`).
     public var actor: String
     /// What: `customer.add`, `binding.add`, `binding.end`, `session.start`, `session.end`, `exception.grant`,
-    /// `exception.revoke`.
+    /// `exception.revoke`, `session.prune`.
     public var action: String
     /// The customer concerned, if any.
     public var customer: String?

@@ -56,7 +56,9 @@ extension ExceptionStore {
     ///   - customer: Only this customer's; `nil` for every customer.
     ///   - inForceAt: Only bindings in force at this time (UTC seconds); `nil` for the whole history.
     /// - Throws: ``ExceptionStoreError`` (`unknownCustomer` when `customer` does not exist, `io`).
-    public func bindings(customer: String? = nil, inForceAt: Int64? = nil) throws(ExceptionStoreError) -> [AddressBinding] {
+    public func bindings(customer: String? = nil, inForceAt: Int64? = nil) throws(ExceptionStoreError)
+        -> [AddressBinding]
+    {
         try read("read") { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
@@ -97,8 +99,11 @@ extension ExceptionStore {
                 return same
             }
             if let other = overlapping.first(where: { $0.customer != customer }) {
-                throw ExceptionStoreError(.conflict, "\(prefix) overlaps \(other.prefix), which customer "
-                    + "\(other.customer) holds (\(other.kind.rawValue) binding since \(UTCTime.format(other.validFrom)))")
+                throw ExceptionStoreError(
+                    .conflict,
+                    "\(prefix) overlaps \(other.prefix), which customer \(other.customer) holds "
+                        + "(\(other.kind.rawValue) binding since \(UTCTime.format(other.validFrom)))"
+                )
             }
             let binding = try Self.insertBinding(db, customer: customer, prefix: prefix, kind: .static, now: now)
             try Self.appendAudit(
@@ -120,9 +125,11 @@ extension ExceptionStore {
         let prefix = Self.canonical(prefix)
         return try write("unbind \(prefix) in") { db in
             _ = try Self.requireCustomer(db, customer)
-            guard let binding = try Self.openBindings(db, customer: customer).first(where: {
-                $0.kind == .static && $0.prefix == prefix
-            }) else {
+            guard
+                let binding = try Self.openBindings(db, customer: customer).first(where: {
+                    $0.kind == .static && $0.prefix == prefix
+                })
+            else {
                 throw ExceptionStoreError(.unknownBinding, "customer \(customer) has no static binding on \(prefix)")
             }
             let ended = try Self.endBinding(db, binding, now: now)

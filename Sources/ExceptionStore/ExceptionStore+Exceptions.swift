@@ -18,10 +18,13 @@ extension ExceptionStore {
         try Self.validateCustomerID(grant.customer)
         let reason = try Self.validateText(grant.reason, field: "the reason", required: true, maximum: 1000)!
         let ticket = try Self.validateText(grant.ticket, field: "the ticket", required: false, maximum: 200)
-        let grantedBy = try Self.validateText(grant.grantedBy, field: "the grantor (--by)", required: true, maximum: 100)!
+        let grantedBy = try Self.validateText(
+            grant.grantedBy, field: "the grantor (--by)", required: true, maximum: 100)!
         if let expiresAt = grant.expiresAt, expiresAt <= now {
-            throw ExceptionStoreError(.invalidArgument, "the expiry \(UTCTime.format(expiresAt)) is not in the future "
-                + "(now is \(UTCTime.format(now)))")
+            throw ExceptionStoreError(
+                .invalidArgument,
+                "the expiry \(UTCTime.format(expiresAt)) is not in the future "
+                    + "(now is \(UTCTime.format(now)))")
         }
         let destinations: DestinationScope
         let destinationsText: String?
@@ -32,7 +35,8 @@ extension ExceptionStore {
         case .prefixes(let list):
             let canonical = Array(Set(list.map(Self.canonical))).sorted()
             guard !canonical.isEmpty else {
-                throw ExceptionStoreError(.invalidArgument, "the destination list is empty (omit --to for any destination)")
+                throw ExceptionStoreError(
+                    .invalidArgument, "the destination list is empty (omit --to for any destination)")
             }
             destinations = .prefixes(canonical)
             destinationsText = canonical.map(\.description).joined(separator: ",")
@@ -74,8 +78,10 @@ extension ExceptionStore {
                 throw ExceptionStoreError(.unknownException, "unknown exception \(id)")
             }
             if let revocation = exception.revocation {
-                throw ExceptionStoreError(.alreadyRevoked, "exception \(id) was already revoked at "
-                    + "\(UTCTime.format(revocation.at)) by \(revocation.by)")
+                throw ExceptionStoreError(
+                    .alreadyRevoked,
+                    "exception \(id) was already revoked at "
+                        + "\(UTCTime.format(revocation.at)) by \(revocation.by)")
             }
             var revoked = exception
             revoked.revocation = .init(at: now, by: actor, reason: reason)

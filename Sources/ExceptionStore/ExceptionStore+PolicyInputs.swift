@@ -25,7 +25,8 @@ extension ExceptionStore {
             // plus bindings that end after `now` (only when `now` is in the past; index binding_by_end).
             var bindings: [CustomerBinding] = []
             var sourcesByCustomer: [String: [IPPrefix]] = [:]
-            for sql in [
+            var openCount = 0
+            for (index, sql) in [
                 """
                 SELECT customer_id, family, first, last FROM binding
                 WHERE valid_until IS NULL AND valid_from <= ? ORDER BY family, first
@@ -34,7 +35,7 @@ extension ExceptionStore {
                 SELECT customer_id, family, first, last FROM binding
                 WHERE valid_until > ? AND valid_from <= ? ORDER BY family, first
                 """,
-            ] {
+            ].enumerated() {
                 let arguments: StatementArguments = sql.contains("valid_until >") ? [now, now] : [now]
                 let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
                 while let row = try rows.next() {
@@ -47,6 +48,10 @@ extension ExceptionStore {
                     bindings.append(CustomerBinding(customer: customer, prefix: prefix))
                     sourcesByCustomer[customer, default: []].append(prefix)
                 }
+                if index == 0 { openCount = bindings.count }
+            }
+            if openCount > 0 && bindings.count > openCount {
+                bindings.sort { $0.prefix < $1.prefix }  // `now` in the past: merge the two ordered lists
             }
             let stored = try Row.fetchAll(
                 db,

@@ -19,8 +19,10 @@ extension ExceptionStore {
             }
         }
         guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy(allowed) else {
-            throw ExceptionStoreError(.invalidArgument, "invalid customer id \"\(id)\": use 1 to 64 characters "
-                + "from A-Z a-z 0-9 . _ - : @")
+            throw ExceptionStoreError(
+                .invalidArgument,
+                "invalid customer id \"\(id)\": use 1 to 64 characters "
+                    + "from A-Z a-z 0-9 . _ - : @")
         }
     }
 
@@ -84,7 +86,8 @@ extension ExceptionStore {
                 return IPPrefix(truncating: .v4(IPv4Address(start)), length: UInt8(32 - host.nonzeroBitCount))
             case 6:
                 guard firstUTF8.count == 32, lastUTF8.count == 32,
-                    let startHigh = UInt64(first.prefix(16), radix: 16), let startLow = UInt64(first.suffix(16), radix: 16),
+                    let startHigh = UInt64(first.prefix(16), radix: 16),
+                    let startLow = UInt64(first.suffix(16), radix: 16),
                     let endHigh = UInt64(last.prefix(16), radix: 16), let endLow = UInt64(last.suffix(16), radix: 16)
                 else { return nil }
                 let hostHigh = startHigh ^ endHigh
@@ -170,8 +173,10 @@ extension ExceptionStore {
     // MARK: Lookups inside transactions
 
     static func fetchCustomer(_ db: Database, _ id: String) throws -> Customer? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(customerColumns) FROM customer WHERE id = ?"), arguments: [id])
-            .map(customer)
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(customerColumns) FROM customer WHERE id = ?"), arguments: [id]
+        )
+        .map(customer)
     }
 
     static func requireCustomer(_ db: Database, _ id: String) throws -> Customer {
@@ -182,8 +187,10 @@ extension ExceptionStore {
     }
 
     static func fetchException(_ db: Database, _ id: String) throws -> StoredException? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(exceptionColumns) FROM exception WHERE id = ?"), arguments: [id])
-            .map(exception)
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(exceptionColumns) FROM exception WHERE id = ?"), arguments: [id]
+        )
+        .map(exception)
     }
 
     /// In-force bindings (`valid_until IS NULL`) whose range overlaps `prefix`, any customer and kind.
@@ -195,26 +202,30 @@ extension ExceptionStore {
     static func openBindings(_ db: Database, overlapping prefix: IPPrefix) throws -> [AddressBinding] {
         let range = PrefixRange(prefix)
         var found = try Row.fetchAll(
-            db.cachedStatement(sql: """
-                SELECT \(bindingColumns) FROM binding
-                WHERE valid_until IS NULL AND family = ? AND first >= ? AND first <= ?
-                """),
+            db.cachedStatement(
+                sql: """
+                    SELECT \(bindingColumns) FROM binding
+                    WHERE valid_until IS NULL AND family = ? AND first >= ? AND first <= ?
+                    """),
             arguments: [range.family, range.first, range.last]
         ).map(binding)
         if prefix.length > 0 {
-            let enclosingStarts = Set((0..<prefix.length).map {
-                PrefixRange(IPPrefix(truncating: prefix.address, length: $0)).first
-            }).subtracting([range.first])
+            let enclosingStarts = Set(
+                (0..<prefix.length).map {
+                    PrefixRange(IPPrefix(truncating: prefix.address, length: $0)).first
+                }
+            ).subtracting([range.first])
             if !enclosingStarts.isEmpty {
                 let placeholders = Array(repeating: "?", count: enclosingStarts.count).joined(separator: ", ")
                 var arguments: StatementArguments = [range.family]
                 arguments += StatementArguments(Array(enclosingStarts))
                 arguments += [range.first]
                 found += try Row.fetchAll(
-                    db.cachedStatement(sql: """
-                        SELECT \(bindingColumns) FROM binding
-                        WHERE valid_until IS NULL AND family = ? AND first IN (\(placeholders)) AND last >= ?
-                        """),
+                    db.cachedStatement(
+                        sql: """
+                            SELECT \(bindingColumns) FROM binding
+                            WHERE valid_until IS NULL AND family = ? AND first IN (\(placeholders)) AND last >= ?
+                            """),
                     arguments: arguments
                 ).map(binding)
             }
@@ -246,7 +257,9 @@ extension ExceptionStore {
     }
 
     static func endBinding(_ db: Database, _ binding: AddressBinding, now: Int64) throws -> AddressBinding {
-        try db.cachedStatement(sql: "UPDATE binding SET valid_until = ? WHERE id = ?").execute(arguments: [now, binding.id])
+        try db.cachedStatement(sql: "UPDATE binding SET valid_until = ? WHERE id = ?").execute(arguments: [
+            now, binding.id,
+        ])
         var ended = binding
         ended.validUntil = now
         return ended
@@ -294,7 +307,8 @@ extension ExceptionStore {
     static func newExceptionID(_ db: Database) throws -> String {
         var generator = SystemRandomNumberGenerator()
         while true {
-            let suffix = String((0..<8).map { _ in idAlphabet[Int(generator.next(upperBound: UInt64(idAlphabet.count)))] })
+            let suffix = String(
+                (0..<8).map { _ in idAlphabet[Int(generator.next(upperBound: UInt64(idAlphabet.count)))] })
             let id = "exc-" + suffix
             if try fetchException(db, id) == nil { return id }
         }

@@ -54,7 +54,8 @@ extension ExceptionStore {
         }
     }
 
-    /// Imports current leases in one transaction (all or nothing): each lease as ``startSession(customer:prefix:actor:now:)``.
+    /// Imports current leases in one transaction (all or nothing): each lease as
+    /// ``startSession(customer:prefix:actor:now:)``.
     ///
     /// - Parameters:
     ///   - leases: The leases; exact duplicates are ignored, other overlaps between leases are an error.
@@ -95,8 +96,12 @@ extension ExceptionStore {
                 previousRange.last >= range.first
             {
                 let where_ = previous.origin.map { " (\($0))" } ?? ""
-                throw ExceptionStoreError(.invalidArgument, located(lease, "\(lease.prefix) for \(lease.customer) "
-                    + "overlaps \(previous.prefix) for \(previous.customer)\(where_)"))
+                throw ExceptionStoreError(
+                    .invalidArgument,
+                    located(
+                        lease,
+                        "\(lease.prefix) for \(lease.customer) "
+                            + "overlaps \(previous.prefix) for \(previous.customer)\(where_)"))
             }
             if widest == nil || widest!.1.family != range.family || widest!.1.last < range.last {
                 widest = (lease, range)
@@ -109,7 +114,8 @@ extension ExceptionStore {
             for lease in unique {
                 if !known.contains(lease.customer) {
                     guard try Self.fetchCustomer(db, lease.customer) != nil else {
-                        throw ExceptionStoreError(.unknownCustomer, located(lease, "unknown customer \(lease.customer)"))
+                        throw ExceptionStoreError(
+                            .unknownCustomer, located(lease, "unknown customer \(lease.customer)"))
                     }
                     known.insert(lease.customer)
                 }
@@ -139,6 +145,52 @@ extension ExceptionStore {
         }
     }
 
+    /// Deletes the session feed's history that ended before `cutoff`: session bindings with
+    /// `validUntil < cutoff`, and the `session.start`/`session.end` audit entries of those bindings. Writes one
+    /// audit entry `session.prune` with the counts when it deleted anything. Static bindings, customers,
+    /// exceptions and their audit entries are never deleted (the schema refuses to delete other audit entries).
+    ///
+    /// Sessions churn (every reconnect adds a binding and two audit entries): prune with the retention the ISP
+    /// keeps subscriber address history for, e.g. daily with `cutoff = now - 90 days`.
+    /// - Parameter cutoff: UTC seconds, at most `now`.
+    /// - Returns: How many bindings and audit entries were deleted.
+    /// - Throws: ``ExceptionStoreError``: `invalidArgument` (`cutoff > now`, empty actor), `locked`, `io`.
+    @discardableResult
+    public func pruneSessionHistory(
+        endedBefore cutoff: Int64, actor: String, now: Int64 = UTCTime.now()
+    ) throws(ExceptionStoreError) -> SessionPruneResult {
+        let actor = try Self.validateActor(actor)
+        guard cutoff <= now else {
+            throw ExceptionStoreError(.invalidArgument, "the cutoff \(UTCTime.format(cutoff)) is in the future")
+        }
+        return try write("prune session history in") { db in
+            try db.execute(
+                sql: """
+                    CREATE TEMP TABLE IF NOT EXISTS pruned_binding (id INTEGER PRIMARY KEY);
+                    DELETE FROM pruned_binding;
+                    INSERT INTO pruned_binding (id)
+                        SELECT id FROM binding WHERE kind = 'session' AND valid_until < ?;
+                    """,
+                arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM binding WHERE id IN (SELECT id FROM pruned_binding)")
+            let bindings = db.changesCount
+            try db.execute(
+                sql: """
+                    DELETE FROM audit
+                    WHERE action IN ('session.start', 'session.end') AND object_id LIKE 'binding-%'
+                        AND CAST(substr(object_id, 9) AS INTEGER) IN (SELECT id FROM pruned_binding)
+                    """)
+            let entries = db.changesCount
+            try db.execute(sql: "DELETE FROM pruned_binding")
+            let result = SessionPruneResult(cutoff: cutoff, bindings: bindings, auditEntries: entries)
+            if bindings == 0 && entries == 0 { return result }  // nothing changed: no entry, no change token bump
+            try Self.appendAudit(
+                db, at: now, actor: actor, action: "session.prune", customer: nil, objectID: nil,
+                before: SessionPruneResult?.none, after: result)
+            return result
+        }
+    }
+
     /// The session logic inside a write transaction; the customer exists.
     static func startSession(
         _ db: Database, customer: String, prefix: IPPrefix, actor: String, now: Int64, origin: String?
@@ -146,8 +198,10 @@ extension ExceptionStore {
         let overlapping = try openBindings(db, overlapping: prefix)
         if let other = overlapping.first(where: { $0.kind == .static && $0.customer != customer }) {
             let location = origin.map { "\($0): " } ?? ""
-            throw ExceptionStoreError(.conflict, "\(location)cannot start a session on \(prefix) for \(customer): "
-                + "customer \(other.customer) holds \(other.prefix) statically (unbind it first)")
+            throw ExceptionStoreError(
+                .conflict,
+                "\(location)cannot start a session on \(prefix) for \(customer): "
+                    + "customer \(other.customer) holds \(other.prefix) statically (unbind it first)")
         }
         var result = SessionChangeWithKept()
         for session in overlapping where session.kind == .session {
@@ -185,4 +239,26 @@ struct SessionChangeWithKept {
     var kept: [AddressBinding] = []
 
     var change: SessionChange { SessionChange(started: started, ended: ended) }
+}
+
+/// What ``ExceptionStore/pruneSessionHistory(endedBefore:actor:now:)`` deleted.
+public struct SessionPruneResult: Hashable, Sendable, Encodable {
+    /// Sessions that ended before this time (UTC seconds) were deleted.
+    public var cutoff: Int64
+    /// Session bindings deleted.
+    public var bindings: Int
+    /// `session.start`/`session.end` audit entries deleted.
+    public var auditEntries: Int
+
+    private enum CodingKeys: String, CodingKey {
+        case cutoff, bindings
+        case auditEntries = "audit_entries"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(UTCTime.format(cutoff), forKey: .cutoff)
+        try container.encode(bindings, forKey: .bindings)
+        try container.encode(auditEntries, forKey: .auditEntries)
+    }
 }

@@ -3,11 +3,11 @@ import Foundation
 import GRDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The persistent store of customers, their address bindings, per-customer exceptions and the audit log:
@@ -55,14 +55,16 @@ public final class ExceptionStore: Sendable {
     public init(path: String, mode: OpenMode = .create, busyTimeoutSeconds: Double = 5) throws(ExceptionStoreError) {
         self.path = path
         self.mode = mode
-        let exists = FileManager.default.fileExists(atPath: path)
+        let exists = try Self.storeExists(at: path)
         switch mode {
         case .create:
             if !exists { try Self.createFile(at: path) }
         case .readWrite, .readOnly:
             if !exists {
-                throw ExceptionStoreError(.notFound, "no exception store at \(path) (it is created by the first "
-                    + "`egress25ctl customer add`)")
+                throw ExceptionStoreError(
+                    .notFound,
+                    "no exception store at \(path) (it is created by the first "
+                        + "`egress25ctl customer add`)")
             }
         }
         var configuration = Configuration()
@@ -70,6 +72,11 @@ public final class ExceptionStore: Sendable {
         configuration.readonly = mode == .readOnly
         configuration.foreignKeysEnabled = true
         configuration.label = "egress25.exceptions"
+        configuration.prepareDatabase { db in
+            // 32 MiB page cache per connection (SQLite's default is 2 MiB): the policy rebuild reads every binding
+            // in force, and bulk imports update several indexes per lease.
+            try db.execute(sql: "PRAGMA cache_size = -32768")
+        }
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -81,7 +88,12 @@ public final class ExceptionStore: Sendable {
     }
 
     /// An empty, migrated store in memory: for read commands when no store file exists yet.
-    public init(inMemory: ()) throws(ExceptionStoreError) {
+    /// - Throws: ``ExceptionStoreError`` (`io`).
+    public static func inMemory() throws(ExceptionStoreError) -> ExceptionStore {
+        try ExceptionStore(inMemory: ())
+    }
+
+    private init(inMemory: ()) throws(ExceptionStoreError) {
         self.path = ":memory:"
         self.mode = .create
         do {
@@ -91,6 +103,20 @@ public final class ExceptionStore: Sendable {
         } catch {
             throw Self.mapError(error, path: ":memory:", operation: "open")
         }
+    }
+
+    /// Whether a store file exists at `path`, telling "missing" apart from "not allowed to look".
+    /// - Throws: ``ExceptionStoreError`` (`io`) when `path` or its directory cannot be examined (e.g. `EACCES`:
+    ///   the store may well exist, but this user may not read it).
+    public static func storeExists(at path: String) throws(ExceptionStoreError) -> Bool {
+        var info = stat()
+        if stat(path, &info) == 0 { return true }
+        let code = errno
+        if code == ENOENT { return false }
+        throw ExceptionStoreError(
+            .io,
+            "cannot access store \(path): \(String(cString: strerror(code)))"
+                + (code == EACCES ? " (run as the store's owner or a member of its group)" : ""))
     }
 
     /// Refuses stores written by a newer schema; migrates older ones unless read-only.
@@ -107,13 +133,17 @@ public final class ExceptionStore: Sendable {
             throw Self.mapError(error, path: path, operation: "read the schema version of")
         }
         if version > Self.schemaVersion || superseded {
-            throw ExceptionStoreError(.newerSchema, "store \(path) was written by a newer egress25 (schema "
-                + "\(max(version, Self.schemaVersion + 1)) > \(Self.schemaVersion)); upgrade egress25ctl")
+            throw ExceptionStoreError(
+                .newerSchema,
+                "store \(path) was written by a newer egress25 (schema "
+                    + "\(max(version, Self.schemaVersion + 1)) > \(Self.schemaVersion)); upgrade egress25ctl")
         }
         if complete { return }
         if mode == .readOnly {
-            throw ExceptionStoreError(.olderSchema, "store \(path) has schema \(version) < \(Self.schemaVersion) "
-                + "and is opened read-only; run an egress25ctl write command (as the store's owner) to migrate it")
+            throw ExceptionStoreError(
+                .olderSchema,
+                "store \(path) has schema \(version) < \(Self.schemaVersion) "
+                    + "and is opened read-only; run an egress25ctl write command (as the store's owner) to migrate it")
         }
         do {
             try Self.migrator.migrate(database)
@@ -127,8 +157,9 @@ public final class ExceptionStore: Sendable {
         }
     }
 
-    /// Creates the parent directory (0750) and an empty database file (0640). SQLite gives the `-wal` and
-    /// `-shm` files the mode of the database file.
+    /// Creates the parent directory (0750) and an empty database file (0640, owned by the directory's owner
+    /// when created by root). SQLite gives the `-wal` and `-shm` files the mode (and, as root, the owner) of the
+    /// database file.
     private static func createFile(at path: String) throws(ExceptionStoreError) {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
@@ -136,8 +167,10 @@ public final class ExceptionStore: Sendable {
                 try FileManager.default.createDirectory(
                     atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
             } catch {
-                throw ExceptionStoreError(.io, "cannot create the state directory \(directory): "
-                    + "\((error as NSError).localizedDescription)")
+                throw ExceptionStoreError(
+                    .io,
+                    "cannot create the state directory \(directory): "
+                        + "\((error as NSError).localizedDescription)")
             }
         }
         let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o640)
@@ -147,6 +180,19 @@ public final class ExceptionStore: Sendable {
             throw ExceptionStoreError(.io, "cannot create \(path): \(String(cString: strerror(code)))")
         }
         _ = fchmod(descriptor, 0o640)
+        // Created by root (`sudo egress25ctl customer add` before egress25d ever ran): give the file to the state
+        // directory's owner and group (egress25:egress25), so the daemon, running as that user, can open it. SQLite
+        // does the same for the -wal and -shm files it creates as root.
+        var directoryInfo = stat()
+        if geteuid() == 0, stat(directory.isEmpty ? "." : directory, &directoryInfo) == 0 {
+            if fchown(descriptor, directoryInfo.st_uid, directoryInfo.st_gid) != 0 {
+                let code = errno
+                close(descriptor)
+                unlink(path)
+                throw ExceptionStoreError(
+                    .io, "cannot give \(path) to the owner of \(directory): \(String(cString: strerror(code)))")
+            }
+        }
         close(descriptor)
     }
 
@@ -155,7 +201,7 @@ public final class ExceptionStore: Sendable {
     /// Runs `body` in one IMMEDIATE write transaction (rolled back when it throws).
     func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(ExceptionStoreError) -> T {
         if mode == .readOnly {
-            throw ExceptionStoreError(.io, "cannot \(operation): store \(path) is open read-only")
+            throw ExceptionStoreError(.io, "cannot \(operation) store \(path): it is open read-only")
         }
         do {
             return try database.write(body)
@@ -181,14 +227,20 @@ public final class ExceptionStore: Sendable {
         let detail = error.message ?? "\(error.resultCode)"
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return ExceptionStoreError(.locked, "cannot \(operation): store \(path) is locked by another "
-                + "process (gave up after the busy timeout): \(detail)")
+            return ExceptionStoreError(
+                .locked,
+                "cannot \(operation) store \(path): another process held its "
+                    + "write lock for longer than the busy timeout (\(detail)); try again")
         case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
-            return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail) "
-                + "(check that it exists and that you may write to it and to its directory)")
+            return ExceptionStoreError(
+                .io,
+                "cannot \(operation) store \(path): \(detail) "
+                    + "(check that it exists and that you may write to it and to its directory)")
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            return ExceptionStoreError(.io, "cannot \(operation) store \(path): not a usable SQLite database "
-                + "(\(detail))")
+            return ExceptionStoreError(
+                .io,
+                "cannot \(operation) store \(path): not a usable SQLite database "
+                    + "(\(detail))")
         default:
             return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail)")
         }

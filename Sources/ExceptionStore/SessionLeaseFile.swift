@@ -27,8 +27,10 @@ public enum SessionLeaseFile {
             let origin = "\(file):\(lineNumber)"
             let fields = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingBlanks() }
             guard fields.count == 2 else {
-                throw ExceptionStoreError(.invalidArgument, "\(origin): expected 2 fields (customer,address), "
-                    + "found \(fields.count)")
+                throw ExceptionStoreError(
+                    .invalidArgument,
+                    "\(origin): expected 2 fields (customer,address), "
+                        + "found \(fields.count)")
             }
             if leases.isEmpty && fields[0].lowercased() == "customer" && fields[1].lowercased() == "address" {
                 continue  // the header
@@ -42,8 +44,10 @@ public enum SessionLeaseFile {
             do {
                 prefix = try IPPrefix(parsing: String(fields[1]))
             } catch {
-                throw ExceptionStoreError(.invalidArgument, "\(origin): \(fields[1]) is not an address or CIDR "
-                    + "prefix: \(error.reason)")
+                throw ExceptionStoreError(
+                    .invalidArgument,
+                    "\(origin): \(fields[1]) is not an address or CIDR "
+                        + "prefix: \(error.reason)")
             }
             leases.append(SessionLease(customer: String(fields[0]), prefix: prefix, origin: origin))
         }

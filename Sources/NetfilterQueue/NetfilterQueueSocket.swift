@@ -32,7 +32,7 @@ public final class NetfilterQueueSocket {
     private let slotSize: Int
     private let receiveStorage: UnsafeMutableRawBufferPointer
     private let iovecs: UnsafeMutableBufferPointer<iovec>
-    private let messages: UnsafeMutableBufferPointer<mmsghdr>
+    private let messages: UnsafeMutableBufferPointer<CNetfilterQueue_mmsghdr>
     private let sendStorage: UnsafeMutableRawBufferPointer
     private let attributes: UnsafeMutableBufferPointer<UnsafeMutablePointer<nlattr>?>
     private var isClosed = false
@@ -80,7 +80,7 @@ public final class NetfilterQueueSocket {
         self.attributes = .allocate(capacity: Int(CNetfilterQueue_NFQA_MAX) + 1)
         for index in 0..<batch {
             iovecs[index] = iovec(iov_base: receiveStorage.baseAddress! + index * slotSize, iov_len: slotSize)
-            var message = mmsghdr()
+            var message = CNetfilterQueue_mmsghdr()
             message.msg_hdr.msg_iov = iovecs.baseAddress! + index
             message.msg_hdr.msg_iovlen = 1
             messages[index] = message
@@ -219,8 +219,8 @@ public final class NetfilterQueueSocket {
     ///   ``NetfilterQueueError/Code/sendFailed`` when the socket is no longer usable.
     @inline(__always)
     public func receiveBatch(_ judge: (QueuedPacket) -> PacketVerdict) throws(NetfilterQueueError) -> Int {
-        let received = recvmmsg(descriptor, messages.baseAddress, UInt32(configuration.batchSize),
-                                Int32(MSG_WAITFORONE), nil)
+        let received = CNetfilterQueue_recvmmsg(
+            descriptor, messages.baseAddress, UInt32(configuration.batchSize), CNetfilterQueue_MSG_WAITFORONE, nil)
         if received < 0 {
             switch errno {
             case EINTR, EAGAIN, EWOULDBLOCK:

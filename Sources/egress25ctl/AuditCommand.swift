@@ -10,7 +10,7 @@ struct AuditCommand: ParsableCommand {
         abstract: "Show the audit log of the exception store (who changed what, when), oldest first.",
         discussion: """
             Actions: customer.add, binding.add, binding.end, session.start, session.end, exception.grant, \
-            exception.revoke. json and csv include each change's before/after state.
+            exception.revoke, session.prune. json and csv include each change's before/after state.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -50,7 +50,8 @@ struct AuditCommand: ParsableCommand {
                     String(entry.sequence), UTCTime.format(entry.at), entry.actor, entry.action, entry.customer ?? "",
                     entry.objectID ?? "",
                 ]
-                return format == .csv ? common + [entry.before ?? "", entry.after ?? ""] : common + [Self.details(entry)]
+                return format == .csv
+                    ? common + [entry.before ?? "", entry.after ?? ""] : common + [Self.details(entry)]
             },
             objects: entries.map(Self.jsonObject))
         print(listing.render(format))
@@ -76,7 +77,9 @@ struct AuditCommand: ParsableCommand {
         }
         switch entry.action {
         case "exception.grant":
-            return "to \(text("destinations") ?? "?") until \(text("expires_at") ?? "permanent"): \(text("reason") ?? "")"
+            let destinations = text("destinations").map { $0 == "any" ? "any destination" : $0 } ?? "?"
+            let expiry = text("expires_at").map { "until \($0)" } ?? "permanent"
+            return "to \(destinations), \(expiry): \(text("reason") ?? "")"
         case "exception.revoke":
             let revocation = after["revocation"] as? [String: Any]
             return "revoked: \(revocation?["reason"] as? String ?? "")"
@@ -84,6 +87,10 @@ struct AuditCommand: ParsableCommand {
             return "\(text("prefix") ?? "") \(text("kind") ?? "")"
         case "session.end", "binding.end":
             return "\(text("prefix") ?? "")" + (text("moved_to").map { " moved to \($0)" } ?? "")
+        case "session.prune":
+            let bindings = after["bindings"] as? Int ?? 0
+            let entries = after["audit_entries"] as? Int ?? 0
+            return "deleted \(bindings) sessions ended before \(text("cutoff") ?? "?") and \(entries) audit entries"
         case "customer.add":
             return text("name") ?? ""
         default:

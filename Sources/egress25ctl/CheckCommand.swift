@@ -44,6 +44,9 @@ struct CheckCommand: ParsableCommand {
         } catch {
             throw UsageError("\(error)")
         }
+        guard sourceAddress.unmapped.isIPv4 == destinationAddress.unmapped.isIPv4 else {
+            throw UsageError("\(source) and \(destination) are of different address families: a SYN has one family")
+        }
         guard (1...65535).contains(port) else { throw UsageError("--port \(port) is not a TCP port (1-65535)") }
         let now = UTCTime.now()
         var time = now

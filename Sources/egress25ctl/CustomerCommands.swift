@@ -35,9 +35,18 @@ struct CustomerCommand: ParsableCommand {
         var by: String?
 
         func run() throws {
+            let actor = by ?? StoreCommandSupport.defaultActor
+            let path = try StoreCommandSupport.storePath(global)
+            if try !StoreCommandSupport.perform({ try ExceptionStore.storeExists(at: path) }) {
+                // The first customer creates the store: check the input on an empty store in memory first, so
+                // that a bad id leaves nothing behind.
+                _ = try StoreCommandSupport.perform {
+                    try ExceptionStore.inMemory().addCustomer(id: id, name: name, note: note, actor: actor)
+                }
+            }
             let store = try StoreCommandSupport.open(global, .create)
             let customer = try StoreCommandSupport.perform {
-                try store.addCustomer(id: id, name: name, note: note, actor: by ?? StoreCommandSupport.defaultActor)
+                try store.addCustomer(id: id, name: name, note: note, actor: actor)
             }
             print("added customer \(customer.id)")
         }
@@ -100,11 +109,11 @@ struct CustomerCommand: ParsableCommand {
                     let rows = bindings.map { binding in
                         [
                             binding.prefix.description, binding.kind.rawValue,
-                            "since " + UTCTime.format(binding.validFrom),
-                            binding.validUntil.map { "until " + UTCTime.format($0) } ?? "",
+                            UTCTime.format(binding.validFrom), binding.validUntil.map(UTCTime.format) ?? "",
                         ]
                     }
-                    lines.append(indented(StoreListing.table(headers: ["prefix", "kind", "from", "until"], rows: rows)))
+                    lines.append(
+                        indented(StoreListing.table(headers: ["prefix", "kind", "from", "until"], rows: rows)))
                 }
                 lines.append("")
                 if exceptions.isEmpty {
@@ -117,8 +126,10 @@ struct CustomerCommand: ParsableCommand {
                             exception.expiryText, exception.ticket ?? "-", exception.reason,
                         ]
                     }
-                    lines.append(indented(StoreListing.table(
-                        headers: ["id", "status", "destinations", "expires", "ticket", "reason"], rows: rows)))
+                    lines.append(
+                        indented(
+                            StoreListing.table(
+                                headers: ["id", "status", "destinations", "expires", "ticket", "reason"], rows: rows)))
                 }
                 print(lines.joined(separator: "\n"))
             }
@@ -143,7 +154,10 @@ struct CustomerCommand: ParsableCommand {
             let store = try StoreCommandSupport.open(global, .read)
             let now = UTCTime.now()
             let (customers, bindings, exceptions) = try StoreCommandSupport.perform {
-                (try store.customers(), try store.bindings(inForceAt: now), try store.exceptions(status: .active, now: now))
+                (
+                    try store.customers(), try store.bindings(inForceAt: now),
+                    try store.exceptions(status: .active, now: now)
+                )
             }
             let prefixes = Dictionary(grouping: bindings, by: \.customer).mapValues { $0.map(\.prefix.description) }
             let active = Dictionary(grouping: exceptions, by: \.customer).mapValues { $0.map(\.id) }
@@ -193,7 +207,8 @@ struct CustomerCommand: ParsableCommand {
             let binding = try StoreCommandSupport.perform {
                 try store.bind(customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor)
             }
-            print("\(binding.prefix) is bound statically to \(binding.customer) since \(UTCTime.format(binding.validFrom))")
+            let since = UTCTime.format(binding.validFrom)
+            print("\(binding.prefix) is bound statically to \(binding.customer) since \(since)")
         }
     }
 

@@ -57,8 +57,9 @@ struct ExceptionCommand: ParsableCommand {
             let now = UTCTime.now()
             let choices = [duration != nil, expires != nil, permanent].filter { $0 }.count
             guard choices == 1 else {
-                throw UsageError("give exactly one of --for DURATION, --expires TIME, --permanent"
-                    + (choices == 0 ? "" : " (got \(choices))"))
+                throw UsageError(
+                    "give exactly one of --for DURATION, --expires TIME, --permanent"
+                        + (choices == 0 ? "" : " (got \(choices))"))
             }
             var expiresAt: Int64?
             if let duration {
@@ -180,8 +181,10 @@ struct ExceptionCommand: ParsableCommand {
                 return object
             }
             let listing = StoreListing(
-                headers: ["id", "customer", "status", "destinations", "expires", "ticket", "granted_by", "created_at",
-                    "reason"],
+                headers: [
+                    "id", "customer", "status", "destinations", "expires", "ticket", "granted_by", "created_at",
+                    "reason",
+                ],
                 rows: rows, objects: objects)
             print(listing.render(format))
         }
@@ -235,7 +238,8 @@ struct ExceptionCommand: ParsableCommand {
                 }
                 lines.append(
                     "sources now   "
-                        + (bindings.isEmpty ? "none (the customer holds no address)"
+                        + (bindings.isEmpty
+                            ? "none (the customer holds no address)"
                             : bindings.map(\.prefix.description).joined(separator: " ")))
                 lines.append("")
                 lines.append("history:")

@@ -13,7 +13,7 @@ struct SessionCommand: ParsableCommand {
             moved, and the previous holder's exceptions no longer apply to it. The daemon picks changes up \
             within a second.
             """,
-        subcommands: [Start.self, Stop.self, Import.self, List.self]
+        subcommands: [Start.self, Stop.self, Import.self, List.self, Prune.self]
     )
 
     /// `session start ID ADDRESS[/PREFIX]`.
@@ -152,6 +152,45 @@ struct SessionCommand: ParsableCommand {
                 },
                 objects: bindings.map(StoreListing.jsonObject))
             print(listing.render(format))
+        }
+    }
+
+    /// `session prune --older-than DURATION`.
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete session history (ended sessions and their audit entries) older than a retention.",
+            discussion: """
+                Every reconnect adds a session and two audit entries; run this daily (e.g. --older-than 90d) so the \
+                store does not grow without bound. Static bindings, customers, exceptions and their audit \
+                entries are never deleted. Records one audit entry, session.prune.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(help: "Delete sessions that ended longer ago than this: 90d, 12w, or an RFC 3339 time.")
+        var olderThan: String
+
+        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
+        var by: String?
+
+        func run() throws {
+            let now = UTCTime.now()
+            let cutoff: Int64
+            do {
+                cutoff = try UTCTime.parseInstant(olderThan, now: now, durationIsPast: true)
+            } catch {
+                throw UsageError("--older-than: \(error)")
+            }
+            let store = try StoreCommandSupport.open(global, .write)
+            let result = try StoreCommandSupport.perform {
+                try store.pruneSessionHistory(
+                    endedBefore: cutoff, actor: by ?? StoreCommandSupport.defaultActor, now: now)
+            }
+            let sessions = result.bindings == 1 ? "session" : "sessions"
+            let entries = result.auditEntries == 1 ? "entry" : "entries"
+            print(
+                "deleted \(result.bindings) \(sessions) that ended before \(UTCTime.format(cutoff)) and "
+                    + "\(result.auditEntries) audit \(entries)")
         }
     }
 

@@ -5,7 +5,7 @@ import ExceptionStore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Opening the exception store for a support-staff command, and mapping its errors to exit codes.
@@ -33,7 +33,7 @@ enum StoreCommandSupport {
         return try perform {
             switch access {
             case .read:
-                if !FileManager.default.fileExists(atPath: path) { return try ExceptionStore(inMemory: ()) }
+                if try !ExceptionStore.storeExists(at: path) { return try ExceptionStore.inMemory() }
                 return try ExceptionStore(path: path, mode: .readOnly)
             case .write:
                 return try ExceptionStore(path: path, mode: .readWrite)
@@ -103,7 +103,8 @@ struct StoreListing {
     func render(_ format: StoreListFormat) -> String {
         switch format {
         case .table: return Self.table(headers: headers, rows: rows)
-        case .csv: return ([headers] + rows).map { $0.map(Self.csvField).joined(separator: ",") }.joined(separator: "\n")
+        case .csv:
+            return ([headers] + rows).map { $0.map(Self.csvField).joined(separator: ",") }.joined(separator: "\n")
         case .json: return Self.json(objects)
         }
     }
@@ -134,8 +135,9 @@ struct StoreListing {
 
     /// Pretty-printed JSON with sorted keys.
     static func json(_ object: Any) -> String {
-        guard let data = try? JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         else { return "null" }
         return String(decoding: data, as: UTF8.self)
     }

@@ -32,6 +32,10 @@ struct Egress25d: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
+        // Until the services install their handlers, a SIGHUP (systemctl reload), SIGUSR1 or SIGUSR2 must not
+        // take the default action, which terminates the process. The handlers (dispatch signal sources) work
+        // with the signals ignored.
+        for number in [SIGHUP, SIGUSR1, SIGUSR2] { signal(number, SIG_IGN) }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

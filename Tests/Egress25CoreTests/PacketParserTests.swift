@@ -12,7 +12,8 @@ enum PacketBytes {
         optionBytes: Int = 0
     ) -> [UInt8] {
         var bytes: [UInt8] = [
-            UInt8(sourcePort >> 8), UInt8(sourcePort & 0xFF), UInt8(destinationPort >> 8), UInt8(destinationPort & 0xFF),
+            UInt8(sourcePort >> 8), UInt8(sourcePort & 0xFF), UInt8(destinationPort >> 8),
+            UInt8(destinationPort & 0xFF),
             0, 0, 0, 1,  // sequence
             0, 0, 0, 0,  // acknowledgment
             dataOffsetWords << 4, flags, 0xFF, 0xFF,  // data offset, flags, window
@@ -153,7 +154,9 @@ enum PacketBytes {
     }
 
     @Test func ipv4NotTCP() {
-        #expect(PacketParser.parse(PacketBytes.ipv4(protocol: 17, payload: [0, 53, 0, 53, 0, 8, 0, 0])) == .notTCP(protocol: 17))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv4(protocol: 17, payload: [0, 53, 0, 53, 0, 8, 0, 0]))
+                == .notTCP(protocol: 17))
         #expect(PacketParser.parse(PacketBytes.ipv4(protocol: 1, payload: [8, 0, 0, 0])) == .notTCP(protocol: 1))
     }
 
@@ -194,7 +197,8 @@ enum PacketBytes {
     }
 
     @Test func ipv6Fragments() {
-        let nonFirst = PacketBytes.ipv6(nextHeader: 44, payload: PacketBytes.fragment(next: 6, offset: 181, more: false) + [1, 2])
+        let nonFirst = PacketBytes.ipv6(
+            nextHeader: 44, payload: PacketBytes.fragment(next: 6, offset: 181, more: false) + [1, 2])
         #expect(PacketParser.parse(nonFirst) == .nonFirstFragment)
         let behindHopByHop = PacketBytes.ipv6(
             nextHeader: 0,
@@ -205,33 +209,45 @@ enum PacketBytes {
 
     @Test func ipv6UnknownNextHeaderIsNotTCP() {
         #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 59, payload: [])) == .notTCP(protocol: 59))
-        #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 17, payload: [0, 53, 0, 53, 0, 8, 0, 0])) == .notTCP(protocol: 17))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv6(nextHeader: 17, payload: [0, 53, 0, 53, 0, 8, 0, 0]))
+                == .notTCP(protocol: 17))
         // Destination options then No Next Header, followed by bytes that look like a TCP header to port 25.
         let sneaky = PacketBytes.ipv6(nextHeader: 60, payload: PacketBytes.options(next: 59) + PacketBytes.tcp())
         #expect(PacketParser.parse(sneaky) == .notTCP(protocol: 59))
-        #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 50, payload: [0, 0, 0, 1, 0, 0, 0, 1])) == .notTCP(protocol: 50))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv6(nextHeader: 50, payload: [0, 0, 0, 1, 0, 0, 0, 1]))
+                == .notTCP(protocol: 50))
         #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 58, payload: [128, 0, 0, 0])) == .notTCP(protocol: 58))
     }
 
     @Test func ipv6Malformed() {
-        #expect(PacketParser.parse(Array(PacketBytes.ipv6(nextHeader: 6, payload: []).prefix(39))) == .malformed(.truncatedIPHeader))
+        #expect(
+            PacketParser.parse(Array(PacketBytes.ipv6(nextHeader: 6, payload: []).prefix(39)))
+                == .malformed(.truncatedIPHeader))
         // Hop-by-hop header claims 8 * (1 + 10) bytes; only 8 present.
         let runsPast = PacketBytes.ipv6(nextHeader: 0, payload: [6, 10, 0, 0, 0, 0, 0, 0])
         #expect(PacketParser.parse(runsPast) == .malformed(.extensionHeaderTruncated))
         // Only one byte of an extension header.
-        #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 60, payload: [6])) == .malformed(.extensionHeaderTruncated))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv6(nextHeader: 60, payload: [6])) == .malformed(.extensionHeaderTruncated))
         // Fragment header cut short.
-        #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 44, payload: [6, 0, 0, 0])) == .malformed(.extensionHeaderTruncated))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv6(nextHeader: 44, payload: [6, 0, 0, 0]))
+                == .malformed(.extensionHeaderTruncated))
         // Extension header inside the buffer but past the IPv6 payload length.
         let pastPayloadLength = PacketBytes.ipv6(
-            nextHeader: 60, payloadLength: 8, payload: PacketBytes.options(next: 60) + PacketBytes.options(next: 6) + PacketBytes.tcp()
+            nextHeader: 60, payloadLength: 8,
+            payload: PacketBytes.options(next: 60) + PacketBytes.options(next: 6) + PacketBytes.tcp()
         )
         #expect(PacketParser.parse(pastPayloadLength) == .malformed(.extensionHeaderTruncated))
         // Nine extension headers.
         var chain: [UInt8] = []
         for _ in 0..<8 { chain += PacketBytes.options(next: 60) }
         chain += PacketBytes.options(next: 6) + PacketBytes.tcp()
-        #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 60, payload: chain)) == .malformed(.tooManyExtensionHeaders))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv6(nextHeader: 60, payload: chain)) == .malformed(.tooManyExtensionHeaders)
+        )
         // Eight are fine.
         var eight: [UInt8] = []
         for _ in 0..<7 { eight += PacketBytes.options(next: 60) }
@@ -243,8 +259,12 @@ enum PacketBytes {
         // TCP truncated in the buffer / past the payload length.
         let tcp = PacketBytes.ipv6(nextHeader: 6, payload: PacketBytes.tcp())
         #expect(PacketParser.parse(Array(tcp.prefix(55))) == .malformed(.truncatedTCPHeader))
-        #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 6, payloadLength: 12, payload: PacketBytes.tcp())) == .malformed(.badTotalLength))
-        #expect(PacketParser.parse(PacketBytes.ipv6(nextHeader: 6, payload: PacketBytes.tcp(dataOffsetWords: 2))) == .malformed(.badTCPDataOffset))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv6(nextHeader: 6, payloadLength: 12, payload: PacketBytes.tcp()))
+                == .malformed(.badTotalLength))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv6(nextHeader: 6, payload: PacketBytes.tcp(dataOffsetWords: 2)))
+                == .malformed(.badTCPDataOffset))
     }
 
     @Test func ipv6TruncatedAfterTCPHeaderIsFine() {

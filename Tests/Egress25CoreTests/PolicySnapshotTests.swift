@@ -11,7 +11,9 @@ func address(_ text: String) -> IPAddress {
 }
 
 func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPFlags = .syn) -> Flow {
-    Flow(source: address(source), destination: address(destination), sourcePort: 40000, destinationPort: port, flags: flags)
+    Flow(
+        source: address(source), destination: address(destination), sourcePort: 40000, destinationPort: port,
+        flags: flags)
 }
 
 @Suite struct PolicySnapshotTests {
@@ -72,27 +74,57 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         let now = Self.now
         #expect(s.generation == 7)
         #expect(s.exceptionCount == 6)
-        #expect(s.decide(syn("100.64.1.1", "192.0.2.99", port: 80), now: now) == Decision(verdict: .accept, reason: .notPolicedPort))
-        #expect(s.decide(syn("100.64.1.1", "192.0.2.99", flags: [.syn, .ack]), now: now) == Decision(verdict: .accept, reason: .notInitialSYN))
-        #expect(s.decide(syn("100.64.1.1", "192.0.2.99", flags: .ack), now: now) == Decision(verdict: .accept, reason: .notInitialSYN))
+        #expect(
+            s.decide(syn("100.64.1.1", "192.0.2.99", port: 80), now: now)
+                == Decision(verdict: .accept, reason: .notPolicedPort))
+        #expect(
+            s.decide(syn("100.64.1.1", "192.0.2.99", flags: [.syn, .ack]), now: now)
+                == Decision(verdict: .accept, reason: .notInitialSYN))
+        #expect(
+            s.decide(syn("100.64.1.1", "192.0.2.99", flags: .ack), now: now)
+                == Decision(verdict: .accept, reason: .notInitialSYN))
         #expect(s.decide(syn("8.8.8.8", "192.0.2.99"), now: now) == Decision(verdict: .accept, reason: .notSubscriber))
         #expect(s.decide(syn("100.64.1.1", "198.51.100.10"), now: now) == Decision(verdict: .accept, reason: .relay(0)))
-        #expect(s.decide(syn("100.64.1.1", "198.51.100.10", port: 587), now: now) == Decision(verdict: .accept, reason: .relay(0)))
-        #expect(s.decide(syn("100.64.1.1", "198.51.100.11", port: 587), now: now) == Decision(verdict: .accept, reason: .relay(1)))
-        #expect(s.decide(syn("100.64.1.1", "198.51.100.11"), now: now) == Decision(verdict: .block, reason: .blockedNoException))
-        #expect(s.decide(syn("2001:db8:1000::5", "2001:db8:ffff::25"), now: now) == Decision(verdict: .accept, reason: .relay(2)))
-        #expect(s.decide(syn("2001:db8:1000::5", "2001:db8:ffff::25", port: 587), now: now) == Decision(verdict: .block, reason: .blockedNoException))
-        #expect(s.decide(syn("100.64.5.1", "192.0.2.99"), now: now) == Decision(verdict: .accept, reason: .exception(0)))
-        #expect(s.decide(syn("100.64.9.7", "203.0.113.9"), now: now) == Decision(verdict: .accept, reason: .exception(1)))
-        #expect(s.decide(syn("100.64.9.7", "192.0.2.99"), now: now) == Decision(verdict: .block, reason: .blockedOutsideScope(1)))
-        #expect(s.decide(syn("100.64.10.200", "192.0.2.99"), now: now) == Decision(verdict: .block, reason: .blockedExceptionExpired(2)))
-        #expect(s.decide(syn("2001:db8:1000:1::9", "192.0.2.99"), now: now) == Decision(verdict: .block, reason: .blockedExceptionExpired(3)))
-        #expect(s.decide(syn("2001:db8:1000:2::9", "2001:db8:aaaa::1"), now: now) == Decision(verdict: .block, reason: .blockedOutsideScope(5)))
-        #expect(s.decide(syn("100.64.1.1", "192.0.2.99"), now: now) == Decision(verdict: .block, reason: .blockedNoException))
+        #expect(
+            s.decide(syn("100.64.1.1", "198.51.100.10", port: 587), now: now)
+                == Decision(verdict: .accept, reason: .relay(0)))
+        #expect(
+            s.decide(syn("100.64.1.1", "198.51.100.11", port: 587), now: now)
+                == Decision(verdict: .accept, reason: .relay(1)))
+        #expect(
+            s.decide(syn("100.64.1.1", "198.51.100.11"), now: now)
+                == Decision(verdict: .block, reason: .blockedNoException))
+        #expect(
+            s.decide(syn("2001:db8:1000::5", "2001:db8:ffff::25"), now: now)
+                == Decision(verdict: .accept, reason: .relay(2)))
+        #expect(
+            s.decide(syn("2001:db8:1000::5", "2001:db8:ffff::25", port: 587), now: now)
+                == Decision(verdict: .block, reason: .blockedNoException))
+        #expect(
+            s.decide(syn("100.64.5.1", "192.0.2.99"), now: now) == Decision(verdict: .accept, reason: .exception(0)))
+        #expect(
+            s.decide(syn("100.64.9.7", "203.0.113.9"), now: now) == Decision(verdict: .accept, reason: .exception(1)))
+        #expect(
+            s.decide(syn("100.64.9.7", "192.0.2.99"), now: now)
+                == Decision(verdict: .block, reason: .blockedOutsideScope(1)))
+        #expect(
+            s.decide(syn("100.64.10.200", "192.0.2.99"), now: now)
+                == Decision(verdict: .block, reason: .blockedExceptionExpired(2)))
+        #expect(
+            s.decide(syn("2001:db8:1000:1::9", "192.0.2.99"), now: now)
+                == Decision(verdict: .block, reason: .blockedExceptionExpired(3)))
+        #expect(
+            s.decide(syn("2001:db8:1000:2::9", "2001:db8:aaaa::1"), now: now)
+                == Decision(verdict: .block, reason: .blockedOutsideScope(5)))
+        #expect(
+            s.decide(syn("100.64.1.1", "192.0.2.99"), now: now)
+                == Decision(verdict: .block, reason: .blockedNoException))
         #expect(s.decide(.malformed(.badIHL), now: now) == Decision(verdict: .block, reason: .malformed))
         #expect(s.decide(.nonFirstFragment, now: now) == Decision(verdict: .block, reason: .malformed))
         #expect(s.decide(.notTCP(protocol: 17), now: now) == Decision(verdict: .accept, reason: .notPolicedPort))
-        #expect(s.decide(.tcp(syn("100.64.5.1", "192.0.2.99")), now: now) == Decision(verdict: .accept, reason: .exception(0)))
+        #expect(
+            s.decide(.tcp(syn("100.64.5.1", "192.0.2.99")), now: now)
+                == Decision(verdict: .accept, reason: .exception(0)))
         #expect(s.relay(at: 1).ports == [587])
         #expect(s.exception(at: 1).id == "ex-1")
         #expect(s.exception(at: 0).id == "cfg-acme")
@@ -115,6 +147,25 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         #expect(s.decide(notYet, now: Self.now + 60).reason == .exception(3))
     }
 
+    @Test func timesOutsideUInt32SecondsAreClamped() throws {
+        let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8")], relayHosts: [])
+        let rules = [
+            // Valid since before 1970, until after 2106: always active.
+            ExceptionRule(
+                id: "wide", customer: "x", sources: [prefix("10.0.0.1")], notBefore: -1_000, expiresAt: 1 << 40),
+            // Expired before 1970.
+            ExceptionRule(id: "old", customer: "x", sources: [prefix("10.0.0.2")], expiresAt: -5),
+            // Not valid until after 2106.
+            ExceptionRule(id: "far", customer: "x", sources: [prefix("10.0.0.3")], notBefore: 1 << 40),
+        ]
+        let s = try PolicySnapshot(policy: policy, exceptions: rules, bindings: [], generation: 1)
+        for now: Int64 in [0, Self.now, Int64(UInt32.max) - 1] {
+            #expect(s.decide(syn("10.0.0.1", "1.1.1.1"), now: now).reason == .exception(0))
+            #expect(s.decide(syn("10.0.0.2", "1.1.1.1"), now: now).reason == .blockedExceptionExpired(1))
+            #expect(s.decide(syn("10.0.0.3", "1.1.1.1"), now: now).reason == .blockedExceptionExpired(2))
+        }
+    }
+
     @Test func mostSpecificExceptionFirst() throws {
         let s = try Self.snapshot()
         let now = Self.now
@@ -132,7 +183,8 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8")], relayHosts: [])
         let rules = [
             ExceptionRule(id: "a", customer: "x", sources: [prefix("10.1.0.0/16")], expiresAt: 100),
-            ExceptionRule(id: "b", customer: "x", sources: [prefix("10.0.0.0/8")], destinations: .prefixes([prefix("1.1.1.1")])),
+            ExceptionRule(
+                id: "b", customer: "x", sources: [prefix("10.0.0.0/8")], destinations: .prefixes([prefix("1.1.1.1")])),
         ]
         let s = try PolicySnapshot(policy: policy, exceptions: rules, bindings: [], generation: 1)
         #expect(s.decide(syn("10.1.2.3", "9.9.9.9"), now: 200).reason == .blockedOutsideScope(1))
@@ -150,15 +202,44 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
             ])
         )
         let s = try PolicySnapshot(policy: policy, exceptions: [scoped], bindings: [], generation: 1)
-        let inScope = ["203.0.113.0", "203.0.113.255", "198.51.100.7", "2001:db8:aaaa:ffff::1", "192.0.2.77", "::ffff:203.0.113.1"]
-        let outOfScope = ["203.0.112.255", "203.0.114.0", "198.51.100.6", "198.51.100.8", "2001:db8:aaab::", "192.0.3.0", "::"]
+        let inScope = [
+            "203.0.113.0", "203.0.113.255", "198.51.100.7", "2001:db8:aaaa:ffff::1", "192.0.2.77", "::ffff:203.0.113.1",
+        ]
+        let outOfScope = [
+            "203.0.112.255", "203.0.114.0", "198.51.100.6", "198.51.100.8", "2001:db8:aaab::", "192.0.3.0", "::",
+        ]
         for source in ["10.0.0.1", "2001:db8::1", "::ffff:10.0.0.1"] {
             for destination in inScope {
-                #expect(s.decide(syn(source, destination), now: 0).reason == .exception(0), "\(source) -> \(destination)")
+                #expect(
+                    s.decide(syn(source, destination), now: 0).reason == .exception(0), "\(source) -> \(destination)")
             }
             for destination in outOfScope {
-                #expect(s.decide(syn(source, destination), now: 0).reason == .blockedOutsideScope(0), "\(source) -> \(destination)")
+                #expect(
+                    s.decide(syn(source, destination), now: 0).reason == .blockedOutsideScope(0),
+                    "\(source) -> \(destination)")
             }
+        }
+    }
+
+    @Test func ipv4OnlyScopesAreStoredInline() throws {
+        // Up to 15 IPv4 ranges and no IPv6 prefix: the scope lives in the exception record itself.
+        let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8"), prefix("2001:db8::/32")], relayHosts: [])
+        let small = ExceptionRule(
+            id: "small", customer: "x", sources: [prefix("10.0.0.2"), prefix("2001:db8::2")],
+            destinations: .prefixes((0..<15).map { prefix("198.51.100.\($0 * 16)/29") }))
+        let large = ExceptionRule(
+            id: "large", customer: "x", sources: [prefix("10.0.0.3")],
+            destinations: .prefixes((0..<16).map { prefix("198.51.100.\($0 * 16)/29") }))
+        let s = try PolicySnapshot(policy: policy, exceptions: [small, large], bindings: [], generation: 1)
+        #expect(s.tables.exceptions.allPayloads(address("10.0.0.2")).first?.payload.scope ?? 0 < -1)
+        #expect(s.tables.exceptions.allPayloads(address("10.0.0.3")).first?.payload.scope ?? -1 >= 0)
+        for (source, index) in [("10.0.0.2", Int32(0)), ("2001:db8::2", 0), ("10.0.0.3", 1)] {
+            #expect(s.decide(syn(source, "198.51.100.0"), now: 0).reason == .exception(index))
+            #expect(s.decide(syn(source, "198.51.100.231"), now: 0).reason == .exception(index))
+            #expect(s.decide(syn(source, "198.51.100.8"), now: 0).reason == .blockedOutsideScope(index))
+            #expect(s.decide(syn(source, "198.51.100.255"), now: 0).reason == .blockedOutsideScope(index))
+            #expect(s.decide(syn(source, "2001:db8::25"), now: 0).reason == .blockedOutsideScope(index))
+            #expect(s.decide(syn(source, "::ffff:198.51.100.17"), now: 0).reason == .exception(index))
         }
     }
 
@@ -179,7 +260,8 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
             #expect(shadowed.isBlockedAttempt == enforced.isBlockedAttempt)
             #expect(!enforced.shadow)
         }
-        #expect(shadow.decide(.malformed(.empty), now: 0) == Decision(verdict: .accept, reason: .malformed, shadow: true))
+        #expect(
+            shadow.decide(.malformed(.empty), now: 0) == Decision(verdict: .accept, reason: .malformed, shadow: true))
     }
 
     @Test func ipv4MappedAddressesUseIPv4Tables() throws {
@@ -206,7 +288,8 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         let clash = [ExceptionRule(id: "cfg-acme", customer: "acme", sources: [])]
         #expect(
             throws: PolicyBuildError(
-                message: "duplicate exception id \"cfg-acme\": configuration policy exception #1 and exception store entry #1"
+                message:
+                    "duplicate exception id \"cfg-acme\": configuration policy exception #1 and exception store entry #1"
             )
         ) {
             try PolicySnapshot(policy: Self.basePolicy(), exceptions: clash, bindings: [], generation: 1)
@@ -236,6 +319,39 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         let noBindings = try Self.snapshot()
         #expect(noBindings.customer(at: noBindings.customerIndex(for: address("100.64.5.3"))) == "acme")
         #expect(noBindings.customer(at: noBindings.customerIndex(for: address("100.64.9.7"))) == "bob")
+    }
+
+    @Test func manyCustomersAndIDs() throws {
+        // Enough distinct ids and customers to make the build's string tables grow and collide.
+        let rules = (0..<20_000).map { i in
+            ExceptionRule(
+                id: "exception-\(i)", customer: "customer number \(i % 7_001)",
+                sources: [IPPrefix(host: .v4(IPv4Address(0x0A00_0000 | UInt32(i))))]
+            )
+        }
+        let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8")], relayHosts: [])
+        let s = try PolicySnapshot(policy: policy, exceptions: rules, bindings: [], generation: 1)
+        #expect(s.customerCount == 7_001)
+        for i in stride(from: 0, to: 20_000, by: 37) {
+            let source = IPAddress.v4(IPv4Address(0x0A00_0000 | UInt32(i)))
+            #expect(s.customer(at: s.customerIndex(for: source)) == "customer number \(i % 7_001)")
+            #expect(
+                s.decide(
+                    Flow(
+                        source: source, destination: address("1.1.1.1"), sourcePort: 1, destinationPort: 25, flags: .syn
+                    ), now: 0
+                ).reason == .exception(Int32(i)))
+        }
+        var duplicated = rules
+        duplicated.append(ExceptionRule(id: "exception-12345", customer: "x", sources: []))
+        #expect(
+            throws: PolicyBuildError(
+                message:
+                    "duplicate exception id \"exception-12345\": exception store entry #12346 and exception store entry #20001"
+            )
+        ) {
+            try PolicySnapshot(policy: policy, exceptions: duplicated, bindings: [], generation: 1)
+        }
     }
 
     @Test func emptyPolicy() throws {

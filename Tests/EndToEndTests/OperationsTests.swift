@@ -68,6 +68,7 @@ struct OperationsTests {
             let elapsed = Date().timeIntervalSince(start)
             #expect(rebound, "queue 0 bound again by a new socket: \(topology.daemonOutput)")
             #expect(elapsed < 1.0, "rebound after \(elapsed) s")
+            print("measured: queue socket killed -> rebound after \(Int(elapsed * 1000)) ms")
             #expect(topology.daemonOutput.contains("queue socket failed; binding the queue again"))
             #expect(try topology.metric("egress25_queue_bound", ["queue": "0"]) == 1)
             #expect(try topology.http("healthz").status == 200)
@@ -118,6 +119,7 @@ struct OperationsTests {
             }
             let elapsed = Date().timeIntervalSince(resumed)
             #expect(drained && elapsed < 1.0, "backlog drained after \(elapsed) s")
+            print("measured: 2000-SYN backlog drained \(Int(elapsed * 1000)) ms after SIGCONT")
             let probe = try topology.probe("198.51.100.26", 25)
             #expect(probe.outcome == .refused && probe.milliseconds < 1000, "\(probe)")
             #expect(try topology.synsArrived(at: "198.51.100.25") == 0)
@@ -130,10 +132,12 @@ struct OperationsTests {
             #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
             let pid = try #require(topology.daemonPID)
             let start = Date()
+            topology.daemonStoppedOnPurpose = true
             kill(pid, SIGTERM)
             topology.daemon?.waitUntilExit()
             let elapsed = Date().timeIntervalSince(start)
             #expect(elapsed < 2.0, "stopped after \(elapsed) s")
+            print("measured: SIGTERM -> exit after \(Int(elapsed * 1000)) ms")
             #expect(topology.daemon?.terminationStatus == 0, "\(topology.daemonOutput)")
             let query = try topology.ctl(["blocked", "query", "--source", "100.64.0.10", "--format", "csv"])
             #expect(query.status == 0, "\(query.error)")

@@ -66,6 +66,8 @@ struct ReloadTests {
         #expect(Double(try topology.synsArrived(at: "198.51.100.26")) == accepted)
         let reloads = try #require(try topology.metric("egress25_policy_reloads_total"))
         #expect(reloads >= 100, "reloads applied: \(reloads)")
+        print("measured: reload storm: \(Int(reloads)) snapshots published for 1000 SIGHUPs; \(queued) SYNs queued, "
+              + "\(Int(accepted)) accepted, \(Int(blocked)) blocked, 0 dropped")
         #expect(try topology.metric("egress25_policy_reload_failures_total") == 0)
         #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
     }
@@ -95,6 +97,21 @@ struct ReloadTests {
         usleep(500_000)
         #expect(try topology.metric("egress25_policy_generation") == 2)
         #expect(try topology.probe("198.51.100.26", 25).outcome == .refused, "new policy in force")
+    }
+
+    @Test func blockActionChangesOnReload() throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration(blockAction: "reject")
+        try #require(try topology.ctl(["rules", "apply"]).status == 0)
+        try topology.startDaemon()
+        #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
+        try topology.writeConfiguration(blockAction: "drop")
+        #expect(try topology.ctl(["reload"]).status == 0)
+        usleep(500_000)
+        #expect(try topology.probe("198.51.100.25", 25, timeout: 1.5).outcome == .timeout, "drop after the reload")
+        #expect(topology.daemonOutput.contains("block_action is now drop"))
+        #expect(try topology.synsArrived(at: "198.51.100.25") == 0)
     }
 
     @Test func shadowModeAcceptsButCountsAndLogsWhatWouldBeBlocked() throws {

@@ -122,6 +122,9 @@ final class Topology {
     }
 
     func tearDown() {
+        if let daemon, !daemon.isRunning, !daemonStoppedOnPurpose {
+            Issue.record("egress25d died during the test (status \(daemon.terminationStatus)): \(daemonOutput)")
+        }
         if let daemon, daemon.isRunning { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }
         if let listener, listener.isRunning { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
         _ = try? run(["bash", EndToEnd.scripts + "/topology.sh", "down", prefix])
@@ -206,8 +209,11 @@ final class Topology {
     }
 
     /// Starts egress25d in the router namespace and waits until queue 0 is bound.
-    func startDaemon(extraArguments: [String] = []) throws {
+    func startDaemon(extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
             + extraArguments
@@ -231,7 +237,11 @@ final class Topology {
         return text.split(separator: "\n").contains { $0.split(separator: " ").first == Substring("\(queue)") }
     }
 
+    /// Set when a test stops the daemon itself; otherwise a daemon that exited is reported as a failure.
+    var daemonStoppedOnPurpose = false
+
     func killDaemon(signal: Int32 = SIGKILL) {
+        daemonStoppedOnPurpose = true
         guard let daemon else { return }
         kill(daemon.processIdentifier, signal)
         daemon.waitUntilExit()
@@ -272,4 +282,110 @@ final class Topology {
 struct TopologyError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+// MARK: - Helpers for the live exception and block-log suites
+
+extension Topology {
+    /// `egress25ctl ARGS`, which must exit 0; its standard output.
+    @discardableResult
+    func ctlSucceeding(_ arguments: [String]) throws -> String {
+        let result = try ctl(arguments)
+        guard result.status == 0 else {
+            throw TopologyError(
+                "egress25ctl \(arguments.joined(separator: " ")) exited \(result.status): "
+                    + "\(result.error) \(result.output)")
+        }
+        return result.output
+    }
+
+    /// `egress25ctl ARGS` (which must exit 0 and print JSON) parsed with JSONSerialization.
+    func ctlJSON(_ arguments: [String]) throws -> Any {
+        let output = try ctlSucceeding(arguments)
+        do {
+            return try JSONSerialization.jsonObject(with: Data(output.utf8))
+        } catch {
+            throw TopologyError("egress25ctl \(arguments.joined(separator: " ")) printed no JSON: \(output)")
+        }
+    }
+}
+
+/// UTC seconds as RFC 3339 ("2026-11-29T08:06:21Z").
+func rfc3339(_ seconds: Int64) -> String {
+    var time = time_t(seconds)
+    var parts = tm()
+    gmtime_r(&time, &parts)
+    return String(
+        format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+        Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+}
+
+/// Sleeps until the wall clock reads `seconds` (UTC seconds since the epoch, fractional); at most 30 s.
+func sleep(untilWallClock seconds: Double) {
+    let wait = min(seconds - Date().timeIntervalSince1970, 30)
+    if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
+}
+
+/// A running `Scripts/probeloop.py` in the subscriber namespace: connects to one host and port again and again
+/// (every 20 ms) until the outcome changes to the one expected, so that how fast a policy change takes effect is
+/// measured without the cost of starting a probe process each time.
+final class LiveProber {
+    private let process: Process
+    private let input: Pipe
+    private let outputPath: String
+    /// The outcome of the connect made before ``finish(deadline:)`` (the state before the change).
+    let first: ProbeResult.Outcome
+
+    /// Starts the prober and waits (at most 10 s) for its first connect.
+    init(_ topology: Topology, _ host: String, _ port: Int, until expected: ProbeResult.Outcome) throws {
+        outputPath = topology.directory + "/probeloop-\(UUID().uuidString.prefix(8)).out"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/probeloop.py",
+                             host, "\(port)", expected.rawValue]
+        input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        try process.run()
+        var first: ProbeResult.Outcome?
+        for _ in 0..<1000 where first == nil && process.isRunning {
+            let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first, line.hasPrefix("first ") {
+                first = ProbeResult.Outcome(rawValue: String(line.dropFirst(6)))
+            } else {
+                usleep(10_000)
+            }
+        }
+        guard let first else {
+            kill(process.processIdentifier, SIGKILL)
+            throw TopologyError("probeloop.py did not make its first connect")
+        }
+        self.first = first
+    }
+
+    /// Lets the prober run until the expected outcome or `deadline` (Unix time, s); waits for it (at most
+    /// deadline + 5 s). Returns the last connect's outcome and its start and end (Unix time, s).
+    func finish(deadline: Double) throws -> (outcome: ProbeResult.Outcome, start: Double, end: Double) {
+        start(deadline: deadline)
+        return try result(deadline: deadline)
+    }
+
+    /// Lets the prober run until the expected outcome or `deadline` (Unix time, s); does not wait.
+    func start(deadline: Double) {
+        input.fileHandleForWriting.write(Data("\(deadline)\n".utf8))
+    }
+
+    /// Waits for the prober started with ``start(deadline:)`` (at most deadline + 5 s), as ``finish(deadline:)``.
+    func result(deadline: Double) throws -> (outcome: ProbeResult.Outcome, start: Double, end: Double) {
+        while process.isRunning && Date().timeIntervalSince1970 < deadline + 5 { usleep(5_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let fields = text.split(separator: "\n").last?.split(separator: " ").map(String.init) ?? []
+        guard fields.count == 4, let outcome = ProbeResult.Outcome(rawValue: fields[0]),
+            let start = Double(fields[1]), let end = Double(fields[2])
+        else { throw TopologyError("probeloop.py printed \(text)") }
+        return (outcome, start, end)
+    }
 }

@@ -8,7 +8,8 @@ import Testing
     @Test func addShowList() throws {
         let fixture = StoreFixture()
         let store = try fixture.open()
-        let added = try store.addCustomer(id: "c-1001", name: "Ada Lovelace", note: "home office", actor: "alice", now: t0)
+        let added = try store.addCustomer(
+            id: "c-1001", name: "Ada Lovelace", note: "home office", actor: "alice", now: t0)
         try store.addCustomer(id: "a-7", actor: "alice", now: t0 + 1)
         #expect(added == Customer(id: "c-1001", name: "Ada Lovelace", note: "home office", createdAt: t0))
         #expect(try store.customer(id: "c-1001") == added)

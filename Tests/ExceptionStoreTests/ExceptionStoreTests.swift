@@ -38,6 +38,25 @@ import Testing
         #expect(migrations == ["v1-initial"])
     }
 
+    /// `sudo egress25ctl customer add` before egress25d (user egress25) ever ran must leave a store the daemon can
+    /// open: the file, and the -wal/-shm files, belong to the state directory's owner.
+    @Test(.enabled(if: geteuid() == 0, "needs root to create files for another user"))
+    func rootCreatesTheStoreForTheStateDirectoryOwner() throws {
+        let fixture = StoreFixture()
+        let state = fixture.directory + "/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let owner = (uid: uid_t(65534), gid: gid_t(65534))  // nobody:nogroup
+        #expect(chown(state, owner.uid, owner.gid) == 0)
+        let store = try fixture.open()
+        try store.addCustomer(id: "c-1001", actor: "root", now: t0)
+        for suffix in ["", "-wal", "-shm"] {
+            var info = stat()
+            #expect(stat(fixture.path + suffix, &info) == 0, "\(suffix)")
+            #expect(info.st_uid == owner.uid && info.st_gid == owner.gid, "\(suffix): \(info.st_uid):\(info.st_gid)")
+            #expect(info.st_mode & 0o777 == 0o640, "\(suffix)")
+        }
+    }
+
     @Test func reopeningAMigratedStoreKeepsItsData() throws {
         let fixture = StoreFixture()
         do {
@@ -72,6 +91,18 @@ import Testing
         }
         #expect(!FileManager.default.fileExists(atPath: fixture.path))
         #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/state"))
+    }
+
+    @Test func aPathThatCannotBeExaminedIsAnErrorNotAnEmptyStore() throws {
+        let fixture = StoreFixture()
+        try FileManager.default.createDirectory(atPath: fixture.directory, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: fixture.directory + "/state", contents: Data("x".utf8)))
+        // `state` is a file: stat fails with ENOTDIR, not ENOENT (as EACCES would for another user).
+        let error = #expect(throws: ExceptionStoreError.self) { try ExceptionStore.storeExists(at: fixture.path) }
+        #expect(error?.code == .io)
+        #expect(error?.message.contains("cannot access store \(fixture.path): Not a directory") == true)
+        #expect(try ExceptionStore.storeExists(at: fixture.directory + "/missing.sqlite") == false)
+        #expect(try ExceptionStore.storeExists(at: fixture.directory + "/state") == true)
     }
 
     @Test func refusesAStoreWrittenByANewerSchema() throws {
@@ -151,7 +182,7 @@ import Testing
     }
 
     @Test func inMemoryStoreIsEmptyAndMigrated() throws {
-        let store = try ExceptionStore(inMemory: ())
+        let store = try ExceptionStore.inMemory()
         #expect(try store.customers().isEmpty)
         #expect(try store.exceptions(status: .all).isEmpty)
         #expect(try store.policyInputs(now: t0).exceptions.isEmpty)

@@ -1,6 +1,7 @@
 import Egress25Core
 import ExceptionStore
 import Foundation
+import GRDB
 import Testing
 
 /// Sessions: the feed from RADIUS/DHCP, address moves, bulk import.
@@ -29,7 +30,8 @@ import Testing
         #expect(inputs.exceptions.first?.sources == [prefix("100.64.1.7/32")])
 
         // The address moves to c-2002 (stop + start, or just start).
-        let move = try store.startSession(customer: "c-2002", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 60)
+        let move = try store.startSession(
+            customer: "c-2002", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 60)
         #expect(move.ended.map(\.customer) == ["c-1001"])
         #expect(move.ended.first?.validUntil == t0 + 60)
         #expect(move.started.map(\.customer) == ["c-2002"])
@@ -52,6 +54,20 @@ import Testing
         #expect(inputs.exceptions.first?.sources == [prefix("100.64.9.9/32")])
     }
 
+    @Test func policyInputsAtAPastTimeIncludeBindingsEndedSinceInAddressOrder() throws {
+        let fixture = StoreFixture()
+        let store = try storeWithCustomers(fixture)
+        try store.startSession(customer: "c-1001", prefix: prefix("100.64.0.1"), actor: "radius", now: t0)
+        try store.startSession(customer: "c-2002", prefix: prefix("100.64.0.9"), actor: "radius", now: t0)
+        try store.startSession(customer: "c-3003", prefix: prefix("2001:db8::/56"), actor: "radius", now: t0)
+        try store.stopSessions(customer: "c-1001", actor: "radius", now: t0 + 100)
+        let past = try store.policyInputs(now: t0 + 50).bindings
+        #expect(past.map(\.prefix) == [prefix("100.64.0.1/32"), prefix("100.64.0.9/32"), prefix("2001:db8::/56")])
+        let now = try store.policyInputs(now: t0 + 100).bindings
+        #expect(now.map(\.customer) == ["c-2002", "c-3003"])
+        #expect(try store.policyInputs(now: t0 - 1).bindings.isEmpty)
+    }
+
     @Test func ipv6PrefixOverlapEndsTheOldSession() throws {
         let fixture = StoreFixture()
         let store = try storeWithCustomers(fixture)
@@ -69,7 +85,8 @@ import Testing
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         let token = try store.changeToken()
-        let repeated = try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 1)
+        let repeated = try store.startSession(
+            customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 1)
         #expect(repeated.started.isEmpty && repeated.ended.isEmpty)
         #expect(try store.changeToken() == token)
 
@@ -79,7 +96,8 @@ import Testing
         #expect(one.map(\.prefix) == [prefix("100.64.1.7/32")])
         // Stopping again: nothing to do, nothing written.
         let tokenAfterStop = try store.changeToken()
-        #expect(try store.stopSessions(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "r", now: t0 + 4).isEmpty)
+        #expect(
+            try store.stopSessions(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "r", now: t0 + 4).isEmpty)
         #expect(try store.changeToken() == tokenAfterStop)
 
         let all = try store.stopSessions(customer: "c-1001", actor: "radius", now: t0 + 5)
@@ -111,7 +129,8 @@ import Testing
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.0.9"), actor: "radius", now: t0)
 
         // Unknown customer on the third line: nothing of the first two is written.
-        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "leases.csv:3: unknown customer c-404") {
+        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "leases.csv:3: unknown customer c-404")
+        {
             try store.importSessions(
                 [
                     SessionLease(customer: "c-1001", prefix: prefix("100.64.0.1"), origin: "leases.csv:1"),
@@ -151,5 +170,58 @@ import Testing
         #expect(replaced.ended.map(\.prefix) == [prefix("100.64.0.9/32")])
         let holders = try store.bindings(inForceAt: t0 + 20).map { "\($0.customer) \($0.prefix)" }.sorted()
         #expect(holders == ["c-1001 100.64.0.1/32", "c-2002 100.64.0.3/32"])
+    }
+}
+
+/// Retention of the session feed's history.
+@Suite struct SessionPruneTests {
+    @Test func prunesOnlyEndedSessionsAndTheirFeedEntries() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        let day: Int64 = 86400
+        for id in ["c-1001", "c-2002"] { try store.addCustomer(id: id, actor: "alice", now: t0) }
+        try store.bind(customer: "c-1001", prefix: prefix("192.0.2.0/29"), actor: "alice", now: t0)
+        try store.unbind(customer: "c-1001", prefix: prefix("192.0.2.0/29"), actor: "alice", now: t0 + 1)
+        let grant = try store.grantException(
+            ExceptionGrant(customer: "c-1001", destinations: .any, expiresAt: nil, reason: "r", grantedBy: "alice"),
+            now: t0)
+        // Old: c-1001's session moved to c-2002 on day 0; c-2002 still holds it (started on day 0).
+        try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
+        try store.startSession(customer: "c-2002", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 10)
+        // Recent: c-1001 on another address, stopped on day 100.
+        try store.startSession(customer: "c-1001", prefix: prefix("100.64.9.9"), actor: "radius", now: t0 + 99 * day)
+        try store.stopSessions(customer: "c-1001", actor: "radius", now: t0 + 100 * day)
+
+        let now = t0 + 101 * day
+        let inputsBefore = try store.policyInputs(now: now)
+        let result = try store.pruneSessionHistory(endedBefore: now - 90 * day, actor: "cron", now: now)
+        #expect(result.bindings == 1)  // c-1001's first session
+        #expect(result.auditEntries == 2)  // its session.start and session.end
+
+        let history = try store.bindings().map { "\($0.customer) \($0.prefix) \($0.kind.rawValue)" }
+        #expect(
+            history == ["c-1001 192.0.2.0/29 static", "c-2002 100.64.1.7/32 session", "c-1001 100.64.9.9/32 session"])
+        let actions = try store.auditEntries().map(\.action)
+        #expect(
+            actions == [
+                "customer.add", "customer.add", "binding.add", "binding.end", "exception.grant", "session.start",
+                "session.start", "session.end", "session.prune",
+            ])
+        #expect(try store.auditEntries().last?.after?.contains("\"bindings\":1") == true)
+        #expect(try store.exception(id: grant.exception.id) != nil)
+        #expect(try store.policyInputs(now: now) == inputsBefore)
+
+        // Support staff's entries cannot be deleted, even directly.
+        let raw = try DatabaseQueue(path: fixture.path)
+        #expect(throws: DatabaseError.self) {
+            try raw.write { db in try db.execute(sql: "DELETE FROM audit WHERE action = 'exception.grant'") }
+        }
+        // Pruning again finds nothing: no audit entry, no change for the daemon.
+        let token = try store.changeToken()
+        #expect(try store.pruneSessionHistory(endedBefore: now - 90 * day, actor: "cron", now: now).bindings == 0)
+        #expect(try store.changeToken() == token)
+        try expectNothingWritten(store, code: .invalidArgument, messageContains: "in the future") {
+            try store.pruneSessionHistory(endedBefore: now + 1, actor: "cron", now: now)
+        }
     }
 }

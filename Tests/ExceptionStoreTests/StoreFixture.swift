@@ -9,7 +9,8 @@ struct StoreFixture: ~Copyable {
     let path: String
 
     init() {
-        directory = FileManager.default.temporaryDirectory
+        directory =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("egress25-store-tests-\(UUID().uuidString)").path
         path = directory + "/state/exceptions.sqlite"
     }
@@ -73,7 +74,8 @@ func expectNothingWritten(
     #expect(before == after, "the store changed", sourceLocation: sourceLocation)
     #expect(caught?.code == code, "\(String(describing: caught))", sourceLocation: sourceLocation)
     if let messageContains {
-        #expect(caught?.message.contains(messageContains) == true, "\(String(describing: caught))",
+        #expect(
+            caught?.message.contains(messageContains) == true, "\(String(describing: caught))",
             sourceLocation: sourceLocation)
     }
     return caught

@@ -27,7 +27,8 @@ import Testing
         let fixture = StoreFixture()
         let store = try store(fixture)
         let result = try store.grantException(
-            grant(to: .prefixes([prefix("198.51.100.26"), prefix("198.51.100.25"), prefix("198.51.100.25")]),
+            grant(
+                to: .prefixes([prefix("198.51.100.26"), prefix("198.51.100.25"), prefix("198.51.100.25")]),
                 expiresAt: t0 + 3600),
             now: t0 + 100)
         let exception = result.exception
@@ -95,7 +96,8 @@ import Testing
         let fixture = StoreFixture()
         let store = try store(fixture)
         let id = try store.grantException(grant(expiresAt: t0 + 3600), now: t0).exception.id
-        let revoked = try store.revokeException(id: id, reason: "customer moved to business plan", by: "bob", now: t0 + 10)
+        let revoked = try store.revokeException(
+            id: id, reason: "customer moved to business plan", by: "bob", now: t0 + 10)
         #expect(revoked.revocation == .init(at: t0 + 10, by: "bob", reason: "customer moved to business plan"))
         #expect(revoked.status(at: t0 + 10) == .revoked)
         #expect(try store.exception(id: id)?.revocation?.by == "bob")
@@ -106,7 +108,9 @@ import Testing
         #expect(history[1].before?.contains("\"revocation\":null") == true)
         #expect(history[1].after?.contains("\"by\":\"bob\"") == true)
 
-        try expectNothingWritten(store, code: .alreadyRevoked, messageContains: "already revoked at 2026-11-29T08:00:10Z by bob") {
+        try expectNothingWritten(
+            store, code: .alreadyRevoked, messageContains: "already revoked at 2026-11-29T08:00:10Z by bob"
+        ) {
             try store.revokeException(id: id, reason: "again", by: "carol", now: t0 + 20)
         }
         try expectNothingWritten(store, code: .unknownException, messageContains: "exc-nothere") {
@@ -144,7 +148,10 @@ import Testing
         _ = try store.grantException(grant("c-2002", expiresAt: t0 + 3600), now: t0 + 500)
         #expect(try store.auditEntries(since: t0 + 1).map(\.action) == ["exception.grant"])
         #expect(try store.auditEntries(customer: "c-2002").map(\.action) == ["customer.add", "exception.grant"])
-        #expect(try store.auditEntries(customer: "c-1001").map(\.action) == ["customer.add", "session.start", "binding.add"])
+        #expect(
+            try store.auditEntries(customer: "c-1001").map(\.action) == [
+                "customer.add", "session.start", "binding.add",
+            ])
         let all = try store.auditEntries()
         #expect(all.map(\.sequence) == all.map(\.sequence).sorted())
         #expect(try store.auditEntries(limit: 2) == Array(all.suffix(2)))

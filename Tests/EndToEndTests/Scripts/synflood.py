@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Sends COUNT raw TCP SYNs from SOURCE to DEST:PORT (IPv4), source ports cycling, as fast as the
+"""Sends COUNT raw TCP SYNs to DEST:PORT (IPv4). SOURCE must be the sending namespace's own address: the
+kernel fills in the IP header (and its source); SOURCE only enters the TCP checksum. Source ports cycle from 20000, as fast as the
 socket takes them, bounded by count and by a deadline of SECONDS. DEST may be a comma-separated list
 (SYNs rotate over it). Prints the number sent.
 With PPS, sending is paced to about PPS packets per second.
