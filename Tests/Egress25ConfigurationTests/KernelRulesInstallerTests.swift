@@ -157,8 +157,9 @@ struct KernelRulesInstallerTests {
             let failure = try namespace.runner.run(["nft", "-f", "-"], input: script)
             #expect(!failure.succeeded)
             #expect(failure.standardError.contains("Could not process rule: No such file or directory"))
-            #expect(occurrences(of: "Error:", in: failure.standardError) == 2)
-            #expect(occurrences(of: "^^^^^", in: failure.standardError) == 2)
+            // Four queue statements: SYNs and TCP first fragments, IPv4 and IPv6.
+            #expect(occurrences(of: "Error:", in: failure.standardError) == 4)
+            #expect(occurrences(of: "^^^^^", in: failure.standardError) == 4)
             #expect(failure.standardError.contains("queue num 0-3"))
             script = script.replacingOccurrences(of: "queue num 0-3", with: "counter")
             try namespace.check("nft", "-f", "-", input: script)
