@@ -78,14 +78,15 @@ struct KernelRulesPacketTests {
             return .other("status \(result.status): \(result.standardError)")
         }
 
-        /// Sends one raw IPv4 SYN from the client (100.64.0.2) with Tests/EndToEndTests/Scripts/fragsyn.py, split
+        /// Sends one raw SYN from the client (100.64.0.2 or 2001:db8:6400::2) with Tests/EndToEndTests/Scripts/fragsyn.py, split
         /// into two fragments after `first` bytes of the TCP segment (0: not fragmented), `payload` data bytes after
         /// the TCP header. `reset`: the server's kernel reassembled it and answered (nothing listens);
         /// `silent`: it never arrived whole.
         func rawSYN(_ host: String, _ port: Int, first: Int, payload: Int = 0) throws -> String {
             let script = packageRoot + "/Tests/EndToEndTests/Scripts/fragsyn.py"
             let result = try client.runner.run(
-                ["python3", script, "100.64.0.2", host, "\(port)", "\(first)", "\(payload)", "1"])
+                ["python3", script, host.contains(":") ? "2001:db8:6400::2" : "100.64.0.2", host, "\(port)",
+                 "\(first)", "\(payload)", "1"])
             return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
                 + (result.succeeded ? "" : " (status \(result.status): \(result.standardError))")
         }
@@ -188,5 +189,30 @@ struct KernelRulesPacketTests {
         #expect(try topology.rawSYN("192.0.2.25", 25, first: 104, payload: 200) == "reset", "fragmented, relay")
         #expect(try topology.rawSYN("192.0.2.25", 25, first: 0) == "reset", "relay")
         #expect(try topology.connect("192.0.2.99", 587) == .refused, "TCP connect to 587")
+    }
+
+    /// IPv6: every TCP first fragment from a subscriber is queued (Linux receivers already drop a first fragment
+    /// without the whole TCP header, RFC 8200 section 4.5, but not every MX host runs Linux).
+    @Test("fail closed, daemon down: IPv6 TCP first fragments are queued", arguments: ["iptables", "nftables"])
+    func ipv6FirstFragments(backend: String) throws {
+        let topology = try Topology()
+        try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
+        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 24, payload: 8) == "reset", "sanity, no rules")
+        let rules = try Self.rules(failOpen: false)
+        let installer = KernelRulesInstaller(runner: topology.router.runner)
+        if backend == "iptables" {
+            try installer.apply(rules, backend: .iptables)
+        } else if installer.detectBackend().backend == .nftables {
+            try installer.apply(rules, backend: .nftables)
+        } else {
+            let script = NftablesRenderer.render(rules).replacingOccurrences(of: "queue num 0-1", with: "drop")
+            try topology.router.runner.check(["nft", "-f", "-"], input: script)
+        }
+        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 8) == "silent", "tiny, \(backend)")
+        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 24, payload: 8) == "silent", "\(backend)")
+        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 104, payload: 200) == "silent", "queued too")
+        // Unaffected: an unfragmented SYN to 587; a fragmented SYN to the relay takes the kernel fast path.
+        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
+        #expect(try topology.rawSYN("2001:db8:25::25", 25, first: 104, payload: 200) == "reset", "relay, \(backend)")
     }
 }

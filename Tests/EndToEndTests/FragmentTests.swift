@@ -22,8 +22,8 @@ struct FragmentTests {
         -> String
     {
         let result = try run([
-            "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/fragsyn.py", "100.64.0.10", host,
-            "\(port)", "\(first)", "\(payload)", "1",
+            "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/fragsyn.py",
+            host.contains(":") ? "2001:db8:6400::10" : "100.64.0.10", host, "\(port)", "\(first)", "\(payload)", "1",
         ])
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines) + result.error
     }
@@ -71,6 +71,32 @@ struct FragmentTests {
             #expect(submission == "synack", "587, short first fragment judged by the daemon: \(submission)")
             let submissionLong = try rawSYN(topology, "198.51.100.25", 587, first: 104, payload: 200)
             #expect(submissionLong == "synack", "587, never queued: \(submissionLong)")
+        }
+    }
+
+    /// IPv6: every TCP first fragment is judged. A tiny one is malformed: accepted with the reject mark, it
+    /// matches no reject rule (no flags to read), so the enforce chain's first-fragment rule must drop it.
+    @Test func ipv6FirstFragmentsAreJudged() throws {
+        try withRouter { topology in
+            let tiny = try rawSYN(topology, "2001:db8:99::25", 25, first: 8)
+            #expect(tiny == "silent", "\(tiny)")
+            #expect(try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv6"]) == 1)
+            let enforce = try run(
+                ["ip", "netns", "exec", topology.rtr, "ip6tables", "-w", "-t", "filter", "-L", "EGRESS25-ENFORCE",
+                 "-v", "-x", "-n"]).output
+            let dropLine = enforce.split(separator: "\n").first { $0.contains("DROP") && $0.contains("frag") }
+            let dropped = dropLine.flatMap { Int($0.split(separator: " ").first ?? "") }
+            #expect(dropped == 1, "the marked tiny first fragment is dropped by the enforce chain: \(enforce)")
+
+            let blocked = try rawSYN(topology, "2001:db8:99::25", 25, first: 24, payload: 8)
+            #expect(blocked != "synack", "\(blocked)")
+            #expect(
+                try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv6"])
+                    == 1)
+            let relay = try rawSYN(topology, "2001:db8:25::25", 25, first: 24, payload: 8)
+            #expect(relay == "synack", "relay: \(relay)")
+            let submission = try rawSYN(topology, "2001:db8:99::25", 587, first: 104, payload: 200)
+            #expect(submission == "synack", "587, judged and accepted: \(submission)")
         }
     }
 }

@@ -4,6 +4,7 @@ after FIRST bytes of the TCP segment (a multiple of 8; 0 = not fragmented), with
 the 20-byte TCP header. FIRST=8 is the RFC 1858 tiny fragment: the first fragment holds the ports and the
 sequence number, the second (fragment offset 1) the flags. Then waits up to WAIT seconds for the answer and
 prints one word: `synack` (a listener answered), `reset` (a TCP reset from DEST:PORT) or `silent`.
+IPv6 addresses send an IPv6 packet; fragments get a fragment header (the IPv4 rules about FIRST apply).
 usage: fragsyn.py SOURCE DEST PORT FIRST PAYLOAD [WAIT]"""
 import random
 import select
@@ -26,20 +27,31 @@ src, dst, dport, first, payload = sys.argv[1], sys.argv[2], int(sys.argv[3]), in
 wait = float(sys.argv[6]) if len(sys.argv) > 6 else 1.5
 assert first % 8 == 0 and first < 20 + payload
 sport, seq, ident = random.randint(20000, 60000), random.randint(0, 2**32 - 1), random.randint(1, 0xFFFF)
+v6 = ":" in dst
+family = socket.AF_INET6 if v6 else socket.AF_INET
+saddr, daddr = socket.inet_pton(family, src), socket.inet_pton(family, dst)
 tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 64240, 0, 0) + bytes(i % 256 for i in range(payload))
-pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+if v6:
+    pseudo = saddr + daddr + struct.pack("!IxxxB", len(tcp), 6)
+else:
+    pseudo = saddr + daddr + struct.pack("!BBH", 0, 6, len(tcp))
 tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
 
 
-def ip(fragment_field, body):
-    # The kernel fills in the IP checksum; total length is set here as it would be anyway.
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), ident, fragment_field, 64, 6, 0,
-                       socket.inet_aton(src), socket.inet_aton(dst)) + body
+def ip(offset, more, body):
+    if v6:
+        if offset is None:  # not fragmented
+            return struct.pack("!IHBB", 0x60000000, len(body), 6, 64) + saddr + daddr + body
+        fragment = struct.pack("!BBHI", 6, 0, offset << 3 | more, ident)
+        return struct.pack("!IHBB", 0x60000000, 8 + len(body), 44, 64) + saddr + daddr + fragment + body
+    # The kernel fills in the IPv4 checksum; total length is set here as it would be anyway.
+    field = 0 if offset is None else more << 13 | offset
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), ident, field, 64, 6, 0, saddr, daddr) + body
 
 
-packets = [ip(0, tcp)] if first == 0 else [ip(0x2000, tcp[:first]), ip(first // 8, tcp[first:])]
-listener = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)  # IPPROTO_RAW implies IP_HDRINCL
+packets = [ip(None, 0, tcp)] if first == 0 else [ip(0, 1, tcp[:first]), ip(first // 8, 0, tcp[first:])]
+listener = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP)
+sender = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)  # IPPROTO_RAW implies header included
 for packet in packets:
     sender.sendto(packet, (dst, 0))
 deadline = time.monotonic() + wait
@@ -48,11 +60,12 @@ while True:
     if left <= 0 or not select.select([listener], [], [], left)[0]:
         print("silent")
         break
-    reply = listener.recv(65535)
-    ihl = (reply[0] & 0x0F) * 4
-    if socket.inet_ntoa(reply[12:16]) != dst or struct.unpack("!HH", reply[ihl:ihl + 4]) != (dport, sport):
+    reply, address = listener.recvfrom(65535)
+    # IPv4 raw sockets deliver the IP header, IPv6 ones start at the TCP header.
+    start = 0 if v6 else (reply[0] & 0x0F) * 4
+    if socket.inet_pton(family, address[0]) != daddr or struct.unpack("!HH", reply[start:start + 4]) != (dport, sport):
         continue
-    flags = reply[ihl + 13]
+    flags = reply[start + 13]
     if flags & 0x04:
         print("reset")
         break
