@@ -78,8 +78,8 @@ struct KernelRulesPacketTests {
             return .other("status \(result.status): \(result.standardError)")
         }
 
-        /// Sends one raw SYN from the client (100.64.0.2 or 2001:db8:6400::2) with Tests/EndToEndTests/Scripts/fragsyn.py, split
-        /// into two fragments after `first` bytes of the TCP segment (0: not fragmented), `payload` data bytes after
+        /// Sends one raw SYN from the client (100.64.0.2 or 2001:db8:6400::2) with
+        /// Tests/EndToEndTests/Scripts/fragsyn.py, split into two fragments after `first` bytes of the TCP segment (0: not fragmented), `payload` data bytes after
         /// the TCP header. `reset`: the server's kernel reassembled it and answered (nothing listens);
         /// `silent`: it never arrived whole.
         func rawSYN(_ host: String, _ port: Int, first: Int, payload: Int = 0) throws -> String {
