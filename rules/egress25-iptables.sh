@@ -7,9 +7,13 @@
 #
 # mangle FORWARD -> EGRESS25-JUDGE (appended, so rules already there, such as TCPMSS clamping, still
 #   see the SYNs egress25d accepts): SYN without ACK from a subscriber to a policed port:
-#   to a relay -> RETURN (never queued), else -> NFQUEUE.
+#   to a relay -> RETURN (never queued), else -> NFQUEUE. Tiny/overlapping TCP fragments (RFC 1858,
+#   RFC 3128): IPv4 fragment at offset 1 -> DROP (first); IPv4 first fragment under 80 bytes and
+#   IPv6 first fragment -> NFQUEUE whatever the port and flags (egress25d judges a truncated one
+#   malformed). Nothing reassembles here; later fragments cannot become a SYN alone.
 # filter FORWARD -> EGRESS25-ENFORCE (inserted first, before the router's accept rules): SYN to a
-#   policed port whose mark has all reject-mark bits set -> REJECT with a TCP reset.
+#   policed port whose mark has all reject-mark bits set -> REJECT with a TCP reset; a marked TCP
+#   first fragment -> DROP.
 set -eu
 
 ipset restore <<'RULES'
@@ -43,12 +47,15 @@ RULES
 iptables-restore -w --noflush <<'RULES'
 *mangle
 :EGRESS25-JUDGE - [0:0]
+-A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" -j DROP
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -j NFQUEUE --queue-balance 0:3
+-A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000&&0&0xFFFF=0:79" -j NFQUEUE --queue-balance 0:3
 COMMIT
 *filter
 :EGRESS25-ENFORCE - [0:0]
 -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+-A EGRESS25-ENFORCE -p tcp -m u32 --u32 "4&0x3FFF=0x2000" -m mark --mark 0x25/0x25 -j DROP
 COMMIT
 RULES
 
@@ -57,10 +64,12 @@ ip6tables-restore -w --noflush <<'RULES'
 :EGRESS25-JUDGE - [0:0]
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m set --match-set egress25-relays-v6 dst -j RETURN
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -j NFQUEUE --queue-balance 0:3
+-A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v6 src -m frag --fragfirst --fragmore -j NFQUEUE --queue-balance 0:3
 COMMIT
 *filter
 :EGRESS25-ENFORCE - [0:0]
 -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+-A EGRESS25-ENFORCE -p tcp -m frag --fragfirst --fragmore -m mark --mark 0x25/0x25 -j DROP
 COMMIT
 RULES
 

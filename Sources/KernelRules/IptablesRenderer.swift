@@ -9,10 +9,14 @@ import Egress25Core
 ///   (`--tcp-flags SYN,ACK SYN`, the exact equivalent of nft `tcp flags & (syn | ack) == syn`; `--syn` would
 ///   let SYN+FIN or SYN+RST past the judge) to a policed port: to a relay → `RETURN` (not queued, continues
 ///   through FORWARD as if untouched), else → `NFQUEUE --queue-num N` / `--queue-balance A:B`
-///   (`--queue-bypass` with fail_policy open);
+///   (`--queue-bypass` with fail_policy open); against tiny and overlapping TCP fragments (RFC 1858, RFC 3128;
+///   the same as ``NftablesRenderer``): first, an IPv4 TCP fragment from a subscriber at offset 1 → `DROP`
+///   (`-m u32 --u32 "4&0x1FFF=1"`: the 32 bits at byte 4 end with flags + fragment offset); last, an IPv4 TCP
+///   first fragment shorter than 80 bytes (`4&0x3FFF=0x2000&&0&0xFFFF=0:79`) and every IPv6 TCP first fragment
+///   (`-m frag --fragfirst --fragmore`) → `NFQUEUE`, whatever the port and flags;
 /// - chain `EGRESS25-ENFORCE` in table filter (reached from FORWARD; runs after mangle, so after the verdict):
 ///   a SYN to a policed port whose mark has all reject-mark bits set (`-m mark --mark M/M`) →
-///   `REJECT --reject-with tcp-reset`.
+///   `REJECT --reject-with tcp-reset`; then a marked TCP first fragment → `DROP` (a truncated one gets no reset).
 ///
 /// Both chains are replaced atomically with `iptables-restore --noflush` (declaring a chain flushes it in the
 /// same commit). The jumps are added once, checked with `-C` first: `-I FORWARD 1` in filter, so the reject
@@ -117,22 +121,39 @@ public enum IptablesRenderer {
         let relays = relaySet(family)
         let syn = "-p tcp -m tcp --tcp-flags SYN,ACK SYN"
         let mark = "0x" + String(rules.rejectMark, radix: 16)
+        let queue = queueTarget(rules)
         var out = "*mangle\n:\(judgeChain) - [0:0]\n"
+        if family == .ipv4 {
+            out += "-A \(judgeChain) -p tcp -m set --match-set \(subscribers) src \(offset1Match) -j DROP\n"
+        }
         for ports in portMatches(rules.ports) {
             out += "-A \(judgeChain) \(syn) \(ports) -m set --match-set \(subscribers) src"
             out += " -m set --match-set \(relays) dst -j RETURN\n"
         }
         for ports in portMatches(rules.ports) {
-            out += "-A \(judgeChain) \(syn) \(ports) -m set --match-set \(subscribers) src -j \(queueTarget(rules))\n"
+            out += "-A \(judgeChain) \(syn) \(ports) -m set --match-set \(subscribers) src -j \(queue)\n"
         }
+        let firstFragment = family == .ipv4 ? shortFirstFragmentMatch : ipv6FirstFragmentMatch
+        out += "-A \(judgeChain) -p tcp -m set --match-set \(subscribers) src \(firstFragment) -j \(queue)\n"
         out += "COMMIT\n*filter\n:\(enforceChain) - [0:0]\n"
         for ports in portMatches(rules.ports) {
             out +=
                 "-A \(enforceChain) \(syn) \(ports) -m mark --mark \(mark)/\(mark) -j REJECT --reject-with tcp-reset\n"
         }
+        let markedFirst = family == .ipv4 ? firstFragmentMatch : ipv6FirstFragmentMatch
+        out += "-A \(enforceChain) -p tcp \(markedFirst) -m mark --mark \(mark)/\(mark) -j DROP\n"
         out += "COMMIT\n"
         return out
     }
+
+    /// IPv4 fragment offset 1 (RFC 1858/3128): u32 loads 32 bits at byte 4 (identification, flags + offset).
+    static let offset1Match = "-m u32 --u32 \"4&0x1FFF=1\""
+    /// IPv4 first fragment (MF set, offset 0).
+    static let firstFragmentMatch = "-m u32 --u32 \"4&0x3FFF=0x2000\""
+    /// IPv4 first fragment with total length below 80 bytes (60-byte IP header + 20-byte TCP header).
+    static let shortFirstFragmentMatch = "-m u32 --u32 \"4&0x3FFF=0x2000&&0&0xFFFF=0:79\""
+    /// IPv6 first fragment (fragment header offset 0, M set).
+    static let ipv6FirstFragmentMatch = "-m frag --fragfirst --fragmore"
 
     /// `--dport 25`, or `-m multiport --dports 25,465,587` (at most 15 ports per rule, so several rules).
     static func portMatches(_ ports: [UInt16]) -> [String] {
@@ -171,9 +192,13 @@ public enum IptablesRenderer {
             #
             # mangle FORWARD -> EGRESS25-JUDGE (appended, so rules already there, such as TCPMSS clamping, still
             #   see the SYNs egress25d accepts): SYN without ACK from a subscriber to a policed port:
-            #   to a relay -> RETURN (never queued), else -> NFQUEUE.
+            #   to a relay -> RETURN (never queued), else -> NFQUEUE. Tiny/overlapping TCP fragments (RFC 1858,
+            #   RFC 3128): IPv4 fragment at offset 1 -> DROP (first); IPv4 first fragment under 80 bytes and
+            #   IPv6 first fragment -> NFQUEUE whatever the port and flags (egress25d judges a truncated one
+            #   malformed). Nothing reassembles here; later fragments cannot become a SYN alone.
             # filter FORWARD -> EGRESS25-ENFORCE (inserted first, before the router's accept rules): SYN to a
-            #   policed port whose mark has all reject-mark bits set -> REJECT with a TCP reset.
+            #   policed port whose mark has all reject-mark bits set -> REJECT with a TCP reset; a marked TCP
+            #   first fragment -> DROP.
             set -eu
 
             ipset restore <<'RULES'

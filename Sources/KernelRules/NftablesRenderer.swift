@@ -5,11 +5,21 @@
 /// - chain `judge` at the forward hook, priority mangle: from a subscriber, TCP SYN without ACK
 ///   (`tcp flags & (syn | ack) == syn`) to a policed port: to a relay → accept (kernel fast path, works while
 ///   the daemon is down), else → `queue num A-B` (flow hash over the queues; `bypass` with fail_policy open);
+/// - in `judge`, against tiny and overlapping TCP fragments (RFC 1858, RFC 3128; no conntrack, so nothing
+///   reassembles on the router): an IPv4 TCP fragment from a subscriber at fragment offset 1 (8 bytes: it can
+///   only overwrite the TCP flags of the first fragment, never legitimate) → drop, first of all; an IPv4 TCP
+///   first fragment (MF set, offset 0) shorter than 80 bytes, which may lack the TCP flags or ports the rules
+///   above match on (60-byte IP header at most + 20-byte TCP header), → the queue whatever its port and flags,
+///   so egress25d judges it: a complete TCP header like any packet, a truncated one as `malformed`; an IPv6 TCP
+///   first fragment (fragment header offset 0, M set) → the queue. Longer IPv4 first fragments carry the whole
+///   TCP header and meet the SYN rules like unfragmented packets; later fragments carry no TCP header and
+///   cannot become a SYN without their first fragment.
 /// - chain `enforce` at the forward hook, priority filter (after `judge`: a verdict accept from the queue ends
 ///   only the `judge` chain): a SYN to a policed port whose mark has all reject-mark bits set
 ///   (`meta mark & M == M`; the daemon ORs M into the packet's mark) → `reject with tcp reset`.
 ///   Rendered whatever `block_action` is: with `drop` the daemon never sets the mark, so it never matches,
-///   and a reload that switches to `reject` needs no rule change.
+///   and a reload that switches to `reject` needs no rule change. Then a marked TCP first fragment (IPv4 or
+///   IPv6) → drop: egress25d blocked it, and a truncated one (`malformed`) cannot be answered with a reset.
 ///
 /// The forward hook is used because the router forwards subscriber traffic; source NAT happens later in
 /// postrouting, so `saddr` is still the subscriber's address.
@@ -56,29 +66,48 @@ public enum NftablesRenderer {
 
         let syn = "tcp flags & (syn | ack) == syn tcp dport @policed_ports"
         let queue = queueStatement(rules)
+        let mark = "meta mark & \(hexMark(rules.rejectMark)) == \(hexMark(rules.rejectMark))"
         out += """
             \t# Priority mangle: runs before the filter-priority chains of the forward hook.
-            \t# SYN without ACK = the first packet of a connection attempt; nothing else is queued.
+            \t# SYN without ACK = the first packet of a connection attempt; nothing else is queued, except
+            \t# TCP first fragments that may lack the TCP header (RFC 1858 tiny fragments: IPv4 shorter than
+            \t# 80 bytes, every IPv6 one). An IPv4 fragment at offset 1 could only overwrite the TCP flags
+            \t# (RFC 3128): dropped. Nothing reassembles here; later fragments cannot become a SYN alone.
             \tchain judge {
             \t\ttype filter hook forward priority mangle; policy accept;
+            \t\tip saddr @subscribers_v4 \(v4Fragment) \(v4Offset1) drop
             \t\tip saddr @subscribers_v4 \(syn) ip daddr @relays_v4 accept
             \t\tip saddr @subscribers_v4 \(syn) \(queue)
+            \t\tip saddr @subscribers_v4 \(v4Fragment) \(v4First) ip length < 80 \(queue)
             \t\tip6 saddr @subscribers_v6 \(syn) ip6 daddr @relays_v6 accept
             \t\tip6 saddr @subscribers_v6 \(syn) \(queue)
+            \t\tip6 saddr @subscribers_v6 \(v6First) \(queue)
             \t}
 
             \t# Priority filter: after judge. egress25d blocks a SYN by accepting it with the reject mark bits
             \t# ORed into its mark; this chain answers it with a TCP reset. With block_action drop the daemon
-            \t# drops instead and never sets the mark, so this rule never matches.
+            \t# drops instead and never sets the mark, so these rules never match. A blocked TCP first fragment
+            \t# too short for the TCP header gets no reset: it is dropped.
             \tchain enforce {
             \t\ttype filter hook forward priority filter; policy accept;
-            \t\tmeta mark & \(hexMark(rules.rejectMark)) == \(hexMark(rules.rejectMark)) \(syn) reject with tcp reset
+            \t\t\(mark) \(syn) reject with tcp reset
+            \t\t\(mark) \(v4Fragment) \(v4First) drop
+            \t\t\(mark) meta nfproto ipv6 \(v6First) drop
             \t}
             }
 
             """
         return out
     }
+
+    /// IPv4 TCP (fragments included: `ip protocol`, not a TCP header match).
+    static let v4Fragment = "ip protocol tcp"
+    /// Fragment offset 1 (8 bytes): RFC 1858 overlapping fragment, never legitimate.
+    static let v4Offset1 = "ip frag-off & 0x1fff == 1"
+    /// First fragment: MF set, offset 0 (the reserved and DF bits masked off).
+    static let v4First = "ip frag-off & 0x3fff == 0x2000"
+    /// IPv6 first fragment of a TCP packet: fragment header with offset 0 and M set.
+    static let v6First = "meta l4proto tcp frag frag-off 0 frag more-fragments 1"
 
     /// `queue num 0`, `queue num 0-3` (flow hash over the range, not `fanout`, which spreads by CPU), plus
     /// `bypass` with fail_policy open.

@@ -15,7 +15,8 @@ struct RulesCommand: ParsableCommand {
         discussion: """
             The rules come from the configuration file: subscriber ranges, relay hosts without a port \
             restriction (accepted in the kernel, before the queue), policed ports, queue numbers, fail_policy \
-            and reject_mark. Only SYNs without ACK from subscribers to policed ports reach egress25d.
+            and reject_mark. Only SYNs without ACK from subscribers to policed ports reach egress25d, plus TCP \
+            first fragments that may lack the TCP header (RFC 1858); IPv4 fragments at offset 1 are dropped.
             """,
         subcommands: [RulesShowCommand.self, RulesApplyCommand.self, RulesRemoveCommand.self]
     )

@@ -94,12 +94,15 @@ struct KernelRuleSetTests {
             single == """
                 *mangle
                 :EGRESS25-JUDGE - [0:0]
+                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" -j DROP
                 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
                 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -j NFQUEUE --queue-num 0
+                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000&&0&0xFFFF=0:79" -j NFQUEUE --queue-num 0
                 COMMIT
                 *filter
                 :EGRESS25-ENFORCE - [0:0]
                 -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+                -A EGRESS25-ENFORCE -p tcp -m u32 --u32 "4&0x3FFF=0x2000" -m mark --mark 0x25/0x25 -j DROP
                 COMMIT
 
                 """)
@@ -111,6 +114,63 @@ struct KernelRuleSetTests {
             balanced.contains("--match-set egress25-subscribers-v6 src -j NFQUEUE --queue-balance 0:3 --queue-bypass\n")
         )
         #expect(balanced.contains("--match-set egress25-relays-v6 dst -j RETURN\n"))
+        #expect(
+            balanced.contains(
+                "-A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v6 src -m frag --fragfirst "
+                    + "--fragmore -j NFQUEUE --queue-balance 0:3 --queue-bypass\nCOMMIT\n"))
+        #expect(
+            balanced.contains(
+                "-A EGRESS25-ENFORCE -p tcp -m frag --fragfirst --fragmore -m mark --mark 0x25/0x25 -j DROP\nCOMMIT\n"))
+        // IPv6 has no offset-1 rule (RFC 8200/5722: receivers drop overlapping fragments) and no u32.
+        #expect(!balanced.contains("u32"))
+        #expect(!balanced.contains("-j DROP\n-A EGRESS25-JUDGE"))
+    }
+
+    @Test("nftables: tiny/overlapping TCP fragments: offset 1 dropped first, short first fragments queued last")
+    func nftablesFragments() throws {
+        let text = NftablesRenderer.render(
+            try Self.rules(
+                "queue: {numbers: 2-3, fail_policy: open}\n"
+                    + "policy: {subscriber_ranges: [100.64.0.0/10, 2001:db8::/32], relay_hosts: [192.0.2.25]}"))
+        let judge = try #require(text.range(of: "\tchain judge {\n"))
+        let enforce = try #require(text.range(of: "\tchain enforce {\n"))
+        let judgeRules = text[judge.upperBound..<enforce.lowerBound].split(separator: "\n")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("ip") }
+        let syn = "tcp flags & (syn | ack) == syn tcp dport @policed_ports"
+        #expect(
+            judgeRules == [
+                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x1fff == 1 drop",
+                "ip saddr @subscribers_v4 \(syn) ip daddr @relays_v4 accept",
+                "ip saddr @subscribers_v4 \(syn) queue num 2-3 bypass",
+                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x3fff == 0x2000 ip length < 80 "
+                    + "queue num 2-3 bypass",
+                "ip6 saddr @subscribers_v6 \(syn) ip6 daddr @relays_v6 accept",
+                "ip6 saddr @subscribers_v6 \(syn) queue num 2-3 bypass",
+                "ip6 saddr @subscribers_v6 meta l4proto tcp frag frag-off 0 frag more-fragments 1 queue num 2-3 bypass",
+            ])
+        let enforceRules = text[enforce.upperBound...].split(separator: "\n")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("meta mark") }
+        #expect(
+            enforceRules == [
+                "meta mark & 0x00000025 == 0x00000025 \(syn) reject with tcp reset",
+                "meta mark & 0x00000025 == 0x00000025 ip protocol tcp ip frag-off & 0x3fff == 0x2000 drop",
+                "meta mark & 0x00000025 == 0x00000025 meta nfproto ipv6 meta l4proto tcp frag frag-off 0 "
+                    + "frag more-fragments 1 drop",
+            ])
+    }
+
+    @Test("iptables: offset-1 fragments dropped before the relay fast path, short first fragments queued last")
+    func iptablesFragmentOrder() throws {
+        let text = IptablesRenderer.iptablesRestoreInput(
+            try Self.rules("policy: {subscriber_ranges: [10.0.0.0/8], ports: [25, 587]}"), family: .ipv4)
+        let judge = text.split(separator: "\n").filter { $0.hasPrefix("-A EGRESS25-JUDGE ") }
+        #expect(judge.count == 4)
+        #expect(judge.first?.hasSuffix("-m u32 --u32 \"4&0x1FFF=1\" -j DROP") == true)
+        let shortFirst = "-m u32 --u32 \"4&0x3FFF=0x2000&&0&0xFFFF=0:79\" -j NFQUEUE --queue-num 0"
+        #expect(judge.last?.hasSuffix(shortFirst) == true)
+        // Neither fragment rule looks at ports or flags: a tiny fragment has neither.
+        #expect(judge.first?.contains("dport") == false)
+        #expect(judge.last?.contains("dport") == false)
     }
 
     @Test("iptables: more than 15 ports are split over multiport rules")
@@ -122,7 +182,8 @@ struct KernelRuleSetTests {
             text.contains(
                 "-m multiport --dports 1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014,1015 "))
         #expect(text.contains("-m multiport --dports 1016,1017 "))
-        #expect(text.components(separatedBy: "-j NFQUEUE").count - 1 == 2)
+        // Two SYN rules, plus the first-fragment rule, which matches no port.
+        #expect(text.components(separatedBy: "-j NFQUEUE").count - 1 == 3)
         #expect(text.components(separatedBy: "-j REJECT").count - 1 == 2)
     }
 

@@ -68,16 +68,17 @@ struct KernelRulesInstallerTests {
         try installer.apply(Self.exampleRules, backend: .iptables)
         try installer.apply(Self.exampleRules, backend: .iptables)
 
-        for (tool, save, foreign) in [
-            ("iptables", "iptables-save", "-A FORWARD -s 10.9.9.0/24 -j ACCEPT"),
-            ("ip6tables", "ip6tables-save", "-A FORWARD -s fd00:9::/64 -j ACCEPT"),
+        // IPv4 judge: offset-1 fragment drop, relay, SYN queue, first-fragment queue; IPv6: no offset-1 rule.
+        for (tool, save, foreign, judgeRules) in [
+            ("iptables", "iptables-save", "-A FORWARD -s 10.9.9.0/24 -j ACCEPT", 4),
+            ("ip6tables", "ip6tables-save", "-A FORWARD -s fd00:9::/64 -j ACCEPT", 3),
         ] {
             let rules = try namespace.check(save)
             #expect(occurrences(of: "-A FORWARD -j EGRESS25-JUDGE\n", in: rules) == 1, "\(tool)")
             #expect(occurrences(of: "-A FORWARD -j EGRESS25-ENFORCE\n", in: rules) == 1, "\(tool)")
-            #expect(occurrences(of: "-A EGRESS25-JUDGE ", in: rules) == 2, "\(tool)")
-            #expect(occurrences(of: "-j NFQUEUE --queue-balance 0:3\n", in: rules) == 1, "\(tool)")
-            #expect(occurrences(of: "-A EGRESS25-ENFORCE ", in: rules) == 1, "\(tool)")
+            #expect(occurrences(of: "-A EGRESS25-JUDGE ", in: rules) == judgeRules, "\(tool)")
+            #expect(occurrences(of: "-j NFQUEUE --queue-balance 0:3\n", in: rules) == 2, "\(tool)")
+            #expect(occurrences(of: "-A EGRESS25-ENFORCE ", in: rules) == 2, "\(tool)")
             #expect(occurrences(of: "-m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset", in: rules) == 1)
             #expect(occurrences(of: foreign, in: rules) == 1, "\(tool)")
             // filter: our jump is first, before the router's own accept rules.
@@ -156,8 +157,9 @@ struct KernelRulesInstallerTests {
             let failure = try namespace.runner.run(["nft", "-f", "-"], input: script)
             #expect(!failure.succeeded)
             #expect(failure.standardError.contains("Could not process rule: No such file or directory"))
-            #expect(occurrences(of: "Error:", in: failure.standardError) == 2)
-            #expect(occurrences(of: "^^^^^", in: failure.standardError) == 2)
+            // Four queue statements: SYNs and TCP first fragments, IPv4 and IPv6.
+            #expect(occurrences(of: "Error:", in: failure.standardError) == 4)
+            #expect(occurrences(of: "^^^^^", in: failure.standardError) == 4)
             #expect(failure.standardError.contains("queue num 0-3"))
             script = script.replacingOccurrences(of: "queue num 0-3", with: "counter")
             try namespace.check("nft", "-f", "-", input: script)

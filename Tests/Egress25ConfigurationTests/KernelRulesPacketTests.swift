@@ -77,6 +77,19 @@ struct KernelRulesPacketTests {
             if result.standardError.contains("Connection refused") { return .refused }
             return .other("status \(result.status): \(result.standardError)")
         }
+
+        /// Sends one raw SYN from the client (100.64.0.2 or 2001:db8:6400::2) with
+        /// Tests/EndToEndTests/Scripts/fragsyn.py, split into two fragments after `first` bytes of the TCP segment (0: not fragmented), `payload` data bytes after
+        /// the TCP header. `reset`: the server's kernel reassembled it and answered (nothing listens);
+        /// `silent`: it never arrived whole.
+        func rawSYN(_ host: String, _ port: Int, first: Int, payload: Int = 0) throws -> String {
+            let script = packageRoot + "/Tests/EndToEndTests/Scripts/fragsyn.py"
+            let result = try client.runner.run(
+                ["python3", script, host.contains(":") ? "2001:db8:6400::2" : "100.64.0.2", host, "\(port)",
+                 "\(first)", "\(payload)", "1"])
+            return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+                + (result.succeeded ? "" : " (status \(result.status): \(result.standardError))")
+        }
     }
 
     static func rules(failOpen: Bool) throws -> KernelRuleSet {
@@ -132,5 +145,74 @@ struct KernelRulesPacketTests {
         try topology.router.check(
             "ip6tables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "2001:db8:25::98", "-j", "MARK", "--or-mark", "0x25")
         #expect(try topology.connect("2001:db8:25::98", 25) == .refused, "IPv6: mark & 0x25 == 0x25: TCP reset")
+    }
+
+    /// The tester's bypass: a SYN to port 25 whose first IPv4 fragment holds only 8 bytes of the TCP header (no
+    /// flags), the rest at fragment offset 1. Nothing on the router reassembles (no conntrack), the server does.
+    /// Fail closed, no daemon: what is queued is dropped, so "silent" = "queued or dropped by the rules".
+    @Test(
+        "fail closed, daemon down: tiny/overlapping IPv4 fragments (RFC 1858/3128) no longer carry a SYN to port 25",
+        arguments: ["iptables", "nftables"])
+    func tinyFragments(backend: String) throws {
+        let topology = try Topology()
+        try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
+        #expect(try topology.rawSYN("192.0.2.99", 25, first: 8) == "reset", "sanity: the bypass without rules")
+        let rules = try Self.rules(failOpen: false)
+        let installer = KernelRulesInstaller(runner: topology.router.runner)
+        if backend == "iptables" {
+            try installer.apply(rules, backend: .iptables)
+        } else if installer.detectBackend().backend == .nftables {
+            try installer.apply(rules, backend: .nftables)
+        } else {
+            // This kernel lacks the nft queue expression. With fail_policy closed and no daemon, `queue num 0-1`
+            // drops every packet it gets, so `drop` in its place checks the rest of the rendering for real.
+            let script = NftablesRenderer.render(rules).replacingOccurrences(of: "queue num 0-1", with: "drop")
+            try topology.router.runner.check(["nft", "-f", "-"], input: script)
+        }
+
+        // The bypass: offset-1 fragment dropped, the tiny first fragment queued (no daemon: dropped).
+        #expect(try topology.rawSYN("192.0.2.99", 25, first: 8) == "silent", "tiny fragments, \(backend)")
+        #expect(try topology.rawSYN("192.0.2.99", 587, first: 8) == "silent", "tiny fragments to 587 too")
+        // 16 TCP bytes in the first fragment (flags but not the whole header), rest at offset 2.
+        #expect(try topology.rawSYN("192.0.2.99", 25, first: 16) == "silent", "short first fragment")
+        // A complete but short (44-byte) first fragment and a long one: both judged, so dropped here.
+        #expect(try topology.rawSYN("192.0.2.99", 25, first: 24, payload: 8) == "silent")
+        #expect(try topology.rawSYN("192.0.2.99", 25, first: 104, payload: 200) == "silent")
+        // A tiny SYN to the relay is not on the kernel fast path (no flags to match): the daemon judges it.
+        #expect(try topology.rawSYN("192.0.2.25", 25, first: 8) == "silent")
+
+        // Unaffected: an ordinary SYN to 587, a normally fragmented SYN to 587 (first fragment of 124 bytes
+        // carrying the whole TCP header: never queued), a fragmented SYN to the relay (kernel fast path), and
+        // a plain SYN to the relay.
+        #expect(try topology.rawSYN("192.0.2.99", 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
+        #expect(try topology.rawSYN("192.0.2.99", 587, first: 104, payload: 200) == "reset", "fragmented, 587")
+        #expect(try topology.rawSYN("192.0.2.25", 25, first: 104, payload: 200) == "reset", "fragmented, relay")
+        #expect(try topology.rawSYN("192.0.2.25", 25, first: 0) == "reset", "relay")
+        #expect(try topology.connect("192.0.2.99", 587) == .refused, "TCP connect to 587")
+    }
+
+    /// IPv6: every TCP first fragment from a subscriber is queued (Linux receivers already drop a first fragment
+    /// without the whole TCP header, RFC 8200 section 4.5, but not every MX host runs Linux).
+    @Test("fail closed, daemon down: IPv6 TCP first fragments are queued", arguments: ["iptables", "nftables"])
+    func ipv6FirstFragments(backend: String) throws {
+        let topology = try Topology()
+        try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
+        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 24, payload: 8) == "reset", "sanity, no rules")
+        let rules = try Self.rules(failOpen: false)
+        let installer = KernelRulesInstaller(runner: topology.router.runner)
+        if backend == "iptables" {
+            try installer.apply(rules, backend: .iptables)
+        } else if installer.detectBackend().backend == .nftables {
+            try installer.apply(rules, backend: .nftables)
+        } else {
+            let script = NftablesRenderer.render(rules).replacingOccurrences(of: "queue num 0-1", with: "drop")
+            try topology.router.runner.check(["nft", "-f", "-"], input: script)
+        }
+        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 8) == "silent", "tiny, \(backend)")
+        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 24, payload: 8) == "silent", "\(backend)")
+        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 104, payload: 200) == "silent", "queued too")
+        // Unaffected: an unfragmented SYN to 587; a fragmented SYN to the relay takes the kernel fast path.
+        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
+        #expect(try topology.rawSYN("2001:db8:25::25", 25, first: 104, payload: 200) == "reset", "relay, \(backend)")
     }
 }

@@ -153,6 +153,41 @@ enum PacketBytes {
         }
     }
 
+    /// RFC 1858 tiny fragments: the kernel queues IPv4 first fragments whatever their port and flags, so the
+    /// parser must judge one whose TCP header is cut by the fragment end as malformed, not guess the rest.
+    @Test func ipv4TinyFirstFragments() {
+        let syn = PacketBytes.tcp(destinationPort: 25, flags: 0x02)
+        // First 8 bytes of the TCP header only (ports and sequence, no flags): the classic tiny fragment.
+        #expect(
+            PacketParser.parse(PacketBytes.ipv4(fragmentField: 0x2000, payload: Array(syn.prefix(8))))
+                == .malformed(.badTotalLength))
+        // 16 bytes: flags present, header still short of 20 bytes.
+        #expect(
+            PacketParser.parse(PacketBytes.ipv4(fragmentField: 0x2000, payload: Array(syn.prefix(16))))
+                == .malformed(.badTotalLength))
+        // DF bit set as well (0x6000): still a first fragment, still malformed.
+        #expect(
+            PacketParser.parse(PacketBytes.ipv4(fragmentField: 0x6000, payload: Array(syn.prefix(8))))
+                == .malformed(.badTotalLength))
+        // Complete 20-byte header, options announced by the data offset but left in the next fragment.
+        let optionsCut = Array(PacketBytes.tcp(dataOffsetWords: 8, optionBytes: 12).prefix(24))
+        #expect(
+            PacketParser.parse(PacketBytes.ipv4(fragmentField: 0x2000, payload: optionsCut))
+                == .malformed(.badTCPDataOffset))
+        // Complete header plus 8 data bytes (44-byte first fragment): judged like any SYN.
+        let complete = PacketBytes.ipv4(fragmentField: 0x2000, payload: syn + [UInt8](repeating: 0, count: 8))
+        let expected = Flow(
+            source: v4Source, destination: v4Destination, sourcePort: 49152, destinationPort: 25, flags: .syn)
+        #expect(PacketParser.parse(complete) == .tcp(expected))
+        // A complete first fragment that is not a SYN, to another port: parsed, so the policy accepts it.
+        let ack = PacketBytes.ipv4(fragmentField: 0x2000, payload: PacketBytes.tcp(destinationPort: 443, flags: 0x10))
+        guard case .tcp(let flow) = PacketParser.parse(ack) else {
+            Issue.record("expected TCP")
+            return
+        }
+        #expect(flow.destinationPort == 443 && flow.flags == .ack)
+    }
+
     @Test func ipv4NotTCP() {
         #expect(
             PacketParser.parse(PacketBytes.ipv4(protocol: 17, payload: [0, 53, 0, 53, 0, 8, 0, 0]))
@@ -205,6 +240,20 @@ enum PacketBytes {
             payload: PacketBytes.options(next: 44) + PacketBytes.fragment(next: 6, offset: 1, more: true) + [1]
         )
         #expect(PacketParser.parse(behindHopByHop) == .nonFirstFragment)
+    }
+
+    /// IPv6 first fragment (offset 0, M set) ending inside the TCP header: malformed (RFC 7112 wants the whole
+    /// header chain in the first fragment).
+    @Test func ipv6TinyFirstFragment() {
+        let syn = PacketBytes.tcp(destinationPort: 25, flags: 0x02)
+        let tiny = PacketBytes.ipv6(
+            nextHeader: 44, payload: PacketBytes.fragment(next: 6, offset: 0, more: true) + Array(syn.prefix(8)))
+        #expect(PacketParser.parse(tiny) == .malformed(.badTotalLength))
+        let complete = PacketBytes.ipv6(
+            nextHeader: 44, payload: PacketBytes.fragment(next: 6, offset: 0, more: true) + syn + [0, 0, 0, 0])
+        let expected = Flow(
+            source: v6Source, destination: v6Destination, sourcePort: 49152, destinationPort: 25, flags: .syn)
+        #expect(PacketParser.parse(complete) == .tcp(expected))
     }
 
     @Test func ipv6UnknownNextHeaderIsNotTCP() {

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+/// Tiny and overlapping IPv4 fragments (RFC 1858, RFC 3128) against the real egress25d: the router does not
+/// reassemble (no conntrack), the internet namespace does. SYNs are crafted with Scripts/fragsyn.py from the
+/// subscriber (100.64.0.10); `synsArrived(at:)` counts the reassembled SYNs to :25 the destination received.
+@Suite(.serialized, .enabled(if: EndToEnd.enabled, EndToEnd.skipReason))
+struct FragmentTests {
+    /// Topology, rules (`egress25ctl rules apply --backend auto`) and a running daemon with block_action reject.
+    private func withRouter(_ body: (Topology) throws -> Void) throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration(blockAction: "reject", failPolicy: "closed")
+        let rules = try topology.ctl(["rules", "apply", "--backend", "auto"])
+        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
+        try topology.startDaemon()
+        try body(topology)
+    }
+
+    /// One raw SYN split after `first` bytes of the TCP segment (0: whole); `synack`, `reset` or `silent`.
+    private func rawSYN(_ topology: Topology, _ host: String, _ port: Int, first: Int, payload: Int = 0) throws
+        -> String
+    {
+        let result = try run([
+            "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/fragsyn.py",
+            host.contains(":") ? "2001:db8:6400::10" : "100.64.0.10", host, "\(port)", "\(first)", "\(payload)", "1",
+        ])
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines) + result.error
+    }
+
+    @Test func tinyFragmentSYNIsJudgedMalformedAndNeverArrives() throws {
+        try withRouter { topology in
+            let malformedBefore = try topology.metric("egress25_malformed_packets_total") ?? 0
+            // First fragment: 8 TCP bytes (ports, sequence; no flags). Second: the other 12, at offset 1.
+            let tiny = try rawSYN(topology, "198.51.100.25", 25, first: 8)
+            #expect(tiny == "silent", "\(tiny)")
+            // 16 TCP bytes, then offset 2 (no offset-1 fragment): only the daemon's malformed verdict stops it.
+            let short = try rawSYN(topology, "198.51.100.25", 25, first: 16)
+            #expect(short == "silent", "\(short)")
+            #expect(try topology.synsArrived(at: "198.51.100.25") == 0, "a fragmented SYN was reassembled at the MX")
+            let malformed = try topology.metric("egress25_malformed_packets_total") ?? 0
+            #expect(malformed >= malformedBefore + 2, "malformed \(malformedBefore) -> \(malformed)")
+            #expect(
+                try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv4"]) ?? 0 >= 2)
+            // The daemon still judges ordinary SYNs.
+            #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
+            #expect(try topology.probe("192.0.2.25", 25).outcome == .connected)
+        }
+    }
+
+    @Test func firstFragmentWithACompleteSYNIsBlockedLikeAnyOther() throws {
+        try withRouter { topology in
+            let blockedBefore = try topology.metric(
+                "egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) ?? 0
+            // A short first fragment (24 TCP bytes: the whole header + 4 data bytes) and a long one (104 TCP bytes).
+            let short = try rawSYN(topology, "198.51.100.25", 25, first: 24, payload: 8)
+            #expect(short != "synack", "\(short)")
+            let long = try rawSYN(topology, "198.51.100.25", 25, first: 104, payload: 200)
+            #expect(long != "synack", "\(long)")
+            #expect(try topology.synsArrived(at: "198.51.100.25") == 0, "a fragmented SYN reached the MX")
+            let blocked = try topology.metric(
+                "egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) ?? 0
+            #expect(blocked == blockedBefore + 2, "blocked_no_exception \(blockedBefore) -> \(blocked)")
+
+            // Allowed fragmented SYNs still get through: to the relay, and to the submission port.
+            let relay = try rawSYN(topology, "192.0.2.25", 25, first: 24, payload: 8)
+            #expect(relay == "synack", "relay, short first fragment judged by the daemon: \(relay)")
+            let relayLong = try rawSYN(topology, "192.0.2.25", 25, first: 104, payload: 200)
+            #expect(relayLong == "synack", "relay, kernel fast path: \(relayLong)")
+            let submission = try rawSYN(topology, "198.51.100.25", 587, first: 24, payload: 8)
+            #expect(submission == "synack", "587, short first fragment judged by the daemon: \(submission)")
+            let submissionLong = try rawSYN(topology, "198.51.100.25", 587, first: 104, payload: 200)
+            #expect(submissionLong == "synack", "587, never queued: \(submissionLong)")
+        }
+    }
+
+    /// IPv6: every TCP first fragment is judged. A tiny one is malformed: accepted with the reject mark, it
+    /// matches no reject rule (no flags to read), so the enforce chain's first-fragment rule must drop it.
+    @Test func ipv6FirstFragmentsAreJudged() throws {
+        try withRouter { topology in
+            let tiny = try rawSYN(topology, "2001:db8:99::25", 25, first: 8)
+            #expect(tiny == "silent", "\(tiny)")
+            #expect(try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv6"]) == 1)
+            let enforce = try run(
+                ["ip", "netns", "exec", topology.rtr, "ip6tables", "-w", "-t", "filter", "-L", "EGRESS25-ENFORCE",
+                 "-v", "-x", "-n"]).output
+            let dropLine = enforce.split(separator: "\n").first { $0.contains("DROP") && $0.contains("frag") }
+            let dropped = dropLine.flatMap { Int($0.split(separator: " ").first ?? "") }
+            #expect(dropped == 1, "the marked tiny first fragment is dropped by the enforce chain: \(enforce)")
+
+            let blocked = try rawSYN(topology, "2001:db8:99::25", 25, first: 24, payload: 8)
+            #expect(blocked != "synack", "\(blocked)")
+            #expect(
+                try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv6"])
+                    == 1)
+            let relay = try rawSYN(topology, "2001:db8:25::25", 25, first: 24, payload: 8)
+            #expect(relay == "synack", "relay: \(relay)")
+            let submission = try rawSYN(topology, "2001:db8:99::25", 587, first: 104, payload: 200)
+            #expect(submission == "synack", "587, judged and accepted: \(submission)")
+        }
+    }
+}
