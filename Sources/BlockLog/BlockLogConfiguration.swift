@@ -16,7 +16,8 @@ public struct BlockLogConfiguration: Sendable, Hashable {
     /// deleted until they fit; the segment being written is never deleted.
     public var maxBytes: Int64
     /// The most aggregates (rows in memory, open or waiting to be written) the writer keeps; beyond it a new
-    /// row's SYN is counted as lost. Bounds memory when the disk fails for a long time.
+    /// row's SYN is counted as lost. Bounds memory when the disk fails for a long time. Reserved up front as
+    /// address space (about 200 bytes a row), resident only as rows are used.
     public var maxPendingRows: Int
     /// SQLite page cache of the segment being written, in bytes.
     public var cacheBytes: Int

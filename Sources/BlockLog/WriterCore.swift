@@ -81,6 +81,10 @@ final class WriterCore {
         self.resolver = resolver
         self.counters = counters
         self.windowMilliseconds = configuration.aggregationWindowSeconds * 1000
+        // Reserved up front so that a flood never stalls draining on a rehash or an array copy; the pages
+        // of untouched capacity are not resident until rows use them.
+        index.reserveCapacity(configuration.maxPendingRows)
+        slots.reserveCapacity(configuration.maxPendingRows)
     }
 
     /// Rows changed since the last batch.
