@@ -125,6 +125,20 @@ let package = Package(
             dependencies: ["Egress25Core", "CAllocationCounter"],
             path: "Benchmarks/Egress25CoreBenchmarks"
         ),
+        // Hot-path benchmarks of egress25d (verdict encoding, block-log ring and aggregation, per-packet path):
+        // `swift run -c release Egress25Benchmarks`.
+        .executableTarget(
+            name: "Egress25Benchmarks",
+            dependencies: [
+                "Egress25Core",
+                "NetfilterQueue",
+                "BlockLog",
+                "CAllocationCounter",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Egress25Benchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "Egress25CoreTests",
             dependencies: [
