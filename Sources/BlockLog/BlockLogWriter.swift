@@ -119,6 +119,20 @@ public final class BlockLogWriter: Sendable {
         state.core.rings = state.rings
     }
 
+    /// Lowers the calling thread's scheduling priority by 5 nice levels, so on a busy core the queue workers'
+    /// verdicts win over logging. On Linux the nice value is per thread, and `setpriority(PRIO_PROCESS, 0)`
+    /// applies to the calling thread (setpriority(2), BUGS). Needs no privilege; failures are ignored.
+    private static func yieldToQueueWorkers() {
+        #if os(Linux)
+        let thread: id_t = 0
+        errno = 0
+        let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread)
+        if errno == 0 {
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, min(current + 5, 19))
+        }
+        #endif
+    }
+
     /// Starts the writer's threads (`blocklog-agg`, `blocklog-sql`).
     public func start() {
         state.control.lock()
@@ -131,11 +145,13 @@ public final class BlockLogWriter: Sendable {
         // Named from inside: on Linux only the running thread's own name reaches the kernel (15 bytes at most).
         let committer = Thread { [self] in
             Thread.current.name = "blocklog-sql"
+            Self.yieldToQueueWorkers()
             runCommitter()
         }
         committer.start()
         let aggregator = Thread { [self] in
             Thread.current.name = "blocklog-agg"
+            Self.yieldToQueueWorkers()
             runAggregator()
         }
         aggregator.start()

@@ -119,11 +119,13 @@ public final class QueueWorker: @unchecked Sendable {
     public func start() {
         precondition(!started)
         started = true
+        let name = "egress25-q\(queueNumber)"
         let thread = Thread { [self] in
+            // Named from inside: on Linux only the running thread's own name reaches the kernel (top -H, ps -L).
+            Thread.current.name = name
             run()
             finished.signal()
         }
-        thread.name = "egress25-q\(queueNumber)"
         thread.stackSize = 1 << 20
         thread.start()
     }
