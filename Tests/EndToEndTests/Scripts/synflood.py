@@ -42,9 +42,12 @@ for i in range(count):
     header = struct.pack("!HHIIBBHHH", sport, dport, i, 0, 5 << 4, 0x02, 64240, 0, 0)
     pseudo = saddr + daddr + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header))
     header = header[:16] + struct.pack("!H", checksum(pseudo + header)) + header[18:]
-    try:
-        s.sendto(header, (dst, 0))
-        sent += 1
-    except OSError:
-        time.sleep(0.001)
+    # A full socket buffer (ENOBUFS) is transient: retry this SYN until it goes out or the deadline passes.
+    while time.monotonic() <= deadline:
+        try:
+            s.sendto(header, (dst, 0))
+            sent += 1
+            break
+        except OSError:
+            time.sleep(0.001)
 print(sent)
