@@ -153,7 +153,7 @@ final class DaemonMetrics: Sendable {
         for worker in daemon.workers {
             if !worker.statistics.bound.load(ordering: .relaxed) {
                 problems.append("queue \(worker.queueNumber) is not bound")
-            } else if now - worker.statistics.lastAliveMilliseconds.load(ordering: .relaxed) > 5_000 {
+            } else if !worker.statistics.isAlive(now: now) {
                 problems.append("queue \(worker.queueNumber) worker has not returned from a receive for over 5 s")
             }
         }

@@ -103,7 +103,7 @@ struct WatchdogService: Service {
                     healthy = false
                     continue
                 }
-                if now - statistics.lastAliveMilliseconds.load(ordering: .relaxed) > 5_000 { healthy = false }
+                if !statistics.isAlive(now: now) { healthy = false }
                 let judged = statistics.judged.load(ordering: .relaxed)
                 if judged != progress[index].judged || progress[index].since == 0 {
                     progress[index] = QueueProgress(judged: judged, since: now)

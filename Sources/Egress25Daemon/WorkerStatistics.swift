@@ -36,6 +36,15 @@ public final class WorkerStatistics: Sendable {
 
     public init() {}
 
+    /// A worker that has not come back from a receive call for this long is stuck (ms).
+    static let stuckAfterMilliseconds: Int64 = 5_000
+
+    /// Whether the worker came back from a receive call within ``stuckAfterMilliseconds`` of `now`
+    /// (monotonic ms). Used by `/healthz` and by the systemd watchdog keep-alive alike.
+    func isAlive(now: Int64) -> Bool {
+        now - lastAliveMilliseconds.load(ordering: .relaxed) <= Self.stuckAfterMilliseconds
+    }
+
     @inline(__always)
     func recordLatency(nanoseconds: UInt64, packets: Int) {
         let microseconds = nanoseconds / 1000
@@ -55,11 +64,13 @@ public enum VerdictLatency {
 
 /// Maps a decision reason and address family to a counter slot, without allocation.
 public enum ReasonCounter {
-    /// Reason labels, in slot order, as exported to metrics.
-    public static let labels = [
-        "relay", "exception", "blocked_no_exception", "blocked_exception_expired",
-        "blocked_outside_scope", "not_subscriber", "not_policed_port", "not_initial_syn", "malformed",
+    /// One reason per slot pair, in slot order (payloads are irrelevant).
+    static let reasons: [DecisionReason] = [
+        .relay(0), .exception(0), .blockedNoException, .blockedExceptionExpired(0), .blockedOutsideScope(0),
+        .notSubscriber, .notPolicedPort, .notInitialSYN, .malformed,
     ]
+    /// Reason labels, in slot order, as exported to metrics: `DecisionReason.label`, so they cannot drift.
+    public static let labels = reasons.map { "\($0.label)" }
     public static let slots = labels.count * 2
 
     @inline(__always)
