@@ -505,7 +505,14 @@ public enum ConfigurationLoader {
             return ConfigurationError(file: path, line: nil, column: nil, message: "cannot \(what): \(reason)")
         }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw failure("open the configuration file") }
+        guard descriptor >= 0 else {
+            let missing = errno == ENOENT
+            var error = failure("open the configuration file")
+            if missing {
+                error.message += " (copy deploy/egress25.yaml there, or name another file with --config)"
+            }
+            throw error
+        }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)

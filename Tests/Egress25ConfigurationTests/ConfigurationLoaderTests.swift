@@ -151,7 +151,8 @@ struct ConfigurationLoaderTests {
         #expect(
             throws: ConfigurationError(
                 file: "/nonexistent/egress25.yaml", line: nil, column: nil,
-                message: "cannot open the configuration file: No such file or directory")
+                message: "cannot open the configuration file: No such file or directory "
+                    + "(copy deploy/egress25.yaml there, or name another file with --config)")
         ) {
             try ConfigurationLoader.load(path: "/nonexistent/egress25.yaml")
         }
