@@ -84,6 +84,7 @@ let package = Package(
                 "NetfilterQueue",
                 "ExceptionStore",
                 "BlockLog",
+                "KernelRules",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

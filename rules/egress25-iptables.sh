@@ -22,55 +22,68 @@ create egress25-subscribers-v4-new hash:net family inet maxelem 1048576 -exist
 flush egress25-subscribers-v4-new
 add egress25-subscribers-v4-new 100.64.0.0/10
 add egress25-subscribers-v4-new 203.0.113.0/24
-swap egress25-subscribers-v4-new egress25-subscribers-v4
-destroy egress25-subscribers-v4-new
 create egress25-relays-v4 hash:net family inet maxelem 1048576 -exist
 create egress25-relays-v4-new hash:net family inet maxelem 1048576 -exist
 flush egress25-relays-v4-new
 add egress25-relays-v4-new 192.0.2.25
-swap egress25-relays-v4-new egress25-relays-v4
-destroy egress25-relays-v4-new
 create egress25-subscribers-v6 hash:net family inet6 maxelem 1048576 -exist
 create egress25-subscribers-v6-new hash:net family inet6 maxelem 1048576 -exist
 flush egress25-subscribers-v6-new
 add egress25-subscribers-v6-new 2001:db8:6400::/40
-swap egress25-subscribers-v6-new egress25-subscribers-v6
-destroy egress25-subscribers-v6-new
 create egress25-relays-v6 hash:net family inet6 maxelem 1048576 -exist
 create egress25-relays-v6-new hash:net family inet6 maxelem 1048576 -exist
 flush egress25-relays-v6-new
 add egress25-relays-v6-new 2001:db8:25::25
-swap egress25-relays-v6-new egress25-relays-v6
-destroy egress25-relays-v6-new
 RULES
 
 iptables-restore -w --noflush <<'RULES'
 *mangle
 :EGRESS25-JUDGE - [0:0]
+:EGRESS25-FIRSTFRAG - [0:0]
+-A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN SYN -j RETURN
+-A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN NONE -j RETURN
+-A EGRESS25-FIRSTFRAG ! -p tcp -j RETURN
+-A EGRESS25-FIRSTFRAG -j DROP
 -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" -j DROP
+-A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000" -j EGRESS25-FIRSTFRAG
+-A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j RETURN
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
--A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -j NFQUEUE --queue-balance 0:3
--A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000&&0&0xFFFF=0:79" -j NFQUEUE --queue-balance 0:3
+-A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m comment --comment "egress25 rules 57dbaddd26f4c4d0 q=0-3 mark=0x25/0x25" -j NFQUEUE --queue-balance 0:3
 COMMIT
 *filter
 :EGRESS25-ENFORCE - [0:0]
--A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
--A EGRESS25-ENFORCE -p tcp -m u32 --u32 "4&0x3FFF=0x2000" -m mark --mark 0x25/0x25 -j DROP
+-A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
 COMMIT
 RULES
 
 ip6tables-restore -w --noflush <<'RULES'
 *mangle
 :EGRESS25-JUDGE - [0:0]
+:EGRESS25-FIRSTFRAG - [0:0]
+-A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN SYN -j RETURN
+-A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN NONE -j RETURN
+-A EGRESS25-FIRSTFRAG ! -p tcp -j RETURN
+-A EGRESS25-FIRSTFRAG -j DROP
+-A EGRESS25-JUDGE -m set --match-set egress25-subscribers-v6 src -m frag --fragfirst -j EGRESS25-FIRSTFRAG
+-A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m mark --mark 0x25/0x25 -j RETURN
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m set --match-set egress25-relays-v6 dst -j RETURN
--A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -j NFQUEUE --queue-balance 0:3
--A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v6 src -m frag --fragfirst --fragmore -j NFQUEUE --queue-balance 0:3
+-A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m comment --comment "egress25 rules 57dbaddd26f4c4d0 q=0-3 mark=0x25/0x25" -j NFQUEUE --queue-balance 0:3
 COMMIT
 *filter
 :EGRESS25-ENFORCE - [0:0]
--A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
--A EGRESS25-ENFORCE -p tcp -m frag --fragfirst --fragmore -m mark --mark 0x25/0x25 -j DROP
+-A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
 COMMIT
+RULES
+
+ipset restore <<'RULES'
+swap egress25-subscribers-v4-new egress25-subscribers-v4
+destroy egress25-subscribers-v4-new
+swap egress25-relays-v4-new egress25-relays-v4
+destroy egress25-relays-v4-new
+swap egress25-subscribers-v6-new egress25-subscribers-v6
+destroy egress25-subscribers-v6-new
+swap egress25-relays-v6-new egress25-relays-v6
+destroy egress25-relays-v6-new
 RULES
 
 iptables -w -t mangle -C FORWARD -j EGRESS25-JUDGE 2>/dev/null || iptables -w -t mangle -A FORWARD -j EGRESS25-JUDGE

@@ -29,18 +29,25 @@ import Yams
 ///   ports: [25]
 ///   block_action: reject               # reject | drop
 ///   reject_mark: 0x25
+///   reject_mask: 0x25                  # default: the reject_mark bits
+///   guard_non_syn: false               # conntrack guard against unjudged flows
 ///   exceptions: [{id, customer, sources, destinations, not_before, expires_at, reason, ticket}]
 /// block_log: { enabled: true, segment: 1h, flush_interval: 1s, aggregation_window: 60s, retention: 30d,
 ///              max_bytes: 10GiB }
 /// metrics: { listen: 127.0.0.1:9325 }
+/// rules: { reapply: false, check_interval: 5s }
 /// ```
 public enum ConfigurationLoader {
     /// Keys allowed at the top level.
-    public static let topLevelKeys = ["node_name", "state_directory", "queue", "policy", "block_log", "metrics"]
+    public static let topLevelKeys = [
+        "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules",
+    ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
-        "mode", "subscriber_ranges", "relay_hosts", "ports", "block_action", "reject_mark", "exceptions",
+        "mode", "subscriber_ranges", "relay_hosts", "ports", "block_action", "reject_mark", "reject_mask",
+        "guard_non_syn", "exceptions",
     ]
+    static let rulesKeys = ["reapply", "check_interval"]
     static let relayKeys = ["host", "ports"]
     static let exceptionKeys = [
         "id", "customer", "sources", "destinations", "not_before", "expires_at", "reason", "ticket",
@@ -106,10 +113,14 @@ public enum ConfigurationLoader {
         let metrics =
             try top["metrics"].map { (node) throws(ConfigurationError) in try parseMetrics(node) }
             ?? MetricsSettings()
+        let rules =
+            try top["rules"].map { (node) throws(ConfigurationError) in try parseRules(node) }
+            ?? RulesSettings()
         var configuration = Egress25Configuration(
             sourcePath: path, nodeName: nodeName, stateDirectory: stateDirectory, queue: queue, policy: policy,
             blockLog: blockLog, metrics: metrics
         )
+        configuration.rules = rules
         configuration.warnings = warnings
         return configuration
     }
@@ -232,6 +243,22 @@ public enum ConfigurationLoader {
             }
             rejectMark = UInt32(number)
         }
+        var rejectMask = rejectMark
+        if let value = map["reject_mask"] {
+            let text = try value.scalarText(expected: "a mask such as 0x40000000")
+            guard let number = ValueParsers.integer(text, allowHex: true), (1...Int64(UInt32.max)).contains(number)
+            else {
+                throw value.error("expected a nonzero 32-bit mask in hex (0x40000000) or decimal, found \"\(text)\"")
+            }
+            rejectMask = UInt32(number)
+            guard rejectMark & rejectMask == rejectMark else {
+                throw value.error(
+                    "must cover every reject_mark bit: reject_mark \(hex(rejectMark)) has bits outside "
+                        + "reject_mask \(hex(rejectMask))")
+            }
+        }
+        var guardNonSYN = false
+        if let value = map["guard_non_syn"] { guardNonSYN = try value.bool() }
 
         var exceptions: [ExceptionRule] = []
         if let value = map["exceptions"] {
@@ -271,7 +298,9 @@ public enum ConfigurationLoader {
             subscriberRanges: subscriberRanges, relayHosts: relayHosts, ports: ports, mode: mode,
             exceptions: exceptions
         )
-        return PolicySettings(policy: policy, blockAction: blockAction, rejectMark: rejectMark)
+        return PolicySettings(
+            policy: policy, blockAction: blockAction, rejectMark: rejectMark, rejectMask: rejectMask,
+            guardNonSYN: guardNonSYN)
     }
 
     static func parseRelay(_ item: ConfigurationNode, policedPorts: [UInt16]) throws(ConfigurationError) -> RelayHost {
@@ -400,6 +429,18 @@ public enum ConfigurationLoader {
         }
         return settings
     }
+
+    static func parseRules(_ node: ConfigurationNode) throws(ConfigurationError) -> RulesSettings {
+        let map = try node.mapping(allowed: rulesKeys)
+        var settings = RulesSettings()
+        if let value = map["reapply"] { settings.reapply = try value.bool() }
+        if let value = map["check_interval"] {
+            settings.checkIntervalMilliseconds = try duration(value, in: 500...600_000, milliseconds: true)
+        }
+        return settings
+    }
+
+    static func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
 
     // MARK: - value helpers
 

@@ -21,6 +21,8 @@ public struct Egress25Configuration: Sendable {
     public var blockLog: BlockLogSettings
     /// Key `metrics`: the metrics listener.
     public var metrics: MetricsSettings
+    /// Key `rules`: how egress25d watches the kernel rules it depends on.
+    public var rules: RulesSettings = RulesSettings()
     /// Valid but suspicious settings found while loading (for `--check-config` to print); empty when built
     /// in code.
     public var warnings: [ConfigurationWarning] = []
@@ -50,6 +52,17 @@ public struct Egress25Configuration: Sendable {
 
     /// `<state_directory>/exceptions.sqlite`: the ExceptionStore database.
     public var exceptionStorePath: String { stateDirectory.joinedPath("exceptions.sqlite") }
+    /// `<state_directory>/egress25d.pid`: the running daemon's process id.
+    public var pidFilePath: String { stateDirectory.joinedPath("egress25d.pid") }
+    /// `<state_directory>/egress25d.kernel.json`: the queues, mark and fail policy the running daemon started
+    /// with, which the kernel rules must match (`egress25ctl rules apply` compares them).
+    public var runningKernelSettingsPath: String { stateDirectory.joinedPath("egress25d.kernel.json") }
+    /// `<state_directory>/kernel-rules.last.json`: the rules last applied successfully; at boot with an invalid
+    /// configuration `egress25ctl rules apply` installs them again instead of leaving port 25 open.
+    public var lastAppliedRulesPath: String { stateDirectory.joinedPath("kernel-rules.last.json") }
+    /// `/var/lib/egress25/kernel-rules.last.json`: where the last applied rules are looked for when the
+    /// configuration cannot be read (its `state_directory` is then unknown).
+    public static let defaultLastAppliedRulesPath = "/var/lib/egress25/kernel-rules.last.json"
     /// `<state_directory>/blocklog`: the BlockLog segment directory.
     public var blockLogDirectory: String { stateDirectory.joinedPath("blocklog") }
 }
@@ -113,15 +126,30 @@ public struct PolicySettings: Sendable {
     public var policy: Policy
     /// Key `block_action`: `reject` (default) or `drop`.
     public var blockAction: BlockAction
-    /// Key `reject_mark`: the mark bits the daemon ORs into a blocked SYN's mark (verdict accept) so that a
-    /// later kernel rule rejects it with a TCP reset. Nonzero 32-bit value, hex (`0x25`) or decimal.
-    /// Default `0x25`.
+    /// Key `reject_mark`: the value the daemon writes under ``rejectMask`` into a blocked SYN's mark
+    /// (`mark = mark & ~mask | reject_mark`) so that a kernel rule rejects it with a TCP reset. Nonzero 32-bit
+    /// value, hex (`0x25`) or decimal. Default `0x25`.
     public var rejectMark: UInt32
+    /// Key `reject_mask`: the mark bits the reject rule looks at (`meta mark & reject_mask == reject_mark`) and
+    /// the daemon owns; every other bit of a packet's mark is left as it was. Must cover `reject_mark`.
+    /// Default: the `reject_mark` bits. One high bit that nothing else on the router uses is recommended
+    /// (`reject_mark: 0x40000000`).
+    public var rejectMask: UInt32
+    /// Key `guard_non_syn`: where conntrack is available, drop TCP packets from subscribers to policed ports that
+    /// are not a SYN and belong to no connection conntrack knows (`ct state invalid`, or `new` without SYN), so
+    /// a flow whose SYN was never judged cannot carry data. Costs connection tracking on the router.
+    /// Default `false`.
+    public var guardNonSYN: Bool
 
-    public init(policy: Policy, blockAction: BlockAction = .reject, rejectMark: UInt32 = 0x25) {
+    public init(
+        policy: Policy, blockAction: BlockAction = .reject, rejectMark: UInt32 = 0x25, rejectMask: UInt32? = nil,
+        guardNonSYN: Bool = false
+    ) {
         self.policy = policy
         self.blockAction = blockAction
         self.rejectMark = rejectMark
+        self.rejectMask = rejectMask ?? rejectMark
+        self.guardNonSYN = guardNonSYN
     }
 }
 
@@ -157,6 +185,21 @@ public struct BlockLogSettings: Sendable, Hashable {
         self.aggregationWindowSeconds = aggregationWindowSeconds
         self.retentionSeconds = retentionSeconds
         self.maxBytes = maxBytes
+    }
+}
+
+/// Key `rules`: egress25d's check of the kernel rules it depends on (rules drift).
+public struct RulesSettings: Sendable, Hashable {
+    /// Key `reapply`: when the check finds egress25's kernel rules missing or different from this
+    /// configuration, install them again (as `egress25ctl rules apply` would). Default `false`: report only
+    /// (`/healthz` 503, `egress25_kernel_rules_ok 0`, one log line).
+    public var reapply: Bool
+    /// Key `check_interval`: how often the rules are checked, in ms (`500ms` ... `10m`). Default 5000 ms.
+    public var checkIntervalMilliseconds: Int64
+
+    public init(reapply: Bool = false, checkIntervalMilliseconds: Int64 = 5000) {
+        self.reapply = reapply
+        self.checkIntervalMilliseconds = checkIntervalMilliseconds
     }
 }
 

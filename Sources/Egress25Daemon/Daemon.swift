@@ -4,6 +4,7 @@ import Egress25Configuration
 import Egress25Core
 import ExceptionStore
 import Foundation
+import KernelRules
 import Logging
 import NetfilterQueue
 import ServiceLifecycle
@@ -29,6 +30,8 @@ public final class Daemon: Sendable {
     let notifier = SystemdNotifier()
     /// `policy.block_action` in force (reloadable); the reject mark stays as started, matching the kernel rules.
     let blockVerdict: BlockVerdictSetting
+    /// The kernel rules the configuration renders and the last check of the installed ones.
+    let kernelRules: KernelRulesState
     private let reloadLock = Mutex(())
 
     /// Loads the configuration, builds the first policy snapshot, and prepares (but does not bind) the queues.
@@ -75,8 +78,11 @@ public final class Daemon: Sendable {
 
         let queue = configuration.queue
         let blockVerdict = BlockVerdictSetting(
-            BlockVerdictPolicy(action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark))
+            BlockVerdictPolicy(
+                action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark,
+                rejectMask: configuration.policy.rejectMask))
         self.blockVerdict = blockVerdict
+        self.kernelRules = KernelRulesState(configuration: configuration)
         self.workers = queue.numbers.map { number in
             let ring = blockLog.map { writer in
                 // 2^18 blocked attempts (about 1 s at 250,000 blocked SYN/s; 18 MiB) absorb a botnet burst
@@ -142,7 +148,7 @@ public final class Daemon: Sendable {
         }
         blockLog?.start()
         for worker in workers { worker.start() }
-        let pidFile = configuration.stateDirectory + "/egress25d.pid"
+        let pidFile = configuration.pidFilePath
         do {
             try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         } catch {
@@ -150,6 +156,16 @@ public final class Daemon: Sendable {
                            metadata: ["path": "\(pidFile)", "error": "\(error)"])
         }
         defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        // The queues and mark in force, so `egress25ctl rules apply` can refuse rules this daemon cannot serve.
+        let kernelSettingsFile = configuration.runningKernelSettingsPath
+        do {
+            let settings = RunningDaemonKernelSettings(pid: getpid(), rules: KernelRuleSet(configuration: configuration))
+            try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: kernelSettingsFile), options: .atomic)
+        } catch {
+            logger.warning("cannot write the running settings; rules apply will not compare queues and mark",
+                           metadata: ["path": "\(kernelSettingsFile)", "error": "\(error)"])
+        }
+        defer { try? FileManager.default.removeItem(atPath: kernelSettingsFile) }
         let snapshot = publisher.current
         logger.notice(
             "egress25d ready",
@@ -180,6 +196,11 @@ public final class Daemon: Sendable {
                     .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
                     .init(service: StatisticsDumpService(daemon: self), serviceName: "statistics-dump"),
                     .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
+                    .init(
+                        service: KernelRulesWatchService(
+                            state: kernelRules, blockVerdict: blockVerdict, settings: configuration.rules,
+                            logger: logger),
+                        serviceName: "kernel-rules-watch"),
                     .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -213,20 +234,21 @@ public final class Daemon: Sendable {
                 } catch {
                     return rejectReload(error)
                 }
-                if configuration.queue.numbers != self.configuration.queue.numbers
-                    || configuration.queue.failPolicy != self.configuration.queue.failPolicy
-                    || configuration.queue.maxLength != self.configuration.queue.maxLength
-                    || configuration.policy.rejectMark != self.configuration.policy.rejectMark
-                {
-                    logger.warning(
-                        "queue settings or reject_mark changed: they apply after `egress25ctl rules apply` and a restart (they must match the kernel rules); the policy reloads now")
+                // The kernel rules match the queues and the mark the daemon started with. Taking a new mark or
+                // queue set while the kernel still has the old one would forward every blocked SYN (or leave
+                // the new queues unserved), so such a reload is refused as a whole.
+                if let change = Self.restartOnlyChange(from: self.configuration, to: configuration) {
+                    return rejectReload(
+                        DaemonStartupError(
+                            "\(change) changed in \(configuration.sourcePath): this needs a restart "
+                                + "(systemctl restart egress25-rules egress25d); the policy in force stays"))
                 }
-                let started = blockVerdict.current
-                if configuration.policy.blockAction != started.action {
-                    blockVerdict.set(BlockVerdictPolicy(action: configuration.policy.blockAction, rejectMark: started.rejectMark))
+                if configuration.policy.blockAction != blockVerdict.current.action {
+                    blockVerdict.setAction(configuration.policy.blockAction)
                     logger.notice("block_action is now \(configuration.policy.blockAction.rawValue)")
                 }
                 policy = configuration.policy.policy
+                kernelRules.expected.withLock { $0 = KernelRuleSet(configuration: configuration) }
             }
             do {
                 let next = try policySource.buildSnapshot(policy: policy, generation: publisher.current.generation + 1)
@@ -242,6 +264,28 @@ public final class Daemon: Sendable {
                 return rejectReload(error)
             }
         }
+    }
+
+    /// The first setting that differs between `old` and `new` and can only change with a restart (it must
+    /// match the kernel rules), e.g. `policy.reject_mark (0x25 -> 0x40)`; `nil` when none does.
+    static func restartOnlyChange(from old: Egress25Configuration, to new: Egress25Configuration) -> String? {
+        func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
+        if old.queue.numbers != new.queue.numbers {
+            return "queue.numbers (\(old.queue.numbers) -> \(new.queue.numbers))"
+        }
+        if old.queue.failPolicy != new.queue.failPolicy {
+            return "queue.fail_policy (\(old.queue.failPolicy.rawValue) -> \(new.queue.failPolicy.rawValue))"
+        }
+        if old.queue.maxLength != new.queue.maxLength {
+            return "queue.max_length (\(old.queue.maxLength) -> \(new.queue.maxLength))"
+        }
+        if old.policy.rejectMark != new.policy.rejectMark {
+            return "policy.reject_mark (\(hex(old.policy.rejectMark)) -> \(hex(new.policy.rejectMark)))"
+        }
+        if old.policy.rejectMask != new.policy.rejectMask {
+            return "policy.reject_mask (\(hex(old.policy.rejectMask)) -> \(hex(new.policy.rejectMask)))"
+        }
+        return nil
     }
 
     private func rejectReload(_ error: any Error) -> Bool {

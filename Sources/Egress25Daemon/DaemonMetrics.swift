@@ -1,6 +1,7 @@
 import Atomics
 import BlockLog
 import Egress25Core
+import KernelRules
 import NetfilterQueue
 import Prometheus
 import Synchronization
@@ -121,6 +122,16 @@ final class DaemonMetrics: Sendable {
         gauge("egress25_policy_last_reload_success", help: "1 when the last reload attempt succeeded.",
               daemon.policySource.lastReloadSucceeded.load(ordering: .relaxed) ? 1 : 0)
 
+        let rules = daemon.kernelRules
+        let status = rules.lastStatus.withLock { $0 }
+        gauge("egress25_kernel_rules_ok",
+              help: "1 when egress25's kernel rules are installed and rendered from this configuration (0: rules drift).",
+              status.map { $0.isCurrent ? 1 : 0 } ?? 1)
+        mirror("egress25_kernel_rules_check_failures_total", help: "Rule checks that found the rules missing or different.",
+               rules.failedChecks.load(ordering: .relaxed))
+        mirror("egress25_kernel_rules_reapplied_total", help: "Times the rules were installed again (rules.reapply).",
+               rules.reapplies.load(ordering: .relaxed))
+
         return registry.emitToString() + latencyHistogram(workers)
     }
 
@@ -157,6 +168,7 @@ final class DaemonMetrics: Sendable {
                 problems.append("queue \(worker.queueNumber) worker has not returned from a receive for over 5 s")
             }
         }
+        if let problem = daemon.kernelRules.problem { problems.append(problem) }
         let snapshot = daemon.publisher.current
         if problems.isEmpty {
             return (true, "ok: \(daemon.workers.count) queue(s) bound, policy generation \(snapshot.generation)\n")

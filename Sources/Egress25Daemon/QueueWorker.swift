@@ -7,48 +7,75 @@ import Logging
 import NetfilterQueue
 
 /// How a block decision becomes an NFQUEUE verdict.
-public struct BlockVerdictPolicy: Sendable {
-    /// `reject`: accept with the reject mark ORed into the packet's mark, so a later kernel rule answers
-    /// with a TCP reset; `drop`: drop silently.
+public struct BlockVerdictPolicy: Sendable, Hashable {
+    /// `reject`: the reject mark is written under the reject mask, so a kernel rule answers with a TCP reset;
+    /// `drop`: drop silently.
     public var action: BlockAction
-    /// The mark bits a later rule matches (`meta mark & M == M`).
+    /// The value written under ``rejectMask`` (`policy.reject_mark`).
     public var rejectMark: UInt32
+    /// The mark bits egress25 owns (`policy.reject_mask`); all other bits of the packet's mark are kept.
+    public var rejectMask: UInt32
+    /// `true` when the installed rules are nftables: the blocked SYN gets `NF_REPEAT` instead of `NF_ACCEPT`,
+    /// and the rule at the top of chain `judge` rejects it before any other chain of the forward hook could
+    /// rewrite the mark. `false` (iptables, or not known yet): `NF_ACCEPT`, and `EGRESS25-ENFORCE` rejects it.
+    public var repeatInJudgeChain: Bool
 
-    public init(action: BlockAction, rejectMark: UInt32) {
+    public init(action: BlockAction, rejectMark: UInt32, rejectMask: UInt32? = nil, repeatInJudgeChain: Bool = false) {
         self.action = action
         self.rejectMark = rejectMark
+        self.rejectMask = rejectMask ?? rejectMark
+        self.repeatInJudgeChain = repeatInJudgeChain
     }
 
+    /// The verdict for a blocked packet whose mark is `existingMark`.
     @inline(__always)
-    func verdict(existingMark: UInt32) -> PacketVerdict {
+    public func verdict(existingMark: UInt32) -> PacketVerdict {
         switch action {
-        case .reject: return .accept(mark: existingMark | rejectMark)
+        case .reject:
+            let mark = existingMark & ~rejectMask | rejectMark
+            return repeatInJudgeChain ? .repeat(mark: mark) : .accept(mark: mark)
         case .drop: return .drop
         }
     }
 }
 
-/// The block verdict in force, shared by the queue workers (read once per batch) and changed by a reload
-/// (`policy.block_action`). One 64-bit atomic: bit 32 = drop, low 32 bits = reject mark.
+/// The block verdict in force, shared by the queue workers (read once per batch). The action changes on a
+/// reload (`policy.block_action`), the verdict style when the rules check learns the installed backend; the
+/// mark and mask stay as started, because the kernel rules match them.
+/// One 64-bit atomic: bit 32 = drop, bit 33 = repeat, low 32 bits = reject mark; the mask is immutable.
 public final class BlockVerdictSetting: Sendable {
     private let state: ManagedAtomic<UInt64>
+    private let rejectMask: UInt32
 
     public init(_ policy: BlockVerdictPolicy) {
+        rejectMask = policy.rejectMask
         state = ManagedAtomic(Self.encode(policy))
     }
 
     @inline(__always)
     public var current: BlockVerdictPolicy {
         let value = state.load(ordering: .relaxed)
-        return BlockVerdictPolicy(action: value >> 32 & 1 == 1 ? .drop : .reject, rejectMark: UInt32(truncatingIfNeeded: value))
+        return BlockVerdictPolicy(
+            action: value >> 32 & 1 == 1 ? .drop : .reject, rejectMark: UInt32(truncatingIfNeeded: value),
+            rejectMask: rejectMask, repeatInJudgeChain: value >> 33 & 1 == 1)
     }
 
-    public func set(_ policy: BlockVerdictPolicy) {
+    /// Sets the action (a reload of `block_action`).
+    public func setAction(_ action: BlockAction) {
+        var policy = current
+        policy.action = action
+        state.store(Self.encode(policy), ordering: .relaxed)
+    }
+
+    /// Sets the verdict style for the installed rules' backend.
+    public func setRepeatInJudgeChain(_ repeatInJudgeChain: Bool) {
+        var policy = current
+        policy.repeatInJudgeChain = repeatInJudgeChain
         state.store(Self.encode(policy), ordering: .relaxed)
     }
 
     private static func encode(_ policy: BlockVerdictPolicy) -> UInt64 {
-        (policy.action == .drop ? 1 << 32 : 0) | UInt64(policy.rejectMark)
+        (policy.action == .drop ? 1 << 32 : 0) | (policy.repeatInJudgeChain ? 1 << 33 : 0) | UInt64(policy.rejectMark)
     }
 }
 
@@ -230,7 +257,11 @@ public final class QueueWorker: @unchecked Sendable {
                     counts.lost &+= 1
                 }
             }
-            return decision.verdict == .accept ? .accept : blockVerdict.verdict(existingMark: packet.mark)
+            if decision.verdict == .accept { return .accept }
+            // A malformed or truncated packet (say, a first fragment whose header chain ends before TCP) is
+            // dropped here: the reject rules match only a complete TCP SYN, so a mark would let it through.
+            if decision.reason == .malformed { return .drop }
+            return blockVerdict.verdict(existingMark: packet.mark)
         }
         statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
         if judged > 0 {

@@ -41,6 +41,12 @@ public enum IptablesRenderer {
     public static let judgeChain = "EGRESS25-JUDGE"
     /// `EGRESS25-ENFORCE`, in table filter.
     public static let enforceChain = "EGRESS25-ENFORCE"
+    /// `EGRESS25-FIRSTFRAG`, in table mangle: the header check of subscribers' first fragments (RFC 7112).
+    public static let firstFragmentChain = "EGRESS25-FIRSTFRAG"
+    /// Every chain egress25 creates, with its table, in the order they are removed (referencing chains first).
+    public static let chains: [(table: String, chain: String)] = [
+        ("mangle", judgeChain), ("mangle", firstFragmentChain), ("filter", enforceChain),
+    ]
     /// Suffix of the temporary set filled before `ipset swap`.
     public static let temporarySuffix = "-new"
     /// ipset `maxelem` of every set (memory grows with the actual entries, not with this limit).
@@ -85,8 +91,14 @@ public enum IptablesRenderer {
     ]
 
     /// Input for `ipset restore`: creates missing sets and replaces the content of all four atomically
-    /// (temporary set, `swap`, `destroy`).
+    /// (temporary set, `swap`, `destroy`): ``ipsetStageInput(_:)`` followed by ``ipsetSwapInput``.
     public static func ipsetRestoreInput(_ rules: KernelRuleSet) -> String {
+        ipsetStageInput(rules) + ipsetSwapInput
+    }
+
+    /// Input for `ipset restore` that changes nothing the kernel matches on: creates the sets if missing
+    /// (empty), and fills the temporary sets (`…-new`) with the new content.
+    public static func ipsetStageInput(_ rules: KernelRuleSet) -> String {
         var out = ""
         for family in Family.allCases {
             let contents = [
@@ -102,8 +114,18 @@ public enum IptablesRenderer {
                 for prefix in prefixes.flatMap(ipsetPrefixes) {
                     out += "add \(temporary) \(prefix)\n"
                 }
-                out += "swap \(temporary) \(name)\n"
-                out += "destroy \(temporary)\n"
+            }
+        }
+        return out
+    }
+
+    /// Input for `ipset restore` that swaps the staged sets in (each swap is atomic) and destroys the temporaries.
+    public static var ipsetSwapInput: String {
+        var out = ""
+        for family in Family.allCases {
+            for name in [subscriberSet(family), relaySet(family)] {
+                out += "swap \(name + temporarySuffix) \(name)\n"
+                out += "destroy \(name + temporarySuffix)\n"
             }
         }
         return out
@@ -115,33 +137,49 @@ public enum IptablesRenderer {
         return prefix.address.isIPv4 ? ["0.0.0.0/1", "128.0.0.0/1"] : ["::/1", "8000::/1"]
     }
 
-    /// Input for `iptables-restore --noflush` / `ip6tables-restore --noflush`: our two chains, complete.
+    /// Input for `iptables-restore --noflush` / `ip6tables-restore --noflush`: our three chains, complete.
     public static func iptablesRestoreInput(_ rules: KernelRuleSet, family: Family) -> String {
-        let subscribers = subscriberSet(family)
-        let relays = relaySet(family)
+        let subscribers = "-m set --match-set \(subscriberSet(family)) src"
+        let relays = "-m set --match-set \(relaySet(family)) dst"
         let syn = "-p tcp -m tcp --tcp-flags SYN,ACK SYN"
-        let mark = "0x" + String(rules.rejectMark, radix: 16)
+        let mark = "-m mark --mark 0x\(String(rules.rejectMark, radix: 16))/0x\(String(rules.rejectMask, radix: 16))"
         let queue = queueTarget(rules)
-        var out = "*mangle\n:\(judgeChain) - [0:0]\n"
+        var out = "*mangle\n:\(judgeChain) - [0:0]\n:\(firstFragmentChain) - [0:0]\n"
+        // A first fragment must carry the TCP header up to the flags (the tcp match loads it; a header cut
+        // short matches neither flag rule, or is dropped by the match itself), or a known non-TCP transport.
+        out += "-A \(firstFragmentChain) -p tcp -m tcp --tcp-flags SYN SYN -j RETURN\n"
+        out += "-A \(firstFragmentChain) -p tcp -m tcp --tcp-flags SYN NONE -j RETURN\n"
+        out += "-A \(firstFragmentChain) ! -p tcp -j RETURN\n"
+        out += "-A \(firstFragmentChain) -j DROP\n"
         if family == .ipv4 {
-            out += "-A \(judgeChain) -p tcp -m set --match-set \(subscribers) src \(offset1Match) -j DROP\n"
+            out += "-A \(judgeChain) -p tcp \(subscribers) \(offset1Match) -j DROP\n"
+            out += "-A \(judgeChain) -p tcp \(subscribers) \(firstFragmentMatch) -j \(firstFragmentChain)\n"
+        } else {
+            out += "-A \(judgeChain) \(subscribers) \(ipv6FirstOrAtomicFragmentMatch) -j \(firstFragmentChain)\n"
         }
-        for ports in portMatches(rules.ports) {
-            out += "-A \(judgeChain) \(syn) \(ports) -m set --match-set \(subscribers) src"
-            out += " -m set --match-set \(relays) dst -j RETURN\n"
+        let portMatches = portMatches(rules.ports)
+        if rules.guardNonSYN {
+            for ports in portMatches {
+                out += "-A \(judgeChain) -p tcp -m tcp --tcp-flags SYN NONE \(ports) \(subscribers)"
+                out += " -m conntrack --ctstate NEW,INVALID -j DROP\n"
+            }
         }
-        for ports in portMatches(rules.ports) {
-            out += "-A \(judgeChain) \(syn) \(ports) -m set --match-set \(subscribers) src -j \(queue)\n"
+        // A SYN that already carries the reject mark (a block answered with NF_REPEAT) is never queued again:
+        // EGRESS25-ENFORCE rejects it.
+        for ports in portMatches {
+            out += "-A \(judgeChain) \(syn) \(ports) \(subscribers) \(mark) -j RETURN\n"
         }
-        let firstFragment = family == .ipv4 ? shortFirstFragmentMatch : ipv6FirstFragmentMatch
-        out += "-A \(judgeChain) -p tcp -m set --match-set \(subscribers) src \(firstFragment) -j \(queue)\n"
+        for ports in portMatches {
+            out += "-A \(judgeChain) \(syn) \(ports) \(subscribers) \(relays) -j RETURN\n"
+        }
+        for ports in portMatches {
+            out += "-A \(judgeChain) \(syn) \(ports) \(subscribers)"
+            out += " -m comment --comment \"\(rules.fingerprintComment)\" -j \(queue)\n"
+        }
         out += "COMMIT\n*filter\n:\(enforceChain) - [0:0]\n"
-        for ports in portMatches(rules.ports) {
-            out +=
-                "-A \(enforceChain) \(syn) \(ports) -m mark --mark \(mark)/\(mark) -j REJECT --reject-with tcp-reset\n"
+        for ports in portMatches {
+            out += "-A \(enforceChain) \(syn) \(ports) \(subscribers) \(mark) -j REJECT --reject-with tcp-reset\n"
         }
-        let markedFirst = family == .ipv4 ? firstFragmentMatch : ipv6FirstFragmentMatch
-        out += "-A \(enforceChain) -p tcp \(markedFirst) -m mark --mark \(mark)/\(mark) -j DROP\n"
         out += "COMMIT\n"
         return out
     }
@@ -150,10 +188,8 @@ public enum IptablesRenderer {
     static let offset1Match = "-m u32 --u32 \"4&0x1FFF=1\""
     /// IPv4 first fragment (MF set, offset 0).
     static let firstFragmentMatch = "-m u32 --u32 \"4&0x3FFF=0x2000\""
-    /// IPv4 first fragment with total length below 80 bytes (60-byte IP header + 20-byte TCP header).
-    static let shortFirstFragmentMatch = "-m u32 --u32 \"4&0x3FFF=0x2000&&0&0xFFFF=0:79\""
-    /// IPv6 first fragment (fragment header offset 0, M set).
-    static let ipv6FirstFragmentMatch = "-m frag --fragfirst --fragmore"
+    /// IPv6 fragment header with offset 0: a first fragment or an atomic fragment (RFC 6946).
+    static let ipv6FirstOrAtomicFragmentMatch = "-m frag --fragfirst"
 
     /// `--dport 25`, or `-m multiport --dports 25,465,587` (at most 15 ports per rule, so several rules).
     static func portMatches(_ ports: [UInt16]) -> [String] {
@@ -204,14 +240,14 @@ public enum IptablesRenderer {
             ipset restore <<'RULES'
 
             """
-        out += ipsetRestoreInput(rules)
+        out += ipsetStageInput(rules)
         out += "RULES\n"
         for family in Family.allCases {
             out += "\n\(family.iptablesRestore) -w --noflush <<'RULES'\n"
             out += iptablesRestoreInput(rules, family: family)
             out += "RULES\n"
         }
-        out += "\n"
+        out += "\nipset restore <<'RULES'\n" + ipsetSwapInput + "RULES\n\n"
         for family in Family.allCases {
             for jump in jumps {
                 let check = ([family.iptables, "-w"] + jump.arguments("-C")).joined(separator: " ")

@@ -24,12 +24,18 @@ public struct KernelRuleSet: Sendable, Hashable {
     public var queueNumbers: ClosedRange<UInt16>
     /// `fail_policy: open`: the kernel accepts SYNs while no daemon listens (NFQUEUE bypass flag).
     public var failOpen: Bool
-    /// Packets whose mark has all these bits set are rejected with a TCP reset (nonzero).
+    /// A subscriber's SYN to a policed port whose mark, under ``rejectMask``, equals this value is rejected
+    /// with a TCP reset (nonzero).
     public var rejectMark: UInt32
+    /// The mark bits the reject rule compares (covers ``rejectMark``).
+    public var rejectMask: UInt32
+    /// `policy.guard_non_syn`: the conntrack guard rule is rendered.
+    public var guardNonSYN: Bool
 
     public init(
         subscribersV4: [IPPrefix], subscribersV6: [IPPrefix], relaysV4: [IPPrefix], relaysV6: [IPPrefix],
-        ports: [UInt16], queueNumbers: ClosedRange<UInt16>, failOpen: Bool, rejectMark: UInt32
+        ports: [UInt16], queueNumbers: ClosedRange<UInt16>, failOpen: Bool, rejectMark: UInt32,
+        rejectMask: UInt32? = nil, guardNonSYN: Bool = false
     ) {
         self.subscribersV4 = KernelRuleSet.normalized(subscribersV4)
         self.subscribersV6 = KernelRuleSet.normalized(subscribersV6)
@@ -39,6 +45,8 @@ public struct KernelRuleSet: Sendable, Hashable {
         self.queueNumbers = queueNumbers
         self.failOpen = failOpen
         self.rejectMark = rejectMark
+        self.rejectMask = rejectMask ?? rejectMark
+        self.guardNonSYN = guardNonSYN
     }
 
     /// The rules for `configuration`: its subscriber ranges, its relay hosts without a port restriction,
@@ -55,8 +63,39 @@ public struct KernelRuleSet: Sendable, Hashable {
             ports: policy.ports,
             queueNumbers: (numbers.first ?? 0)...(numbers.last ?? 0),
             failOpen: configuration.queue.failPolicy == .open,
-            rejectMark: configuration.policy.rejectMark
+            rejectMark: configuration.policy.rejectMark,
+            rejectMask: configuration.policy.rejectMask,
+            guardNonSYN: configuration.policy.guardNonSYN
         )
+    }
+
+    /// A canonical one-line description of everything the rules encode, e.g.
+    /// `queues=0-3 open=0 mark=0x25/0x25 guard=0 ports=25 sub4=100.64.0.0/10 ...`.
+    public var canonicalDescription: String {
+        func list(_ prefixes: [IPPrefix]) -> String { prefixes.map(\.ruleText).joined(separator: ",") }
+        return "queues=\(queueNumbers.lowerBound)-\(queueNumbers.upperBound) open=\(failOpen ? 1 : 0) "
+            + "mark=0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16)) guard=\(guardNonSYN ? 1 : 0) "
+            + "ports=\(ports.map(String.init).joined(separator: ",")) sub4=\(list(subscribersV4)) "
+            + "sub6=\(list(subscribersV6)) relay4=\(list(relaysV4)) relay6=\(list(relaysV6))"
+    }
+
+    /// A stable 64-bit FNV-1a hash of ``canonicalDescription``, as 16 hex digits: the same rules give the same
+    /// fingerprint in every process (unlike `Hasher`).
+    public var fingerprint: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in canonicalDescription.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        let digits = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// The comment on the queue rules, `egress25 rules FINGERPRINT q=0-3 mark=0x25/0x25`: egress25d finds its
+    /// rules by it and compares the fingerprint with the one its configuration gives (rules drift).
+    public var fingerprintComment: String {
+        "egress25 rules \(fingerprint) q=\(queueNumbers.lowerBound)-\(queueNumbers.upperBound) "
+            + "mark=0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16))"
     }
 
     /// Sorted, duplicates and prefixes inside another prefix of the list removed.

@@ -80,18 +80,63 @@ public struct KernelRulesInstaller: Sendable {
         }
     }
 
+    /// iptables + ipset, in an order that leaves the previous rules in force when any step fails:
+    /// 1. the new set contents are staged in temporary sets (the live sets are untouched);
+    /// 2. both chain sets are validated with `iptables-restore --test` / `ip6tables-restore --test`;
+    /// 3. our chains are replaced, IPv4 then IPv6, each in one commit; when the IPv6 commit fails, the IPv4
+    ///    chains saved before step 3 are restored;
+    /// 4. the staged sets are swapped in (atomically per set) and the jumps added when missing.
     func applyIptables(_ rules: KernelRuleSet) throws(KernelRulesError) {
-        try runner.check(["ipset", "restore"], input: IptablesRenderer.ipsetRestoreInput(rules))
-        for family in IptablesRenderer.Family.allCases {
+        let families = IptablesRenderer.Family.allCases
+        try runner.check(["ipset", "restore"], input: IptablesRenderer.ipsetStageInput(rules))
+        for family in families {
             try runner.check(
-                [family.iptablesRestore, "-w", "--noflush"],
+                [family.iptablesRestore, "-w", "--noflush", "--test"],
                 input: IptablesRenderer.iptablesRestoreInput(rules, family: family))
+        }
+        var committed: [(IptablesRenderer.Family, String)] = []
+        for family in families {
+            let previous = try savedChains(family)
+            do {
+                try runner.check(
+                    [family.iptablesRestore, "-w", "--noflush"],
+                    input: IptablesRenderer.iptablesRestoreInput(rules, family: family))
+            } catch {
+                for (done, saved) in committed {
+                    _ = try? runner.run([done.iptablesRestore, "-w", "--noflush"], input: saved)
+                }
+                throw error
+            }
+            committed.append((family, previous))
+        }
+        try runner.check(["ipset", "restore"], input: IptablesRenderer.ipsetSwapInput)
+        for family in families {
             for jump in IptablesRenderer.jumps {
                 let check = try runner.run([family.iptables, "-w"] + jump.arguments("-C"))
                 if check.succeeded { continue }
                 try runner.check([family.iptables, "-w"] + jump.arguments(jump.addOperation))
             }
         }
+    }
+
+    /// `iptables-restore --noflush` input that recreates egress25's chains of `family` as they are now (empty
+    /// chains when none exist, which is what an absent chain amounts to for the jumps).
+    func savedChains(_ family: IptablesRenderer.Family) throws(KernelRulesError) -> String {
+        var out = ""
+        for table in ["mangle", "filter"] {
+            out += "*\(table)\n"
+            var rules = ""
+            for (chainTable, chain) in IptablesRenderer.chains where chainTable == table {
+                out += ":\(chain) - [0:0]\n"
+                let listing = try runner.run([family.iptables, "-w", "-t", table, "-S", chain])
+                guard listing.succeeded else { continue }
+                for line in listing.standardOutput.split(separator: "\n") where line.hasPrefix("-A ") {
+                    rules += line + "\n"
+                }
+            }
+            out += rules + "COMMIT\n"
+        }
+        return out
     }
 
     // MARK: - remove
@@ -148,13 +193,21 @@ public struct KernelRulesInstaller: Sendable {
                     try runner.check([family.iptables, "-w"] + jump.arguments("-D"))
                     removal.removed.append("\(family.iptables) \(jump.table) FORWARD jump to \(jump.chain)")
                 }
-                let listing = try runner.run([family.iptables, "-w", "-t", jump.table, "-S"])
+            }
+            // Flush every chain first (the judge chain jumps to the first-fragment chain), then delete them.
+            var declared: [(table: String, chain: String)] = []
+            for (table, chain) in IptablesRenderer.chains {
+                let listing = try runner.run([family.iptables, "-w", "-t", table, "-S"])
                 guard listing.succeeded else { continue }  // table not available: nothing of ours in it
-                let declared = listing.standardOutput.split(separator: "\n").contains { $0 == "-N \(jump.chain)" }
-                guard declared else { continue }
-                try runner.check([family.iptables, "-w", "-t", jump.table, "-F", jump.chain])
-                try runner.check([family.iptables, "-w", "-t", jump.table, "-X", jump.chain])
-                removal.removed.append("\(family.iptables) \(jump.table) chain \(jump.chain)")
+                guard listing.standardOutput.split(separator: "\n").contains(where: { $0 == "-N \(chain)" }) else {
+                    continue
+                }
+                try runner.check([family.iptables, "-w", "-t", table, "-F", chain])
+                declared.append((table, chain))
+            }
+            for (table, chain) in declared {
+                try runner.check([family.iptables, "-w", "-t", table, "-X", chain])
+                removal.removed.append("\(family.iptables) \(table) chain \(chain)")
             }
         }
         // Sets last: a set still referenced by a rule cannot be destroyed.

@@ -65,34 +65,56 @@ public enum NftablesRenderer {
         out += set("policed_ports", type: "inet_service", interval: false, elements: rules.ports.map(String.init))
 
         let syn = "tcp flags & (syn | ack) == syn tcp dport @policed_ports"
-        let queue = queueStatement(rules)
-        let mark = "meta mark & \(hexMark(rules.rejectMark)) == \(hexMark(rules.rejectMark))"
+        let queue = queueStatement(rules) + " comment \"\(rules.fingerprintComment)\""
+        let mark = "meta mark & \(hexMark(rules.rejectMask)) == \(hexMark(rules.rejectMark))"
+        let v4 = "ip saddr @subscribers_v4"
+        let v6 = "ip6 saddr @subscribers_v6"
         out += """
-            \t# Priority mangle: runs before the filter-priority chains of the forward hook.
-            \t# SYN without ACK = the first packet of a connection attempt; nothing else is queued, except
-            \t# TCP first fragments that may lack the TCP header (RFC 1858 tiny fragments: IPv4 shorter than
-            \t# 80 bytes, every IPv6 one). An IPv4 fragment at offset 1 could only overwrite the TCP flags
-            \t# (RFC 3128): dropped. Nothing reassembles here; later fragments cannot become a SYN alone.
-            \tchain judge {
-            \t\ttype filter hook forward priority mangle; policy accept;
-            \t\tip saddr @subscribers_v4 \(v4Fragment) \(v4Offset1) drop
-            \t\tip saddr @subscribers_v4 \(syn) ip daddr @relays_v4 accept
-            \t\tip saddr @subscribers_v4 \(syn) \(queue)
-            \t\tip saddr @subscribers_v4 \(v4Fragment) \(v4First) ip length < 80 \(queue)
-            \t\tip6 saddr @subscribers_v6 \(syn) ip6 daddr @relays_v6 accept
-            \t\tip6 saddr @subscribers_v6 \(syn) \(queue)
-            \t\tip6 saddr @subscribers_v6 \(v6First) \(queue)
+            \t# A TCP first fragment from a subscriber must hold the whole TCP header (ports, flags, up to the
+            \t# urgent pointer), and an IPv6 fragment with offset 0 must hold the whole header chain up to the
+            \t# transport header (RFC 7112): otherwise nothing below could see whether it is a SYN to a
+            \t# policed port, while the destination reassembles one. Such a fragment is dropped, whether the
+            \t# daemon runs or not. Known non-TCP transports return unchecked.
+            \tchain subscriber_first_fragment {
+            \t\ttcp urgptr >= 0 return
+            \t\tmeta l4proto != tcp return
+            \t\tdrop
             \t}
 
-            \t# Priority filter: after judge. egress25d blocks a SYN by accepting it with the reject mark bits
-            \t# ORed into its mark; this chain answers it with a TCP reset. With block_action drop the daemon
-            \t# drops instead and never sets the mark, so these rules never match. A blocked TCP first fragment
-            \t# too short for the TCP header gets no reset: it is dropped.
+            \t# Priority mangle: runs before the filter-priority chains of the forward hook.
+            \t# 1. Fragments: an IPv4 TCP fragment at offset 1 could only overwrite the TCP flags (RFC 3128):
+            \t#    dropped; first fragments go through subscriber_first_fragment. Later fragments cannot
+            \t#    become a SYN without their first fragment.
+            \t# 2. A SYN egress25d blocked comes back here with NF_REPEAT and the reject mark: reset at once,
+            \t#    before any other chain of the hook could rewrite the mark (only subscribers' SYNs to
+            \t#    policed ports: a mark on other traffic is never acted on).
+            \t# 3. SYN without ACK = the first packet of a connection attempt: to a relay, accepted here (relay
+            \t#    mail flows while egress25d is down); everything else goes to the queue.
+
+            """
+        out += "\tchain judge {\n\t\ttype filter hook forward priority mangle; policy accept;\n"
+        out += "\t\t\(v4) \(v4Fragment) \(v4Offset1) drop\n"
+        out += "\t\t\(v4) \(v4Fragment) \(v4First) jump subscriber_first_fragment\n"
+        out += "\t\t\(v6) \(v6FirstOrAtomic) jump subscriber_first_fragment\n"
+        if rules.guardNonSYN {
+            out += "\t\t\(v4) \(nonSYNWithoutConnection)\n"
+            out += "\t\t\(v6) \(nonSYNWithoutConnection)\n"
+        }
+        out += "\t\t\(v4) \(syn) \(mark) reject with tcp reset\n"
+        out += "\t\t\(v6) \(syn) \(mark) reject with tcp reset\n"
+        out += "\t\t\(v4) \(syn) ip daddr @relays_v4 accept\n"
+        out += "\t\t\(v4) \(syn) \(queue)\n"
+        out += "\t\t\(v6) \(syn) ip6 daddr @relays_v6 accept\n"
+        out += "\t\t\(v6) \(syn) \(queue)\n"
+        out += "\t}\n\n"
+        out += """
+            \t# Priority filter: after judge, for a block egress25d answered with NF_ACCEPT and the reject mark
+            \t# (before it has seen which backend is installed). Only subscribers' SYNs to policed ports.
+            \t# With block_action drop the daemon drops instead and never sets the mark.
             \tchain enforce {
             \t\ttype filter hook forward priority filter; policy accept;
-            \t\t\(mark) \(syn) reject with tcp reset
-            \t\t\(mark) \(v4Fragment) \(v4First) drop
-            \t\t\(mark) meta nfproto ipv6 \(v6First) drop
+            \t\t\(v4) \(syn) \(mark) reject with tcp reset
+            \t\t\(v6) \(syn) \(mark) reject with tcp reset
             \t}
             }
 
@@ -106,8 +128,12 @@ public enum NftablesRenderer {
     static let v4Offset1 = "ip frag-off & 0x1fff == 1"
     /// First fragment: MF set, offset 0 (the reserved and DF bits masked off).
     static let v4First = "ip frag-off & 0x3fff == 0x2000"
-    /// IPv6 first fragment of a TCP packet: fragment header with offset 0 and M set.
-    static let v6First = "meta l4proto tcp frag frag-off 0 frag more-fragments 1"
+    /// IPv6 fragment header with offset 0: a first fragment, or an atomic fragment (RFC 6946), whatever the
+    /// transport (the transport may not be known yet: RFC 7112).
+    static let v6FirstOrAtomic = "frag frag-off 0"
+    /// The conntrack guard (`policy.guard_non_syn`): a TCP segment to a policed port without SYN that
+    /// conntrack does not know as part of a connection.
+    static let nonSYNWithoutConnection = "tcp dport @policed_ports tcp flags & syn == 0 ct state invalid,new drop"
 
     /// `queue num 0`, `queue num 0-3` (flow hash over the range, not `fanout`, which spreads by CPU), plus
     /// `bypass` with fail_policy open.

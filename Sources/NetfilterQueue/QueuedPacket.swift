@@ -40,4 +40,11 @@ public struct PacketVerdict: Hashable, Sendable {
     public static func accept(mark: UInt32) -> PacketVerdict {
         PacketVerdict(verdict: 1, mark: mark)
     }
+
+    /// `NF_REPEAT` (4) with a mark: the kernel runs the packet through the same hook entry (the nftables base
+    /// chain that queued it) again, now carrying `mark`, so a rule at the top of that chain can act on the mark
+    /// before any other chain of the hook sees the packet.
+    public static func `repeat`(mark: UInt32) -> PacketVerdict {
+        PacketVerdict(verdict: 4, mark: mark)
+    }
 }

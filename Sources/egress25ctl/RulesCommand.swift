@@ -1,5 +1,6 @@
 import ArgumentParser
 import Egress25Configuration
+import Foundation
 import KernelRules
 
 #if canImport(Glibc)
@@ -15,10 +16,11 @@ struct RulesCommand: ParsableCommand {
         discussion: """
             The rules come from the configuration file: subscriber ranges, relay hosts without a port \
             restriction (accepted in the kernel, before the queue), policed ports, queue numbers, fail_policy \
-            and reject_mark. Only SYNs without ACK from subscribers to policed ports reach egress25d, plus TCP \
-            first fragments that may lack the TCP header (RFC 1858); IPv4 fragments at offset 1 are dropped.
+            and reject_mark. Only SYNs without ACK from subscribers to policed ports reach egress25d. A \
+            subscriber's first fragment that does not hold the whole TCP header (RFC 1858, RFC 7112) and an \
+            IPv4 fragment at offset 1 (RFC 3128) are dropped in the kernel.
             """,
-        subcommands: [RulesShowCommand.self, RulesApplyCommand.self, RulesRemoveCommand.self]
+        subcommands: [RulesShowCommand.self, RulesApplyCommand.self, RulesStatusCommand.self, RulesRemoveCommand.self]
     )
 }
 
@@ -61,7 +63,16 @@ struct RulesApplyCommand: ParsableCommand {
             auto picks nftables when the kernel has the nftables queue expression (checked with \
             `nft --check`, which changes nothing), else iptables + ipset, and says which on stderr. \
             After a successful apply, egress25's rules of the other backend are removed, so exactly one \
-            copy judges the SYNs.
+            copy judges the SYNs, and the rules are saved to <state_directory>/kernel-rules.last.json.
+
+            A failed apply never changes the rules in force. With --fail-closed (egress25-rules.service \
+            passes it), when the configuration cannot be read and no egress25 rules are installed (a boot \
+            with a broken file), the last applied rules are installed again from --last-applied, or, when \
+            none were saved, rules that close port 25 to everyone; the command still exits 1.
+
+            While egress25d runs, rules whose queues, fail_policy, reject_mark or reject_mask differ from \
+            the daemon's are refused (the daemon would keep writing the old mark, and every blocked SYN \
+            would be forwarded): stop egress25d first, or pass --force.
             """
     )
 
@@ -70,34 +81,47 @@ struct RulesApplyCommand: ParsableCommand {
     @Option(help: "auto, nftables or iptables (iptables + ipset).")
     var backend: RulesApplyBackend = .auto
 
+    @Flag(help: "Apply even when the running egress25d uses other queues or another reject mark.")
+    var force = false
+
+    @Flag(
+        help: """
+            When the configuration is invalid and no egress25 rules are installed, install --last-applied, \
+            or rules closing port 25 to everyone.
+            """)
+    var failClosed = false
+
+    @Option(
+        help: ArgumentHelp("The rules --fail-closed installs (saved by the last successful apply).", valueName: "file"))
+    var lastApplied: String = Egress25Configuration.defaultLastAppliedRulesPath
+
     func run() throws {
-        let configuration = try global.loadConfiguration()
+        let configuration: Egress25Configuration
+        do {
+            configuration = try global.loadConfiguration()
+        } catch {
+            guard failClosed else { throw CommandFailure("\(error); nothing was changed") }
+            try requireRoot("rules apply")
+            throw CommandFailure("\(error); " + keepPortClosed())
+        }
         try requireRoot("rules apply")
         let rules = KernelRuleSet(configuration: configuration)
-        let installer = KernelRulesInstaller()
-        let chosen: RulesBackend
-        switch backend {
-        case .nftables: chosen = .nftables
-        case .iptables: chosen = .iptables
-        case .auto:
-            let detection = installer.detectBackend()
-            chosen = detection.backend
-            FileHandleStderr.write("egress25ctl: backend auto: using \(chosen): \(detection.reason)\n")
+        if !force, let running = RunningDaemon.kernelSettings(configuration), !running.matches(rules) {
+            throw CommandFailure(
+                "egress25d (pid \(running.pid)) runs with \(running.summary), but \(configuration.sourcePath) "
+                    + "gives \(RunningDaemonKernelSettings(pid: running.pid, rules: rules).summary): the daemon "
+                    + "would not serve these rules and blocked SYNs would be forwarded. Stop egress25d, apply, "
+                    + "then start it (or pass --force); the rules in force stay")
         }
+        let installer = KernelRulesInstaller()
+        let chosen = chooseBackend(installer)
         do {
             try installer.apply(rules, backend: chosen)
         } catch {
-            throw CommandFailure("applying the \(chosen) rules failed: \(error)")
+            throw CommandFailure("applying the \(chosen) rules failed, the rules in force stay: \(error)")
         }
-        let other = RulesBackend.allCases.filter { $0 != chosen }
-        do {
-            let removal = try installer.remove(backends: other)
-            for item in removal.removed {
-                FileHandleStderr.write("egress25ctl: removed stale \(item)\n")
-            }
-        } catch {
-            FileHandleStderr.write("egress25ctl: warning: could not remove stale \(other[0]) rules: \(error)\n")
-        }
+        removeOtherBackend(installer, chosen)
+        save(rules, to: configuration.lastAppliedRulesPath)
         let queues =
             rules.queueNumbers.count == 1
             ? "queue \(rules.queueNumbers.lowerBound)"
@@ -108,6 +132,118 @@ struct RulesApplyCommand: ParsableCommand {
                 + rules.ports.map(String.init).joined(separator: ",")
                 + ", \(queues), fail_policy \(configuration.queue.failPolicy.rawValue)")
     }
+
+    private func chooseBackend(_ installer: KernelRulesInstaller) -> RulesBackend {
+        switch backend {
+        case .nftables: return .nftables
+        case .iptables: return .iptables
+        case .auto:
+            let detection = installer.detectBackend()
+            FileHandleStderr.write("egress25ctl: backend auto: using \(detection.backend): \(detection.reason)\n")
+            return detection.backend
+        }
+    }
+
+    private func removeOtherBackend(_ installer: KernelRulesInstaller, _ chosen: RulesBackend) {
+        let other = RulesBackend.allCases.filter { $0 != chosen }
+        do {
+            let removal = try installer.remove(backends: other)
+            for item in removal.removed {
+                FileHandleStderr.write("egress25ctl: removed stale \(item)\n")
+            }
+        } catch {
+            FileHandleStderr.write("egress25ctl: warning: could not remove stale \(other[0]) rules: \(error)\n")
+        }
+    }
+
+    private func save(_ rules: KernelRuleSet, to path: String) {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(rules).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            FileHandleStderr.write(
+                "egress25ctl: warning: could not save the applied rules to \(path) (a boot with a broken "
+                    + "configuration will close port 25 to everyone instead of restoring them): \(error)\n")
+        }
+    }
+
+    /// The configuration is invalid: leave the rules in force alone, or, when none are, install the last applied
+    /// rules or the lockdown rules. Returns what was done, for the error message.
+    private func keepPortClosed() -> String {
+        let installer = KernelRulesInstaller()
+        let installed = KernelRulesInspector().check(.lockdown).backend
+        if let installed {
+            return "the \(installed) rules in force stay"
+        }
+        var rules = KernelRuleSet.lockdown
+        var what = "no rules were saved (\(lastApplied)), so port 25 is now closed to everyone (every SYN to port "
+            + "25 is dropped, relays included) until the configuration is fixed and applied"
+        if let data = FileManager.default.contents(atPath: lastApplied) {
+            do {
+                rules = try JSONDecoder().decode(KernelRuleSet.self, from: data)
+                what = "no egress25 rules were installed, so the last applied rules were installed again from "
+                    + lastApplied
+            } catch {
+                what = "\(lastApplied) is unreadable (\(error)), so port 25 is now closed to everyone until the "
+                    + "configuration is fixed and applied"
+            }
+        }
+        let chosen = chooseBackend(installer)
+        do {
+            try installer.apply(rules, backend: chosen)
+        } catch {
+            return "no egress25 rules are installed and installing fallback rules failed: \(error)"
+        }
+        return what
+    }
+}
+
+/// The running egress25d of a configuration, found through its pid file.
+enum RunningDaemon {
+    /// The process id in `<state_directory>/egress25d.pid` when that process is alive and is egress25d
+    /// (`/proc/PID/comm`); `nil` otherwise.
+    static func pid(_ configuration: Egress25Configuration) -> pid_t? {
+        guard let text = try? String(contentsOfFile: configuration.pidFilePath, encoding: .utf8),
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
+            let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+            comm.trimmingCharacters(in: .whitespacesAndNewlines) == "egress25d"
+        else { return nil }
+        return pid
+    }
+
+    /// The kernel-facing settings of the running egress25d, when one runs and wrote them.
+    static func kernelSettings(_ configuration: Egress25Configuration) -> RunningDaemonKernelSettings? {
+        guard let pid = pid(configuration),
+            let data = FileManager.default.contents(atPath: configuration.runningKernelSettingsPath),
+            let settings = try? JSONDecoder().decode(RunningDaemonKernelSettings.self, from: data),
+            settings.pid == pid
+        else { return nil }
+        return settings
+    }
+}
+
+/// `egress25ctl rules status`: whether the installed rules are the ones the configuration renders.
+struct RulesStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Check that egress25's kernel rules are installed and match the configuration (exit 0 or 1).",
+        discussion: """
+            The same check egress25d runs on its watchdog tick: the backend found, the chains and jumps, \
+            and the fingerprint of the rendered rules (sets, ports, queues, fail policy, mark) in the queue \
+            rule's comment.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let configuration = try global.loadConfiguration()
+        try requireRoot("rules status")
+        let status = KernelRulesInspector().check(KernelRuleSet(configuration: configuration))
+        guard status.isCurrent else { throw CommandFailure("\(status)") }
+        print(status.description)
+    }
 }
 
 struct RulesRemoveCommand: ParsableCommand {
@@ -116,8 +252,9 @@ struct RulesRemoveCommand: ParsableCommand {
         abstract: "Remove egress25's kernel rules of both backends (needs root). Succeeds when none are installed.",
         discussion: """
             Deletes only table inet egress25, the FORWARD jumps to EGRESS25-JUDGE and EGRESS25-ENFORCE, \
-            those chains, and the egress25-* ipsets. The configuration file is not read, so this works \
-            even when it is broken.
+            the EGRESS25-* chains, and the egress25-* ipsets. The configuration file is not read, so this \
+            works even when it is broken. This opens port 25 to every subscriber: stopping \
+            egress25-rules.service does not run it, only this explicit command does.
             """
     )
 

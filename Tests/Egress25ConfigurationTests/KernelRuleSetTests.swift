@@ -36,22 +36,29 @@ struct KernelRuleSetTests {
 
     @Test("nftables: one queue, fail closed")
     func nftablesSingleQueue() throws {
-        let text = NftablesRenderer.render(try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10]}"))
+        let rules = try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10]}")
+        let text = NftablesRenderer.render(rules)
+        let comment = " comment \"\(rules.fingerprintComment)\"\n"
         #expect(
             text.contains(
-                "\t\tip saddr @subscribers_v4 tcp flags & (syn | ack) == syn tcp dport @policed_ports queue num 0\n"))
+                "\t\tip saddr @subscribers_v4 tcp flags & (syn | ack) == syn tcp dport @policed_ports queue num 0"
+                    + comment))
         #expect(
             text.contains(
-                "\t\tip6 saddr @subscribers_v6 tcp flags & (syn | ack) == syn tcp dport @policed_ports queue num 0\n"))
+                "\t\tip6 saddr @subscribers_v6 tcp flags & (syn | ack) == syn tcp dport @policed_ports queue num 0"
+                    + comment))
         #expect(!text.contains("bypass"))
         #expect(!text.contains("fanout"))
+        #expect(!text.contains("ct state"), "the conntrack guard is off by default")
         #expect(text.contains("type filter hook forward priority mangle; policy accept;"))
         #expect(text.contains("type filter hook forward priority filter; policy accept;"))
+        // The reject rule looks only at subscribers' SYNs to policed ports: a mark elsewhere is never acted on.
         #expect(
             text.contains(
-                "meta mark & 0x00000025 == 0x00000025 tcp flags & (syn | ack) == syn tcp dport @policed_ports "
-                    + "reject with tcp reset"
+                "ip saddr @subscribers_v4 tcp flags & (syn | ack) == syn tcp dport @policed_ports "
+                    + "meta mark & 0x00000025 == 0x00000025 reject with tcp reset"
             ))
+        #expect(!text.contains("\t\tmeta mark"))
         // Empty sets are declared without elements (nft refuses `elements = { }`).
         #expect(text.contains("\tset relays_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"))
         #expect(text.contains("\tset subscribers_v6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t}\n"))
@@ -68,9 +75,151 @@ struct KernelRuleSetTests {
                 "queue: {numbers: 4-7, fail_policy: open}\n"
                     + "policy: {subscriber_ranges: [100.64.0.0/10], reject_mark: 0x80000000}"
             ))
-        #expect(text.contains("@policed_ports queue num 4-7 bypass\n"))
+        #expect(text.contains("@policed_ports queue num 4-7 bypass comment \"egress25 rules "))
         #expect(!text.contains("fanout"))
         #expect(text.contains("meta mark & 0x80000000 == 0x80000000 "))
+        let masked = NftablesRenderer.render(
+            try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10], reject_mark: 0x1, reject_mask: 0xf}"))
+        #expect(masked.contains("meta mark & 0x0000000f == 0x00000001 reject with tcp reset"))
+    }
+
+    @Test("the fingerprint changes with everything the rules encode, and only with that")
+    func fingerprint() throws {
+        let base = try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25]}")
+        #expect(base.fingerprint.count == 16)
+        #expect(
+            try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], mode: shadow}")
+                .fingerprint == base.fingerprint, "the mode is the daemon's business")
+        for variant in [
+            "policy: {subscriber_ranges: [100.64.0.0/11], relay_hosts: [192.0.2.25]}",
+            "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.26]}",
+            "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], ports: [25, 2525]}",
+            "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], reject_mark: 0x40}",
+            "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], reject_mask: 0xff}",
+            "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], guard_non_syn: true}",
+            "queue: {numbers: 1}\npolicy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25]}",
+            "queue: {fail_policy: open}\npolicy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25]}",
+        ] {
+            #expect(try Self.rules(variant).fingerprint != base.fingerprint, "\(variant)")
+        }
+        // Saved and read back (the last-applied rules file), the rules are the same.
+        let decoded = try JSONDecoder().decode(KernelRuleSet.self, from: JSONEncoder().encode(base))
+        #expect(decoded == base)
+    }
+
+    @Test("the conntrack guard drops non-SYN segments of unknown flows to policed ports, before the queue")
+    func conntrackGuard() throws {
+        let rules = try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10], guard_non_syn: true}")
+        let text = NftablesRenderer.render(rules)
+        #expect(
+            text.contains(
+                "ip saddr @subscribers_v4 tcp dport @policed_ports tcp flags & syn == 0 ct state invalid,new drop"))
+        let iptables = IptablesRenderer.iptablesRestoreInput(rules, family: .ipv6)
+        #expect(
+            iptables.contains(
+                "-A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN NONE --dport 25 -m set --match-set "
+                    + "egress25-subscribers-v6 src -m conntrack --ctstate NEW,INVALID -j DROP\n"))
+    }
+
+    @Test("iptables: queue-num / queue-balance / queue-bypass, SYN without ACK, masked mark")
+    func iptablesTargets() throws {
+        let rules = try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10]}")
+        let single = IptablesRenderer.iptablesRestoreInput(rules, family: .ipv4)
+        #expect(
+            single == """
+                *mangle
+                :EGRESS25-JUDGE - [0:0]
+                :EGRESS25-FIRSTFRAG - [0:0]
+                -A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN SYN -j RETURN
+                -A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN NONE -j RETURN
+                -A EGRESS25-FIRSTFRAG ! -p tcp -j RETURN
+                -A EGRESS25-FIRSTFRAG -j DROP
+                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" -j DROP
+                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000" -j EGRESS25-FIRSTFRAG
+                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j RETURN
+                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
+                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m comment --comment "\(rules.fingerprintComment)" -j NFQUEUE --queue-num 0
+                COMMIT
+                *filter
+                :EGRESS25-ENFORCE - [0:0]
+                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+                COMMIT
+
+                """)
+        let balanced = IptablesRenderer.iptablesRestoreInput(
+            try Self.rules(
+                "queue: {numbers: [0, 1, 2, 3], fail_policy: open}\npolicy: {subscriber_ranges: [2001:db8::/32]}"),
+            family: .ipv6)
+        #expect(balanced.contains(" -j NFQUEUE --queue-balance 0:3 --queue-bypass\n"))
+        #expect(balanced.contains("--match-set egress25-relays-v6 dst -j RETURN\n"))
+        #expect(
+            balanced.contains(
+                "-A EGRESS25-JUDGE -m set --match-set egress25-subscribers-v6 src -m frag --fragfirst "
+                    + "-j EGRESS25-FIRSTFRAG\n"))
+        // IPv6 has no offset-1 rule (RFC 8200/5722: receivers drop overlapping fragments) and no u32.
+        #expect(!balanced.contains("u32"))
+    }
+
+    @Test("nftables: offset-1 fragments dropped and first fragments checked first, then the reject, relays, queue")
+    func nftablesFragments() throws {
+        let rules = try Self.rules(
+            "queue: {numbers: 2-3, fail_policy: open}\n"
+                + "policy: {subscriber_ranges: [100.64.0.0/10, 2001:db8::/32], relay_hosts: [192.0.2.25]}")
+        let text = NftablesRenderer.render(rules)
+        let judge = try #require(text.range(of: "\tchain judge {\n"))
+        let enforce = try #require(text.range(of: "\tchain enforce {\n"))
+        let judgeRules = text[judge.upperBound..<enforce.lowerBound].split(separator: "\n")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("ip") }
+        let syn = "tcp flags & (syn | ack) == syn tcp dport @policed_ports"
+        let mark = "meta mark & 0x00000025 == 0x00000025"
+        let queue = "queue num 2-3 bypass comment \"\(rules.fingerprintComment)\""
+        #expect(
+            judgeRules == [
+                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x1fff == 1 drop",
+                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x3fff == 0x2000 jump subscriber_first_fragment",
+                "ip6 saddr @subscribers_v6 frag frag-off 0 jump subscriber_first_fragment",
+                "ip saddr @subscribers_v4 \(syn) \(mark) reject with tcp reset",
+                "ip6 saddr @subscribers_v6 \(syn) \(mark) reject with tcp reset",
+                "ip saddr @subscribers_v4 \(syn) ip daddr @relays_v4 accept",
+                "ip saddr @subscribers_v4 \(syn) \(queue)",
+                "ip6 saddr @subscribers_v6 \(syn) ip6 daddr @relays_v6 accept",
+                "ip6 saddr @subscribers_v6 \(syn) \(queue)",
+            ])
+        let firstFragment = try #require(text.range(of: "\tchain subscriber_first_fragment {\n"))
+        #expect(text[firstFragment.upperBound...].hasPrefix(
+            "\t\ttcp urgptr >= 0 return\n\t\tmeta l4proto != tcp return\n\t\tdrop\n\t}\n"))
+        let enforceRules = text[enforce.upperBound...].split(separator: "\n")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("ip") }
+        #expect(
+            enforceRules == [
+                "ip saddr @subscribers_v4 \(syn) \(mark) reject with tcp reset",
+                "ip6 saddr @subscribers_v6 \(syn) \(mark) reject with tcp reset",
+            ])
+    }
+
+    @Test("iptables: offset-1 fragments dropped and first fragments checked before the relay fast path")
+    func iptablesFragmentOrder() throws {
+        let text = IptablesRenderer.iptablesRestoreInput(
+            try Self.rules("policy: {subscriber_ranges: [10.0.0.0/8], ports: [25, 587]}"), family: .ipv4)
+        let judge = text.split(separator: "\n").filter { $0.hasPrefix("-A EGRESS25-JUDGE ") }
+        #expect(judge.count == 5)
+        #expect(judge[0].hasSuffix("-m u32 --u32 \"4&0x1FFF=1\" -j DROP"))
+        #expect(judge[1].hasSuffix("-m u32 --u32 \"4&0x3FFF=0x2000\" -j EGRESS25-FIRSTFRAG"))
+        // Neither fragment rule looks at ports or flags: a tiny fragment has neither.
+        #expect(!judge[0].contains("dport") && !judge[1].contains("dport"))
+    }
+
+    @Test("iptables: more than 15 ports are split over multiport rules")
+    func iptablesManyPorts() throws {
+        let ports = (1...17).map { String(1000 + $0) }.joined(separator: ", ")
+        let text = IptablesRenderer.iptablesRestoreInput(
+            try Self.rules("policy: {subscriber_ranges: [10.0.0.0/8], ports: [\(ports)]}"), family: .ipv4)
+        #expect(
+            text.contains(
+                "-m multiport --dports 1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014,1015 "))
+        #expect(text.contains("-m multiport --dports 1016,1017 "))
+        #expect(text.components(separatedBy: "-j NFQUEUE").count - 1 == 2)
+        #expect(text.components(separatedBy: "-j REJECT").count - 1 == 2)
     }
 
     @Test("nftables: more than four elements are written one per line")
@@ -86,107 +235,6 @@ struct KernelRuleSetTests {
                     + "\t\t\t198.18.0.0/15\n\t\t}\n"))
     }
 
-    @Test("iptables: queue-num / queue-balance / queue-bypass, SYN without ACK, masked mark")
-    func iptablesTargets() throws {
-        let single = IptablesRenderer.iptablesRestoreInput(
-            try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10]}"), family: .ipv4)
-        #expect(
-            single == """
-                *mangle
-                :EGRESS25-JUDGE - [0:0]
-                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" -j DROP
-                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
-                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -j NFQUEUE --queue-num 0
-                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000&&0&0xFFFF=0:79" -j NFQUEUE --queue-num 0
-                COMMIT
-                *filter
-                :EGRESS25-ENFORCE - [0:0]
-                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
-                -A EGRESS25-ENFORCE -p tcp -m u32 --u32 "4&0x3FFF=0x2000" -m mark --mark 0x25/0x25 -j DROP
-                COMMIT
-
-                """)
-        let balanced = IptablesRenderer.iptablesRestoreInput(
-            try Self.rules(
-                "queue: {numbers: [0, 1, 2, 3], fail_policy: open}\npolicy: {subscriber_ranges: [2001:db8::/32]}"),
-            family: .ipv6)
-        #expect(
-            balanced.contains("--match-set egress25-subscribers-v6 src -j NFQUEUE --queue-balance 0:3 --queue-bypass\n")
-        )
-        #expect(balanced.contains("--match-set egress25-relays-v6 dst -j RETURN\n"))
-        #expect(
-            balanced.contains(
-                "-A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v6 src -m frag --fragfirst "
-                    + "--fragmore -j NFQUEUE --queue-balance 0:3 --queue-bypass\nCOMMIT\n"))
-        #expect(
-            balanced.contains(
-                "-A EGRESS25-ENFORCE -p tcp -m frag --fragfirst --fragmore -m mark --mark 0x25/0x25 -j DROP\nCOMMIT\n"))
-        // IPv6 has no offset-1 rule (RFC 8200/5722: receivers drop overlapping fragments) and no u32.
-        #expect(!balanced.contains("u32"))
-        #expect(!balanced.contains("-j DROP\n-A EGRESS25-JUDGE"))
-    }
-
-    @Test("nftables: tiny/overlapping TCP fragments: offset 1 dropped first, short first fragments queued last")
-    func nftablesFragments() throws {
-        let text = NftablesRenderer.render(
-            try Self.rules(
-                "queue: {numbers: 2-3, fail_policy: open}\n"
-                    + "policy: {subscriber_ranges: [100.64.0.0/10, 2001:db8::/32], relay_hosts: [192.0.2.25]}"))
-        let judge = try #require(text.range(of: "\tchain judge {\n"))
-        let enforce = try #require(text.range(of: "\tchain enforce {\n"))
-        let judgeRules = text[judge.upperBound..<enforce.lowerBound].split(separator: "\n")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("ip") }
-        let syn = "tcp flags & (syn | ack) == syn tcp dport @policed_ports"
-        #expect(
-            judgeRules == [
-                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x1fff == 1 drop",
-                "ip saddr @subscribers_v4 \(syn) ip daddr @relays_v4 accept",
-                "ip saddr @subscribers_v4 \(syn) queue num 2-3 bypass",
-                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x3fff == 0x2000 ip length < 80 "
-                    + "queue num 2-3 bypass",
-                "ip6 saddr @subscribers_v6 \(syn) ip6 daddr @relays_v6 accept",
-                "ip6 saddr @subscribers_v6 \(syn) queue num 2-3 bypass",
-                "ip6 saddr @subscribers_v6 meta l4proto tcp frag frag-off 0 frag more-fragments 1 queue num 2-3 bypass",
-            ])
-        let enforceRules = text[enforce.upperBound...].split(separator: "\n")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("meta mark") }
-        #expect(
-            enforceRules == [
-                "meta mark & 0x00000025 == 0x00000025 \(syn) reject with tcp reset",
-                "meta mark & 0x00000025 == 0x00000025 ip protocol tcp ip frag-off & 0x3fff == 0x2000 drop",
-                "meta mark & 0x00000025 == 0x00000025 meta nfproto ipv6 meta l4proto tcp frag frag-off 0 "
-                    + "frag more-fragments 1 drop",
-            ])
-    }
-
-    @Test("iptables: offset-1 fragments dropped before the relay fast path, short first fragments queued last")
-    func iptablesFragmentOrder() throws {
-        let text = IptablesRenderer.iptablesRestoreInput(
-            try Self.rules("policy: {subscriber_ranges: [10.0.0.0/8], ports: [25, 587]}"), family: .ipv4)
-        let judge = text.split(separator: "\n").filter { $0.hasPrefix("-A EGRESS25-JUDGE ") }
-        #expect(judge.count == 4)
-        #expect(judge.first?.hasSuffix("-m u32 --u32 \"4&0x1FFF=1\" -j DROP") == true)
-        let shortFirst = "-m u32 --u32 \"4&0x3FFF=0x2000&&0&0xFFFF=0:79\" -j NFQUEUE --queue-num 0"
-        #expect(judge.last?.hasSuffix(shortFirst) == true)
-        // Neither fragment rule looks at ports or flags: a tiny fragment has neither.
-        #expect(judge.first?.contains("dport") == false)
-        #expect(judge.last?.contains("dport") == false)
-    }
-
-    @Test("iptables: more than 15 ports are split over multiport rules")
-    func iptablesManyPorts() throws {
-        let ports = (1...17).map { String(1000 + $0) }.joined(separator: ", ")
-        let text = IptablesRenderer.iptablesRestoreInput(
-            try Self.rules("policy: {subscriber_ranges: [10.0.0.0/8], ports: [\(ports)]}"), family: .ipv4)
-        #expect(
-            text.contains(
-                "-m multiport --dports 1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014,1015 "))
-        #expect(text.contains("-m multiport --dports 1016,1017 "))
-        // Two SYN rules, plus the first-fragment rule, which matches no port.
-        #expect(text.components(separatedBy: "-j NFQUEUE").count - 1 == 3)
-        #expect(text.components(separatedBy: "-j REJECT").count - 1 == 2)
-    }
-
     @Test("ipset: sets are refilled under a temporary name and swapped in; /0 becomes two halves")
     func ipsetInput() throws {
         let text = IptablesRenderer.ipsetRestoreInput(
@@ -199,8 +247,6 @@ struct KernelRuleSetTests {
                 flush egress25-subscribers-v4-new
                 add egress25-subscribers-v4-new 0.0.0.0/1
                 add egress25-subscribers-v4-new 128.0.0.0/1
-                swap egress25-subscribers-v4-new egress25-subscribers-v4
-                destroy egress25-subscribers-v4-new
                 create egress25-relays-v4 hash:net family inet maxelem 1048576 -exist
                 """))
         #expect(text.contains("add egress25-relays-v4-new 192.0.2.25\n"))

@@ -68,17 +68,19 @@ struct KernelRulesInstallerTests {
         try installer.apply(Self.exampleRules, backend: .iptables)
         try installer.apply(Self.exampleRules, backend: .iptables)
 
-        // IPv4 judge: offset-1 fragment drop, relay, SYN queue, first-fragment queue; IPv6: no offset-1 rule.
+        // IPv4 judge: offset-1 fragment drop, first-fragment check, marked SYN, relay, SYN queue; IPv6: no
+        // offset-1 rule.
         for (tool, save, foreign, judgeRules) in [
-            ("iptables", "iptables-save", "-A FORWARD -s 10.9.9.0/24 -j ACCEPT", 4),
-            ("ip6tables", "ip6tables-save", "-A FORWARD -s fd00:9::/64 -j ACCEPT", 3),
+            ("iptables", "iptables-save", "-A FORWARD -s 10.9.9.0/24 -j ACCEPT", 5),
+            ("ip6tables", "ip6tables-save", "-A FORWARD -s fd00:9::/64 -j ACCEPT", 4),
         ] {
             let rules = try namespace.check(save)
             #expect(occurrences(of: "-A FORWARD -j EGRESS25-JUDGE\n", in: rules) == 1, "\(tool)")
             #expect(occurrences(of: "-A FORWARD -j EGRESS25-ENFORCE\n", in: rules) == 1, "\(tool)")
             #expect(occurrences(of: "-A EGRESS25-JUDGE ", in: rules) == judgeRules, "\(tool)")
-            #expect(occurrences(of: "-j NFQUEUE --queue-balance 0:3\n", in: rules) == 2, "\(tool)")
-            #expect(occurrences(of: "-A EGRESS25-ENFORCE ", in: rules) == 2, "\(tool)")
+            #expect(occurrences(of: "-j NFQUEUE --queue-balance 0:3\n", in: rules) == 1, "\(tool)")
+            #expect(occurrences(of: "-A EGRESS25-FIRSTFRAG ", in: rules) == 4, "\(tool)")
+            #expect(occurrences(of: "-A EGRESS25-ENFORCE ", in: rules) == 1, "\(tool)")
             #expect(occurrences(of: "-m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset", in: rules) == 1)
             #expect(occurrences(of: foreign, in: rules) == 1, "\(tool)")
             // filter: our jump is first, before the router's own accept rules.
@@ -86,6 +88,15 @@ struct KernelRulesInstallerTests {
                 .split(separator: "\n").filter { $0.hasPrefix("-A ") }
             #expect(filterForward == ["-A FORWARD -j EGRESS25-ENFORCE", Substring(foreign)], "\(tool)")
         }
+        let inspector = KernelRulesInspector(runner: namespace.runner)
+        let status = inspector.check(Self.exampleRules)
+        #expect(status.backend == .iptables && status.isCurrent, "\(status)")
+        // Another tool deletes a jump: the check says which one is missing.
+        try namespace.check("ip6tables", "-t", "filter", "-D", "FORWARD", "-j", "EGRESS25-ENFORCE")
+        let drift = inspector.check(Self.exampleRules)
+        #expect(drift.description.contains("ip6tables: the jump from filter FORWARD to EGRESS25-ENFORCE is missing"))
+        try installer.apply(Self.exampleRules, backend: .iptables)
+        #expect(inspector.check(Self.exampleRules).isCurrent)
         let sets = try namespace.check("ipset", "list", "-n").split(separator: "\n").sorted()
         #expect(
             sets == [
@@ -157,9 +168,9 @@ struct KernelRulesInstallerTests {
             let failure = try namespace.runner.run(["nft", "-f", "-"], input: script)
             #expect(!failure.succeeded)
             #expect(failure.standardError.contains("Could not process rule: No such file or directory"))
-            // Four queue statements: SYNs and TCP first fragments, IPv4 and IPv6.
-            #expect(occurrences(of: "Error:", in: failure.standardError) == 4)
-            #expect(occurrences(of: "^^^^^", in: failure.standardError) == 4)
+            // Two queue statements: SYNs, IPv4 and IPv6.
+            #expect(occurrences(of: "Error:", in: failure.standardError) == 2)
+            #expect(occurrences(of: "^^^^^", in: failure.standardError) == 2)
             #expect(failure.standardError.contains("queue num 0-3"))
             script = script.replacingOccurrences(of: "queue num 0-3", with: "counter")
             try namespace.check("nft", "-f", "-", input: script)
@@ -172,9 +183,20 @@ struct KernelRulesInstallerTests {
         #expect(occurrences(of: "table inet egress25 {", in: ruleset) == 1)
         #expect(occurrences(of: "chain judge {", in: ruleset) == 1)
         #expect(occurrences(of: "chain enforce {", in: ruleset) == 1)
-        #expect(occurrences(of: "reject with tcp reset", in: ruleset) == 1)
+        // At the top of judge (a block answered with NF_REPEAT) and in enforce (NF_ACCEPT), both families.
+        #expect(occurrences(of: "reject with tcp reset", in: ruleset) == 4)
         #expect(ruleset.contains("table inet foreign {"))
         #expect(try installer.nftablesTableExists())
+        // The drift check finds them current, and names what differs for another configuration.
+        let inspector = KernelRulesInspector(runner: namespace.runner)
+        let status = inspector.check(Self.exampleRules)
+        #expect(status.backend == .nftables && status.isCurrent, "\(status)")
+        var changed = Self.exampleRules
+        changed.rejectMark = 0x40
+        changed.rejectMask = 0x40
+        let drift = inspector.check(changed)
+        #expect(!drift.isCurrent)
+        #expect(drift.description.contains("mark=0x25/0x25") && drift.description.contains("mark=0x40/0x40"), "\(drift)")
 
         let removal = try installer.remove()
         #expect(removal.removed == ["nftables table inet egress25"])

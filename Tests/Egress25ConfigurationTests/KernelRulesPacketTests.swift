@@ -175,10 +175,10 @@ struct KernelRulesPacketTests {
         #expect(try topology.rawSYN("192.0.2.99", 587, first: 8) == "silent", "tiny fragments to 587 too")
         // 16 TCP bytes in the first fragment (flags but not the whole header), rest at offset 2.
         #expect(try topology.rawSYN("192.0.2.99", 25, first: 16) == "silent", "short first fragment")
-        // A complete but short (44-byte) first fragment and a long one: both judged, so dropped here.
+        // A complete but short (44-byte) first fragment and a long one: both SYNs to port 25, queued, dropped here.
         #expect(try topology.rawSYN("192.0.2.99", 25, first: 24, payload: 8) == "silent")
         #expect(try topology.rawSYN("192.0.2.99", 25, first: 104, payload: 200) == "silent")
-        // A tiny SYN to the relay is not on the kernel fast path (no flags to match): the daemon judges it.
+        // A tiny SYN to the relay is dropped too: its first fragment does not hold the whole TCP header.
         #expect(try topology.rawSYN("192.0.2.25", 25, first: 8) == "silent")
 
         // Unaffected: an ordinary SYN to 587, a normally fragmented SYN to 587 (first fragment of 124 bytes
@@ -191,9 +191,10 @@ struct KernelRulesPacketTests {
         #expect(try topology.connect("192.0.2.99", 587) == .refused, "TCP connect to 587")
     }
 
-    /// IPv6: every TCP first fragment from a subscriber is queued (Linux receivers already drop a first fragment
-    /// without the whole TCP header, RFC 8200 section 4.5, but not every MX host runs Linux).
-    @Test("fail closed, daemon down: IPv6 TCP first fragments are queued", arguments: ["iptables", "nftables"])
+    /// IPv6: a subscriber's first fragment without the whole TCP header is dropped in the kernel (RFC 7112; Linux
+    /// receivers drop it too, RFC 8200 section 4.5, but not every MX host runs Linux); one with the whole header
+    /// meets the SYN rules like an unfragmented packet.
+    @Test("fail closed, daemon down: IPv6 TCP first fragments are judged or dropped", arguments: ["iptables", "nftables"])
     func ipv6FirstFragments(backend: String) throws {
         let topology = try Topology()
         try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
@@ -210,8 +211,9 @@ struct KernelRulesPacketTests {
         }
         #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 8) == "silent", "tiny, \(backend)")
         #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 24, payload: 8) == "silent", "\(backend)")
-        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 104, payload: 200) == "silent", "queued too")
-        // Unaffected: an unfragmented SYN to 587; a fragmented SYN to the relay takes the kernel fast path.
+        // Unaffected: a fragmented SYN to 587 whose first fragment holds the whole TCP header, an unfragmented
+        // SYN to 587; a fragmented SYN to the relay takes the kernel fast path.
+        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 104, payload: 200) == "reset", "587, \(backend)")
         #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
         #expect(try topology.rawSYN("2001:db8:25::25", 25, first: 104, payload: 200) == "reset", "relay, \(backend)")
     }
