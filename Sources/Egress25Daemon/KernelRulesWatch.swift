@@ -50,7 +50,10 @@ struct KernelRulesWatchService: Service {
         var lastLine: String?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             lastLine = checkOnce(previousLine: lastLine)
-            try? await Task.sleep(for: .milliseconds(settings.checkIntervalMilliseconds))
+            // Woken by a graceful shutdown, so SIGTERM never waits for the next check.
+            _ = try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: .milliseconds(settings.checkIntervalMilliseconds))
+            }
         }
     }
 

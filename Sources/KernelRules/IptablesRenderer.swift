@@ -145,10 +145,16 @@ public enum IptablesRenderer {
         let mark = "-m mark --mark 0x\(String(rules.rejectMark, radix: 16))/0x\(String(rules.rejectMask, radix: 16))"
         let queue = queueTarget(rules)
         var out = "*mangle\n:\(judgeChain) - [0:0]\n:\(firstFragmentChain) - [0:0]\n"
-        // A first fragment must carry the TCP header up to the flags (the tcp match loads it; a header cut
-        // short matches neither flag rule, or is dropped by the match itself), or a known non-TCP transport.
-        out += "-A \(firstFragmentChain) -p tcp -m tcp --tcp-flags SYN SYN -j RETURN\n"
-        out += "-A \(firstFragmentChain) -p tcp -m tcp --tcp-flags SYN NONE -j RETURN\n"
+        // A first fragment must carry the whole TCP header, or a known non-TCP transport. IPv4: u32 reads the
+        // 4 bytes at IHL*4 + 16 (checksum, urgent pointer) and fails when they lie past the fragment's end.
+        // IPv6 (no fixed offset): the tcp match loads the header up to the flags (a header cut before them
+        // matches neither flag rule); one cut after the flags is queued and egress25d drops it as malformed.
+        if family == .ipv4 {
+            out += "-A \(firstFragmentChain) -p tcp \(wholeTCPHeaderMatch) -j RETURN\n"
+        } else {
+            out += "-A \(firstFragmentChain) -p tcp -m tcp --tcp-flags SYN SYN -j RETURN\n"
+            out += "-A \(firstFragmentChain) -p tcp -m tcp --tcp-flags SYN NONE -j RETURN\n"
+        }
         out += "-A \(firstFragmentChain) ! -p tcp -j RETURN\n"
         out += "-A \(firstFragmentChain) -j DROP\n"
         if family == .ipv4 {
@@ -186,6 +192,8 @@ public enum IptablesRenderer {
 
     /// IPv4 fragment offset 1 (RFC 1858/3128): u32 loads 32 bits at byte 4 (identification, flags + offset).
     static let offset1Match = "-m u32 --u32 \"4&0x1FFF=1\""
+    /// IPv4: the TCP header's last 4 bytes (at IHL*4 + 16) are inside the packet.
+    static let wholeTCPHeaderMatch = "-m u32 --u32 \"0>>22&0x3C@16&0x0=0x0\""
     /// IPv4 first fragment (MF set, offset 0).
     static let firstFragmentMatch = "-m u32 --u32 \"4&0x3FFF=0x2000\""
     /// IPv6 fragment header with offset 0: a first fragment or an atomic fragment (RFC 6946).

@@ -130,8 +130,7 @@ struct KernelRuleSetTests {
                 *mangle
                 :EGRESS25-JUDGE - [0:0]
                 :EGRESS25-FIRSTFRAG - [0:0]
-                -A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN SYN -j RETURN
-                -A EGRESS25-FIRSTFRAG -p tcp -m tcp --tcp-flags SYN NONE -j RETURN
+                -A EGRESS25-FIRSTFRAG -p tcp -m u32 --u32 "0>>22&0x3C@16&0x0=0x0" -j RETURN
                 -A EGRESS25-FIRSTFRAG ! -p tcp -j RETURN
                 -A EGRESS25-FIRSTFRAG -j DROP
                 -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" -j DROP

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Tiny and overlapping IPv4 fragments (RFC 1858, RFC 3128) against the real egress25d: the router does not
+/// Tiny and overlapping fragments (RFC 1858, RFC 3128, RFC 7112) against the real egress25d: the router does not
 /// reassemble (no conntrack), the internet namespace does. SYNs are crafted with Scripts/fragsyn.py from the
 /// subscriber (100.64.0.10); `synsArrived(at:)` counts the reassembled SYNs to :25 the destination received.
 @Suite(.serialized, .enabled(if: EndToEnd.enabled, EndToEnd.skipReason))
@@ -28,20 +28,30 @@ struct FragmentTests {
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines) + result.error
     }
 
-    @Test func tinyFragmentSYNIsJudgedMalformedAndNeverArrives() throws {
+    /// The first-fragment check's drop counter in the router (`EGRESS25-FIRSTFRAG`'s last rule) for `tool`.
+    private func firstFragmentDrops(_ topology: Topology, _ tool: String) throws -> Int {
+        let listing = try run(
+            ["ip", "netns", "exec", topology.rtr, tool, "-w", "-t", "mangle", "-L", "EGRESS25-FIRSTFRAG",
+             "-v", "-x", "-n"]).output
+        let dropLine = listing.split(separator: "\n").last { $0.contains("DROP") }
+        return dropLine.flatMap { Int($0.split(separator: " ").first ?? "") } ?? -1
+    }
+
+    /// RFC 1858 tiny fragments: a first fragment without the whole TCP header is dropped by the kernel before
+    /// anything is queued, so the daemon never sees it and the MX never reassembles it.
+    @Test func tinyFragmentSYNIsDroppedInTheKernelAndNeverArrives() throws {
         try withRouter { topology in
-            let malformedBefore = try topology.metric("egress25_malformed_packets_total") ?? 0
+            let queuedBefore = try topology.metric("egress25_verdicts_by_action_total", ["verdict": "block"]) ?? 0
             // First fragment: 8 TCP bytes (ports, sequence; no flags). Second: the other 12, at offset 1.
             let tiny = try rawSYN(topology, "198.51.100.25", 25, first: 8)
             #expect(tiny == "silent", "\(tiny)")
-            // 16 TCP bytes, then offset 2 (no offset-1 fragment): only the daemon's malformed verdict stops it.
+            // 16 TCP bytes (flags, but not the whole header), then offset 2 (no offset-1 fragment).
             let short = try rawSYN(topology, "198.51.100.25", 25, first: 16)
             #expect(short == "silent", "\(short)")
             #expect(try topology.synsArrived(at: "198.51.100.25") == 0, "a fragmented SYN was reassembled at the MX")
-            let malformed = try topology.metric("egress25_malformed_packets_total") ?? 0
-            #expect(malformed >= malformedBefore + 2, "malformed \(malformedBefore) -> \(malformed)")
-            #expect(
-                try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv4"]) ?? 0 >= 2)
+            #expect(try firstFragmentDrops(topology, "iptables") >= 2)
+            let queued = try topology.metric("egress25_verdicts_by_action_total", ["verdict": "block"]) ?? 0
+            #expect(queued == queuedBefore, "no tiny fragment reaches the queue")
             // The daemon still judges ordinary SYNs.
             #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
             #expect(try topology.probe("192.0.2.25", 25).outcome == .connected)
@@ -64,29 +74,24 @@ struct FragmentTests {
 
             // Allowed fragmented SYNs still get through: to the relay, and to the submission port.
             let relay = try rawSYN(topology, "192.0.2.25", 25, first: 24, payload: 8)
-            #expect(relay == "synack", "relay, short first fragment judged by the daemon: \(relay)")
+            #expect(relay == "synack", "relay, short first fragment, kernel fast path: \(relay)")
             let relayLong = try rawSYN(topology, "192.0.2.25", 25, first: 104, payload: 200)
             #expect(relayLong == "synack", "relay, kernel fast path: \(relayLong)")
             let submission = try rawSYN(topology, "198.51.100.25", 587, first: 24, payload: 8)
-            #expect(submission == "synack", "587, short first fragment judged by the daemon: \(submission)")
+            #expect(submission == "synack", "587, short first fragment, never queued: \(submission)")
             let submissionLong = try rawSYN(topology, "198.51.100.25", 587, first: 104, payload: 200)
             #expect(submissionLong == "synack", "587, never queued: \(submissionLong)")
         }
     }
 
-    /// IPv6: every TCP first fragment is judged. A tiny one is malformed: accepted with the reject mark, it
-    /// matches no reject rule (no flags to read), so the enforce chain's first-fragment rule must drop it.
+    /// IPv6: a first fragment without the whole TCP header is dropped in the kernel (RFC 7112); one with the
+    /// whole header is judged like any SYN.
     @Test func ipv6FirstFragmentsAreJudged() throws {
         try withRouter { topology in
             let tiny = try rawSYN(topology, "2001:db8:99::25", 25, first: 8)
             #expect(tiny == "silent", "\(tiny)")
-            #expect(try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv6"]) == 1)
-            let enforce = try run(
-                ["ip", "netns", "exec", topology.rtr, "ip6tables", "-w", "-t", "filter", "-L", "EGRESS25-ENFORCE",
-                 "-v", "-x", "-n"]).output
-            let dropLine = enforce.split(separator: "\n").first { $0.contains("DROP") && $0.contains("frag") }
-            let dropped = dropLine.flatMap { Int($0.split(separator: " ").first ?? "") }
-            #expect(dropped == 1, "the marked tiny first fragment is dropped by the enforce chain: \(enforce)")
+            #expect(try firstFragmentDrops(topology, "ip6tables") == 1)
+            #expect(try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv6"]) ?? 0 == 0)
 
             let blocked = try rawSYN(topology, "2001:db8:99::25", 25, first: 24, payload: 8)
             #expect(blocked != "synack", "\(blocked)")
