@@ -37,6 +37,7 @@ import Yams
 public enum ConfigurationLoader {
     /// Keys allowed at the top level.
     public static let topLevelKeys = ["node_name", "state_directory", "queue", "policy", "block_log", "metrics"]
+        + ["sessions"]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
         "mode", "subscriber_ranges", "relay_hosts", "ports", "block_action", "reject_mark", "exceptions",
@@ -111,6 +112,7 @@ public enum ConfigurationLoader {
             blockLog: blockLog, metrics: metrics
         )
         configuration.warnings = warnings
+        if let node = top["sessions"] { configuration.sessions = try parseSessions(node) }
         return configuration
     }
 
