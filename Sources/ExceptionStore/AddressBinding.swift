@@ -137,7 +137,8 @@ public struct AddressPlan: Hashable, Sendable {
         let shortest = isIPv4 ? shortestIPv4 : shortestIPv6
         if prefix.length < shortest {
             return "\(prefix) is larger than the largest block a binding or session may cover (/\(shortest) for "
-                + "\(isIPv4 ? "IPv4" : "IPv6"), sessions.max_prefix); use --force if this is really one subscriber's"
+                + "\(isIPv4 ? "IPv4" : "IPv6"), sessions.max_prefix); "
+                + "use --force if one subscriber really holds all of it"
         }
         guard subscriberRanges.contains(where: { $0.unmapped.contains(prefix) }) else {
             let ranges = subscriberRanges.map(\.description).joined(separator: ", ")

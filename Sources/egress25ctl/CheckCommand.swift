@@ -230,7 +230,8 @@ struct Explanation {
             entry["expires_at"] = rule.expiresAt.map(UTCTime.format) ?? NSNull()
             if let lease = lease(of: rule) {
                 entry["lease"] = [
-                    "prefix": lease.prefix.description, "until": UTCTime.format(lease.end), "expired": lease.end <= time,
+                    "prefix": lease.prefix.description, "until": UTCTime.format(lease.end),
+                    "expired": lease.end <= time,
                 ]
             }
             entry["ticket"] = rule.ticket ?? NSNull()

@@ -100,7 +100,8 @@ struct CustomerCommand: ParsableCommand {
                     "customer  \(customer.id)",
                     "name      \(customer.name ?? "-")",
                     "note      \(customer.note ?? "-")",
-                    "origin    \(customer.autoCreated ? "auto-created by the session feed (unknown id)" : "support staff")",
+                    "origin    "
+                        + (customer.autoCreated ? "auto-created by the session feed (unknown id)" : "support staff"),
                     "added     \(UTCTime.format(customer.createdAt))",
                     "",
                 ]
