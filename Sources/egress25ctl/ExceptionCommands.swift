@@ -245,7 +245,9 @@ struct ExceptionCommand: ParsableCommand {
                     "sources now   "
                         + (bindings.isEmpty
                             ? "none (the customer holds no address)"
-                            : bindings.map(\.prefix.description).joined(separator: " ")))
+                            : bindings.map {
+                                $0.prefix.description + ($0.leaseExpired(at: now) ? " (session lease expired)" : "")
+                            }.joined(separator: " ")))
                 lines.append("")
                 lines.append("history:")
                 let rows = history.map { [UTCTime.format($0.at), $0.actor, $0.operatingSystemUserText, $0.action] }
