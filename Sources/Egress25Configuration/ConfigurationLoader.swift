@@ -40,7 +40,7 @@ import Yams
 public enum ConfigurationLoader {
     /// Keys allowed at the top level.
     public static let topLevelKeys = [
-        "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules",
+        "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules", "sessions",
     ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
@@ -122,6 +122,7 @@ public enum ConfigurationLoader {
         )
         configuration.rules = rules
         configuration.warnings = warnings
+        if let node = top["sessions"] { configuration.sessions = try parseSessions(node) }
         return configuration
     }
 

@@ -23,6 +23,9 @@ public struct Egress25Configuration: Sendable {
     public var metrics: MetricsSettings
     /// Key `rules`: how egress25d watches the kernel rules it depends on.
     public var rules: RulesSettings = RulesSettings()
+    /// Key `sessions`: leases and prefix bounds of the session feed and of bindings. Default: see
+    /// ``SessionSettings``.
+    public var sessions = SessionSettings()
     /// Valid but suspicious settings found while loading (for `--check-config` to print); empty when built
     /// in code.
     public var warnings: [ConfigurationWarning] = []
@@ -200,6 +203,26 @@ public struct RulesSettings: Sendable, Hashable {
     public init(reapply: Bool = false, checkIntervalMilliseconds: Int64 = 5000) {
         self.reapply = reapply
         self.checkIntervalMilliseconds = checkIntervalMilliseconds
+    }
+}
+
+/// Key `sessions`: how long a session holds its address without an update, and how large a block one binding
+/// or session may cover.
+public struct SessionSettings: Sendable, Hashable {
+    /// Key `lease`: a session's lease in seconds (`26h`; `2s` ... `366d`). A session start or renewal extends the
+    /// lease to now + this; an exception no longer applies through a session whose lease ended. Default 26 h
+    /// (93600 s).
+    public var leaseSeconds: Int64
+    /// Key `max_prefix.ipv4`: the shortest IPv4 prefix length (largest block) a binding or session may have
+    /// without `--force`, 0...32. Default 24.
+    public var maxPrefixIPv4: UInt8
+    /// Key `max_prefix.ipv6`: the same for IPv6, 0...128. Default 48.
+    public var maxPrefixIPv6: UInt8
+
+    public init(leaseSeconds: Int64 = 93_600, maxPrefixIPv4: UInt8 = 24, maxPrefixIPv6: UInt8 = 48) {
+        self.leaseSeconds = leaseSeconds
+        self.maxPrefixIPv4 = maxPrefixIPv4
+        self.maxPrefixIPv6 = maxPrefixIPv6
     }
 }
 

@@ -45,6 +45,10 @@ public struct ExceptionRule: Hashable, Sendable {
     public var reason: String?
     /// Support ticket reference.
     public var ticket: String?
+    /// Sources held through a session lease: each listed source stops being covered at its lease end (UTC seconds,
+    /// exclusive), even when `expiresAt` is later; the effective end for that source is `min(expiresAt, lease end)`.
+    /// Sources not listed here (static bindings, configuration sources) end at `expiresAt`. Default: empty.
+    public var sourceLeaseEnds: [IPPrefix: Int64] = [:]
 
     public init(
         id: String,
@@ -54,8 +58,10 @@ public struct ExceptionRule: Hashable, Sendable {
         notBefore: Int64? = nil,
         expiresAt: Int64? = nil,
         reason: String? = nil,
-        ticket: String? = nil
+        ticket: String? = nil,
+        sourceLeaseEnds: [IPPrefix: Int64] = [:]
     ) {
+        self.sourceLeaseEnds = sourceLeaseEnds
         self.id = id
         self.customer = customer
         self.sources = sources

@@ -267,6 +267,13 @@ public final class PolicySnapshot: Sendable {
             }
             let payloadIndex = exceptionTable.addPayload(payload)
             for source in rule.sources {
+                // A source held through a session lease ends at min(expiresAt, lease end): its own payload.
+                if let leaseEnd = rule.sourceLeaseEnds[source], UInt32(clamping: leaseEnd) < payload.expiresAt {
+                    var leased = payload
+                    leased.expiresAt = UInt32(clamping: leaseEnd)
+                    exceptionTable.add(source.unmapped, order: Int32(index), payload: exceptionTable.addPayload(leased))
+                    continue
+                }
                 exceptionTable.add(source.unmapped, order: Int32(index), payload: payloadIndex)
             }
         }

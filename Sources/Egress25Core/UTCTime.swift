@@ -195,6 +195,22 @@ public enum UTCTime {
         }
     }
 
+    /// Parses an expiry (an exclusive end): as ``parseInstant(_:now:durationIsPast:)`` with `durationIsPast: false`,
+    /// except that a bare full-date (`"2026-12-31"`) means the END of that day in UTC: the instant
+    /// `2027-01-01T00:00:00Z` (exclusive), so the day's last valid second is `2026-12-31T23:59:59Z`.
+    /// - Returns: Unix seconds (UTC).
+    /// - Throws: `TimeParseError` as `parseInstant`.
+    public static func parseExpiry(_ text: String, now: Int64) throws(TimeParseError) -> Int64 {
+        let bytes = Array(text.utf8)
+        let isDigit = { (byte: UInt8) in byte >= 0x30 && byte <= 0x39 }
+        if bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+            bytes[0...3].allSatisfy(isDigit), bytes[5...6].allSatisfy(isDigit), bytes[8...9].allSatisfy(isDigit)
+        {
+            return try parseRFC3339(text) + 86_400
+        }
+        return try parseInstant(text, now: now, durationIsPast: false)
+    }
+
     /// Formats Unix seconds as RFC 3339 UTC: `"2026-11-29T07:45:00Z"`.
     public static func format(_ seconds: Int64) -> String {
         let (days, secondOfDay) = floorDivide(seconds, 86400)

@@ -26,9 +26,17 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
     public var validFrom: Int64
     /// End, UTC seconds (exclusive); `nil` while in force.
     public var validUntil: Int64?
+    /// Sessions: the lease end, UTC seconds (exclusive). From then on no exception applies through this session
+    /// until the feed renews it (`session start` of the same session, `session renew`); the binding itself stays
+    /// open (it still names the last known holder) until a stop or another holder's start ends it. `nil` for static
+    /// bindings (and sessions ended before leases existed).
+    public var leaseUntil: Int64?
 
-    public init(id: Int64, customer: String, prefix: IPPrefix, kind: BindingKind, validFrom: Int64, validUntil: Int64?)
-    {
+    public init(
+        id: Int64, customer: String, prefix: IPPrefix, kind: BindingKind, validFrom: Int64, validUntil: Int64?,
+        leaseUntil: Int64? = nil
+    ) {
+        self.leaseUntil = leaseUntil
         self.id = id
         self.customer = customer
         self.prefix = prefix
@@ -42,10 +50,17 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
         validFrom <= now && (validUntil.map { now < $0 } ?? true)
     }
 
+    /// Whether this is a session whose lease has ended at `now` (UTC seconds) while the binding is still open.
+    public func leaseExpired(at now: Int64) -> Bool {
+        guard kind == .session, let leaseUntil else { return false }
+        return now >= leaseUntil
+    }
+
     private enum CodingKeys: String, CodingKey {
         case id, customer, prefix, kind
         case validFrom = "valid_from"
         case validUntil = "valid_until"
+        case leaseUntil = "lease_until"
     }
 
     /// Encodes the prefix as CIDR text and times as RFC 3339 UTC text.
@@ -57,6 +72,7 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
         try container.encode(kind, forKey: .kind)
         try container.encode(UTCTime.format(validFrom), forKey: .validFrom)
         try container.encode(validUntil.map(UTCTime.format), forKey: .validUntil)
+        if kind == .session { try container.encode(leaseUntil.map(UTCTime.format), forKey: .leaseUntil) }
     }
 }
 
@@ -80,9 +96,55 @@ public struct SessionChange: Hashable, Sendable {
     public var started: [AddressBinding]
     /// Session bindings that ended: the customer's own, or other customers' whose address moved.
     public var ended: [AddressBinding]
+    /// Sessions the customer already held exactly, with their lease extended (`leaseUntil` is the new end).
+    public var renewed: [AddressBinding]
+    /// Customers the call created because the store had never seen their id (``Customer/autoCreated``).
+    public var createdCustomers: [String]
 
-    public init(started: [AddressBinding] = [], ended: [AddressBinding] = []) {
+    public init(
+        started: [AddressBinding] = [], ended: [AddressBinding] = [], renewed: [AddressBinding] = [],
+        createdCustomers: [String] = []
+    ) {
         self.started = started
         self.ended = ended
+        self.renewed = renewed
+        self.createdCustomers = createdCustomers
+    }
+}
+
+/// Bounds on the prefixes of bindings and sessions, from the configuration (`policy.subscriber_ranges`,
+/// `sessions.max_prefix`): a binding must lie inside one subscriber range and must not be a larger block than the
+/// family's shortest allowed prefix length. `egress25ctl --force` passes `nil` instead (no bounds).
+public struct AddressPlan: Hashable, Sendable {
+    /// Subscriber ranges (`policy.subscriber_ranges`).
+    public var subscriberRanges: [IPPrefix]
+    /// Shortest IPv4 prefix length allowed (e.g. 24: a /23 is refused).
+    public var shortestIPv4: UInt8
+    /// Shortest IPv6 prefix length allowed (e.g. 48).
+    public var shortestIPv6: UInt8
+
+    public init(subscriberRanges: [IPPrefix], shortestIPv4: UInt8 = 24, shortestIPv6: UInt8 = 48) {
+        self.subscriberRanges = subscriberRanges
+        self.shortestIPv4 = shortestIPv4
+        self.shortestIPv6 = shortestIPv6
+    }
+
+    /// Why `prefix` is outside the plan, or `nil` when it fits.
+    public func problem(with prefix: IPPrefix) -> String? {
+        let prefix = prefix.unmapped
+        let isIPv4: Bool
+        if case .v4 = prefix.address { isIPv4 = true } else { isIPv4 = false }
+        let shortest = isIPv4 ? shortestIPv4 : shortestIPv6
+        if prefix.length < shortest {
+            return "\(prefix) is larger than the largest block a binding or session may cover (/\(shortest) for "
+                + "\(isIPv4 ? "IPv4" : "IPv6"), sessions.max_prefix); "
+                + "use --force if one subscriber really holds all of it"
+        }
+        guard subscriberRanges.contains(where: { $0.unmapped.contains(prefix) }) else {
+            let ranges = subscriberRanges.map(\.description).joined(separator: ", ")
+            return "\(prefix) is not inside a subscriber range (policy.subscriber_ranges: "
+                + "\(ranges.isEmpty ? "none" : ranges)); use --force to record it anyway"
+        }
+        return nil
     }
 }

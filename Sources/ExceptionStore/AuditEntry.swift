@@ -19,6 +19,11 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
     public var before: String?
     /// The object after the change, as JSON text.
     public var after: String?
+    /// The operating-system user that ran the command (login name of the effective uid); `nil` in entries written
+    /// before schema 2.
+    public var osUser: String?
+    /// `$SUDO_USER` of the command, when run through sudo; `nil` otherwise.
+    public var sudoUser: String?
 
     public init(
         sequence: Int64,
@@ -28,8 +33,12 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
         customer: String?,
         objectID: String?,
         before: String?,
-        after: String?
+        after: String?,
+        osUser: String? = nil,
+        sudoUser: String? = nil
     ) {
+        self.osUser = osUser
+        self.sudoUser = sudoUser
         self.sequence = sequence
         self.at = at
         self.actor = actor
@@ -43,6 +52,8 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
     private enum CodingKeys: String, CodingKey {
         case sequence, at, actor, action, customer, before, after
         case objectID = "object_id"
+        case osUser = "os_user"
+        case sudoUser = "sudo_user"
     }
 
     /// Encodes `at` as RFC 3339 UTC text; `before`/`after` stay JSON text.
@@ -56,5 +67,13 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
         try container.encode(objectID, forKey: .objectID)
         try container.encode(before, forKey: .before)
         try container.encode(after, forKey: .after)
+        try container.encode(osUser, forKey: .osUser)
+        try container.encode(sudoUser, forKey: .sudoUser)
+    }
+
+    /// `os_user`, with ` (sudo by SUDO_USER)` when run through sudo; `-` when unknown (old entries).
+    public var operatingSystemUserText: String {
+        guard let osUser else { return "-" }
+        return sudoUser.map { "\(osUser) (sudo by \($0))" } ?? osUser
     }
 }

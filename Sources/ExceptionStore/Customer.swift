@@ -10,8 +10,13 @@ public struct Customer: Hashable, Sendable, Encodable {
     public var note: String?
     /// When the customer was added, UTC seconds.
     public var createdAt: Int64
+    /// Whether the session feed created this customer (a `session start`, `renew` or `import` for an id the store
+    /// had never seen) rather than support staff (`customer add`). Such a customer has no exceptions until
+    /// someone grants one.
+    public var autoCreated: Bool
 
-    public init(id: String, name: String? = nil, note: String? = nil, createdAt: Int64) {
+    public init(id: String, name: String? = nil, note: String? = nil, createdAt: Int64, autoCreated: Bool = false) {
+        self.autoCreated = autoCreated
         self.id = id
         self.name = name
         self.note = note
@@ -21,6 +26,7 @@ public struct Customer: Hashable, Sendable, Encodable {
     private enum CodingKeys: String, CodingKey {
         case id, name, note
         case createdAt = "created_at"
+        case autoCreated = "auto_created"
     }
 
     /// Encodes times as RFC 3339 UTC text.
@@ -30,5 +36,6 @@ public struct Customer: Hashable, Sendable, Encodable {
         try container.encode(name, forKey: .name)
         try container.encode(note, forKey: .note)
         try container.encode(UTCTime.format(createdAt), forKey: .createdAt)
+        try container.encode(autoCreated, forKey: .autoCreated)
     }
 }

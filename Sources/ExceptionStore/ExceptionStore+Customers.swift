@@ -81,15 +81,20 @@ extension ExceptionStore {
     /// Binds `prefix` statically to the customer (the ISP's address plan). Audit action `binding.add`.
     ///
     /// Idempotent: when the customer already holds exactly this static binding, returns it and writes nothing.
-    /// - Throws: ``ExceptionStoreError``: `invalidArgument`, `unknownCustomer`, `conflict` (the prefix overlaps
-    ///   a binding of another customer in force), `locked`, `io`.
+    /// - Parameter plan: Bounds the prefix must satisfy (inside a subscriber range, not a larger block than
+    ///   `sessions.max_prefix`); `nil` for none (`--force`).
+    /// - Throws: ``ExceptionStoreError``: `invalidArgument` (bad id or actor, a prefix outside `plan`),
+    ///   `unknownCustomer`, `conflict` (the prefix overlaps a binding of another customer in force), `locked`, `io`.
     @discardableResult
     public func bind(
-        customer: String, prefix: IPPrefix, actor: String, now: Int64 = UTCTime.now()
+        customer: String, prefix: IPPrefix, actor: String, now: Int64 = UTCTime.now(), plan: AddressPlan? = nil
     ) throws(ExceptionStoreError) -> AddressBinding {
         try Self.validateCustomerID(customer)
         let actor = try Self.validateActor(actor)
         let prefix = Self.canonical(prefix)
+        if let plan, let problem = plan.problem(with: prefix) {
+            throw ExceptionStoreError(.invalidArgument, problem)
+        }
         return try write("bind \(prefix) in") { db in
             _ = try Self.requireCustomer(db, customer)
             let overlapping = try Self.openBindings(db, overlapping: prefix)

@@ -13,6 +13,13 @@ extension ExceptionStore {
     ///   judge expiry at the exact second and name a recently expired exception. Exceptions of customers who
     ///   hold no binding are left out (they cannot match a source). Ordered by grant time, then id.
     ///
+    /// Session leases: a session binding whose lease ends (``AddressBinding/leaseUntil``) stays in `bindings` (it
+    /// names the last known holder) and in its customer's exceptions' `sources`, with the lease end in
+    /// `ExceptionRule.sourceLeaseEnds`: the snapshot stops honouring the exception for that source at
+    /// `min(expiresAt, lease end)` by the clock, exactly as it judges `expiresAt`, with no store write and no
+    /// rebuild. A renewal grows the change token, so the next rebuild carries the new lease end. When a customer
+    /// holds the same prefix statically and by session, the static binding wins (no lease end).
+    ///
     /// A session that moves to another customer takes the address out of the previous customer's exceptions
     /// at the next rebuild: poll ``changeToken()`` and call this again when it changes.
     /// - Parameter now: UTC seconds.
@@ -25,14 +32,17 @@ extension ExceptionStore {
             // plus bindings that end after `now` (only when `now` is in the past; index binding_by_end).
             var bindings: [CustomerBinding] = []
             var sourcesByCustomer: [String: [IPPrefix]] = [:]
+            // Per customer: the lease end of each source held by session only (nil once a static binding or a
+            // lease-less session holds the same prefix).
+            var leaseEndsByCustomer: [String: [IPPrefix: Int64?]] = [:]
             var openCount = 0
             for (index, sql) in [
                 """
-                SELECT customer_id, family, first, last FROM binding
+                SELECT customer_id, family, first, last, lease_until FROM binding
                 WHERE valid_until IS NULL AND valid_from <= ? ORDER BY family, first
                 """,
                 """
-                SELECT customer_id, family, first, last FROM binding
+                SELECT customer_id, family, first, last, lease_until FROM binding
                 WHERE valid_until > ? AND valid_from <= ? ORDER BY family, first
                 """,
             ].enumerated() {
@@ -47,6 +57,17 @@ extension ExceptionStore {
                     }
                     bindings.append(CustomerBinding(customer: customer, prefix: prefix))
                     sourcesByCustomer[customer, default: []].append(prefix)
+                    let leaseUntil: Int64? = row[4]
+                    if let previous = leaseEndsByCustomer[customer]?[prefix] {
+                        // The same prefix twice (static and session): the longest hold wins, nil (no lease) longest.
+                        if let previous, let leaseUntil {
+                            leaseEndsByCustomer[customer]?[prefix] = max(previous, leaseUntil)
+                        } else {
+                            leaseEndsByCustomer[customer]?[prefix] = .some(nil)
+                        }
+                    } else {
+                        leaseEndsByCustomer[customer, default: [:]][prefix] = .some(leaseUntil)
+                    }
                 }
                 if index == 0 { openCount = bindings.count }
             }
@@ -66,11 +87,16 @@ extension ExceptionStore {
             rules.reserveCapacity(stored.count)
             for exception in stored {
                 guard let sources = sourcesByCustomer[exception.customer], !sources.isEmpty else { continue }
+                var leaseEnds: [IPPrefix: Int64] = [:]
+                for (prefix, end) in leaseEndsByCustomer[exception.customer] ?? [:] {
+                    if let end { leaseEnds[prefix] = end }
+                }
                 rules.append(
                     ExceptionRule(
                         id: exception.id, customer: exception.customer, sources: Array(Set(sources)).sorted(),
                         destinations: exception.destinations, notBefore: exception.createdAt,
-                        expiresAt: exception.expiresAt, reason: exception.reason, ticket: exception.ticket))
+                        expiresAt: exception.expiresAt, reason: exception.reason, ticket: exception.ticket,
+                        sourceLeaseEnds: leaseEnds))
             }
             return (rules, bindings)
         }

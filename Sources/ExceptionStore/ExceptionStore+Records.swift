@@ -115,13 +115,13 @@ extension ExceptionStore {
     // MARK: Row decoding
 
     /// Column lists; the decoders below read by position, in this order.
-    static let customerColumns = "id, name, note, created_at"
+    static let customerColumns = "id, name, note, created_at, auto_created"
 
     static func customer(_ row: Row) -> Customer {
-        Customer(id: row[0], name: row[1], note: row[2], createdAt: row[3])
+        Customer(id: row[0], name: row[1], note: row[2], createdAt: row[3], autoCreated: row[4])
     }
 
-    static let bindingColumns = "id, customer_id, prefix, kind, valid_from, valid_until"
+    static let bindingColumns = "id, customer_id, prefix, kind, valid_from, valid_until, lease_until"
 
     static func binding(_ row: Row) throws -> AddressBinding {
         let text: String = row[2]
@@ -130,7 +130,8 @@ extension ExceptionStore {
             throw ExceptionStoreError(.io, "corrupt binding row \(row[0] as Int64): prefix \(text), kind \(kindText)")
         }
         return AddressBinding(
-            id: row[0], customer: row[1], prefix: prefix, kind: kind, validFrom: row[4], validUntil: row[5])
+            id: row[0], customer: row[1], prefix: prefix, kind: kind, validFrom: row[4], validUntil: row[5],
+            leaseUntil: row[6])
     }
 
     static let exceptionColumns = """
@@ -162,12 +163,12 @@ extension ExceptionStore {
             grantedBy: row[6], createdAt: row[7], revocation: revocation)
     }
 
-    static let auditColumns = "sequence, at, actor, action, customer_id, object_id, before, after"
+    static let auditColumns = "sequence, at, actor, action, customer_id, object_id, before, after, os_user, sudo_user"
 
     static func auditEntry(_ row: Row) -> AuditEntry {
         AuditEntry(
             sequence: row[0], at: row[1], actor: row[2], action: row[3], customer: row[4], objectID: row[5],
-            before: row[6], after: row[7])
+            before: row[6], after: row[7], osUser: row[8], sudoUser: row[9])
     }
 
     // MARK: Lookups inside transactions
@@ -241,19 +242,24 @@ extension ExceptionStore {
         ).map(binding)
     }
 
+    /// - Parameter leaseUntil: Sessions: the lease end (UTC seconds); `nil` for static bindings.
     static func insertBinding(
-        _ db: Database, customer: String, prefix: IPPrefix, kind: BindingKind, now: Int64
+        _ db: Database, customer: String, prefix: IPPrefix, kind: BindingKind, now: Int64, leaseUntil: Int64? = nil
     ) throws -> AddressBinding {
         let range = PrefixRange(prefix)
         try db.cachedStatement(
             sql: """
-                INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until)
-                VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+                INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until,
+                    lease_until)
+                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)
                 """
         ).execute(
-            arguments: [customer, prefix.description, range.family, range.first, range.last, kind.rawValue, now])
+            arguments: [
+                customer, prefix.description, range.family, range.first, range.last, kind.rawValue, now, leaseUntil,
+            ])
         return AddressBinding(
-            id: db.lastInsertedRowID, customer: customer, prefix: prefix, kind: kind, validFrom: now, validUntil: nil)
+            id: db.lastInsertedRowID, customer: customer, prefix: prefix, kind: kind, validFrom: now, validUntil: nil,
+            leaseUntil: leaseUntil)
     }
 
     static func endBinding(_ db: Database, _ binding: AddressBinding, now: Int64) throws -> AddressBinding {
@@ -292,8 +298,8 @@ extension ExceptionStore {
     ) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO audit (at, actor, action, customer_id, object_id, before, after)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO audit (at, actor, action, customer_id, object_id, before, after, os_user, sudo_user)
+                VALUES (?, ?, ?, ?, ?, ?, ?, egress25_os_user(), egress25_sudo_user())
                 """
         ).execute(
             arguments: [at, actor, action, customer, objectID, try json(before), try json(after)])

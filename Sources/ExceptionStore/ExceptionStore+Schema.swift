@@ -5,7 +5,7 @@ extension ExceptionStore {
     ///
     /// A store whose `user_version` is higher was written by a newer egress25; opening it throws
     /// ``ExceptionStoreError/Code/newerSchema`` rather than guessing.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     /// The migrations, in order. Each one ends by setting `PRAGMA user_version` to its number, so an older build
     /// can tell that a newer one touched the store. Never edit a released migration: append a new one.
@@ -91,6 +91,35 @@ extension ExceptionStore {
                         BEGIN UPDATE store_state SET generation = generation + 1 WHERE id = 1; END;
 
                     PRAGMA user_version = 1;
+                    """)
+        }
+        // v2: session leases, auto-created customers, the operating-system user in the audit log.
+        migrator.registerMigration("v2-leases-os-user") { db in
+            try db.execute(
+                sql: """
+                    -- 1 when the session feed created the customer for an id the store had never seen (no exceptions,
+                    -- no name); 0 when support staff added it.
+                    ALTER TABLE customer ADD COLUMN auto_created INTEGER NOT NULL DEFAULT 0;
+
+                    -- Sessions only: the lease end, UTC seconds (exclusive). An exception no longer applies through a
+                    -- session at or after it; a start or renewal of the same session moves it to now + sessions.lease.
+                    -- NULL for static bindings. Sessions open at the upgrade get one default lease (26 h) from the
+                    -- upgrade (or their start, if later), so the upgrade itself cuts nobody off.
+                    ALTER TABLE binding ADD COLUMN lease_until INTEGER;
+                    UPDATE binding SET lease_until = max(valid_from, CAST(strftime('%s', 'now') AS INTEGER)) + 93600
+                        WHERE kind = 'session' AND valid_until IS NULL;
+                    -- The policy rebuild's covering index now includes the lease end.
+                    DROP INDEX binding_open_by_first;
+                    CREATE INDEX binding_open_by_first
+                        ON binding(family, first, last, customer_id, valid_from, lease_until)
+                        WHERE valid_until IS NULL;
+
+                    -- Who ran the command on the machine, beside the --by name: the effective user's login name
+                    -- (getpwuid(geteuid())) and $SUDO_USER. NULL in entries written before v2.
+                    ALTER TABLE audit ADD COLUMN os_user TEXT;
+                    ALTER TABLE audit ADD COLUMN sudo_user TEXT;
+
+                    PRAGMA user_version = 2;
                     """)
         }
         return migrator

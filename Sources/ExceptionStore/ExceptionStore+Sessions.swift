@@ -2,33 +2,64 @@ import Egress25Core
 import GRDB
 
 extension ExceptionStore {
-    /// Records that `customer` holds `prefix` now (a RADIUS Accounting-Start, a DHCP lease).
+    /// A session's lease when the caller gives none: 26 h (93600 s), the default of `sessions.lease`.
+    public static let defaultSessionLeaseSeconds: Int64 = 93_600
+
+    /// The youngest session history ``pruneSessionHistory(endedBefore:actor:now:force:)`` deletes without
+    /// `force`: 90 days (7776000 s).
+    public static let minimumSessionHistorySeconds: Int64 = 90 * 86_400
+
+    /// Records that `customer` holds `prefix` now (a RADIUS Accounting-Start or Interim-Update, a DHCP lease or
+    /// renewal), with a lease until `now + leaseSeconds`.
     ///
-    /// Any other session binding in force that overlaps `prefix` ends now: the address moved, and an exception of
-    /// the previous holder no longer applies to it. Audit actions `session.end` (with `moved_to`) and
-    /// `session.start`. Idempotent: when the customer already holds exactly this session, nothing is written.
+    /// - The session feed is the truth of who holds an address: every other session binding in force that
+    ///   overlaps `prefix` ends now, whoever holds it (audit `session.end` with `moved_to`), so an exception of the
+    ///   previous holder no longer applies to it. This holds for lease-expired sessions too.
+    /// - An id the store has never seen is recorded as a customer without exceptions, marked
+    ///   ``Customer/autoCreated`` (audit `customer.add` with `auto_created: true`); the start never fails because
+    ///   the id is unknown.
+    /// - When the customer already holds exactly this session, the call renews it: its lease moves to
+    ///   `now + leaseSeconds` (no audit entry, the change token grows so the daemon picks the new lease up).
     ///
-    /// - Throws: ``ExceptionStoreError``: `invalidArgument`, `unknownCustomer`, `conflict` (another customer
-    ///   holds an overlapping *static* binding; sessions never take over static addresses), `locked`, `io`.
+    /// - Parameters:
+    ///   - leaseSeconds: The lease, in seconds (`sessions.lease`), at least 1.
+    ///   - plan: Bounds the prefix must satisfy (subscriber ranges, largest block); `nil` for none (`--force`).
+    ///   - now: UTC seconds.
+    /// - Throws: ``ExceptionStoreError``: `invalidArgument` (bad customer id or actor, `leaseSeconds < 1`, a prefix
+    ///   outside `plan`), `conflict` (another customer holds an overlapping *static* binding; sessions never take
+    ///   over static addresses), `locked`, `io`.
     @discardableResult
     public func startSession(
-        customer: String, prefix: IPPrefix, actor: String, now: Int64 = UTCTime.now()
+        customer: String, prefix: IPPrefix, actor: String, now: Int64 = UTCTime.now(),
+        leaseSeconds: Int64 = ExceptionStore.defaultSessionLeaseSeconds, plan: AddressPlan? = nil
     ) throws(ExceptionStoreError) -> SessionChange {
         try Self.validateCustomerID(customer)
         let actor = try Self.validateActor(actor)
         let prefix = Self.canonical(prefix)
+        try Self.validateLease(leaseSeconds)
+        if let plan, let problem = plan.problem(with: prefix) {
+            throw ExceptionStoreError(.invalidArgument, problem)
+        }
         return try write("start a session for \(customer) in") { db in
-            _ = try Self.requireCustomer(db, customer)
-            return try Self.startSession(db, customer: customer, prefix: prefix, actor: actor, now: now, origin: nil)
-                .change
+            var change = SessionChange()
+            if try Self.ensureCustomer(db, customer, actor: actor, now: now) {
+                change.createdCustomers.append(customer)
+            }
+            let one = try Self.startSession(
+                db, customer: customer, prefix: prefix, actor: actor, now: now, leaseUntil: now + leaseSeconds,
+                origin: nil)
+            change.started = one.started
+            change.ended = one.ended
+            change.renewed = one.renewed
+            return change
         }
     }
 
     /// Ends the customer's session on exactly `prefix`, or every session of the customer when `prefix` is `nil`
-    /// (RADIUS Accounting-Stop). Audit action `session.end`. Idempotent: no matching session writes nothing and
-    /// returns an empty list.
+    /// (RADIUS Accounting-Stop). Audit action `session.end`. Idempotent: no matching session (also: an id the
+    /// store has never seen) writes nothing and returns an empty list.
     /// - Returns: The ended bindings.
-    /// - Throws: ``ExceptionStoreError``: `invalidArgument`, `unknownCustomer`, `locked`, `io`.
+    /// - Throws: ``ExceptionStoreError``: `invalidArgument`, `locked`, `io`.
     @discardableResult
     public func stopSessions(
         customer: String, prefix: IPPrefix? = nil, actor: String, now: Int64 = UTCTime.now()
@@ -37,7 +68,6 @@ extension ExceptionStore {
         let actor = try Self.validateActor(actor)
         let prefix = prefix.map(Self.canonical)
         return try write("stop sessions of \(customer) in") { db in
-            _ = try Self.requireCustomer(db, customer)
             let sessions = try Self.openBindings(db, customer: customer).filter {
                 $0.kind == .session && (prefix == nil || $0.prefix == prefix)
             }
@@ -55,25 +85,30 @@ extension ExceptionStore {
     }
 
     /// Imports current leases in one transaction (all or nothing): each lease as
-    /// ``startSession(customer:prefix:actor:now:)``.
+    /// ``startSession(customer:prefix:actor:now:leaseSeconds:plan:)``, so unknown ids become auto-created
+    /// customers and sessions already held are renewed.
     ///
     /// - Parameters:
     ///   - leases: The leases; exact duplicates are ignored, other overlaps between leases are an error.
     ///   - replace: Also end every session binding in force that is not in `leases` (the file is the complete
     ///     set of current leases).
-    /// - Returns: Every binding started and ended.
+    ///   - leaseSeconds: The lease of every imported session, in seconds, at least 1.
+    ///   - plan: Bounds every prefix must satisfy; `nil` for none (`--force`).
+    /// - Returns: Every binding started, renewed and ended, and the customers created.
     /// - Throws: ``ExceptionStoreError``, its message starting with the lease's `origin` (`FILE:LINE: `):
-    ///   `invalidArgument` (overlapping leases), `unknownCustomer`, `conflict`, `locked`, `io`.
+    ///   `invalidArgument` (overlapping leases, a prefix outside `plan`), `conflict`, `locked`, `io`.
     @discardableResult
     public func importSessions(
-        _ leases: [SessionLease], replace: Bool = false, actor: String, now: Int64 = UTCTime.now()
+        _ leases: [SessionLease], replace: Bool = false, actor: String, now: Int64 = UTCTime.now(),
+        leaseSeconds: Int64 = ExceptionStore.defaultSessionLeaseSeconds, plan: AddressPlan? = nil
     ) throws(ExceptionStoreError) -> SessionChange {
         let actor = try Self.validateActor(actor)
+        try Self.validateLease(leaseSeconds)
         func located(_ lease: SessionLease, _ message: String) -> String {
             lease.origin.map { "\($0): \(message)" } ?? message
         }
-        // Validate: customer ids, then overlaps between leases (sorted by first address; each lease is compared
-        // with the lease reaching furthest so far).
+        // Validate: customer ids and bounds, then overlaps between leases (sorted by first address; each lease is
+        // compared with the lease reaching furthest so far).
         var unique: [SessionLease] = []
         var seen: Set<SessionLeaseKey> = []
         for var lease in leases {
@@ -83,6 +118,9 @@ extension ExceptionStore {
                 throw ExceptionStoreError(error.code, located(lease, error.message))
             }
             lease.prefix = Self.canonical(lease.prefix)
+            if let plan, let problem = plan.problem(with: lease.prefix) {
+                throw ExceptionStoreError(.invalidArgument, located(lease, problem))
+            }
             if seen.insert(SessionLeaseKey(customer: lease.customer, prefix: lease.prefix)).inserted {
                 unique.append(lease)
             }
@@ -90,7 +128,7 @@ extension ExceptionStore {
         let ordered = unique.map { ($0, PrefixRange($0.prefix)) }.sorted { a, b in
             (a.1.family, a.1.first, b.1.last) < (b.1.family, b.1.first, a.1.last)
         }
-        var widest: (SessionLease, PrefixRange)?
+        var widest: (lease: SessionLease, range: PrefixRange)?
         for (lease, range) in ordered {
             if let (previous, previousRange) = widest, previousRange.family == range.family,
                 previousRange.last >= range.first
@@ -103,9 +141,10 @@ extension ExceptionStore {
                         "\(lease.prefix) for \(lease.customer) "
                             + "overlaps \(previous.prefix) for \(previous.customer)\(where_)"))
             }
-            if widest == nil || widest!.1.family != range.family || widest!.1.last < range.last {
-                widest = (lease, range)
+            if let current = widest, current.range.family == range.family, current.range.last >= range.last {
+                continue
             }
+            widest = (lease, range)
         }
         return try write("import sessions into") { db in
             var change = SessionChange()
@@ -113,18 +152,19 @@ extension ExceptionStore {
             var kept: Set<Int64> = []
             for lease in unique {
                 if !known.contains(lease.customer) {
-                    guard try Self.fetchCustomer(db, lease.customer) != nil else {
-                        throw ExceptionStoreError(
-                            .unknownCustomer, located(lease, "unknown customer \(lease.customer)"))
+                    if try Self.ensureCustomer(db, lease.customer, actor: actor, now: now) {
+                        change.createdCustomers.append(lease.customer)
                     }
                     known.insert(lease.customer)
                 }
                 let one = try Self.startSession(
-                    db, customer: lease.customer, prefix: lease.prefix, actor: actor, now: now, origin: lease.origin)
+                    db, customer: lease.customer, prefix: lease.prefix, actor: actor, now: now,
+                    leaseUntil: now + leaseSeconds, origin: lease.origin)
                 change.started += one.started
                 change.ended += one.ended
+                change.renewed += one.renewed
                 kept.formUnion(one.started.map(\.id))
-                kept.formUnion(one.kept.map(\.id))
+                kept.formUnion(one.renewed.map(\.id))
             }
             if replace {
                 let open = try Row.fetchAll(
@@ -152,16 +192,27 @@ extension ExceptionStore {
     ///
     /// Sessions churn (every reconnect adds a binding and two audit entries): prune with the retention the ISP
     /// keeps subscriber address history for, e.g. daily with `cutoff = now - 90 days`.
-    /// - Parameter cutoff: UTC seconds, at most `now`.
+    /// - Parameters:
+    ///   - cutoff: UTC seconds, at most `now`, and at most `now - 90 days` (``minimumSessionHistorySeconds``)
+    ///     unless `force`: address history younger than that answers abuse reports and must not go by a typo.
+    ///   - force: Allow a cutoff later than `now - 90 days`.
     /// - Returns: How many bindings and audit entries were deleted.
-    /// - Throws: ``ExceptionStoreError``: `invalidArgument` (`cutoff > now`, empty actor), `locked`, `io`.
+    /// - Throws: ``ExceptionStoreError``: `invalidArgument` (`cutoff > now`, a cutoff younger than 90 days without
+    ///   `force`, empty actor), `locked`, `io`.
     @discardableResult
     public func pruneSessionHistory(
-        endedBefore cutoff: Int64, actor: String, now: Int64 = UTCTime.now()
+        endedBefore cutoff: Int64, actor: String, now: Int64 = UTCTime.now(), force: Bool = false
     ) throws(ExceptionStoreError) -> SessionPruneResult {
         let actor = try Self.validateActor(actor)
         guard cutoff <= now else {
             throw ExceptionStoreError(.invalidArgument, "the cutoff \(UTCTime.format(cutoff)) is in the future")
+        }
+        let youngest = now - Self.minimumSessionHistorySeconds
+        guard force || cutoff <= youngest else {
+            throw ExceptionStoreError(
+                .invalidArgument,
+                "refusing to delete session history younger than 90 days (cutoff \(UTCTime.format(cutoff)) is "
+                    + "after \(UTCTime.format(youngest))); use --force to delete it anyway")
         }
         return try write("prune session history in") { db in
             try db.execute(
@@ -191,9 +242,31 @@ extension ExceptionStore {
         }
     }
 
+    /// Checks a lease length (seconds).
+    static func validateLease(_ seconds: Int64) throws(ExceptionStoreError) {
+        guard seconds >= 1 else {
+            throw ExceptionStoreError(.invalidArgument, "the session lease (\(seconds) s) must be at least 1 second")
+        }
+    }
+
+    /// Records `id` as an auto-created customer when the store has never seen it (audit `customer.add`).
+    /// - Returns: Whether it was created.
+    static func ensureCustomer(_ db: Database, _ id: String, actor: String, now: Int64) throws -> Bool {
+        if try fetchCustomer(db, id) != nil { return false }
+        let customer = Customer(id: id, name: nil, note: nil, createdAt: now, autoCreated: true)
+        try db.execute(
+            sql: "INSERT INTO customer (id, name, note, created_at, auto_created) VALUES (?, NULL, NULL, ?, 1)",
+            arguments: [id, now])
+        try appendAudit(
+            db, at: now, actor: actor, action: "customer.add", customer: id, objectID: id,
+            before: Customer?.none, after: customer)
+        return true
+    }
+
     /// The session logic inside a write transaction; the customer exists.
     static func startSession(
-        _ db: Database, customer: String, prefix: IPPrefix, actor: String, now: Int64, origin: String?
+        _ db: Database, customer: String, prefix: IPPrefix, actor: String, now: Int64, leaseUntil: Int64,
+        origin: String?
     ) throws -> SessionChangeWithKept {
         let overlapping = try openBindings(db, overlapping: prefix)
         if let other = overlapping.first(where: { $0.kind == .static && $0.customer != customer }) {
@@ -206,7 +279,17 @@ extension ExceptionStore {
         var result = SessionChangeWithKept()
         for session in overlapping where session.kind == .session {
             if session.customer == customer && session.prefix == prefix {
-                result.kept.append(session)
+                // The same session again (an Interim-Update, a repeated Start): renew its lease.
+                var renewed = session
+                if session.leaseUntil != leaseUntil {
+                    try db.cachedStatement(sql: "UPDATE binding SET lease_until = ? WHERE id = ?")
+                        .execute(arguments: [leaseUntil, session.id])
+                    // Not audited (a feed renews every few minutes; the binding keeps the latest lease end), but
+                    // the change token grows so the daemon rebuilds with the new lease end.
+                    try db.execute(sql: "UPDATE store_state SET generation = generation + 1 WHERE id = 1")
+                    renewed.leaseUntil = leaseUntil
+                }
+                result.renewed.append(renewed)
                 continue
             }
             let record = try endBinding(db, session, now: now)
@@ -216,8 +299,9 @@ extension ExceptionStore {
                 after: EndedBindingRecord(binding: record, movedTo: session.customer == customer ? nil : customer))
             result.ended.append(record)
         }
-        if result.kept.isEmpty {
-            let binding = try insertBinding(db, customer: customer, prefix: prefix, kind: .session, now: now)
+        if result.renewed.isEmpty {
+            let binding = try insertBinding(
+                db, customer: customer, prefix: prefix, kind: .session, now: now, leaseUntil: leaseUntil)
             try appendAudit(
                 db, at: now, actor: actor, action: "session.start", customer: customer,
                 objectID: "binding-\(binding.id)", before: AddressBinding?.none, after: binding)
@@ -232,13 +316,12 @@ struct SessionLeaseKey: Hashable {
     var prefix: IPPrefix
 }
 
-/// A ``SessionChange`` plus the sessions that already existed unchanged.
+/// What the session logic did inside one transaction.
 struct SessionChangeWithKept {
     var started: [AddressBinding] = []
     var ended: [AddressBinding] = []
-    var kept: [AddressBinding] = []
-
-    var change: SessionChange { SessionChange(started: started, ended: ended) }
+    /// Sessions that already existed exactly, with their lease renewed.
+    var renewed: [AddressBinding] = []
 }
 
 /// What ``ExceptionStore/pruneSessionHistory(endedBefore:actor:now:)`` deleted.

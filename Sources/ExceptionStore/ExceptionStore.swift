@@ -38,6 +38,8 @@ public final class ExceptionStore: Sendable {
     public let path: String
     /// The open mode.
     public let mode: OpenMode
+    /// The operating-system user recorded in every audit entry this store writes.
+    public let identity: OperatingSystemIdentity
     let database: any DatabaseWriter
 
     /// Exceptions that expired within this many seconds before `now` (30 days) are still handed to the policy,
@@ -51,10 +53,16 @@ public final class ExceptionStore: Sendable {
     ///   - mode: See ``OpenMode``.
     ///   - busyTimeoutSeconds: How long a write waits for another process's write lock before
     ///     ``ExceptionStoreError/Code/locked`` (seconds).
+    ///   - identity: The operating-system user recorded in audit entries; default: this process's
+    ///     (``OperatingSystemIdentity/current()``).
     /// - Throws: ``ExceptionStoreError`` with code `notFound`, `newerSchema`, `olderSchema`, `locked` or `io`.
-    public init(path: String, mode: OpenMode = .create, busyTimeoutSeconds: Double = 5) throws(ExceptionStoreError) {
+    public init(
+        path: String, mode: OpenMode = .create, busyTimeoutSeconds: Double = 5,
+        identity: OperatingSystemIdentity = .current()
+    ) throws(ExceptionStoreError) {
         self.path = path
         self.mode = mode
+        self.identity = identity
         let exists = try Self.storeExists(at: path)
         switch mode {
         case .create:
@@ -76,6 +84,7 @@ public final class ExceptionStore: Sendable {
             // 32 MiB page cache per connection (SQLite's default is 2 MiB): the policy rebuild reads every binding
             // in force, and bulk imports update several indexes per lease.
             try db.execute(sql: "PRAGMA cache_size = -32768")
+            Self.addIdentityFunctions(db, identity)
         }
         let pool: DatabasePool
         do {
@@ -96,13 +105,25 @@ public final class ExceptionStore: Sendable {
     private init(inMemory: ()) throws(ExceptionStoreError) {
         self.path = ":memory:"
         self.mode = .create
+        let identity = OperatingSystemIdentity.current()
+        self.identity = identity
         do {
-            let queue = try DatabaseQueue()
+            var configuration = Configuration()
+            configuration.prepareDatabase { db in Self.addIdentityFunctions(db, identity) }
+            let queue = try DatabaseQueue(configuration: configuration)
             try Self.migrator.migrate(queue)
             self.database = queue
         } catch {
             throw Self.mapError(error, path: ":memory:", operation: "open")
         }
+    }
+
+    /// SQL functions `egress25_os_user()` and `egress25_sudo_user()`, which the audit insert records.
+    private static func addIdentityFunctions(_ db: Database, _ identity: OperatingSystemIdentity) {
+        let user = identity.user
+        let sudoUser = identity.sudoUser
+        db.add(function: DatabaseFunction("egress25_os_user", argumentCount: 0, pure: true) { _ in user })
+        db.add(function: DatabaseFunction("egress25_sudo_user", argumentCount: 0, pure: true) { _ in sudoUser })
     }
 
     /// Whether a store file exists at `path`, telling "missing" apart from "not allowed to look".
@@ -258,5 +279,30 @@ public final class ExceptionStore: Sendable {
         try read("read the change token of") { db in
             try Int64.fetchOne(db, sql: "SELECT generation FROM store_state WHERE id = 1") ?? 0
         }
+    }
+}
+
+/// The operating-system identity behind a change, recorded in the audit log beside the `--by` name (which anyone can
+/// type): the login name of the effective user and, when run through sudo, `$SUDO_USER`.
+public struct OperatingSystemIdentity: Hashable, Sendable {
+    /// Login name of the effective uid (`getpwuid(geteuid())`), or `uid N` when it has none.
+    public var user: String
+    /// `$SUDO_USER` (the user who ran sudo), `nil` when unset or empty.
+    public var sudoUser: String?
+
+    public init(user: String, sudoUser: String?) {
+        self.user = user
+        self.sudoUser = sudoUser
+    }
+
+    /// This process's identity: `getpwuid(geteuid())` and the `SUDO_USER` environment variable.
+    public static func current() -> OperatingSystemIdentity {
+        let uid = geteuid()
+        var user = "uid \(uid)"
+        if let entry = getpwuid(uid), let name = entry.pointee.pw_name {
+            user = String(cString: name)
+        }
+        let sudoUser = ProcessInfo.processInfo.environment["SUDO_USER"].flatMap { $0.isEmpty ? nil : $0 }
+        return OperatingSystemIdentity(user: user, sudoUser: sudoUser)
     }
 }

@@ -10,7 +10,9 @@ struct AuditCommand: ParsableCommand {
         abstract: "Show the audit log of the exception store (who changed what, when), oldest first.",
         discussion: """
             Actions: customer.add, binding.add, binding.end, session.start, session.end, exception.grant, \
-            exception.revoke, session.prune. json and csv include each change's before/after state.
+            exception.revoke, session.prune. ACTOR is the --by name (free text); OS_USER is the operating-system \
+            user that ran egress25ctl, with the user who ran sudo ($SUDO_USER) in parentheses. json and csv \
+            include each change's before/after state.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -43,13 +45,19 @@ struct AuditCommand: ParsableCommand {
         }
         let listing = StoreListing(
             headers: format == .csv
-                ? ["sequence", "at", "actor", "action", "customer", "object", "before", "after"]
-                : ["sequence", "at", "actor", "action", "customer", "object", "details"],
-            rows: entries.map { entry in
-                let common = [
-                    String(entry.sequence), UTCTime.format(entry.at), entry.actor, entry.action, entry.customer ?? "",
-                    entry.objectID ?? "",
+                ? [
+                    "sequence", "at", "actor", "os_user", "sudo_user", "action", "customer", "object", "before",
+                    "after",
                 ]
+                : ["sequence", "at", "actor", "os_user", "action", "customer", "object", "details"],
+            rows: entries.map { entry in
+                let who =
+                    format == .csv
+                    ? [entry.actor, entry.osUser ?? "", entry.sudoUser ?? ""]
+                    : [entry.actor, entry.operatingSystemUserText]
+                let common =
+                    [String(entry.sequence), UTCTime.format(entry.at)] + who
+                    + [entry.action, entry.customer ?? "", entry.objectID ?? ""]
                 return format == .csv
                     ? common + [entry.before ?? "", entry.after ?? ""] : common + [Self.details(entry)]
             },
@@ -92,6 +100,7 @@ struct AuditCommand: ParsableCommand {
             let entries = after["audit_entries"] as? Int ?? 0
             return "deleted \(bindings) sessions ended before \(text("cutoff") ?? "?") and \(entries) audit entries"
         case "customer.add":
+            if after["auto_created"] as? Bool == true { return "auto-created by the session feed (unknown id)" }
             return text("name") ?? ""
         default:
             return ""

@@ -117,6 +117,16 @@ struct Explanation {
         }
     }
 
+    /// The session lease through which `rule` covers the flow's source: the most specific leased source prefix
+    /// containing it and its lease end (UTC seconds), or `nil` when the source is not held by a session lease.
+    func lease(of rule: ExceptionRule) -> (prefix: IPPrefix, end: Int64)? {
+        let source = flow.source.unmapped
+        return rule.sourceLeaseEnds
+            .filter { $0.key.unmapped.contains(source) }
+            .max { $0.key.length < $1.key.length }
+            .map { (prefix: $0.key, end: $0.value) }
+    }
+
     var relay: RelayHost? {
         if case .relay(let index) = decision.reason { return snapshot.relay(at: index) }
         return nil
@@ -143,6 +153,12 @@ struct Explanation {
             let rule = snapshot.exception(at: index)
             if let notBefore = rule.notBefore, time < notBefore {
                 return "exception \(rule.id) is not valid before \(UTCTime.format(notBefore))"
+            }
+            if let lease = lease(of: rule), lease.end <= time, rule.expiresAt.map({ time < $0 }) ?? true {
+                return "lease expired: customer \(rule.customer)'s session on \(lease.prefix) was not renewed by the "
+                    + "session feed and its lease ended at \(UTCTime.format(lease.end)), so exception \(rule.id) "
+                    + "no longer applies to \(flow.source) (renew: egress25ctl session renew \(rule.customer) "
+                    + "\(lease.prefix))"
             }
             return "exception \(rule.id) expired at \(rule.expiresAt.map(UTCTime.format) ?? "?")"
         case .blockedOutsideScope(let index):
@@ -173,6 +189,10 @@ struct Explanation {
             lines.append("  scope:     \(Self.scopeText(rule.destinations))")
             lines.append("  sources:   \(rule.sources.map(\.description).joined(separator: ", "))")
             lines.append("  expires:   \(rule.expiresAt.map(UTCTime.format) ?? "never (permanent)")")
+            if let lease = lease(of: rule) {
+                let state = lease.end <= time ? "expired" : "valid"
+                lines.append("  lease:     \(lease.prefix) session lease until \(UTCTime.format(lease.end)) (\(state))")
+            }
             if let ticket = rule.ticket { lines.append("  ticket:    \(ticket)") }
             if let reason = rule.reason { lines.append("  granted:   \(reason)") }
         }
@@ -208,6 +228,12 @@ struct Explanation {
             case .prefixes(let prefixes): entry["destinations"] = prefixes.map(\.description)
             }
             entry["expires_at"] = rule.expiresAt.map(UTCTime.format) ?? NSNull()
+            if let lease = lease(of: rule) {
+                entry["lease"] = [
+                    "prefix": lease.prefix.description, "until": UTCTime.format(lease.end),
+                    "expired": lease.end <= time,
+                ]
+            }
             entry["ticket"] = rule.ticket ?? NSNull()
             entry["reason"] = rule.reason ?? NSNull()
             object["exception"] = entry

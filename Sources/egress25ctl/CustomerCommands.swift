@@ -1,4 +1,5 @@
 import ArgumentParser
+import Egress25Configuration
 import Egress25Core
 import ExceptionStore
 import Foundation
@@ -99,6 +100,8 @@ struct CustomerCommand: ParsableCommand {
                     "customer  \(customer.id)",
                     "name      \(customer.name ?? "-")",
                     "note      \(customer.note ?? "-")",
+                    "origin    "
+                        + (customer.autoCreated ? "auto-created by the session feed (unknown id)" : "support staff"),
                     "added     \(UTCTime.format(customer.createdAt))",
                     "",
                 ]
@@ -143,7 +146,11 @@ struct CustomerCommand: ParsableCommand {
     /// `customer list [--format table|json|csv]`.
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List customers with the addresses they hold and their active exceptions.")
+            abstract: "List customers with the addresses they hold and their active exceptions.",
+            discussion: """
+                ORIGIN is `staff` for customers added with `customer add`, `feed` for ids the session feed \
+                recorded because the store had never seen them (json: auto_created).
+                """)
 
         @OptionGroup var global: GlobalOptions
 
@@ -165,7 +172,7 @@ struct CustomerCommand: ParsableCommand {
                 [
                     customer.id, customer.name ?? "", (prefixes[customer.id] ?? []).joined(separator: " "),
                     (active[customer.id] ?? []).joined(separator: " "), UTCTime.format(customer.createdAt),
-                    customer.note ?? "",
+                    customer.autoCreated ? "feed" : "staff", customer.note ?? "",
                 ]
             }
             let objects = customers.map { customer -> Any in
@@ -175,7 +182,7 @@ struct CustomerCommand: ParsableCommand {
                 return object
             }
             let listing = StoreListing(
-                headers: ["id", "name", "addresses", "active_exceptions", "created_at", "note"], rows: rows,
+                headers: ["id", "name", "addresses", "active_exceptions", "created_at", "origin", "note"], rows: rows,
                 objects: objects)
             print(listing.render(format))
         }
@@ -187,7 +194,9 @@ struct CustomerCommand: ParsableCommand {
             abstract: "Bind a static IPv4 address or IPv6 prefix to a customer.",
             discussion: """
                 Refused when the prefix overlaps an address another customer holds. Binding the same prefix \
-                twice is a no-op.
+                twice is a no-op. The prefix must lie inside policy.subscriber_ranges and must not be a larger \
+                block than sessions.max_prefix (default /24 for IPv4, /48 for IPv6) unless --force (exit status 2 \
+                otherwise).
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -198,14 +207,20 @@ struct CustomerCommand: ParsableCommand {
         @Argument(help: "ADDRESS or ADDRESS/PREFIX, e.g. 192.0.2.8/29 or 2001:db8:aa::/48.")
         var address: String
 
+        @Flag(help: "Accept a prefix outside policy.subscriber_ranges or larger than sessions.max_prefix.")
+        var force = false
+
         @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
         var by: String?
 
         func run() throws {
             let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
+            let configuration = try global.loadConfiguration()
             let store = try StoreCommandSupport.open(global, .write)
             let binding = try StoreCommandSupport.perform {
-                try store.bind(customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor)
+                try store.bind(
+                    customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor,
+                    plan: StoreCommandSupport.addressPlan(configuration, force: force))
             }
             let since = UTCTime.format(binding.validFrom)
             print("\(binding.prefix) is bound statically to \(binding.customer) since \(since)")

@@ -38,7 +38,12 @@ struct ExceptionCommand: ParsableCommand {
         @Option(name: .customLong("for"), help: "Valid for this long from now: 90m, 12h, 30d, 2w.")
         var duration: String?
 
-        @Option(help: "Valid until this time: RFC 3339 (2026-12-31T23:00:00Z) or a duration from now.")
+        @Option(
+            help: """
+                Valid until this time (exclusive): RFC 3339 (2026-12-31T23:00:00Z), a duration from now, or a date \
+                alone, which means the end of that day in UTC (2026-12-31: valid through 2026-12-31T23:59:59Z, \
+                blocked from 2027-01-01T00:00:00Z).
+                """)
         var expires: String?
 
         @Flag(help: "Never expires (revoke it explicitly).")
@@ -73,7 +78,7 @@ struct ExceptionCommand: ParsableCommand {
                 expiresAt = now + seconds
             } else if let expires {
                 do {
-                    expiresAt = try UTCTime.parseInstant(expires, now: now, durationIsPast: false)
+                    expiresAt = try UTCTime.parseExpiry(expires, now: now)
                 } catch {
                     throw UsageError("--expires: \(error)")
                 }
@@ -240,12 +245,14 @@ struct ExceptionCommand: ParsableCommand {
                     "sources now   "
                         + (bindings.isEmpty
                             ? "none (the customer holds no address)"
-                            : bindings.map(\.prefix.description).joined(separator: " ")))
+                            : bindings.map {
+                                $0.prefix.description + ($0.leaseExpired(at: now) ? " (session lease expired)" : "")
+                            }.joined(separator: " ")))
                 lines.append("")
                 lines.append("history:")
-                let rows = history.map { [UTCTime.format($0.at), $0.actor, $0.action] }
+                let rows = history.map { [UTCTime.format($0.at), $0.actor, $0.operatingSystemUserText, $0.action] }
                 lines.append(
-                    StoreListing.table(headers: ["at", "actor", "action"], rows: rows)
+                    StoreListing.table(headers: ["at", "actor", "os_user", "action"], rows: rows)
                         .split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
                 print(lines.joined(separator: "\n"))
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Egress25Configuration
 import Egress25Core
 import ExceptionStore
 import Foundation
@@ -9,37 +10,91 @@ struct SessionCommand: ParsableCommand {
         commandName: "session",
         abstract: "Record which customer holds a dynamic address (the feed a RADIUS or DHCP integration drives).",
         discussion: """
-            A session for an address ends any other customer's session on an overlapping address: the address \
-            moved, and the previous holder's exceptions no longer apply to it. The daemon picks changes up \
-            within a second.
+            The feed is the truth of who holds an address. A session for an address ends every other session on \
+            an overlapping address, whoever holds it: the address moved, and the previous holder's exceptions no \
+            longer apply to it. A customer id the store has never seen is recorded as a customer without \
+            exceptions (marked auto-created by the feed), so a start never fails for an unknown id. Every \
+            session has a lease (sessions.lease, default 26h), extended by each start or renew of the same \
+            session; once it ends, no exception applies through the session until the feed renews it. \
+            Prefixes must lie inside policy.subscriber_ranges and must not be larger blocks than \
+            sessions.max_prefix (default /24, /48) unless --force. The daemon picks changes up within a second.
             """,
-        subcommands: [Start.self, Stop.self, Import.self, List.self, Prune.self]
+        subcommands: [Start.self, Renew.self, Stop.self, Import.self, List.self, Prune.self]
     )
 
-    /// `session start ID ADDRESS[/PREFIX]`.
+    /// `session start ID ADDRESS[/PREFIX] [--force]`.
     struct Start: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Record that a customer holds ADDRESS[/PREFIX] from now on (Accounting-Start, a new lease).")
+            abstract: "Record that a customer holds ADDRESS[/PREFIX] from now on (Accounting-Start, a new lease).",
+            discussion: """
+                Ends every overlapping session of anyone else. An unknown customer id is recorded as an \
+                auto-created customer without exceptions. Starting a session the customer already holds renews \
+                its lease (now + sessions.lease). Exit status 2 for a prefix outside policy.subscriber_ranges or \
+                larger than sessions.max_prefix (without --force), 1 when another customer holds the address \
+                statically.
+                """)
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: "The customer id.")
+        @Argument(help: "The customer id (need not be known to the store).")
         var id: String
 
         @Argument(help: "ADDRESS or ADDRESS/PREFIX, e.g. 100.64.1.7 or 2001:db8:1::/56.")
         var address: String
 
+        @Flag(help: "Accept a prefix outside policy.subscriber_ranges or larger than sessions.max_prefix.")
+        var force = false
+
         @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
         var by: String?
 
         func run() throws {
-            let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
-            let store = try StoreCommandSupport.open(global, .write)
-            let change = try StoreCommandSupport.perform {
-                try store.startSession(customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor)
-            }
-            SessionCommand.report(change, unchanged: "\(id) already holds \(prefix); nothing changed")
+            try SessionCommand.start(global: global, id: id, address: address, force: force, by: by)
         }
+    }
+
+    /// `session renew ID ADDRESS[/PREFIX] [--force]`.
+    struct Renew: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Renew a session's lease to now + sessions.lease (Interim-Update, a DHCP renewal).",
+            discussion: """
+                Renewing a session the store does not have starts it, exactly as `session start` does: an \
+                Interim-Update proves the customer holds the address now, and when its Accounting-Start was \
+                lost the address must not stay with its previous holder (whose exceptions would apply to it) \
+                or with nobody. Prints "renewed session ..." or "started session ...".
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The customer id (need not be known to the store).")
+        var id: String
+
+        @Argument(help: "ADDRESS or ADDRESS/PREFIX of the session.")
+        var address: String
+
+        @Flag(help: "Accept a prefix outside policy.subscriber_ranges or larger than sessions.max_prefix.")
+        var force = false
+
+        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
+        var by: String?
+
+        func run() throws {
+            try SessionCommand.start(global: global, id: id, address: address, force: force, by: by)
+        }
+    }
+
+    /// `session start` and `session renew`: the same store call.
+    static func start(global: GlobalOptions, id: String, address: String, force: Bool, by: String?) throws {
+        let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
+        let configuration = try global.loadConfiguration()
+        let store = try StoreCommandSupport.open(global, .write)
+        let change = try StoreCommandSupport.perform {
+            try store.startSession(
+                customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor,
+                leaseSeconds: configuration.sessions.leaseSeconds,
+                plan: StoreCommandSupport.addressPlan(configuration, force: force))
+        }
+        report(change)
     }
 
     /// `session stop ID [ADDRESS[/PREFIX]]`.
@@ -82,9 +137,11 @@ struct SessionCommand: ParsableCommand {
             discussion: """
                 FILE (or - for standard input) is UTF-8 text with one lease per line: CUSTOMER,ADDRESS[/PREFIX]. \
                 Blank lines and lines starting with # are ignored, and so is a first line "customer,address". \
-                Each lease is applied as `session start`. With --replace the file is the complete set of \
-                current leases: every other session in force ends. Any error (named FILE:LINE) leaves the \
-                store unchanged.
+                Each lease is applied as `session start`: unknown customer ids are recorded as auto-created \
+                customers (never skipped, never an error), sessions already held are renewed. With --replace the \
+                file is the complete set of current leases: every other session in force ends. A malformed line, \
+                overlapping leases, or (without --force) a prefix outside policy.subscriber_ranges or larger than \
+                sessions.max_prefix is an error named FILE:LINE, and leaves the store unchanged.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -94,6 +151,9 @@ struct SessionCommand: ParsableCommand {
 
         @Flag(help: "End every session in force that is not in the file.")
         var replace = false
+
+        @Flag(help: "Accept prefixes outside policy.subscriber_ranges or larger than sessions.max_prefix.")
+        var force = false
 
         @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
         var by: String?
@@ -109,21 +169,31 @@ struct SessionCommand: ParsableCommand {
                 text = String(decoding: data, as: UTF8.self)
             }
             let leases = try StoreCommandSupport.perform { try SessionLeaseFile.parse(text, file: file) }
+            let configuration = try global.loadConfiguration()
             let store = try StoreCommandSupport.open(global, .write)
             let change = try StoreCommandSupport.perform {
-                try store.importSessions(leases, replace: replace, actor: by ?? StoreCommandSupport.defaultActor)
+                try store.importSessions(
+                    leases, replace: replace, actor: by ?? StoreCommandSupport.defaultActor,
+                    leaseSeconds: configuration.sessions.leaseSeconds,
+                    plan: StoreCommandSupport.addressPlan(configuration, force: force))
             }
+            let created = change.createdCustomers.count
             print(
                 "imported \(leases.count) lease\(leases.count == 1 ? "" : "s") from \(file): "
                     + "\(change.started.count) session\(change.started.count == 1 ? "" : "s") started, "
-                    + "\(change.ended.count) ended")
+                    + "\(change.renewed.count) renewed, \(change.ended.count) ended, "
+                    + "\(created) new customer\(created == 1 ? "" : "s") (auto-created)")
         }
     }
 
     /// `session list [--customer ID] [--history] [--format table|json|csv]`.
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List address bindings in force (sessions and static), or their history.")
+            abstract: "List address bindings in force (sessions and static), or their history.",
+            discussion: """
+                LEASE_UNTIL is a session's lease end (empty for static bindings); LEASE says `expired` once it has \
+                passed: no exception applies through that session until the feed renews it.
+                """)
 
         @OptionGroup var global: GlobalOptions
 
@@ -142,15 +212,24 @@ struct SessionCommand: ParsableCommand {
             let bindings = try StoreCommandSupport.perform {
                 try store.bindings(customer: customer, inForceAt: history ? nil : now)
             }
+            func leaseState(_ binding: AddressBinding) -> String {
+                guard binding.kind == .session, binding.validUntil == nil, binding.leaseUntil != nil else { return "" }
+                return binding.leaseExpired(at: now) ? "expired" : "valid"
+            }
             let listing = StoreListing(
-                headers: ["customer", "prefix", "kind", "valid_from", "valid_until"],
+                headers: ["customer", "prefix", "kind", "valid_from", "valid_until", "lease_until", "lease"],
                 rows: bindings.map {
                     [
                         $0.customer, $0.prefix.description, $0.kind.rawValue, UTCTime.format($0.validFrom),
-                        $0.validUntil.map(UTCTime.format) ?? "",
+                        $0.validUntil.map(UTCTime.format) ?? "", $0.leaseUntil.map(UTCTime.format) ?? "",
+                        leaseState($0),
                     ]
                 },
-                objects: bindings.map(StoreListing.jsonObject))
+                objects: bindings.map { binding -> Any in
+                    var object = StoreListing.jsonObject(binding) as? [String: Any] ?? [:]
+                    if binding.kind == .session { object["lease_expired"] = binding.leaseExpired(at: now) }
+                    return object
+                })
             print(listing.render(format))
         }
     }
@@ -162,13 +241,17 @@ struct SessionCommand: ParsableCommand {
             discussion: """
                 Every reconnect adds a session and two audit entries; run this daily (e.g. --older-than 90d) so the \
                 store does not grow without bound. Static bindings, customers, exceptions and their audit \
-                entries are never deleted. Records one audit entry, session.prune.
+                entries are never deleted. Records one audit entry, session.prune. History younger than 90 days \
+                answers abuse reports: deleting it needs --force (exit status 2 otherwise).
                 """)
 
         @OptionGroup var global: GlobalOptions
 
         @Option(help: "Delete sessions that ended longer ago than this: 90d, 12w, or an RFC 3339 time.")
         var olderThan: String
+
+        @Flag(help: "Allow deleting history younger than 90 days.")
+        var force = false
 
         @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
         var by: String?
@@ -184,7 +267,7 @@ struct SessionCommand: ParsableCommand {
             let store = try StoreCommandSupport.open(global, .write)
             let result = try StoreCommandSupport.perform {
                 try store.pruneSessionHistory(
-                    endedBefore: cutoff, actor: by ?? StoreCommandSupport.defaultActor, now: now)
+                    endedBefore: cutoff, actor: by ?? StoreCommandSupport.defaultActor, now: now, force: force)
             }
             let sessions = result.bindings == 1 ? "session" : "sessions"
             let entries = result.auditEntries == 1 ? "entry" : "entries"
@@ -194,18 +277,24 @@ struct SessionCommand: ParsableCommand {
         }
     }
 
-    static func report(_ change: SessionChange, unchanged: String) {
-        if change.started.isEmpty && change.ended.isEmpty {
-            print(unchanged)
-            return
+    static func report(_ change: SessionChange) {
+        for customer in change.createdCustomers {
+            print("added customer \(customer) (auto-created by the session feed, no exceptions)")
         }
-        let newHolder = change.started.first?.customer
+        let newHolder = change.started.first?.customer ?? change.renewed.first?.customer
         for binding in change.ended {
             let why = newHolder.map { $0 == binding.customer ? "replaced" : "the address moved to \($0)" } ?? "ended"
             print("ended session \(binding.customer) \(binding.prefix) (\(why))")
         }
         for binding in change.started {
-            print("started session \(binding.customer) \(binding.prefix)")
+            print(
+                "started session \(binding.customer) \(binding.prefix), lease until "
+                    + (binding.leaseUntil.map(UTCTime.format) ?? "-"))
+        }
+        for binding in change.renewed {
+            print(
+                "renewed session \(binding.customer) \(binding.prefix), lease until "
+                    + (binding.leaseUntil.map(UTCTime.format) ?? "-"))
         }
     }
 }

@@ -43,6 +43,15 @@ enum StoreCommandSupport {
         }
     }
 
+    /// The bounds of bindings and sessions from the configuration (`policy.subscriber_ranges`,
+    /// `sessions.max_prefix`), or `nil` with `--force`.
+    static func addressPlan(_ configuration: Egress25Configuration, force: Bool) -> AddressPlan? {
+        if force { return nil }
+        return AddressPlan(
+            subscriberRanges: configuration.policy.policy.subscriberRanges,
+            shortestIPv4: configuration.sessions.maxPrefixIPv4, shortestIPv6: configuration.sessions.maxPrefixIPv6)
+    }
+
     /// Runs a store operation; maps ``ExceptionStoreError`` to `UsageError` (invalid argument, exit 2) or
     /// `CommandFailure` (everything else, exit 1).
     static func perform<T>(_ body: () throws -> T) throws -> T {

@@ -450,3 +450,30 @@ struct ConfigurationLoaderTests {
         #expect(ConfigurationError(file: "f", line: nil, column: nil, message: "m").description == "f: m")
     }
 }
+
+@Suite("ConfigurationLoader sessions")
+struct ConfigurationSessionsTests {
+    static let base = "policy: { subscriber_ranges: [100.64.0.0/10] }\n"
+
+    @Test func defaultsAndExplicitValues() throws {
+        let defaults = try ConfigurationLoader.parse(yaml: Self.base, path: "t.yaml").sessions
+        #expect(defaults == SessionSettings(leaseSeconds: 93_600, maxPrefixIPv4: 24, maxPrefixIPv6: 48))
+        let set = try ConfigurationLoader.parse(
+            yaml: Self.base + "sessions: { lease: 2s, max_prefix: { ipv4: 22, ipv6: 56 } }\n", path: "t.yaml"
+        ).sessions
+        #expect(set == SessionSettings(leaseSeconds: 2, maxPrefixIPv4: 22, maxPrefixIPv6: 56))
+    }
+
+    @Test func badValuesNameTheKey() throws {
+        for (yaml, message) in [
+            ("sessions: { lease: 0s }\n", "sessions.lease: 0s is out of range"),
+            ("sessions: { max_prefix: { ipv4: 33 } }\n", "sessions.max_prefix.ipv4: 33 is out of range"),
+            ("sessions: { leas: 2h }\n", "unknown key \"leas\""),
+        ] {
+            let error = #expect(throws: ConfigurationError.self) {
+                try ConfigurationLoader.parse(yaml: Self.base + yaml, path: "t.yaml")
+            }
+            #expect(error.map { "\($0)".contains(message) } == true, "\(String(describing: error))")
+        }
+    }
+}

@@ -369,3 +369,24 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         #expect(everyone.decide(syn("1.2.3.4", "5.6.7.8", port: 24), now: 0).reason == .notPolicedPort)
     }
 }
+
+/// Session leases: a leased source ends at min(expiresAt, lease end), judged by the clock like expiresAt.
+@Suite struct PolicySnapshotLeaseTests {
+    @Test func aLeasedSourceEndsAtItsLeaseEnd() throws {
+        let policy = Policy(subscriberRanges: [prefix("10.0.0.0/8"), prefix("2001:db8::/32")], relayHosts: [])
+        let rules = [
+            ExceptionRule(
+                id: "e", customer: "x", sources: [prefix("10.0.0.1"), prefix("10.0.0.2"), prefix("2001:db8::/56")],
+                expiresAt: 1000, sourceLeaseEnds: [prefix("10.0.0.1"): 500, prefix("2001:db8::/56"): 2000])
+        ]
+        let s = try PolicySnapshot(policy: policy, exceptions: rules, bindings: [], generation: 1)
+        #expect(s.decide(syn("10.0.0.1", "1.1.1.1"), now: 499).reason == .exception(0))
+        #expect(s.decide(syn("10.0.0.1", "1.1.1.1"), now: 500).reason == .blockedExceptionExpired(0))
+        // Not leased: the exception's own expiry.
+        #expect(s.decide(syn("10.0.0.2", "1.1.1.1"), now: 999).reason == .exception(0))
+        // A lease longer than the expiry does not extend it.
+        #expect(s.decide(syn("2001:db8::5", "2001:db8:ff::1"), now: 999).reason == .exception(0))
+        #expect(s.decide(syn("2001:db8::5", "2001:db8:ff::1"), now: 1000).reason == .blockedExceptionExpired(0))
+        #expect(s.exceptionIndices(coveringSource: address("10.0.0.1")) == [0])
+    }
+}

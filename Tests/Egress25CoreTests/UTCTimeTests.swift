@@ -115,3 +115,16 @@ import Testing
         #expect(abs(UTCTime.nowMilliseconds() / 1000 - now) <= 1)
     }
 }
+
+/// `--expires 2026-12-31`: a date alone is the end of that day in UTC.
+@Suite struct UTCTimeExpiryTests {
+    @Test func aBareDateIsTheEndOfThatDay() throws {
+        let now = try UTCTime.parseRFC3339("2026-11-29T08:00:00Z")
+        #expect(try UTCTime.parseExpiry("2026-12-31", now: now) == UTCTime.parseRFC3339("2027-01-01T00:00:00Z"))
+        #expect(try UTCTime.parseExpiry("2026-11-29", now: now) == UTCTime.parseRFC3339("2026-11-30T00:00:00Z"))
+        // Everything else as parseInstant: times, durations from now.
+        #expect(try UTCTime.parseExpiry("2026-12-31T23:00:00Z", now: now) == UTCTime.parseRFC3339("2026-12-31T23:00:00Z"))
+        #expect(try UTCTime.parseExpiry("30d", now: now) == now + 30 * 86400)
+        #expect(throws: TimeParseError.self) { try UTCTime.parseExpiry("2026-13-01", now: now) }
+    }
+}

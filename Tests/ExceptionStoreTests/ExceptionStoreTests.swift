@@ -35,7 +35,7 @@ import Testing
         }
         #expect(journalMode == "wal")
         #expect(userVersion == ExceptionStore.schemaVersion)
-        #expect(migrations == ["v1-initial"])
+        #expect(migrations == ["v1-initial", "v2-leases-os-user"])
     }
 
     /// `sudo egress25ctl customer add` before egress25d (user egress25) ever ran must leave a store the daemon can
@@ -111,12 +111,12 @@ import Testing
             let store = try fixture.open()
             try store.addCustomer(id: "c-1001", actor: "test", now: t0)
         }
-        // A newer egress25 added migration 2.
+        // A newer egress25 added migration 3.
         let raw = try DatabaseQueue(path: fixture.path)
         try raw.write { db in
             try db.execute(sql: "CREATE TABLE customer_tag (customer_id TEXT, tag TEXT)")
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-customer-tags')")
-            try db.execute(sql: "PRAGMA user_version = 2")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3-customer-tags')")
+            try db.execute(sql: "PRAGMA user_version = 3")
         }
         func rawState() throws -> [String] {
             try raw.read { db throws in
@@ -132,7 +132,7 @@ import Testing
             let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(mode) }
             #expect(error?.code == .newerSchema)
             #expect(
-                error?.message == "store \(fixture.path) was written by a newer egress25 (schema 2 > 1); "
+                error?.message == "store \(fixture.path) was written by a newer egress25 (schema 3 > 2); "
                     + "upgrade egress25ctl")
         }
         #expect(try rawState() == before)
@@ -143,7 +143,7 @@ import Testing
         _ = try fixture.open()
         let raw = try DatabaseQueue(path: fixture.path)
         try raw.write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-something')")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3-something')")
         }
         let error = #expect(throws: ExceptionStoreError.self) { try fixture.open() }
         #expect(error?.code == .newerSchema)

@@ -80,15 +80,24 @@ import Testing
         #expect(holders == ["c-3003 2001:db8:2::/56", "c-2002 2001:db8:1:5::/64"])
     }
 
-    @Test func startIsIdempotentAndStopEndsSessions() throws {
+    @Test func repeatedStartRenewsAndStopEndsSessions() throws {
         let fixture = StoreFixture()
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         let token = try store.changeToken()
+        let audit = try store.auditEntries().count
         let repeated = try store.startSession(
-            customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 1)
+            customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 1, leaseSeconds: 600)
         #expect(repeated.started.isEmpty && repeated.ended.isEmpty)
-        #expect(try store.changeToken() == token)
+        #expect(repeated.renewed.map(\.leaseUntil) == [t0 + 601])
+        // A renewal is not audited, but the daemon must see the new lease end.
+        #expect(try store.auditEntries().count == audit)
+        #expect(try store.changeToken() > token)
+        // The same renewal again (same second, same lease) writes nothing.
+        let tokenAfterRenewal = try store.changeToken()
+        try store.startSession(
+            customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 1, leaseSeconds: 600)
+        #expect(try store.changeToken() == tokenAfterRenewal)
 
         try store.startSession(customer: "c-1001", prefix: prefix("2001:db8:7::/56"), actor: "radius", now: t0 + 2)
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.2.2"), actor: "radius", now: t0 + 2)
@@ -103,9 +112,11 @@ import Testing
         let all = try store.stopSessions(customer: "c-1001", actor: "radius", now: t0 + 5)
         #expect(all.map(\.prefix) == [prefix("2001:db8:7::/56")])
         #expect(try store.bindings(inForceAt: t0 + 5).map(\.customer) == ["c-2002"])
-        try expectNothingWritten(store, code: .unknownCustomer) {
-            try store.stopSessions(customer: "c-9", actor: "radius", now: t0 + 6)
-        }
+        // A stop for an id the store has never seen: nothing to end, nothing written, no error.
+        let tokenBeforeUnknownStop = try store.changeToken()
+        #expect(try store.stopSessions(customer: "c-9", actor: "radius", now: t0 + 6).isEmpty)
+        #expect(try store.changeToken() == tokenBeforeUnknownStop)
+        #expect(try store.customer(id: "c-9") == nil)
     }
 
     @Test func sessionNeverTakesOverAStaticAddress() throws {
@@ -117,8 +128,9 @@ import Testing
         }
         // The static holder's own session on it is fine.
         try store.startSession(customer: "c-1001", prefix: prefix("192.0.2.3"), actor: "radius", now: t0 + 1)
-        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "c-404") {
-            try store.startSession(customer: "c-404", prefix: prefix("100.64.0.1"), actor: "radius", now: t0 + 1)
+        // An unknown id does not take over a static address either (and is not created).
+        try expectNothingWritten(store, code: .conflict, messageContains: "holds 192.0.2.0/29 statically") {
+            try store.startSession(customer: "c-404", prefix: prefix("192.0.2.4"), actor: "radius", now: t0 + 1)
         }
     }
 
@@ -128,14 +140,14 @@ import Testing
         try store.startSession(customer: "c-3003", prefix: prefix("100.64.0.3"), actor: "radius", now: t0)
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.0.9"), actor: "radius", now: t0)
 
-        // Unknown customer on the third line: nothing of the first two is written.
-        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "leases.csv:3: unknown customer c-404")
-        {
+        // A static conflict on the third line: nothing of the first two is written.
+        try store.bind(customer: "c-3003", prefix: prefix("100.64.0.64/29"), actor: "alice", now: t0)
+        try expectNothingWritten(store, code: .conflict, messageContains: "leases.csv:3: cannot start a session") {
             try store.importSessions(
                 [
                     SessionLease(customer: "c-1001", prefix: prefix("100.64.0.1"), origin: "leases.csv:1"),
                     SessionLease(customer: "c-2002", prefix: prefix("100.64.0.3"), origin: "leases.csv:2"),
-                    SessionLease(customer: "c-404", prefix: prefix("100.64.0.4"), origin: "leases.csv:3"),
+                    SessionLease(customer: "c-404", prefix: prefix("100.64.0.65"), origin: "leases.csv:3"),
                 ], actor: "import", now: t0 + 10)
         }
         // Two customers on overlapping addresses in one file.
@@ -158,7 +170,7 @@ import Testing
             ], actor: "import", now: t0 + 10)
         #expect(Set(change.started.map(\.prefix)) == [prefix("100.64.0.1/32"), prefix("100.64.0.3/32")])
         #expect(change.ended.map(\.customer) == ["c-3003"])  // 100.64.0.3 moved from c-3003 to c-2002
-        #expect(try store.bindings(inForceAt: t0 + 10).count == 3)  // c-2002 keeps 100.64.0.9 (not --replace)
+        #expect(try store.bindings(inForceAt: t0 + 10).count == 4)  // c-2002 keeps 100.64.0.9 (not --replace)
 
         // --replace: the file is the complete set; c-2002's 100.64.0.9 ends, 100.64.0.3 is kept as is.
         let replaced = try store.importSessions(
@@ -167,9 +179,10 @@ import Testing
                 SessionLease(customer: "c-2002", prefix: prefix("100.64.0.3")),
             ], replace: true, actor: "import", now: t0 + 20)
         #expect(replaced.started.isEmpty)
+        #expect(replaced.renewed.count == 2)
         #expect(replaced.ended.map(\.prefix) == [prefix("100.64.0.9/32")])
         let holders = try store.bindings(inForceAt: t0 + 20).map { "\($0.customer) \($0.prefix)" }.sorted()
-        #expect(holders == ["c-1001 100.64.0.1/32", "c-2002 100.64.0.3/32"])
+        #expect(holders == ["c-1001 100.64.0.1/32", "c-2002 100.64.0.3/32", "c-3003 100.64.0.64/29"])
     }
 }
 
