@@ -25,7 +25,7 @@ struct ReloadCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try global.loadConfiguration()
-        let path = configuration.stateDirectory + "/egress25d.pid"
+        let path = configuration.pidFilePath
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
         else {

@@ -202,12 +202,11 @@ struct RulesApplyCommand: ParsableCommand {
 /// The running egress25d of a configuration, found through its pid file.
 enum RunningDaemon {
     /// The process id in `<state_directory>/egress25d.pid` when that process is alive and is egress25d
-    /// (`/proc/PID/comm`); `nil` otherwise.
+    /// (``ReloadCommand/notEgress25d(pid:proc:)``); `nil` otherwise.
     static func pid(_ configuration: Egress25Configuration) -> pid_t? {
         guard let text = try? String(contentsOfFile: configuration.pidFilePath, encoding: .utf8),
             let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
-            let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
-            comm.trimmingCharacters(in: .whitespacesAndNewlines) == "egress25d"
+            ReloadCommand.notEgress25d(pid: pid) == nil
         else { return nil }
         return pid
     }
