@@ -189,7 +189,7 @@ let package = Package(
         ),
         .testTarget(
             name: "Egress25DaemonTests",
-            dependencies: ["Egress25Daemon", "Egress25Core"],
+            dependencies: ["Egress25Daemon", "Egress25Core", "Egress25Configuration", "NetfilterQueue"],
             swiftSettings: swiftSettings
         ),
         // Runs the built egress25d/egress25ctl against the real kernel in network

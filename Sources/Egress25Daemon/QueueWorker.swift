@@ -27,6 +27,16 @@ public struct BlockVerdictPolicy: Sendable, Hashable {
         self.repeatInJudgeChain = repeatInJudgeChain
     }
 
+    /// The verdict for `decision` on a packet whose mark is `existingMark`: accept, or the block verdict. A
+    /// malformed or truncated packet (say, a first fragment whose header chain ends before TCP) is dropped
+    /// whatever the block action: the reject rules match only a complete TCP SYN, so a mark would let it through.
+    @inline(__always)
+    public func verdict(for decision: Decision, existingMark: UInt32) -> PacketVerdict {
+        if decision.verdict == .accept { return .accept }
+        if decision.reason == .malformed { return .drop }
+        return verdict(existingMark: existingMark)
+    }
+
     /// The verdict for a blocked packet whose mark is `existingMark`.
     @inline(__always)
     public func verdict(existingMark: UInt32) -> PacketVerdict {
@@ -257,11 +267,7 @@ public final class QueueWorker: @unchecked Sendable {
                     counts.lost &+= 1
                 }
             }
-            if decision.verdict == .accept { return .accept }
-            // A malformed or truncated packet (say, a first fragment whose header chain ends before TCP) is
-            // dropped here: the reject rules match only a complete TCP SYN, so a mark would let it through.
-            if decision.reason == .malformed { return .drop }
-            return blockVerdict.verdict(existingMark: packet.mark)
+            return blockVerdict.verdict(for: decision, existingMark: packet.mark)
         }
         statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
         if judged > 0 {
