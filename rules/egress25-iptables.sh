@@ -47,11 +47,13 @@ iptables-restore -w --noflush <<'RULES'
 -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000" -j EGRESS25-FIRSTFRAG
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j RETURN
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
--A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m comment --comment "egress25 rules 57dbaddd26f4c4d0 q=0-3 mark=0x25/0x25" -j NFQUEUE --queue-balance 0:3
+-A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m comment --comment "egress25 rules 399c9b22dccd8a25 q=0-3 mark=0x25/0x25" -j NFQUEUE --queue-balance 0:3
 COMMIT
 *filter
 :EGRESS25-ENFORCE - [0:0]
 -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+-A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
+-A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark ! --mark 0x20/0x25 -j DROP
 COMMIT
 RULES
 
@@ -66,11 +68,13 @@ ip6tables-restore -w --noflush <<'RULES'
 -A EGRESS25-JUDGE -m set --match-set egress25-subscribers-v6 src -m frag --fragfirst -j EGRESS25-FIRSTFRAG
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m mark --mark 0x25/0x25 -j RETURN
 -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m set --match-set egress25-relays-v6 dst -j RETURN
--A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m comment --comment "egress25 rules 57dbaddd26f4c4d0 q=0-3 mark=0x25/0x25" -j NFQUEUE --queue-balance 0:3
+-A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m comment --comment "egress25 rules 399c9b22dccd8a25 q=0-3 mark=0x25/0x25" -j NFQUEUE --queue-balance 0:3
 COMMIT
 *filter
 :EGRESS25-ENFORCE - [0:0]
 -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+-A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m set --match-set egress25-relays-v6 dst -j RETURN
+-A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v6 src -m mark ! --mark 0x20/0x25 -j DROP
 COMMIT
 RULES
 

@@ -29,7 +29,8 @@ import Yams
 ///   ports: [25]
 ///   block_action: reject               # reject | drop
 ///   reject_mark: 0x25
-///   reject_mask: 0x25                  # default: the reject_mark bits
+///   accept_mark: 0x20                  # default: reject_mark's highest bit (or the next bit)
+///   reject_mask: 0x25                  # default: reject_mark | accept_mark
 ///   guard_non_syn: false               # conntrack guard against unjudged flows
 ///   exceptions: [{id, customer, sources, destinations, not_before, expires_at, reason, ticket}]
 /// block_log: { enabled: true, segment: 1h, flush_interval: 1s, aggregation_window: 60s, retention: 30d,
@@ -44,7 +45,7 @@ public enum ConfigurationLoader {
     ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
-        "mode", "subscriber_ranges", "relay_hosts", "ports", "block_action", "reject_mark", "reject_mask",
+        "mode", "subscriber_ranges", "relay_hosts", "ports", "block_action", "reject_mark", "accept_mark", "reject_mask",
         "guard_non_syn", "exceptions",
     ]
     static let rulesKeys = ["reapply", "check_interval"]
@@ -244,19 +245,29 @@ public enum ConfigurationLoader {
             }
             rejectMark = UInt32(number)
         }
-        var rejectMask = rejectMark
-        if let value = map["reject_mask"] {
-            let text = try value.scalarText(expected: "a mask such as 0x40000000")
+        func markValue(_ value: ConfigurationNode, _ what: String) throws(ConfigurationError) -> UInt32 {
+            let text = try value.scalarText(expected: "\(what) such as 0x40000000")
             guard let number = ValueParsers.integer(text, allowHex: true), (1...Int64(UInt32.max)).contains(number)
             else {
-                throw value.error("expected a nonzero 32-bit mask in hex (0x40000000) or decimal, found \"\(text)\"")
+                throw value.error("expected a nonzero 32-bit \(what) in hex (0x40000000) or decimal, found \"\(text)\"")
             }
-            rejectMask = UInt32(number)
-            guard rejectMark & rejectMask == rejectMark else {
+            return UInt32(number)
+        }
+        var acceptMark = PolicySettings.defaultAcceptMark(rejectMark: rejectMark)
+        if let value = map["accept_mark"] { acceptMark = try markValue(value, "mark") }
+        var rejectMask = rejectMark | acceptMark
+        if let value = map["reject_mask"] {
+            rejectMask = try markValue(value, "mask")
+            guard (rejectMark | acceptMark) & ~rejectMask == 0 else {
                 throw value.error(
-                    "must cover every reject_mark bit: reject_mark \(hex(rejectMark)) has bits outside "
-                        + "reject_mask \(hex(rejectMask))")
+                    "must cover every reject_mark and accept_mark bit: reject_mark \(hex(rejectMark)) | accept_mark "
+                        + "\(hex(acceptMark)) has bits outside reject_mask \(hex(rejectMask))")
             }
+        }
+        if rejectMark & rejectMask == acceptMark & rejectMask, let value = map["accept_mark"] ?? map["reject_mark"] {
+            throw value.error(
+                "accept_mark \(hex(acceptMark)) and reject_mark \(hex(rejectMark)) must differ under reject_mask "
+                    + "\(hex(rejectMask)): the kernel tells a judged accept from a block by them")
         }
         var guardNonSYN = false
         if let value = map["guard_non_syn"] { guardNonSYN = try value.bool() }
@@ -300,7 +311,8 @@ public enum ConfigurationLoader {
             exceptions: exceptions
         )
         return PolicySettings(
-            policy: policy, blockAction: blockAction, rejectMark: rejectMark, rejectMask: rejectMask,
+            policy: policy, blockAction: blockAction, rejectMark: rejectMark, acceptMark: acceptMark,
+            rejectMask: rejectMask,
             guardNonSYN: guardNonSYN)
     }
 

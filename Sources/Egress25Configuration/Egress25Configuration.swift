@@ -133,10 +133,17 @@ public struct PolicySettings: Sendable {
     /// (`mark = mark & ~mask | reject_mark`) so that a kernel rule rejects it with a TCP reset. Nonzero 32-bit
     /// value, hex (`0x25`) or decimal. Default `0x25`.
     public var rejectMark: UInt32
-    /// Key `reject_mask`: the mark bits the reject rule looks at (`meta mark & reject_mask == reject_mark`) and
-    /// the daemon owns; every other bit of a packet's mark is left as it was. Must cover `reject_mark`.
-    /// Default: the `reject_mark` bits. One high bit that nothing else on the router uses is recommended
-    /// (`reject_mark: 0x40000000`).
+    /// Key `accept_mark`: the value the daemon writes under ``rejectMask`` into a SYN it accepts. With
+    /// `fail_policy: closed`, a subscriber's SYN to a policed port (not to a kernel relay) that reaches the
+    /// enforce rules without exactly this value was not judged, or another chain rewrote its mark after the
+    /// verdict: it is dropped. Must differ from `reject_mark` under the mask. Default: the highest bit of
+    /// `reject_mark` when it has several (`0x25` -> `0x20`: the mask stays `0x25`), else the bit next to it
+    /// (`0x40000000` -> `0x80000000`, mask `0xc0000000`).
+    public var acceptMark: UInt32
+    /// Key `reject_mask`: the mark bits egress25 owns and its rules compare (`meta mark & reject_mask ==
+    /// reject_mark`); every other bit of a packet's mark is left as it was. Must cover `reject_mark` and
+    /// `accept_mark`. Default: `reject_mark | accept_mark`. Two high bits nothing else on the router uses are
+    /// recommended (`reject_mark: 0x40000000`, giving `accept_mark 0x80000000`, mask `0xc0000000`).
     public var rejectMask: UInt32
     /// Key `guard_non_syn`: where conntrack is available, drop TCP packets from subscribers to policed ports that
     /// are not a SYN and belong to no connection conntrack knows (`ct state invalid`, or `new` without SYN), so
@@ -145,14 +152,24 @@ public struct PolicySettings: Sendable {
     public var guardNonSYN: Bool
 
     public init(
-        policy: Policy, blockAction: BlockAction = .reject, rejectMark: UInt32 = 0x25, rejectMask: UInt32? = nil,
-        guardNonSYN: Bool = false
+        policy: Policy, blockAction: BlockAction = .reject, rejectMark: UInt32 = 0x25, acceptMark: UInt32? = nil,
+        rejectMask: UInt32? = nil, guardNonSYN: Bool = false
     ) {
         self.policy = policy
         self.blockAction = blockAction
         self.rejectMark = rejectMark
-        self.rejectMask = rejectMask ?? rejectMark
+        let acceptMark = acceptMark ?? Self.defaultAcceptMark(rejectMark: rejectMark)
+        self.acceptMark = acceptMark
+        self.rejectMask = rejectMask ?? (rejectMark | acceptMark)
         self.guardNonSYN = guardNonSYN
+    }
+
+    /// The default `accept_mark`: the highest bit of `rejectMark` when it has more than one (no new mark bit is
+    /// taken), else the bit above it (below it for bit 31).
+    public static func defaultAcceptMark(rejectMark: UInt32) -> UInt32 {
+        let highest = rejectMark == 0 ? 0 : UInt32(1) << (31 - UInt32(rejectMark.leadingZeroBitCount))
+        if highest != rejectMark { return highest }
+        return rejectMark & 0x8000_0000 == 0 ? rejectMark << 1 : rejectMark >> 1
     }
 }
 

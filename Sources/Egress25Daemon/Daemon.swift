@@ -80,7 +80,7 @@ public final class Daemon: Sendable {
         let blockVerdict = BlockVerdictSetting(
             BlockVerdictPolicy(
                 action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark,
-                rejectMask: configuration.policy.rejectMask))
+                acceptMark: configuration.policy.acceptMark, rejectMask: configuration.policy.rejectMask))
         self.blockVerdict = blockVerdict
         self.kernelRules = KernelRulesState(configuration: configuration)
         self.workers = queue.numbers.map { number in
@@ -281,6 +281,9 @@ public final class Daemon: Sendable {
         }
         if old.policy.rejectMark != new.policy.rejectMark {
             return "policy.reject_mark (\(hex(old.policy.rejectMark)) -> \(hex(new.policy.rejectMark)))"
+        }
+        if old.policy.acceptMark != new.policy.acceptMark {
+            return "policy.accept_mark (\(hex(old.policy.acceptMark)) -> \(hex(new.policy.acceptMark)))"
         }
         if old.policy.rejectMask != new.policy.rejectMask {
             return "policy.reject_mask (\(hex(old.policy.rejectMask)) -> \(hex(new.policy.rejectMask)))"

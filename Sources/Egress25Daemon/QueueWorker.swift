@@ -11,8 +11,11 @@ public struct BlockVerdictPolicy: Sendable, Hashable {
     /// `reject`: the reject mark is written under the reject mask, so a kernel rule answers with a TCP reset;
     /// `drop`: drop silently.
     public var action: BlockAction
-    /// The value written under ``rejectMask`` (`policy.reject_mark`).
+    /// The value written under ``rejectMask`` into a blocked SYN (`policy.reject_mark`).
     public var rejectMark: UInt32
+    /// The value written under ``rejectMask`` into an accepted SYN (`policy.accept_mark`): with fail_policy
+    /// closed the enforce rules drop a subscriber's SYN to a policed port that lacks it.
+    public var acceptMark: UInt32
     /// The mark bits egress25 owns (`policy.reject_mask`); all other bits of the packet's mark are kept.
     public var rejectMask: UInt32
     /// `true` when the installed rules are nftables: the blocked SYN gets `NF_REPEAT` instead of `NF_ACCEPT`,
@@ -20,10 +23,15 @@ public struct BlockVerdictPolicy: Sendable, Hashable {
     /// rewrite the mark. `false` (iptables, or not known yet): `NF_ACCEPT`, and `EGRESS25-ENFORCE` rejects it.
     public var repeatInJudgeChain: Bool
 
-    public init(action: BlockAction, rejectMark: UInt32, rejectMask: UInt32? = nil, repeatInJudgeChain: Bool = false) {
+    public init(
+        action: BlockAction, rejectMark: UInt32, acceptMark: UInt32? = nil, rejectMask: UInt32? = nil,
+        repeatInJudgeChain: Bool = false
+    ) {
         self.action = action
         self.rejectMark = rejectMark
-        self.rejectMask = rejectMask ?? rejectMark
+        let acceptMark = acceptMark ?? PolicySettings.defaultAcceptMark(rejectMark: rejectMark)
+        self.acceptMark = acceptMark
+        self.rejectMask = rejectMask ?? (rejectMark | acceptMark)
         self.repeatInJudgeChain = repeatInJudgeChain
     }
 
@@ -32,7 +40,7 @@ public struct BlockVerdictPolicy: Sendable, Hashable {
     /// whatever the block action: the reject rules match only a complete TCP SYN, so a mark would let it through.
     @inline(__always)
     public func verdict(for decision: Decision, existingMark: UInt32) -> PacketVerdict {
-        if decision.verdict == .accept { return .accept }
+        if decision.verdict == .accept { return .accept(mark: existingMark & ~rejectMask | acceptMark) }
         if decision.reason == .malformed { return .drop }
         return verdict(existingMark: existingMark)
     }
@@ -52,12 +60,15 @@ public struct BlockVerdictPolicy: Sendable, Hashable {
 /// The block verdict in force, shared by the queue workers (read once per batch). The action changes on a
 /// reload (`policy.block_action`), the verdict style when the rules check learns the installed backend; the
 /// mark and mask stay as started, because the kernel rules match them.
-/// One 64-bit atomic: bit 32 = drop, bit 33 = repeat, low 32 bits = reject mark; the mask is immutable.
+/// One 64-bit atomic: bit 32 = drop, bit 33 = repeat, low 32 bits = reject mark; accept mark and mask are
+/// immutable.
 public final class BlockVerdictSetting: Sendable {
     private let state: ManagedAtomic<UInt64>
+    private let acceptMark: UInt32
     private let rejectMask: UInt32
 
     public init(_ policy: BlockVerdictPolicy) {
+        acceptMark = policy.acceptMark
         rejectMask = policy.rejectMask
         state = ManagedAtomic(Self.encode(policy))
     }
@@ -67,7 +78,7 @@ public final class BlockVerdictSetting: Sendable {
         let value = state.load(ordering: .relaxed)
         return BlockVerdictPolicy(
             action: value >> 32 & 1 == 1 ? .drop : .reject, rejectMark: UInt32(truncatingIfNeeded: value),
-            rejectMask: rejectMask, repeatInJudgeChain: value >> 33 & 1 == 1)
+            acceptMark: acceptMark, rejectMask: rejectMask, repeatInJudgeChain: value >> 33 & 1 == 1)
     }
 
     /// Sets the action (a reload of `block_action`).

@@ -1,3 +1,4 @@
+import Egress25Configuration
 import Egress25Core
 
 /// JSON form of a ``KernelRuleSet`` (prefixes as text), for the last-applied rules file
@@ -6,8 +7,8 @@ extension KernelRuleSet: Codable {
     enum CodingKeys: String, CodingKey {
         case subscribersV4 = "subscribers_v4", subscribersV6 = "subscribers_v6", relaysV4 = "relays_v4"
         case relaysV6 = "relays_v6", ports, queueFirst = "queue_first", queueLast = "queue_last"
-        case failOpen = "fail_open", rejectMark = "reject_mark", rejectMask = "reject_mask"
-        case guardNonSYN = "guard_non_syn"
+        case failOpen = "fail_open", rejectMark = "reject_mark", acceptMark = "accept_mark"
+        case rejectMask = "reject_mask", guardNonSYN = "guard_non_syn"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -33,6 +34,7 @@ extension KernelRuleSet: Codable {
             ports: try container.decode([UInt16].self, forKey: .ports), queueNumbers: first...last,
             failOpen: try container.decode(Bool.self, forKey: .failOpen),
             rejectMark: try container.decode(UInt32.self, forKey: .rejectMark),
+            acceptMark: try container.decode(UInt32.self, forKey: .acceptMark),
             rejectMask: try container.decode(UInt32.self, forKey: .rejectMask),
             guardNonSYN: try container.decodeIfPresent(Bool.self, forKey: .guardNonSYN) ?? false)
     }
@@ -48,6 +50,7 @@ extension KernelRuleSet: Codable {
         try container.encode(queueNumbers.upperBound, forKey: .queueLast)
         try container.encode(failOpen, forKey: .failOpen)
         try container.encode(rejectMark, forKey: .rejectMark)
+        try container.encode(acceptMark, forKey: .acceptMark)
         try container.encode(rejectMask, forKey: .rejectMask)
         try container.encode(guardNonSYN, forKey: .guardNonSYN)
     }
@@ -72,11 +75,12 @@ public struct RunningDaemonKernelSettings: Codable, Sendable, Hashable {
     public var queueLast: UInt16
     public var failOpen: Bool
     public var rejectMark: UInt32
+    public var acceptMark: UInt32
     public var rejectMask: UInt32
 
     enum CodingKeys: String, CodingKey {
         case pid, queueFirst = "queue_first", queueLast = "queue_last", failOpen = "fail_open"
-        case rejectMark = "reject_mark", rejectMask = "reject_mask"
+        case rejectMark = "reject_mark", acceptMark = "accept_mark", rejectMask = "reject_mask"
     }
 
     public init(pid: Int32, rules: KernelRuleSet) {
@@ -85,13 +89,15 @@ public struct RunningDaemonKernelSettings: Codable, Sendable, Hashable {
         queueLast = rules.queueNumbers.upperBound
         failOpen = rules.failOpen
         rejectMark = rules.rejectMark
+        acceptMark = rules.acceptMark
         rejectMask = rules.rejectMask
     }
 
     /// One line describing the settings, e.g. `queues 0-3, fail_policy closed, reject_mark 0x25/0x25`.
     public var summary: String {
         "queues \(queueFirst)-\(queueLast), fail_policy \(failOpen ? "open" : "closed"), "
-            + "reject_mark 0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16))"
+            + "reject_mark 0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16)), "
+            + "accept_mark 0x\(String(acceptMark, radix: 16))"
     }
 
     /// Whether `rules` carry the same queues, fail policy, mark and mask.

@@ -27,7 +27,10 @@ public struct KernelRuleSet: Sendable, Hashable {
     /// A subscriber's SYN to a policed port whose mark, under ``rejectMask``, equals this value is rejected
     /// with a TCP reset (nonzero).
     public var rejectMark: UInt32
-    /// The mark bits the reject rule compares (covers ``rejectMark``).
+    /// The value a SYN the daemon accepted carries under ``rejectMask``. With fail_policy closed, a subscriber's
+    /// SYN to a policed port (not to a kernel relay) reaching the enforce rules without it is dropped.
+    public var acceptMark: UInt32
+    /// The mark bits the rules compare (covers ``rejectMark`` and ``acceptMark``).
     public var rejectMask: UInt32
     /// `policy.guard_non_syn`: the conntrack guard rule is rendered.
     public var guardNonSYN: Bool
@@ -35,7 +38,7 @@ public struct KernelRuleSet: Sendable, Hashable {
     public init(
         subscribersV4: [IPPrefix], subscribersV6: [IPPrefix], relaysV4: [IPPrefix], relaysV6: [IPPrefix],
         ports: [UInt16], queueNumbers: ClosedRange<UInt16>, failOpen: Bool, rejectMark: UInt32,
-        rejectMask: UInt32? = nil, guardNonSYN: Bool = false
+        acceptMark: UInt32? = nil, rejectMask: UInt32? = nil, guardNonSYN: Bool = false
     ) {
         self.subscribersV4 = KernelRuleSet.normalized(subscribersV4)
         self.subscribersV6 = KernelRuleSet.normalized(subscribersV6)
@@ -45,7 +48,9 @@ public struct KernelRuleSet: Sendable, Hashable {
         self.queueNumbers = queueNumbers
         self.failOpen = failOpen
         self.rejectMark = rejectMark
-        self.rejectMask = rejectMask ?? rejectMark
+        let acceptMark = acceptMark ?? PolicySettings.defaultAcceptMark(rejectMark: rejectMark)
+        self.acceptMark = acceptMark
+        self.rejectMask = rejectMask ?? (rejectMark | acceptMark)
         self.guardNonSYN = guardNonSYN
     }
 
@@ -64,6 +69,7 @@ public struct KernelRuleSet: Sendable, Hashable {
             queueNumbers: (numbers.first ?? 0)...(numbers.last ?? 0),
             failOpen: configuration.queue.failPolicy == .open,
             rejectMark: configuration.policy.rejectMark,
+            acceptMark: configuration.policy.acceptMark,
             rejectMask: configuration.policy.rejectMask,
             guardNonSYN: configuration.policy.guardNonSYN
         )
@@ -74,7 +80,8 @@ public struct KernelRuleSet: Sendable, Hashable {
     public var canonicalDescription: String {
         func list(_ prefixes: [IPPrefix]) -> String { prefixes.map(\.ruleText).joined(separator: ",") }
         return "queues=\(queueNumbers.lowerBound)-\(queueNumbers.upperBound) open=\(failOpen ? 1 : 0) "
-            + "mark=0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16)) guard=\(guardNonSYN ? 1 : 0) "
+            + "mark=0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16)) "
+            + "accept=0x\(String(acceptMark, radix: 16)) guard=\(guardNonSYN ? 1 : 0) "
             + "ports=\(ports.map(String.init).joined(separator: ",")) sub4=\(list(subscribersV4)) "
             + "sub6=\(list(subscribersV6)) relay4=\(list(relaysV4)) relay6=\(list(relaysV6))"
     }

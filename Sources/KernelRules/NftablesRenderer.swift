@@ -107,18 +107,29 @@ public enum NftablesRenderer {
         out += "\t\t\(v6) \(syn) ip6 daddr @relays_v6 accept\n"
         out += "\t\t\(v6) \(syn) \(queue)\n"
         out += "\t}\n\n"
+        let accepted = "meta mark & \(hexMark(rules.rejectMask)) != \(hexMark(rules.acceptMark))"
         out += """
-            \t# Priority filter: after judge, for a block egress25d answered with NF_ACCEPT and the reject mark
-            \t# (before it has seen which backend is installed). Only subscribers' SYNs to policed ports.
-            \t# With block_action drop the daemon drops instead and never sets the mark.
-            \tchain enforce {
-            \t\ttype filter hook forward priority filter; policy accept;
-            \t\t\(v4) \(syn) \(mark) reject with tcp reset
-            \t\t\(v6) \(syn) \(mark) reject with tcp reset
-            \t}
-            }
+            \t# Priority filter: after judge. A block egress25d answered with NF_ACCEPT and the reject mark
+            \t# (before it has seen which backend is installed) is reset here. Only subscribers' SYNs to
+            \t# policed ports are looked at. With block_action drop the daemon drops instead.
 
             """
+        if !rules.failOpen {
+            out += """
+                \t# fail_policy closed: every such SYN not to a kernel relay was judged, and egress25d marked the
+                \t# ones it accepted with accept_mark. One without it was never judged, or another chain rewrote
+                \t# its mark after the verdict (which could have hidden a reject mark): dropped.
+
+                """
+        }
+        out += "\tchain enforce {\n\t\ttype filter hook forward priority filter; policy accept;\n"
+        out += "\t\t\(v4) \(syn) \(mark) reject with tcp reset\n"
+        out += "\t\t\(v6) \(syn) \(mark) reject with tcp reset\n"
+        if !rules.failOpen {
+            out += "\t\t\(v4) \(syn) ip daddr != @relays_v4 \(accepted) drop\n"
+            out += "\t\t\(v6) \(syn) ip6 daddr != @relays_v6 \(accepted) drop\n"
+        }
+        out += "\t}\n}\n"
         return out
     }
 

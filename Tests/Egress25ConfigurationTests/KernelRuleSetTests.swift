@@ -77,10 +77,15 @@ struct KernelRuleSetTests {
             ))
         #expect(text.contains("@policed_ports queue num 4-7 bypass comment \"egress25 rules "))
         #expect(!text.contains("fanout"))
-        #expect(text.contains("meta mark & 0x80000000 == 0x80000000 "))
+        // A single-bit reject mark takes the next bit (below it, for bit 31) for the accept mark; the mask covers
+        // both.
+        #expect(text.contains("meta mark & 0xc0000000 == 0x80000000 "))
         let masked = NftablesRenderer.render(
             try Self.rules("policy: {subscriber_ranges: [100.64.0.0/10], reject_mark: 0x1, reject_mask: 0xf}"))
         #expect(masked.contains("meta mark & 0x0000000f == 0x00000001 reject with tcp reset"))
+        // fail_policy closed (the default): a SYN without the accept mark was not judged, or its mark was rewritten.
+        #expect(masked.contains("ip daddr != @relays_v4 meta mark & 0x0000000f != 0x00000002 drop"))
+        #expect(!text.contains("!= 0x40000000 drop"), "fail open: a bypassed SYN carries no accept mark")
     }
 
     @Test("the fingerprint changes with everything the rules encode, and only with that")
@@ -96,6 +101,7 @@ struct KernelRuleSetTests {
             "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], ports: [25, 2525]}",
             "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], reject_mark: 0x40}",
             "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], reject_mask: 0xff}",
+            "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], accept_mark: 0x4}",
             "policy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25], guard_non_syn: true}",
             "queue: {numbers: 1}\npolicy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25]}",
             "queue: {fail_policy: open}\npolicy: {subscriber_ranges: [100.64.0.0/10], relay_hosts: [192.0.2.25]}",
@@ -142,6 +148,8 @@ struct KernelRuleSetTests {
                 *filter
                 :EGRESS25-ENFORCE - [0:0]
                 -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
+                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark ! --mark 0x20/0x25 -j DROP
                 COMMIT
 
                 """)
@@ -157,6 +165,8 @@ struct KernelRuleSetTests {
                     + "-j EGRESS25-FIRSTFRAG\n"))
         // IPv6 has no offset-1 rule (RFC 8200/5722: receivers drop overlapping fragments) and no u32.
         #expect(!balanced.contains("u32"))
+        // fail_policy open: a SYN without the accept mark may have passed the queue by bypass, so it is not dropped.
+        #expect(!balanced.contains("! --mark"))
     }
 
     @Test("nftables: offset-1 fragments dropped and first fragments checked first, then the reject, relays, queue")

@@ -80,7 +80,8 @@ struct KernelRulesInstallerTests {
             #expect(occurrences(of: "-A EGRESS25-JUDGE ", in: rules) == judgeRules, "\(tool)")
             #expect(occurrences(of: "-j NFQUEUE --queue-balance 0:3\n", in: rules) == 1, "\(tool)")
             #expect(occurrences(of: "-A EGRESS25-FIRSTFRAG ", in: rules) == (tool == "iptables" ? 3 : 4), "\(tool)")
-            #expect(occurrences(of: "-A EGRESS25-ENFORCE ", in: rules) == 1, "\(tool)")
+            // Reject marked, pass relays, drop what lacks the accept mark (fail_policy closed).
+            #expect(occurrences(of: "-A EGRESS25-ENFORCE ", in: rules) == 3, "\(tool)")
             #expect(occurrences(of: "-m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset", in: rules) == 1)
             #expect(occurrences(of: foreign, in: rules) == 1, "\(tool)")
             // filter: our jump is first, before the router's own accept rules.

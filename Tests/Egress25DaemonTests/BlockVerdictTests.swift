@@ -74,6 +74,9 @@ import Testing
         #expect(policy.verdict(for: malformed, existingMark: 0) == .drop)
         let blocked = Decision(verdict: .block, reason: .blockedNoException)
         #expect(policy.verdict(for: blocked, existingMark: 0) == .repeat(mark: 0x25))
-        #expect(policy.verdict(for: Decision(verdict: .accept, reason: .relay(0)), existingMark: 9) == .accept)
+        // An accepted SYN carries the accept mark under the mask (0x20 under 0x25), the other bits kept.
+        #expect(
+            policy.verdict(for: Decision(verdict: .accept, reason: .relay(0)), existingMark: 0x105)
+                == .accept(mark: 0x120))
     }
 }

@@ -74,7 +74,7 @@ struct RulesDriftTests {
                 ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
                  "--config", changed])
             #expect(refused.status == 1)
-            #expect(refused.error.contains("reject_mark 0x25/0x25") && refused.error.contains("0x40000000"),
+            #expect(refused.error.contains("reject_mark 0x25/0x25, accept_mark 0x20") && refused.error.contains("0x40000000"),
                     "\(refused.error)")
             // Nothing changed: blocked SYNs are still reset, and the rules still match the daemon.
             #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
