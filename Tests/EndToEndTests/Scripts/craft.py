@@ -405,6 +405,16 @@ def corpus():
     def _(c):
         return [ipv4(c.s4, c.mx4, c.ident, c.syn4(), df=1)]
 
+    # --- not a SYN: a segment of a flow whose SYN was never judged (the conntrack guard's case). An MX answers
+    # it with a reset (no such connection); with policy.guard_non_syn the router drops it, so it stays silent.
+    @add("nonsyn_ack_data_v4", 4, "silent")
+    def _(c):
+        return [ipv4(c.s4, c.mx4, c.ident, c.syn4(flags=ACK | PSH, payload=b"MAIL FROM:<x@y.test>\r\n"))]
+
+    @add("nonsyn_ack_data_v6", 6, "silent")
+    def _(c):
+        return v6_plain(c.s6, c.mx6, [], c.syn6(flags=ACK | PSH, payload=b"MAIL FROM:<x@y.test>\r\n"))
+
     return cases
 
 
