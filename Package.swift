@@ -34,33 +34,37 @@ let package = Package(
         ),
         .target(
             name: "NetfilterQueue",
-            dependencies: ["CNetfilterQueue"],
+            dependencies: ["CNetfilterQueue", "Egress25System"],
             swiftSettings: swiftSettings
         ),
+        // The one home for OS calls: clocks, the EINTR-retrying syscall helper, errno descriptions.
+        .target(name: "Egress25System", swiftSettings: swiftSettings),
         // Software prefetch for Egress25Core's batch lookups (Swift has no spelling for __builtin_prefetch).
         .target(name: "CEgress25Core"),
         .target(
             name: "Egress25Core",
-            dependencies: ["CEgress25Core"],
+            dependencies: ["CEgress25Core", "Egress25System"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Egress25Configuration",
             dependencies: [
                 "Egress25Core",
+                "Egress25System",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "KernelRules",
-            dependencies: ["Egress25Configuration", "Egress25Core"],
+            dependencies: ["Egress25Configuration", "Egress25Core", "Egress25System"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "ExceptionStore",
             dependencies: [
                 "Egress25Core",
+                "Egress25System",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -69,6 +73,7 @@ let package = Package(
             name: "BlockLog",
             dependencies: [
                 "Egress25Core",
+                "Egress25System",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,6 +85,7 @@ let package = Package(
             name: "Egress25Daemon",
             dependencies: [
                 "Egress25Core",
+                "Egress25System",
                 "Egress25Configuration",
                 "NetfilterQueue",
                 "ExceptionStore",
@@ -108,6 +114,7 @@ let package = Package(
             name: "egress25ctl",
             dependencies: [
                 "Egress25Core",
+                "Egress25System",
                 "Egress25Configuration",
                 "KernelRules",
                 "ExceptionStore",

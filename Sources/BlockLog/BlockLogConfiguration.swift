@@ -73,9 +73,7 @@ public protocol BlockLogClock: Sendable {
 public struct SystemBlockLogClock: BlockLogClock {
     public init() {}
     public func nowMilliseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+        SystemClock.realtimeMilliseconds()
     }
 }
 
@@ -97,6 +95,7 @@ public struct NoBlockLogResolver: BlockLogResolver {
 }
 
 #if canImport(Glibc)
+import Egress25System
 import Glibc
 #elseif canImport(Musl)
 import Musl

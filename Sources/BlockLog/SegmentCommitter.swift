@@ -1,3 +1,4 @@
+import Egress25System
 import Atomics
 import Egress25Core
 import GRDB
@@ -222,7 +223,7 @@ final class SegmentCommitter {
             components.append(String(part))
             let path = (directory.hasPrefix("/") ? "/" : "") + components.joined(separator: "/")
             if mkdir(path, 0o750) != 0 && errno != EEXIST {
-                throw BlockLogError(.directory, "cannot create \(path): \(String(cString: strerror(errno)))")
+                throw BlockLogError(.directory, "cannot create \(path): \(SystemCallError.describe(errno))")
             }
         }
         directoryReady = true
@@ -291,7 +292,7 @@ final class SegmentCommitter {
                 ok = false
                 if suffix.isEmpty {
                     reportError(
-                        BlockLogError(.directory, "cannot delete \(path): \(String(cString: strerror(errno)))"),
+                        BlockLogError(.directory, "cannot delete \(path): \(SystemCallError.describe(errno))"),
                         now: now, pendingRows: 0)
                 }
             }

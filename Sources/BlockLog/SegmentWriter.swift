@@ -1,3 +1,4 @@
+import Egress25System
 import GRDB
 import GRDBSQLite
 
@@ -32,7 +33,7 @@ final class SegmentWriter {
         let path = self.path
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
-            throw BlockLogError(.segment, "cannot create \(path): \(String(cString: strerror(errno)))")
+            throw BlockLogError(.segment, "cannot create \(path): \(SystemCallError.describe(errno))")
         }
         _ = Glibc.close(descriptor)
         var configuration = Configuration()

@@ -1,3 +1,4 @@
+import Egress25System
 import Egress25Core
 import Yams
 
@@ -437,8 +438,10 @@ public enum ConfigurationLoader {
         var settings = MetricsSettings()
         if let value = map["listen"] {
             let text = try value.string()
-            if let problem = ValueParsers.listenAddress(text) { throw value.error(problem.reason) }
-            settings.listen = text
+            switch ValueParsers.listenAddress(text) {
+            case .success(let address): settings.listen = address
+            case .failure(let problem): throw value.error(problem.reason)
+            }
         }
         return settings
     }
@@ -555,7 +558,7 @@ public enum ConfigurationLoader {
 
     static func readFile(_ path: String) throws(ConfigurationError) -> String {
         func failure(_ what: String) -> ConfigurationError {
-            let reason = String(cString: strerror(errno))
+            let reason = SystemCallError.describe(errno)
             return ConfigurationError(file: path, line: nil, column: nil, message: "cannot \(what): \(reason)")
         }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -571,11 +574,8 @@ public enum ConfigurationLoader {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("read the configuration file")
-            }
+            let count = retryingOnInterrupt { chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) } }
+            if count < 0 { throw failure("read the configuration file") }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
             if bytes.count > 16 << 20 {

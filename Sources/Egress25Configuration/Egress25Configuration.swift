@@ -53,21 +53,36 @@ public struct Egress25Configuration: Sendable {
     /// `/etc/egress25/egress25.yaml`.
     public static let defaultPath = "/etc/egress25/egress25.yaml"
 
-    /// `<state_directory>/exceptions.sqlite`: the ExceptionStore database.
-    public var exceptionStorePath: String { stateDirectory.joinedPath("exceptions.sqlite") }
-    /// `<state_directory>/egress25d.pid`: the running daemon's process id.
-    public var pidFilePath: String { stateDirectory.joinedPath("egress25d.pid") }
-    /// `<state_directory>/egress25d.kernel.json`: the queues, mark and fail policy the running daemon started
-    /// with, which the kernel rules must match (`egress25ctl rules apply` compares them).
-    public var runningKernelSettingsPath: String { stateDirectory.joinedPath("egress25d.kernel.json") }
-    /// `<state_directory>/kernel-rules.last.json`: the rules last applied successfully; at boot with an invalid
-    /// configuration `egress25ctl rules apply` installs them again instead of leaving port 25 open.
-    public var lastAppliedRulesPath: String { stateDirectory.joinedPath("kernel-rules.last.json") }
+    /// The files under `state_directory`.
+    public var state: StateDirectory { StateDirectory(stateDirectory) }
+}
+
+/// The files egress25 keeps under `state_directory` (default `/var/lib/egress25`): one place that spells
+/// them, for the daemon and for `egress25ctl`.
+public struct StateDirectory: Sendable, Hashable {
+    /// The directory (absolute path).
+    public var path: String
+
+    public init(_ path: String) {
+        self.path = path
+    }
+
+    /// `exceptions.sqlite`: customers, bindings, sessions, exceptions and the audit log (ExceptionStore).
+    public var exceptionStore: String { path.joinedPath("exceptions.sqlite") }
+    /// `blocklog/`: the block log's hourly or daily SQLite segments.
+    public var blockLog: String { path.joinedPath("blocklog") }
+    /// `egress25d.pid`: the running daemon's process id (`egress25ctl reload`).
+    public var pidFile: String { path.joinedPath("egress25d.pid") }
+    /// `egress25d.kernel.json`: the queues, fail policy and marks the running daemon started with, which the
+    /// kernel rules must match (`egress25ctl rules apply` compares them).
+    public var runningKernelSettings: String { path.joinedPath("egress25d.kernel.json") }
+    /// `kernel-rules.last.json`: the rules last applied successfully; `rules apply --fail-closed` installs them
+    /// again at a boot with an invalid configuration.
+    public var lastAppliedRules: String { path.joinedPath("kernel-rules.last.json") }
+
     /// `/var/lib/egress25/kernel-rules.last.json`: where the last applied rules are looked for when the
     /// configuration cannot be read (its `state_directory` is then unknown).
-    public static let defaultLastAppliedRulesPath = "/var/lib/egress25/kernel-rules.last.json"
-    /// `<state_directory>/blocklog`: the BlockLog segment directory.
-    public var blockLogDirectory: String { stateDirectory.joinedPath("blocklog") }
+    public static let defaultLastAppliedRules = "/var/lib/egress25/kernel-rules.last.json"
 }
 
 /// What the kernel does with queued SYNs while no daemon listens on the queue, or the queue is full.
@@ -245,13 +260,30 @@ public struct SessionSettings: Sendable, Hashable {
 
 /// Key `metrics`.
 public struct MetricsSettings: Sendable, Hashable {
-    /// Key `listen`: `ADDRESS:PORT` (`127.0.0.1:9325`, `[::1]:9325`) of the metrics endpoint.
+    /// Key `listen`: `ADDRESS:PORT` (`127.0.0.1:9325`, `[::1]:9325`) of the metrics endpoint, parsed once here.
     /// Default `127.0.0.1:9325`.
-    public var listen: String
+    public var listen: ListenAddress
 
-    public init(listen: String = "127.0.0.1:9325") {
+    public init(listen: ListenAddress = ListenAddress(address: .v4(IPv4Address(0x7F00_0001)), port: 9325)) {
         self.listen = listen
     }
+}
+
+/// A TCP listen address: an IP address and a port, as the configuration writes it (`127.0.0.1:9325`,
+/// `[::1]:9325`).
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The address to bind.
+    public var address: IPAddress
+    /// The TCP port, 1...65535.
+    public var port: UInt16
+
+    public init(address: IPAddress, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    /// `127.0.0.1:9325` or `[::1]:9325`.
+    public var description: String { address.isIPv4 ? "\(address):\(port)" : "[\(address)]:\(port)" }
 }
 
 extension String {

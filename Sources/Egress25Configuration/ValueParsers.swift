@@ -92,32 +92,34 @@ enum ValueParsers {
     }
 
     /// Checks `ADDRESS:PORT` / `[IPV6]:PORT` with an IP literal and a port 1...65535.
-    static func listenAddress(_ text: String) -> ReasonError? {
+    static func listenAddress(_ text: String) -> Result<ListenAddress, ReasonError> {
         let host: Substring
         let port: Substring
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                return ReasonError("expected [IPV6]:PORT such as [::1]:9325, found \"\(text)\"")
+                return .failure(ReasonError("expected [IPV6]:PORT such as [::1]:9325, found \"\(text)\""))
             }
             host = text[text.index(after: text.startIndex)..<close]
             port = text[text.index(close, offsetBy: 2)...]
         } else {
             guard let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon else {
-                return ReasonError(
-                    "expected ADDRESS:PORT such as 127.0.0.1:9325 (IPv6 in brackets: [::1]:9325), found \"\(text)\"")
+                return .failure(
+                    ReasonError(
+                        "expected ADDRESS:PORT such as 127.0.0.1:9325 (IPv6 in brackets: [::1]:9325), found \"\(text)\""))
             }
             host = text[..<colon]
             port = text[text.index(after: colon)...]
         }
+        let address: IPAddress
         do {
-            _ = try IPAddress(parsing: String(host))
+            address = try IPAddress(parsing: String(host))
         } catch {
-            return ReasonError("\"\(host)\" is not an IP address: \(error.reason)")
+            return .failure(ReasonError("\"\(host)\" is not an IP address: \(error.reason)"))
         }
         guard let number = integer(String(port)), (1...65535).contains(number), port.allSatisfy(\.isNumber) else {
-            return ReasonError("port \"\(port)\" is not a number in 1...65535")
+            return .failure(ReasonError("port \"\(port)\" is not a number in 1...65535"))
         }
-        return nil
+        return .success(ListenAddress(address: address, port: UInt16(number)))
     }
 
     /// The closest of `candidates` to `word` when it is a near miss (edit distance at most 2, or 1 for

@@ -1,3 +1,4 @@
+import Egress25System
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -229,16 +230,12 @@ public enum UTCTime {
 
     /// The current time in Unix seconds (UTC), from `clock_gettime(CLOCK_REALTIME)`.
     public static func now() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec)
+        SystemClock.realtimeSeconds()
     }
 
     /// The current time in Unix milliseconds (UTC), from `clock_gettime(CLOCK_REALTIME)`.
     public static func nowMilliseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+        SystemClock.realtimeMilliseconds()
     }
 
     // MARK: - Civil calendar (proleptic Gregorian), after Howard Hinnant's "chrono-compatible date algorithms".

@@ -32,6 +32,8 @@ public final class Daemon: Sendable {
     let blockVerdict: BlockVerdictSetting
     /// The kernel rules the configuration renders and the last check of the installed ones.
     let kernelRules: KernelRulesState
+    /// What `/healthz` and the systemd watchdog both read.
+    let health: Health
     private let reloadLock = Mutex(())
 
     /// Loads the configuration, builds the first policy snapshot, and prepares (but does not bind) the queues.
@@ -64,7 +66,7 @@ public final class Daemon: Sendable {
         if configuration.blockLog.enabled {
             do {
                 blockLog = try BlockLogWriter(
-                    directory: configuration.stateDirectory + "/blocklog",
+                    directory: configuration.state.blockLog,
                     configuration: BlockLogConfiguration(configuration.blockLog),
                     nodeName: configuration.nodeName,
                     resolver: publisher,
@@ -82,7 +84,8 @@ public final class Daemon: Sendable {
                 action: configuration.policy.blockAction, rejectMark: configuration.policy.rejectMark,
                 acceptMark: configuration.policy.acceptMark, rejectMask: configuration.policy.rejectMask))
         self.blockVerdict = blockVerdict
-        self.kernelRules = KernelRulesState(configuration: configuration)
+        let kernelRules = KernelRulesState(configuration: configuration)
+        self.kernelRules = kernelRules
         self.workers = queue.numbers.map { number in
             let ring = blockLog.map { writer in
                 // 2^18 blocked attempts (about 1 s at 250,000 blocked SYN/s; 18 MiB) absorb a botnet burst
@@ -105,6 +108,7 @@ public final class Daemon: Sendable {
                 logger: logger
             )
         }
+        self.health = Health(workers: workers, kernelRules: kernelRules)
     }
 
     /// Validates the configuration and everything the policy is built from, without binding queues.
@@ -146,9 +150,7 @@ public final class Daemon: Sendable {
                 throw DaemonStartupError("\(error)")
             }
         }
-        blockLog?.start()
-        for worker in workers { worker.start() }
-        let pidFile = configuration.pidFilePath
+        let pidFile = configuration.state.pidFile
         do {
             try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         } catch {
@@ -157,7 +159,7 @@ public final class Daemon: Sendable {
         }
         defer { try? FileManager.default.removeItem(atPath: pidFile) }
         // The queues and mark in force, so `egress25ctl rules apply` can refuse rules this daemon cannot serve.
-        let kernelSettingsFile = configuration.runningKernelSettingsPath
+        let kernelSettingsFile = configuration.state.runningKernelSettings
         do {
             let settings = RunningDaemonKernelSettings(pid: getpid(), rules: KernelRuleSet(configuration: configuration))
             try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: kernelSettingsFile), options: .atomic)
@@ -179,33 +181,39 @@ public final class Daemon: Sendable {
         notifier.notify("READY=1\nSTATUS=judging SYNs on queues \(configuration.queue.numbers)")
 
         let metrics = DaemonMetrics(daemon: self)
-        let metricsServer = try MetricsServer.application(
+        let metricsServer = MetricsServer.application(
             metrics: metrics, listen: configuration.metrics.listen, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if faultInjection {
             logger.warning("fault injection enabled: SIGUSR2 kills the queue sockets (tests only)")
-            services.append(.init(service: FaultInjectionService(daemon: self), serviceName: "fault-injection"))
+            services.append(
+                .init(service: FaultInjectionService(workers: workers, logger: logger), serviceName: "fault-injection"))
         }
+        // A service group shuts its services down in reverse order: the queue workers (last) stop first, so no
+        // verdict is pending when the block log (first) flushes.
+        services += [
+            .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
+            // A metrics endpoint that cannot listen is logged, but never stops the judging.
+            .init(service: metricsServer, successTerminationBehavior: .ignore,
+                  failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
+            .init(
+                service: PolicyReloadService(
+                    reload: { [self] source, reason in reload(from: source, reason: reason) },
+                    policySource: policySource, notifier: notifier),
+                serviceName: "policy-reload"),
+            .init(service: StatisticsDumpService(workers: workers), serviceName: "statistics-dump"),
+            .init(
+                service: WatchdogService(workers: workers, health: health, notifier: notifier, logger: logger),
+                serviceName: "watchdog"),
+            .init(
+                service: KernelRulesWatchService(
+                    state: kernelRules, blockVerdict: blockVerdict, settings: configuration.rules, logger: logger),
+                serviceName: "kernel-rules-watch"),
+            .init(service: QueueWorkersService(workers: workers, notifier: notifier), serviceName: "queue-workers"),
+        ]
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: services + [
-                    .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
-                    // A metrics endpoint that cannot listen is logged, but never stops the judging.
-                    .init(service: metricsServer, successTerminationBehavior: .ignore,
-                          failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
-                    .init(service: PolicyReloadService(daemon: self), serviceName: "policy-reload"),
-                    .init(service: StatisticsDumpService(daemon: self), serviceName: "statistics-dump"),
-                    .init(service: WatchdogService(daemon: self), serviceName: "watchdog"),
-                    .init(
-                        service: KernelRulesWatchService(
-                            state: kernelRules, blockVerdict: blockVerdict, settings: configuration.rules,
-                            logger: logger),
-                        serviceName: "kernel-rules-watch"),
-                    .init(service: QueueWorkersService(daemon: self), serviceName: "queue-workers"),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            ))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.notice("egress25d stopped")
     }
@@ -296,11 +304,6 @@ public final class Daemon: Sendable {
         policySource.lastReloadSucceeded.store(false, ordering: .relaxed)
         logger.error("reload rejected, the policy in force stays", metadata: ["error": "\(error)"])
         return false
-    }
-
-    func stopWorkers() {
-        notifier.notify("STOPPING=1")
-        for worker in workers { worker.stop() }
     }
 }
 

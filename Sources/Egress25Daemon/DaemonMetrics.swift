@@ -157,22 +157,14 @@ final class DaemonMetrics: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `/healthz`: healthy only when every queue is bound, its worker is alive, and a policy is loaded.
+    /// `/healthz`: healthy only when every queue is bound and its worker alive, the watchdog found nothing wrong
+    /// in the kernel's queue table, and the kernel rules are in place (``Health``).
     func health() -> (healthy: Bool, text: String) {
-        let now = SystemClock.monotonicMilliseconds()
-        var problems: [String] = []
-        for worker in daemon.workers {
-            if !worker.statistics.bound.load(ordering: .relaxed) {
-                problems.append("queue \(worker.queueNumber) is not bound")
-            } else if !worker.statistics.isAlive(now: now) {
-                problems.append("queue \(worker.queueNumber) worker has not returned from a receive for over 5 s")
-            }
+        let report = daemon.health.report()
+        if report.healthy {
+            let generation = daemon.publisher.current.generation
+            return (true, "ok: \(daemon.workers.count) queue(s) bound, policy generation \(generation)\n")
         }
-        if let problem = daemon.kernelRules.problem { problems.append(problem) }
-        let snapshot = daemon.publisher.current
-        if problems.isEmpty {
-            return (true, "ok: \(daemon.workers.count) queue(s) bound, policy generation \(snapshot.generation)\n")
-        }
-        return (false, problems.joined(separator: "\n") + "\n")
+        return (false, report.problems.joined(separator: "\n") + "\n")
     }
 }

@@ -1,27 +1,13 @@
+import Egress25Configuration
 import Hummingbird
 import Logging
 
 /// The HTTP endpoint on `metrics.listen`: `GET /metrics` (Prometheus text format) and `GET /healthz`
 /// (200 when every queue is bound and the policy is loaded, else 503 with the reasons).
 enum MetricsServer {
-    /// Splits `host:port` or `[v6]:port`.
-    ///
-    /// - Throws: ``DaemonStartupError`` when the address has no valid port.
-    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (1...65535).contains(port)
-        else {
-            throw DaemonStartupError("metrics.listen \(text) is not HOST:PORT")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host, port)
-    }
-
-    static func application(metrics: DaemonMetrics, listen: String, logger: Logger) throws
+    static func application(metrics: DaemonMetrics, listen: ListenAddress, logger: Logger)
         -> some ApplicationProtocol
     {
-        let (host, port) = try parseListen(listen)
         let router = Router()
         router.get("metrics") { _, _ -> Response in
             let body = metrics.render()
@@ -41,7 +27,8 @@ enum MetricsServer {
         serverLogger.logLevel = max(logger.logLevel, .warning)
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "egress25d"),
+            configuration: .init(
+                address: .hostname("\(listen.address)", port: Int(listen.port)), serverName: "egress25d"),
             logger: serverLogger)
     }
 }

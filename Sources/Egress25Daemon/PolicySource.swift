@@ -8,8 +8,8 @@ import Logging
 /// Where a policy snapshot comes from: the configuration's policy (with its static exceptions) and the
 /// exception store's exceptions resolved to customers' current address bindings.
 final class PolicySource: Sendable {
-    let storePath: String
-    let store: ExceptionStore?
+    let builder: PolicySnapshotBuilder
+    var store: ExceptionStore? { builder.store }
     let logger: Logger
     /// Snapshots published after the first one.
     let reloads = ManagedAtomic<UInt64>(0)
@@ -21,16 +21,12 @@ final class PolicySource: Sendable {
 
     /// - Parameter readOnly: Open an existing store without creating it (for `--check-config`).
     init(configuration: Egress25Configuration, logger: Logger, readOnly: Bool = false) throws {
-        self.storePath = configuration.stateDirectory + "/exceptions.sqlite"
         self.logger = logger
-        if readOnly && !FileManager.default.fileExists(atPath: storePath) {
-            self.store = nil
-            return
-        }
         do {
-            self.store = try ExceptionStore(path: storePath, mode: readOnly ? .readOnly : .create)
+            builder = try PolicySnapshotBuilder(
+                path: configuration.state.exceptionStore, mode: readOnly ? .readOnly : .create)
         } catch {
-            throw DaemonStartupError("exception store \(storePath): \(error)")
+            throw DaemonStartupError(error.description)
         }
     }
 
@@ -39,23 +35,12 @@ final class PolicySource: Sendable {
     ///
     /// - Throws: ``DaemonStartupError`` describing the store or policy problem.
     func buildSnapshot(policy: Policy, generation: UInt64) throws -> PolicySnapshot {
-        var exceptions: [ExceptionRule] = []
-        var bindings: [CustomerBinding] = []
-        if let store {
-            do {
-                let token = try store.changeToken()
-                let inputs = try store.policyInputs(now: UTCTime.now())
-                exceptions = inputs.exceptions
-                bindings = inputs.bindings
-                lastChangeToken.store(token, ordering: .relaxed)
-            } catch {
-                throw DaemonStartupError("exception store \(storePath): \(error)")
-            }
-        }
         do {
-            return try PolicySnapshot(policy: policy, exceptions: exceptions, bindings: bindings, generation: generation)
+            let (snapshot, token) = try builder.build(policy: policy, generation: generation)
+            if let token { lastChangeToken.store(token, ordering: .relaxed) }
+            return snapshot
         } catch {
-            throw DaemonStartupError("policy: \(error)")
+            throw DaemonStartupError(error.description)
         }
     }
 

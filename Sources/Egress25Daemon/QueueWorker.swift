@@ -1,3 +1,4 @@
+import Egress25System
 import Atomics
 import BlockLog
 import Egress25Configuration

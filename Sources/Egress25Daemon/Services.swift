@@ -1,26 +1,34 @@
+import Egress25System
 import Atomics
 import BlockLog
 import Foundation
 import Logging
 import NetfilterQueue
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
-/// Runs the queue worker threads; on graceful shutdown stops receiving (first of all services).
+/// Runs the queue workers: starts one thread per (already bound) queue, and on graceful shutdown stops them.
+/// Listed last in the service group, so it is shut down first: no verdict is pending when the block log flushes.
 struct QueueWorkersService: Service {
-    let daemon: Daemon
+    let workers: [QueueWorker]
+    let notifier: SystemdNotifier
 
     func run() async throws {
+        for worker in workers { worker.start() }
         try? await gracefulShutdown()
-        daemon.stopWorkers()
+        notifier.notify("STOPPING=1")
+        for worker in workers { worker.stop() }
     }
 }
 
-/// Flushes the block log after the workers stopped (services shut down in reverse order).
+/// Runs the block-log writer threads; on graceful shutdown (after the queue workers stopped, since services
+/// shut down in reverse order) flushes what is pending and stops them.
 struct BlockLogService: Service {
     let writer: BlockLogWriter?
 
     func run() async throws {
+        writer?.start()
         try? await gracefulShutdown()
         writer?.shutdown()
     }
@@ -28,16 +36,19 @@ struct BlockLogService: Service {
 
 /// Reloads on SIGHUP and when the exception store changes (polled every 250 ms).
 struct PolicyReloadService: Service {
-    let daemon: Daemon
+    /// Rebuilds and publishes the policy (``Daemon/reload(from:reason:)``).
+    let reload: @Sendable (Daemon.ReloadSource, String) -> Bool
+    let policySource: PolicySource
+    let notifier: SystemdNotifier
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in signals.cancelOnGracefulShutdown() {
-                    daemon.notifier.notifyReloading()
-                    daemon.reload(from: .configurationFile, reason: "SIGHUP")
-                    daemon.notifier.notify("READY=1")
+                    notifier.notifyReloading()
+                    _ = reload(.configurationFile, "SIGHUP")
+                    notifier.notify("READY=1")
                 }
             }
             group.addTask {
@@ -48,14 +59,14 @@ struct PolicyReloadService: Service {
                     let now = SystemClock.monotonicMilliseconds()
                     if lastPrune.map({ now - $0 >= 86_400_000 }) ?? true {
                         lastPrune = now
-                        daemon.policySource.pruneSessionHistory()
+                        policySource.pruneSessionHistory()
                     }
-                    if daemon.policySource.storeChanged() {
-                        daemon.reload(from: .exceptionStore, reason: "exception store changed")
+                    if policySource.storeChanged() {
+                        _ = reload(.exceptionStore, "exception store changed")
                         lastRebuild = now
                     } else if now - lastRebuild >= 3_600_000 {
                         // Hourly: drop exceptions that expired more than 30 days ago from the snapshot.
-                        daemon.reload(from: .exceptionStore, reason: "hourly refresh")
+                        _ = reload(.exceptionStore, "hourly refresh")
                         lastRebuild = now
                     }
                 }
@@ -71,9 +82,13 @@ struct PolicyReloadService: Service {
 /// (`/proc/net/netfilter/nfnetlink_queue`), or when packets wait in the kernel queue while the worker's
 /// verdict count has not moved for 1 s. The worker is then told to close the socket and bind again.
 /// A worker that has not come back from a receive call for 5 s is stuck: `/healthz` reports it and the
-/// systemd keep-alive is withheld, so systemd restarts the service (`WatchdogSec=`).
+/// systemd keep-alive is withheld, so systemd restarts the service (`WatchdogSec=`). What it finds goes into
+/// ``Health``, which both `/healthz` and the keep-alive read.
 struct WatchdogService: Service {
-    let daemon: Daemon
+    let workers: [QueueWorker]
+    let health: Health
+    let notifier: SystemdNotifier
+    let logger: Logger
 
     private struct QueueProgress {
         var judged: UInt64 = 0
@@ -85,7 +100,7 @@ struct WatchdogService: Service {
     func run() async throws {
         let systemdInterval = SystemdNotifier.watchdogInterval().map { max($0 / 2_000, 100) }  // ms
         var lastKeepAlive: Int64 = 0
-        var progress = [QueueProgress](repeating: QueueProgress(), count: daemon.workers.count)
+        var progress = [QueueProgress](repeating: QueueProgress(), count: workers.count)
         var lastPoll = SystemClock.monotonicMilliseconds()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
@@ -96,14 +111,10 @@ struct WatchdogService: Service {
             }
             lastPoll = now
             let kernel = KernelQueueCounters.read()
-            var healthy = true
-            for (index, worker) in daemon.workers.enumerated() {
+            var findings: [String] = []
+            for (index, worker) in workers.enumerated() {
                 let statistics = worker.statistics
-                guard statistics.bound.load(ordering: .relaxed) else {
-                    healthy = false
-                    continue
-                }
-                if !statistics.isAlive(now: now) { healthy = false }
+                guard statistics.bound.load(ordering: .relaxed) else { continue }  // Health reports it
                 let judged = statistics.judged.load(ordering: .relaxed)
                 if judged != progress[index].judged || progress[index].since == 0 {
                     progress[index] = QueueProgress(judged: judged, since: now)
@@ -116,24 +127,25 @@ struct WatchdogService: Service {
                 if entry == nil || entry?.portID != portID {
                     // Two polls in a row, so a rebind racing with this read is not mistaken for a dead queue.
                     progress[index].unboundPolls += 1
-                    healthy = false
+                    findings.append("queue \(worker.queueNumber) is not bound to our socket in the kernel")
                     guard progress[index].unboundPolls >= 2 else { continue }
                     progress[index].unboundPolls = 0
-                    daemon.logger.error(
+                    logger.error(
                         "queue is not bound to our socket in the kernel; binding it again",
                         metadata: ["queue": "\(worker.queueNumber)", "port_id": "\(portID)"])
                     worker.requestRebind()
                 } else if let entry, entry.queueTotal > 0, now - progress[index].since >= 1_000 {
-                    daemon.logger.error(
+                    findings.append("queue \(worker.queueNumber) holds packets but its worker judged none for 1 s")
+                    logger.error(
                         "queue holds packets but the worker judged none for 1 s; binding it again",
                         metadata: ["queue": "\(worker.queueNumber)", "waiting": "\(entry.queueTotal)"])
                     worker.requestRebind()
                     progress[index].since = now
-                    healthy = false
                 }
             }
-            if let systemdInterval, healthy, now - lastKeepAlive >= systemdInterval {
-                daemon.notifier.notify("WATCHDOG=1")
+            health.recordWatchdogFindings(findings)
+            if let systemdInterval, health.report().queuesHealthy, now - lastKeepAlive >= systemdInterval {
+                notifier.notify("WATCHDOG=1")
                 lastKeepAlive = now
             }
         }
@@ -143,13 +155,14 @@ struct WatchdogService: Service {
 /// Test-only fault injection (`egress25d --fault-injection`): SIGUSR2 kills every queue socket under its
 /// worker, to exercise the watchdog and the rebind path.
 struct FaultInjectionService: Service {
-    let daemon: Daemon
+    let workers: [QueueWorker]
+    let logger: Logger
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sigusr2)
         for await _ in signals.cancelOnGracefulShutdown() {
-            daemon.logger.warning("fault injection: killing the queue sockets")
-            for worker in daemon.workers { worker.injectSocketFailure() }
+            logger.warning("fault injection: killing the queue sockets")
+            for worker in workers { worker.injectSocketFailure() }
         }
     }
 }
@@ -157,7 +170,7 @@ struct FaultInjectionService: Service {
 /// SIGUSR1 prints the cumulative verdict counters on stdout as one line,
 /// `judged=N allowed=N blocked=N malformed=N lost=N`, for benchmarks and quick checks.
 struct StatisticsDumpService: Service {
-    let daemon: Daemon
+    let workers: [QueueWorker]
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sigusr1)
@@ -167,7 +180,7 @@ struct StatisticsDumpService: Service {
             var blocked: UInt64 = 0
             var malformed: UInt64 = 0
             var lost: UInt64 = 0
-            for worker in daemon.workers {
+            for worker in workers {
                 judged &+= worker.statistics.judged.load(ordering: .relaxed)
                 accepted &+= worker.statistics.accepted.load(ordering: .relaxed)
                 blocked &+= worker.statistics.blocked.load(ordering: .relaxed)
@@ -177,5 +190,52 @@ struct StatisticsDumpService: Service {
             print("judged=\(judged) allowed=\(accepted) blocked=\(blocked) malformed=\(malformed) lost=\(lost)")
             fflush(nil)
         }
+    }
+}
+
+/// The daemon's health, judged once from one set of inputs for `/healthz` and for the systemd watchdog
+/// keep-alive: every queue bound and its worker alive, the watchdog's kernel-side findings (a queue unbound in
+/// the kernel, a backlog nobody judges), and the kernel rules check (missing or stale rules).
+final class Health: Sendable {
+    let workers: [QueueWorker]
+    let kernelRules: KernelRulesState
+    private let watchdogFindings = Mutex<[String]>([])
+
+    init(workers: [QueueWorker], kernelRules: KernelRulesState) {
+        self.workers = workers
+        self.kernelRules = kernelRules
+    }
+
+    /// One evaluation.
+    struct Report: Sendable {
+        /// Problems of the queues and their workers: systemd's keep-alive is withheld while there are any
+        /// (restarting the daemon can fix them).
+        var queueProblems: [String]
+        /// Everything `/healthz` reports: the queue problems and the kernel rules problem.
+        var problems: [String]
+
+        var queuesHealthy: Bool { queueProblems.isEmpty }
+        var healthy: Bool { problems.isEmpty }
+    }
+
+    /// Replaces the watchdog's findings of its last poll.
+    func recordWatchdogFindings(_ findings: [String]) {
+        watchdogFindings.withLock { $0 = findings }
+    }
+
+    /// The health now (monotonic ms, for the workers' liveness).
+    func report(now: Int64 = SystemClock.monotonicMilliseconds()) -> Report {
+        var queueProblems: [String] = []
+        for worker in workers {
+            if !worker.statistics.bound.load(ordering: .relaxed) {
+                queueProblems.append("queue \(worker.queueNumber) is not bound")
+            } else if !worker.statistics.isAlive(now: now) {
+                queueProblems.append("queue \(worker.queueNumber) worker has not returned from a receive for over 5 s")
+            }
+        }
+        queueProblems += watchdogFindings.withLock { $0 }
+        var problems = queueProblems
+        if let rules = kernelRules.problem { problems.append(rules) }
+        return Report(queueProblems: queueProblems, problems: problems)
     }
 }

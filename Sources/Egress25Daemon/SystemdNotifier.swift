@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Egress25System
 import Glibc
 #endif
 
@@ -50,9 +51,7 @@ public struct SystemdNotifier: Sendable {
 
     /// `RELOADING=1` with the `MONOTONIC_USEC` systemd ≥ 253 requires for `Type=notify-reload`.
     public func notifyReloading() {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        let microseconds = Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000
+        let microseconds = Int64(SystemClock.monotonicNanoseconds() / 1000)
         notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)")
     }
 

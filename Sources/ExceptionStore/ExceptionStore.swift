@@ -1,3 +1,4 @@
+import Egress25System
 import Egress25Core
 import Foundation
 import GRDB
@@ -136,7 +137,7 @@ public final class ExceptionStore: Sendable {
         if code == ENOENT { return false }
         throw ExceptionStoreError(
             .io,
-            "cannot access store \(path): \(String(cString: strerror(code)))"
+            "cannot access store \(path): \(SystemCallError.describe(code))"
                 + (code == EACCES ? " (run as the store's owner or a member of its group)" : ""))
     }
 
@@ -198,7 +199,7 @@ public final class ExceptionStore: Sendable {
         if descriptor < 0 {
             let code = errno
             if code == EEXIST { return }  // created concurrently by another process
-            throw ExceptionStoreError(.io, "cannot create \(path): \(String(cString: strerror(code)))")
+            throw ExceptionStoreError(.io, "cannot create \(path): \(SystemCallError.describe(code))")
         }
         _ = fchmod(descriptor, 0o640)
         // Created by root (`sudo egress25ctl customer add` before egress25d ever ran): give the file to the state
@@ -211,7 +212,7 @@ public final class ExceptionStore: Sendable {
                 close(descriptor)
                 unlink(path)
                 throw ExceptionStoreError(
-                    .io, "cannot give \(path) to the owner of \(directory): \(String(cString: strerror(code)))")
+                    .io, "cannot give \(path) to the owner of \(directory): \(SystemCallError.describe(code))")
             }
         }
         close(descriptor)

@@ -1,3 +1,4 @@
+import Egress25System
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -117,7 +118,7 @@ enum ChildProcess {
     {
         func failure(_ what: String, _ code: Int32 = errno) -> KernelRulesError {
             KernelRulesError(
-                .commandFailed, "cannot run \(argv[0]): \(what): \(String(cString: strerror(code)))",
+                .commandFailed, "cannot run \(argv[0]): \(what): \(SystemCallError.describe(code))",
                 command: argv)
         }
         // Pipes, close-on-exec (pipe2 is not imported); dup2 onto 0/1/2 in the child clears the flag there.
@@ -213,11 +214,10 @@ enum ChildProcess {
                 pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: errorFD, events: Int16(POLLIN), revents: 0),
             ]
-            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000, 1000)) + 1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                break
+            let ready = retryingOnInterrupt {
+                poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000, 1000)) + 1)
             }
+            if ready < 0 { break }
             if inputFD >= 0, fds[0].revents != 0 {
                 let written = input.withUnsafeBytes { bytes in
                     write(inputFD, bytes.baseAddress! + inputOffset, bytes.count - inputOffset)
@@ -245,9 +245,7 @@ enum ChildProcess {
         if timedOut { kill(pid, SIGKILL) }
 
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { throw failure("waitpid") }
-        }
+        if retryingOnInterrupt({ waitpid(pid, &status, 0) }) < 0 { throw failure("waitpid") }
         if timedOut {
             throw KernelRulesError(
                 .commandFailed,
@@ -270,11 +268,7 @@ enum ChildProcess {
         return 0
     }
 
-    static func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
+    static func monotonicSeconds() -> Double { SystemClock.monotonicSeconds() }
 }
 
 extension String {

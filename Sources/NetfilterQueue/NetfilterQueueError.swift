@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Egress25System
 import Glibc
 #endif
 
@@ -66,7 +67,6 @@ public struct NetfilterQueueError: Error, Hashable, Sendable, CustomStringConver
     }
 
     static func errnoText(_ value: Int32) -> String {
-        guard value != 0, let text = strerror(value) else { return "unknown error" }
-        return "\(String(cString: text)) (errno \(value))"
+        "\(SystemCallError.describe(value)) (errno \(value))"
     }
 }

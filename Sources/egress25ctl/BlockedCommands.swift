@@ -39,7 +39,7 @@ struct BlockLogLocation: ParsableArguments {
             window = 3600  // the largest aggregation window the writer accepts
         } else {
             let configuration = try global.loadConfiguration()
-            path = configuration.stateDirectory + "/blocklog"
+            path = configuration.state.blockLog
             window = configuration.blockLog.aggregationWindowSeconds
             nodeName = configuration.nodeName
         }

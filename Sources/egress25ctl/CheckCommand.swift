@@ -75,22 +75,11 @@ struct CheckCommand: ParsableCommand {
     /// The policy snapshot the daemon would build now: the configuration's policy plus the store's exceptions
     /// resolved to the customers' bindings in force at `now`.
     static func snapshot(configuration: Egress25Configuration, now: Int64) throws -> PolicySnapshot {
-        let path = configuration.stateDirectory + "/exceptions.sqlite"
-        var exceptions: [ExceptionRule] = []
-        var bindings: [CustomerBinding] = []
-        if FileManager.default.fileExists(atPath: path) {
-            do {
-                let store = try ExceptionStore(path: path, mode: .readOnly)
-                (exceptions, bindings) = try store.policyInputs(now: now)
-            } catch {
-                throw CommandFailure("exception store \(path): \(error)")
-            }
-        }
         do {
-            return try PolicySnapshot(
-                policy: configuration.policy.policy, exceptions: exceptions, bindings: bindings, generation: 0)
+            let builder = try PolicySnapshotBuilder(path: configuration.state.exceptionStore, mode: .readOnly)
+            return try builder.build(policy: configuration.policy.policy, generation: 0, now: now).snapshot
         } catch {
-            throw CommandFailure("policy: \(error)")
+            throw CommandFailure(error.description)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Egress25System
 import ArgumentParser
 import Egress25Configuration
 import Foundation
@@ -25,7 +26,7 @@ struct ReloadCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try global.loadConfiguration()
-        let path = configuration.pidFilePath
+        let path = configuration.state.pidFile
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
         else {
@@ -35,7 +36,7 @@ struct ReloadCommand: ParsableCommand {
             throw CommandFailure("not signalling pid \(pid) from \(path): \(problem) (stale pid file?)")
         }
         guard kill(pid, SIGHUP) == 0 else {
-            let reason = errno == ESRCH ? "no such process (stale pid file?)" : String(cString: strerror(errno))
+            let reason = errno == ESRCH ? "no such process (stale pid file?)" : SystemCallError.describe(errno)
             throw CommandFailure("signalling egress25d (pid \(pid)) failed: \(reason)")
         }
         print("reload requested from egress25d (pid \(pid)); its log reports the result")

@@ -93,7 +93,7 @@ struct RulesApplyCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp("The rules --fail-closed installs (saved by the last successful apply).", valueName: "file"))
-    var lastApplied: String = Egress25Configuration.defaultLastAppliedRulesPath
+    var lastApplied: String = StateDirectory.defaultLastAppliedRules
 
     func run() throws {
         let configuration: Egress25Configuration
@@ -121,7 +121,7 @@ struct RulesApplyCommand: ParsableCommand {
             throw CommandFailure("applying the \(chosen) rules failed, the rules in force stay: \(error)")
         }
         removeOtherBackend(installer, chosen)
-        save(rules, to: configuration.lastAppliedRulesPath)
+        save(rules, to: configuration.state.lastAppliedRules)
         let queues =
             rules.queueNumbers.count == 1
             ? "queue \(rules.queueNumbers.lowerBound)"
@@ -204,7 +204,7 @@ enum RunningDaemon {
     /// The process id in `<state_directory>/egress25d.pid` when that process is alive and is egress25d
     /// (``ReloadCommand/notEgress25d(pid:proc:)``); `nil` otherwise.
     static func pid(_ configuration: Egress25Configuration) -> pid_t? {
-        guard let text = try? String(contentsOfFile: configuration.pidFilePath, encoding: .utf8),
+        guard let text = try? String(contentsOfFile: configuration.state.pidFile, encoding: .utf8),
             let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
             ReloadCommand.notEgress25d(pid: pid) == nil
         else { return nil }
@@ -214,7 +214,7 @@ enum RunningDaemon {
     /// The kernel-facing settings of the running egress25d, when one runs and wrote them.
     static func kernelSettings(_ configuration: Egress25Configuration) -> RunningDaemonKernelSettings? {
         guard let pid = pid(configuration),
-            let data = FileManager.default.contents(atPath: configuration.runningKernelSettingsPath),
+            let data = FileManager.default.contents(atPath: configuration.state.runningKernelSettings),
             let settings = try? JSONDecoder().decode(RunningDaemonKernelSettings.self, from: data),
             settings.pid == pid
         else { return nil }

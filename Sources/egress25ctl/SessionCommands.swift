@@ -35,21 +35,10 @@ struct SessionCommand: ParsableCommand {
                 """)
 
         @OptionGroup var global: GlobalOptions
-
-        @Argument(help: "The customer id (need not be known to the store).")
-        var id: String
-
-        @Argument(help: "ADDRESS or ADDRESS/PREFIX, e.g. 100.64.1.7 or 2001:db8:1::/56.")
-        var address: String
-
-        @Flag(help: "Accept a prefix outside policy.subscriber_ranges or larger than sessions.max_prefix.")
-        var force = false
-
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var session: SessionArguments
 
         func run() throws {
-            try SessionCommand.start(global: global, id: id, address: address, force: force, by: by)
+            try SessionCommand.start(global: global, session)
         }
     }
 
@@ -65,11 +54,19 @@ struct SessionCommand: ParsableCommand {
                 """)
 
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var session: SessionArguments
 
+        func run() throws {
+            try SessionCommand.start(global: global, session)
+        }
+    }
+
+    /// The arguments of `session start` and `session renew`.
+    struct SessionArguments: ParsableArguments {
         @Argument(help: "The customer id (need not be known to the store).")
         var id: String
 
-        @Argument(help: "ADDRESS or ADDRESS/PREFIX of the session.")
+        @Argument(help: "ADDRESS or ADDRESS/PREFIX, e.g. 100.64.1.7 or 2001:db8:1::/56.")
         var address: String
 
         @Flag(help: "Accept a prefix outside policy.subscriber_ranges or larger than sessions.max_prefix.")
@@ -77,14 +74,11 @@ struct SessionCommand: ParsableCommand {
 
         @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
         var by: String?
-
-        func run() throws {
-            try SessionCommand.start(global: global, id: id, address: address, force: force, by: by)
-        }
     }
 
     /// `session start` and `session renew`: the same store call.
-    static func start(global: GlobalOptions, id: String, address: String, force: Bool, by: String?) throws {
+    static func start(global: GlobalOptions, _ arguments: SessionArguments) throws {
+        let (id, address, force, by) = (arguments.id, arguments.address, arguments.force, arguments.by)
         let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
         let configuration = try global.loadConfiguration()
         let store = try StoreCommandSupport.open(global, .write)

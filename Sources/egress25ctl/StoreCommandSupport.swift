@@ -23,7 +23,7 @@ enum StoreCommandSupport {
     /// `<state_directory>/exceptions.sqlite` from the configuration named by `--config`.
     static func storePath(_ global: GlobalOptions) throws -> String {
         let configuration = try global.loadConfiguration()
-        return configuration.stateDirectory + "/exceptions.sqlite"
+        return configuration.state.exceptionStore
     }
 
     /// Opens the store at the configured path.

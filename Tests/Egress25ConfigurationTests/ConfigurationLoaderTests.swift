@@ -40,8 +40,8 @@ struct ConfigurationLoaderTests {
         #expect(configuration.sourcePath == "test.yaml")
         #expect(configuration.nodeName == "edge-7")
         #expect(configuration.stateDirectory == "/srv/egress25")
-        #expect(configuration.exceptionStorePath == "/srv/egress25/exceptions.sqlite")
-        #expect(configuration.blockLogDirectory == "/srv/egress25/blocklog")
+        #expect(configuration.state.exceptionStore == "/srv/egress25/exceptions.sqlite")
+        #expect(configuration.state.blockLog == "/srv/egress25/blocklog")
         #expect(
             configuration.queue
                 == QueueSettings(
@@ -77,7 +77,7 @@ struct ConfigurationLoaderTests {
                 == BlockLogSettings(
                     enabled: false, segmentSeconds: 86400, flushIntervalMilliseconds: 250,
                     aggregationWindowSeconds: 300, retentionSeconds: 14 * 86400, maxBytes: 512 << 20))
-        #expect(configuration.metrics.listen == "[::1]:9100")
+        #expect(configuration.metrics.listen.description == "[::1]:9100")
     }
 
     @Test("a minimal file gets the documented defaults")
@@ -103,7 +103,7 @@ struct ConfigurationLoaderTests {
                     enabled: true, segmentSeconds: 3600,
                     flushIntervalMilliseconds: 1000, aggregationWindowSeconds: 60, retentionSeconds: 30 * 86400,
                     maxBytes: 10 * 1024 * 1024 * 1024))
-        #expect(configuration.metrics.listen == "127.0.0.1:9325")
+        #expect(configuration.metrics.listen.description == "127.0.0.1:9325")
     }
 
     @Test("queue numbers: one number, a list, a range, a list mixing both")
