@@ -70,6 +70,18 @@ public enum ConfigurationLoader {
         return try parse(yaml: text, path: path)
     }
 
+    /// The `state_directory` a file names, read leniently: the file may be invalid elsewhere (an unknown key, a
+    /// bad prefix). `nil` when it cannot be read as YAML or names no absolute `state_directory`. For
+    /// `egress25ctl rules apply --fail-closed`, which must find the last applied rules of a broken file.
+    public static func stateDirectoryHint(path: String) -> String? {
+        guard let text = try? readFile(path),
+            let root = (try? Yams.compose(yaml: text)) ?? nil,
+            case .mapping(let mapping) = root,
+            let value = mapping["state_directory"]?.string, value.hasPrefix("/")
+        else { return nil }
+        return value
+    }
+
     /// Parses and validates configuration text; `path` is only used in messages and `sourcePath`.
     /// - Throws: ``ConfigurationError`` with file, line, column and key path of the first problem.
     public static func parse(yaml: String, path: String) throws(ConfigurationError) -> Egress25Configuration {

@@ -80,6 +80,10 @@ public struct StateDirectory: Sendable, Hashable {
     /// again at a boot with an invalid configuration.
     public var lastAppliedRules: String { path.joinedPath("kernel-rules.last.json") }
 
+    /// `kernel-rules.applied.txt`: the installed rules as listed right after the last apply (rule order and set
+    /// members); egress25d compares the kernel's listing with it to notice edits by other tools.
+    public var appliedRulesListing: String { path.joinedPath("kernel-rules.applied.txt") }
+
     /// `/var/lib/egress25/kernel-rules.last.json`: where the last applied rules are looked for when the
     /// configuration cannot be read (its `state_directory` is then unknown).
     public static let defaultLastAppliedRules = "/var/lib/egress25/kernel-rules.last.json"

@@ -194,7 +194,10 @@ public final class Daemon: Sendable {
         services += [
             .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
             // A metrics endpoint that cannot listen is logged, but never stops the judging.
-            .init(service: metricsServer, successTerminationBehavior: .ignore,
+            .init(
+                service: MetricsListenerService(
+                    application: metricsServer, listen: configuration.metrics.listen, logger: logger),
+                successTerminationBehavior: .ignore,
                   failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
             .init(
                 service: PolicyReloadService(
@@ -206,8 +209,7 @@ public final class Daemon: Sendable {
                 service: WatchdogService(workers: workers, health: health, notifier: notifier, logger: logger),
                 serviceName: "watchdog"),
             .init(
-                service: KernelRulesWatchService(
-                    state: kernelRules, blockVerdict: blockVerdict, settings: configuration.rules, logger: logger),
+                service: KernelRulesWatchService(state: kernelRules, blockVerdict: blockVerdict, logger: logger),
                 serviceName: "kernel-rules-watch"),
             .init(service: QueueWorkersService(workers: workers, notifier: notifier), serviceName: "queue-workers"),
         ]
@@ -248,15 +250,16 @@ public final class Daemon: Sendable {
                 if let change = Self.restartOnlyChange(from: self.configuration, to: configuration) {
                     return rejectReload(
                         DaemonStartupError(
-                            "\(change) changed in \(configuration.sourcePath): this needs a restart "
-                                + "(systemctl restart egress25-rules egress25d); the policy in force stays"))
+                            "\(change) changed in \(configuration.sourcePath): this needs a restart (systemctl stop "
+                                + "egress25d; systemctl reload egress25-rules; systemctl start egress25d); the policy "
+                                + "in force stays"))
                 }
                 if configuration.policy.blockAction != blockVerdict.current.action {
                     blockVerdict.setAction(configuration.policy.blockAction)
                     logger.notice("block_action is now \(configuration.policy.blockAction.rawValue)")
                 }
                 policy = configuration.policy.policy
-                kernelRules.expected.withLock { $0 = KernelRuleSet(configuration: configuration) }
+                kernelRules.update(configuration)
             }
             do {
                 let next = try policySource.buildSnapshot(policy: policy, generation: publisher.current.generation + 1)

@@ -1,5 +1,6 @@
 import Atomics
 import Egress25Configuration
+import Foundation
 import KernelRules
 import Logging
 import ServiceLifecycle
@@ -10,6 +11,10 @@ import Synchronization
 final class KernelRulesState: Sendable {
     /// The rules the configuration in force renders (replaced on a configuration reload).
     let expected: Mutex<KernelRuleSet>
+    /// `rules.reapply` and `rules.check_interval` in force (replaced on a configuration reload).
+    let settings: Mutex<RulesSettings>
+    /// Where the last apply recorded the rules and their listing.
+    let state: StateDirectory
     /// The last check's result; `nil` until the first check ran.
     let lastStatus = Mutex<KernelRulesInspector.Status?>(nil)
     /// Checks that found the rules missing or different.
@@ -21,6 +26,14 @@ final class KernelRulesState: Sendable {
 
     init(configuration: Egress25Configuration) {
         expected = Mutex(KernelRuleSet(configuration: configuration))
+        settings = Mutex(configuration.rules)
+        state = configuration.state
+    }
+
+    /// Takes the rules and the `rules` settings of a reloaded configuration.
+    func update(_ configuration: Egress25Configuration) {
+        expected.withLock { $0 = KernelRuleSet(configuration: configuration) }
+        settings.withLock { $0 = configuration.rules }
     }
 
     /// `nil` while healthy (or not checked yet), else one line saying what is wrong.
@@ -41,7 +54,6 @@ final class KernelRulesState: Sendable {
 struct KernelRulesWatchService: Service {
     let state: KernelRulesState
     let blockVerdict: BlockVerdictSetting
-    let settings: RulesSettings
     let logger: Logger
     var inspector = KernelRulesInspector()
     var installer = KernelRulesInstaller(runner: CommandRunner(timeoutSeconds: 30))
@@ -52,7 +64,7 @@ struct KernelRulesWatchService: Service {
             lastLine = checkOnce(previousLine: lastLine)
             // Woken by a graceful shutdown, so SIGTERM never waits for the next check.
             _ = try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(for: .milliseconds(settings.checkIntervalMilliseconds))
+                try await Task.sleep(for: .milliseconds(state.settings.withLock { $0.checkIntervalMilliseconds }))
             }
         }
     }
@@ -60,16 +72,19 @@ struct KernelRulesWatchService: Service {
     /// One check (and re-apply when configured); returns the state line logged, to log changes only.
     func checkOnce(previousLine: String?) -> String {
         let expected = state.expected.withLock { $0 }
-        var status = inspector.check(expected)
+        let listing = try? String(contentsOfFile: state.state.appliedRulesListing, encoding: .utf8)
+        var status = inspector.check(expected, appliedListing: listing)
         if !status.isCurrent {
             state.failedChecks.wrappingIncrement(ordering: .relaxed)
-            if settings.reapply {
+            if state.settings.withLock({ $0.reapply }) {
                 let backend = status.backend ?? installer.detectBackend().backend
                 do {
-                    try installer.apply(expected, backend: backend)
+                    let warnings = try installer.applyAndRecord(expected, backend: backend, state: state.state)
+                    for warning in warnings { logger.warning("\(warning)") }
                     state.reapplies.wrappingIncrement(ordering: .relaxed)
                     logger.warning("kernel rules were not in place (\(status)); re-applied them (rules.reapply)")
-                    status = inspector.check(expected)
+                    let listing = try? String(contentsOfFile: state.state.appliedRulesListing, encoding: .utf8)
+                    status = inspector.check(expected, appliedListing: listing)
                 } catch {
                     state.reapplyFailures.wrappingIncrement(ordering: .relaxed)
                     logger.error("re-applying the kernel rules failed: \(error)")

@@ -1,6 +1,7 @@
 import Egress25Configuration
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// The HTTP endpoint on `metrics.listen`: `GET /metrics` (Prometheus text format) and `GET /healthz`
 /// (200 when every queue is bound and the policy is loaded, else 503 with the reasons).
@@ -30,5 +31,24 @@ enum MetricsServer {
             configuration: .init(
                 address: .hostname("\(listen.address)", port: Int(listen.port)), serverName: "egress25d"),
             logger: serverLogger)
+    }
+}
+
+/// Runs the metrics application and says, in one error line, when it cannot serve (the port is taken, the
+/// address is not local): the daemon judges on, but `/metrics` and `/healthz` are unavailable.
+struct MetricsListenerService<Application: ApplicationProtocol>: Service {
+    let application: Application
+    let listen: ListenAddress
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await application.runService()
+        } catch {
+            logger.error(
+                "the metrics listener on \(listen) failed; /metrics and /healthz are unavailable, judging goes on",
+                metadata: ["error": "\(error)"])
+            throw error
+        }
     }
 }

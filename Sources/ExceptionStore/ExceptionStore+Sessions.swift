@@ -24,14 +24,20 @@ extension ExceptionStore {
     /// - Parameters:
     ///   - leaseSeconds: The lease, in seconds (`sessions.lease`), at least 1.
     ///   - plan: Bounds the prefix must satisfy (subscriber ranges, largest block); `nil` for none (`--force`).
+    ///   - mayTakeOver: `true` for a start (Accounting-Start: the address moved here, whoever held it). `false` for
+    ///     a renewal (Interim-Update): when another customer holds an overlapping session, the claims disagree (a
+    ///     late update of a previous holder, or an update whose Start was lost), so the holder's session ends and
+    ///     none is started: no exception applies to the address until the next update or Start settles it. A
+    ///     late update can therefore never hand the previous holder's exceptions the address back.
     ///   - now: UTC seconds.
     /// - Throws: ``ExceptionStoreError``: `invalidArgument` (bad customer id or actor, `leaseSeconds < 1`, a prefix
-    ///   outside `plan`), `conflict` (another customer holds an overlapping *static* binding; sessions never take
-    ///   over static addresses), `locked`, `io`.
+    ///   outside `plan`), `conflict` (another customer holds an overlapping *static* binding, which sessions never
+    ///   take over), `locked`, `io`.
     @discardableResult
     public func startSession(
         customer: String, prefix: IPPrefix, actor: String, now: Int64 = UTCTime.now(),
-        leaseSeconds: Int64 = ExceptionStore.defaultSessionLeaseSeconds, plan: AddressPlan? = nil
+        leaseSeconds: Int64 = ExceptionStore.defaultSessionLeaseSeconds, plan: AddressPlan? = nil,
+        mayTakeOver: Bool = true
     ) throws(ExceptionStoreError) -> SessionChange {
         try Self.validateCustomerID(customer)
         let actor = try Self.validateActor(actor)
@@ -47,7 +53,7 @@ extension ExceptionStore {
             }
             let one = try Self.startSession(
                 db, customer: customer, prefix: prefix, actor: actor, now: now, leaseUntil: now + leaseSeconds,
-                origin: nil)
+                origin: nil, mayTakeOver: mayTakeOver)
             change.started = one.started
             change.ended = one.ended
             change.renewed = one.renewed
@@ -266,9 +272,13 @@ extension ExceptionStore {
     /// The session logic inside a write transaction; the customer exists.
     static func startSession(
         _ db: Database, customer: String, prefix: IPPrefix, actor: String, now: Int64, leaseUntil: Int64,
-        origin: String?
+        origin: String?, mayTakeOver: Bool = true
     ) throws -> SessionChangeWithKept {
         let overlapping = try openBindings(db, overlapping: prefix)
+        // A renewal that contradicts the current holder (a late Interim-Update of a previous holder, or one whose
+        // Accounting-Start was lost): the claims disagree, so neither customer's exceptions may apply. The
+        // holder's session ends; none is started; the next update (or a Start) settles who holds the address.
+        let disputed = !mayTakeOver && overlapping.contains { $0.kind == .session && $0.customer != customer }
         if let other = overlapping.first(where: { $0.kind == .static && $0.customer != customer }) {
             let location = origin.map { "\($0): " } ?? ""
             throw ExceptionStoreError(
@@ -284,7 +294,7 @@ extension ExceptionStore {
                 if session.leaseUntil != leaseUntil {
                     try db.cachedStatement(sql: "UPDATE binding SET lease_until = ? WHERE id = ?")
                         .execute(arguments: [leaseUntil, session.id])
-                    // Not audited (a feed renews every few minutes; the binding keeps the latest lease end), but
+                    // Not audited (a feed renews every few minutes; the lease becomes now + lease), but
                     // the change token grows so the daemon rebuilds with the new lease end.
                     try db.execute(sql: "UPDATE store_state SET generation = generation + 1 WHERE id = 1")
                     renewed.leaseUntil = leaseUntil
@@ -299,7 +309,7 @@ extension ExceptionStore {
                 after: EndedBindingRecord(binding: record, movedTo: session.customer == customer ? nil : customer))
             result.ended.append(record)
         }
-        if result.renewed.isEmpty {
+        if result.renewed.isEmpty && !disputed {
             let binding = try insertBinding(
                 db, customer: customer, prefix: prefix, kind: .session, now: now, leaseUntil: leaseUntil)
             try appendAudit(

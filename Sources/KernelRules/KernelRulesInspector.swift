@@ -33,13 +33,73 @@ public struct KernelRulesInspector: Sendable {
         }
     }
 
-    /// Checks the installed rules against `expected`. Never throws: a tool that cannot run is a problem.
-    public func check(_ expected: KernelRuleSet) -> Status {
-        let nftables = inspectNftables(expected)
-        if nftables.backend != nil { return nftables }
-        let iptables = inspectIptables(expected)
-        if iptables.backend != nil { return iptables }
-        return Status(backend: nil, problems: nftables.problems + iptables.problems)
+    /// Checks the installed rules against `expected`, and, when `appliedListing` (what ``listing(_:)`` returned
+    /// right after the last apply) is given, that nobody edited them since: a rule deleted or inserted in one of
+    /// egress25's chains, an element added to or removed from one of its sets. Never throws: a tool that cannot
+    /// run is a problem.
+    public func check(_ expected: KernelRuleSet, appliedListing: String? = nil) -> Status {
+        var status = inspectNftables(expected)
+        if status.backend == nil {
+            let iptables = inspectIptables(expected)
+            guard iptables.backend != nil else {
+                return Status(backend: nil, problems: status.problems + iptables.problems)
+            }
+            status = iptables
+        }
+        if status.problems.isEmpty, let appliedListing, let backend = status.backend,
+            let current = listing(backend), current != appliedListing
+        {
+            status.problems.append(Self.firstDifference(applied: appliedListing, current: current))
+        }
+        return status
+    }
+
+    /// The installed rules of `backend` as text that changes when any rule or set element of egress25 changes
+    /// (rule order included; set members sorted): nftables, `nft list table inet egress25`; iptables, `-S` of
+    /// the EGRESS25-* chains of both families and the sorted members of the egress25-* ipsets. `nil` when the
+    /// tools cannot list them.
+    public func listing(_ backend: RulesBackend) -> String? {
+        switch backend {
+        case .nftables:
+            guard let result = try? runner.run(["nft", "list", "table", "inet", NftablesRenderer.tableName]),
+                result.succeeded
+            else { return nil }
+            return result.standardOutput
+        case .iptables:
+            var out = ""
+            for family in IptablesRenderer.Family.allCases {
+                for (table, chain) in IptablesRenderer.chains {
+                    guard let result = try? runner.run([family.iptables, "-w", "-t", table, "-S", chain]),
+                        result.succeeded
+                    else { return nil }
+                    out += "# \(family.iptables) \(table)\n" + result.standardOutput
+                }
+                for name in [IptablesRenderer.subscriberSet(family), IptablesRenderer.relaySet(family)] {
+                    guard let result = try? runner.run(["ipset", "list", name]), result.succeeded else { return nil }
+                    let members = result.standardOutput.split(separator: "\n")
+                        .drop { $0 != "Members:" }.dropFirst().map(String.init).sorted()
+                    out += "# ipset \(name)\n" + members.map { $0 + "\n" }.joined()
+                }
+            }
+            return out
+        }
+    }
+
+    /// `the rules were edited since they were applied: …` with the first line that differs.
+    static func firstDifference(applied: String, current: String) -> String {
+        let old = applied.split(separator: "\n", omittingEmptySubsequences: false)
+        let new = current.split(separator: "\n", omittingEmptySubsequences: false)
+        var section = ""
+        for index in 0..<max(old.count, new.count) {
+            let before = index < old.count ? String(old[index]) : "(nothing)"
+            let after = index < new.count ? String(new[index]) : "(nothing)"
+            if before.hasPrefix("# ") && before == after { section = String(before.dropFirst(2)) + ": " }
+            if before != after {
+                return "the rules were edited since they were applied: \(section)expected "
+                    + "\"\(before.trimmingWhitespaceAndNewlines())\", found \"\(after.trimmingWhitespaceAndNewlines())\""
+            }
+        }
+        return "the rules were edited since they were applied"
     }
 
     func inspectNftables(_ expected: KernelRuleSet) -> Status {
@@ -85,6 +145,16 @@ public struct KernelRulesInspector: Sendable {
                 let present = (try? runner.run([family.iptables, "-w"] + jump.arguments("-C")))?.succeeded ?? false
                 if !present {
                     problems.append("\(family.iptables): the jump from \(jump.table) FORWARD to \(jump.chain) is missing")
+                } else if jump.insertFirst,
+                    let forward = try? runner.run([family.iptables, "-w", "-t", jump.table, "-S", "FORWARD"]),
+                    let first = forward.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("-A ") }),
+                    first != "-A FORWARD -j \(jump.chain)"
+                {
+                    // A rule before the jump that accepts ends the filter table for what it matches: the reject
+                    // and the drop of unjudged SYNs would never run for it.
+                    problems.append(
+                        "\(family.iptables): \"\(first)\" comes before the jump to \(jump.chain) in \(jump.table) "
+                            + "FORWARD: what it accepts skips egress25's reject")
                 }
             }
         }

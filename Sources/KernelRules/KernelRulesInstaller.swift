@@ -113,10 +113,26 @@ public struct KernelRulesInstaller: Sendable {
         for family in families {
             for jump in IptablesRenderer.jumps {
                 let check = try runner.run([family.iptables, "-w"] + jump.arguments("-C"))
-                if check.succeeded { continue }
-                try runner.check([family.iptables, "-w"] + jump.arguments(jump.addOperation))
+                if !check.succeeded {
+                    try runner.check([family.iptables, "-w"] + jump.arguments(jump.addOperation))
+                } else if jump.insertFirst {
+                    try moveJumpFirst(jump, family)
+                }
             }
         }
+    }
+
+    /// Puts `jump` back at position 1 when another rule was inserted before it (a rule there that accepts would
+    /// skip egress25's reject): inserts a new copy first, then deletes the old one by its position, so the jump
+    /// is never missing.
+    func moveJumpFirst(_ jump: IptablesRenderer.Jump, _ family: IptablesRenderer.Family) throws(KernelRulesError) {
+        let rule = "-A FORWARD -j \(jump.chain)"
+        let rules = try runner.check([family.iptables, "-w", "-t", jump.table, "-S", "FORWARD"])
+            .standardOutput.split(separator: "\n").filter { $0.hasPrefix("-A ") }
+        guard let position = rules.firstIndex(where: { $0 == rule }), position > 0 else { return }
+        try runner.check([family.iptables, "-w"] + jump.arguments("-I"))
+        // After the insert the old copy is one further down; positions count from 1.
+        try runner.check([family.iptables, "-w", "-t", jump.table, "-D", "FORWARD", "\(position + 2)"])
     }
 
     /// `iptables-restore --noflush` input that recreates egress25's chains of `family` as they are now (empty

@@ -92,8 +92,13 @@ struct RulesApplyCommand: ParsableCommand {
     var failClosed = false
 
     @Option(
-        help: ArgumentHelp("The rules --fail-closed installs (saved by the last successful apply).", valueName: "file"))
-    var lastApplied: String = StateDirectory.defaultLastAppliedRules
+        help: ArgumentHelp(
+            """
+            The rules --fail-closed installs (saved by the last successful apply). Default: \
+            kernel-rules.last.json in the state_directory the file names, if it can be read, else \
+            /var/lib/egress25/kernel-rules.last.json.
+            """, valueName: "file"))
+    var lastApplied: String?
 
     func run() throws {
         let configuration: Egress25Configuration
@@ -115,13 +120,18 @@ struct RulesApplyCommand: ParsableCommand {
         }
         let installer = KernelRulesInstaller()
         let chosen = chooseBackend(installer)
+        let warnings: [String]
         do {
-            try installer.apply(rules, backend: chosen)
+            // The state directory may not exist yet on a first boot (systemd's StateDirectory= creates it for the
+            // daemon and gives it to the service user).
+            try? FileManager.default.createDirectory(
+                atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+            warnings = try installer.applyAndRecord(rules, backend: chosen, state: configuration.state)
         } catch {
             throw CommandFailure("applying the \(chosen) rules failed, the rules in force stay: \(error)")
         }
         removeOtherBackend(installer, chosen)
-        save(rules, to: configuration.state.lastAppliedRules)
+        for warning in warnings { FileHandleStderr.write("egress25ctl: warning: \(warning)\n") }
         let queues =
             rules.queueNumbers.count == 1
             ? "queue \(rules.queueNumbers.lowerBound)"
@@ -156,18 +166,6 @@ struct RulesApplyCommand: ParsableCommand {
         }
     }
 
-    private func save(_ rules: KernelRuleSet, to path: String) {
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(rules).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            FileHandleStderr.write(
-                "egress25ctl: warning: could not save the applied rules to \(path) (a boot with a broken "
-                    + "configuration will close port 25 to everyone instead of restoring them): \(error)\n")
-        }
-    }
-
     /// The configuration is invalid: leave the rules in force alone, or, when none are, install the last applied
     /// rules or the lockdown rules. Returns what was done, for the error message.
     private func keepPortClosed() -> String {
@@ -176,6 +174,10 @@ struct RulesApplyCommand: ParsableCommand {
         if let installed {
             return "the \(installed) rules in force stay"
         }
+        let lastApplied =
+            self.lastApplied
+            ?? ConfigurationLoader.stateDirectoryHint(path: global.config).map { StateDirectory($0).lastAppliedRules }
+            ?? StateDirectory.defaultLastAppliedRules
         var rules = KernelRuleSet.lockdown
         var what = "no rules were saved (\(lastApplied)), so port 25 is now closed to everyone (every SYN to port "
             + "25 is dropped, relays included) until the configuration is fixed and applied"
@@ -239,7 +241,8 @@ struct RulesStatusCommand: ParsableCommand {
     func run() throws {
         let configuration = try global.loadConfiguration()
         try requireRoot("rules status")
-        let status = KernelRulesInspector().check(KernelRuleSet(configuration: configuration))
+        let listing = try? String(contentsOfFile: configuration.state.appliedRulesListing, encoding: .utf8)
+        let status = KernelRulesInspector().check(KernelRuleSet(configuration: configuration), appliedListing: listing)
         guard status.isCurrent else { throw CommandFailure("\(status)") }
         print(status.description)
     }

@@ -47,17 +47,18 @@ struct SessionCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Renew a session's lease to now + sessions.lease (Interim-Update, a DHCP renewal).",
             discussion: """
-                Renewing a session the store does not have starts it, exactly as `session start` does: an \
-                Interim-Update proves the customer holds the address now, and when its Accounting-Start was \
-                lost the address must not stay with its previous holder (whose exceptions would apply to it) \
-                or with nobody. Prints "renewed session ..." or "started session ...".
+                Renewing a session the store does not have starts it: an Interim-Update proves the customer \
+                holds the address now, and when its Accounting-Start was lost the address must not stay with \
+                nobody. A renewal never takes an address from another customer's open session (exit 1): a late \
+                update of the previous holder must not hand it the address back; only `session start` moves \
+                an address. Prints "renewed session ..." or "started session ...".
                 """)
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var session: SessionArguments
 
         func run() throws {
-            try SessionCommand.start(global: global, session)
+            try SessionCommand.start(global: global, session, mayTakeOver: false)
         }
     }
 
@@ -77,7 +78,7 @@ struct SessionCommand: ParsableCommand {
     }
 
     /// `session start` and `session renew`: the same store call.
-    static func start(global: GlobalOptions, _ arguments: SessionArguments) throws {
+    static func start(global: GlobalOptions, _ arguments: SessionArguments, mayTakeOver: Bool = true) throws {
         let (id, address, force, by) = (arguments.id, arguments.address, arguments.force, arguments.by)
         let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
         let configuration = try global.loadConfiguration()
@@ -86,7 +87,7 @@ struct SessionCommand: ParsableCommand {
             try store.startSession(
                 customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor,
                 leaseSeconds: configuration.sessions.leaseSeconds,
-                plan: StoreCommandSupport.addressPlan(configuration, force: force))
+                plan: StoreCommandSupport.addressPlan(configuration, force: force), mayTakeOver: mayTakeOver)
         }
         report(change)
     }
@@ -277,8 +278,14 @@ struct SessionCommand: ParsableCommand {
         }
         let newHolder = change.started.first?.customer ?? change.renewed.first?.customer
         for binding in change.ended {
-            let why = newHolder.map { $0 == binding.customer ? "replaced" : "the address moved to \($0)" } ?? "ended"
+            let why = newHolder.map { $0 == binding.customer ? "replaced" : "the address moved to \($0)" }
+                ?? "a renewal by another customer contradicts it: no session holds the address until the next update"
             print("ended session \(binding.customer) \(binding.prefix) (\(why))")
+        }
+        if newHolder == nil && !change.ended.isEmpty {
+            FileHandleStderr.write(
+                "egress25ctl: warning: the address was held by another customer's session; both claims are void "
+                    + "until the next update or start\n")
         }
         for binding in change.started {
             print(

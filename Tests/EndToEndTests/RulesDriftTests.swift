@@ -52,6 +52,32 @@ struct RulesDriftTests {
         }
     }
 
+    /// Edits by other tools that leave egress25's chains in place but open port 25 (found by a fresh tester):
+    /// an ACCEPT before the filter jump, a relay added to or subscribers flushed from the sets, a rule deleted
+    /// inside egress25's own chains. Each must turn /healthz red; a re-apply puts things right.
+    @Test(arguments: [
+        ["iptables", "-w", "-I", "FORWARD", "1", "-s", "100.64.0.0/10", "-j", "ACCEPT"],
+        ["ipset", "add", "egress25-relays-v4", "198.51.100.25"],
+        ["ipset", "flush", "egress25-subscribers-v4"],
+        ["iptables", "-w", "-I", "EGRESS25-ENFORCE", "1", "-j", "RETURN"],
+        ["ip6tables", "-w", "-t", "mangle", "-D", "EGRESS25-FIRSTFRAG", "-j", "DROP"],
+    ])
+    func editsThatOpenPort25AreNoticed(edit: [String]) throws {
+        try withRouter { topology in
+            try #require(try topology.http("healthz").status == 200)
+            let result = try run(["ip", "netns", "exec", topology.rtr] + edit)
+            try #require(result.status == 0, "\(edit): \(result.error)")
+            let red = try eventually(within: 3) { try topology.http("healthz").status == 503 }
+            #expect(red, "\(edit) went unnoticed")
+            #expect(try topology.metric("egress25_kernel_rules_ok") == 0)
+            let status = try topology.ctl(["rules", "status"])
+            #expect(status.status == 1, "\(edit): rules status \(status.output)")
+            try #require(try topology.ctl(["rules", "apply"]).status == 0)
+            #expect(try eventually(within: 3) { try topology.http("healthz").status == 200 }, "\(edit)")
+            #expect(try topology.probe("198.51.100.25", 25).outcome == .refused, "\(edit)")
+        }
+    }
+
     @Test func reapplyPutsRemovedRulesBackWithinSeconds() throws {
         try withRouter(reapply: true) { topology in
             try #require(try topology.ctl(["rules", "remove"]).status == 0)
@@ -93,6 +119,55 @@ struct RulesDriftTests {
             #expect(topology.daemonOutput.contains("needs a restart"))
             #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
         }
+    }
+
+    @Test func aBootWithABrokenFileFindsTheSavedRulesInItsStateDirectory() throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration()
+        try #require(try topology.ctl(["rules", "apply"]).status == 0)
+        try #require(try topology.ctl(["rules", "remove"]).status == 0)
+        // The file is broken by an unknown key, but its state_directory (not the default) can still be read.
+        let broken = topology.directory + "/typo.yaml"
+        let text = try String(contentsOfFile: topology.configPath, encoding: .utf8) + "\nunknown_key: 1\n"
+        try text.write(toFile: broken, atomically: true, encoding: .utf8)
+        let result = try run(
+            ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+             "--fail-closed", "--config", broken])
+        #expect(result.status == 1)
+        #expect(result.error.contains("last applied rules were installed again"), "\(result.error)")
+        #expect(try topology.probe("192.0.2.25", 25).outcome == .connected, "relay open: the saved rules, not lockdown")
+    }
+
+    @Test func aTakenMetricsPortIsOneErrorLineAndJudgingGoesOn() throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration()
+        try #require(try topology.ctl(["rules", "apply"]).status == 0)
+        let squatter = Process()
+        squatter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        squatter.arguments = [
+            "ip", "netns", "exec", topology.rtr, "python3", "-c",
+            "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1', 9325)); s.listen(); time.sleep(30)",
+        ]
+        try squatter.run()
+        defer { squatter.terminate() }
+        usleep(500_000)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        daemon.arguments = ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25d", "--config", topology.configPath]
+        let log = topology.directory + "/squatted.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        daemon.standardError = FileHandle(forWritingAtPath: log)
+        daemon.standardOutput = FileHandle(forWritingAtPath: log)
+        try daemon.run()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }; daemon.waitUntilExit() }
+        let logged = eventually(within: 5) {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("the metrics listener on 127.0.0.1:9325 failed")
+        }
+        #expect(logged, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(daemon.isRunning)
+        #expect(try topology.probe("198.51.100.25", 25).outcome == .refused, "judging goes on")
     }
 
     @Test func aBootWithABrokenConfigurationKeepsPort25Closed() throws {

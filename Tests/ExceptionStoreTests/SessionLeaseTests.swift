@@ -138,6 +138,32 @@ import Testing
         }
     }
 
+    /// Found by a fresh tester: a late Interim-Update of the previous holder must not hand it the address back.
+    @Test func aRenewalThatContradictsTheHolderVoidsBothClaims() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
+        try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
+        _ = try grantAny(store, "c-1001", now: t0 + 1)
+        try store.startSession(customer: "c-7777", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 10)
+        // c-1001's Interim-Update arrives late.
+        let late = try store.startSession(
+            customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 11, mayTakeOver: false)
+        #expect(late.started.isEmpty, "the late renewal must not take the address back")
+        #expect(late.ended.map(\.customer) == ["c-7777"])
+        let decision = try snapshot(store, at: t0 + 12).decide(syn("100.64.1.7", "198.51.100.9"), now: t0 + 12)
+        #expect(decision.verdict == .block, "c-1001's exception must not apply to the address: \(decision)")
+        #expect(try store.policyInputs(now: t0 + 12).bindings.isEmpty)
+        // The next update of the real holder (nobody holds it now) starts its session again.
+        let next = try store.startSession(
+            customer: "c-7777", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 20, mayTakeOver: false)
+        #expect(next.started.map(\.customer) == ["c-7777"])
+        // A renewal of the holder itself just renews.
+        let renewal = try store.startSession(
+            customer: "c-7777", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 30, mayTakeOver: false)
+        #expect(renewal.renewed.map(\.customer) == ["c-7777"] && renewal.ended.isEmpty)
+    }
+
     @Test func importRecordsUnknownIdsAndSkipsNothing() throws {
         let fixture = StoreFixture()
         let store = try fixture.open()
