@@ -19,6 +19,8 @@ public enum SessionLeaseFile {
     public static func parse(_ text: String, file: String) throws(ExceptionStoreError) -> [SessionLease] {
         var leases: [SessionLease] = []
         var lineNumber = 0
+        // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first customer id.
+        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
         // "\r\n" is one Character in Swift, and a newline: CRLF files count lines like LF files.
         for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1

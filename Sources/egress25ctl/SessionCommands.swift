@@ -158,7 +158,10 @@ struct SessionCommand: ParsableCommand {
             if file == "-" {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             } else {
-                guard let data = FileManager.default.contents(atPath: file) else {
+                // FileHandle reads to the end of a pipe, a FIFO or /dev/null too, not only of a regular file.
+                guard let handle = FileHandle(forReadingAtPath: file),
+                    let data = try? handle.readToEnd() ?? Data()
+                else {
                     throw UsageError("cannot read lease file \(file)")
                 }
                 text = String(decoding: data, as: UTF8.self)

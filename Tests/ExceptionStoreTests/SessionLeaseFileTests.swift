@@ -12,6 +12,8 @@ import Testing
                 SessionLease(customer: "c-2002", prefix: prefix("2001:db8:1::/56"), origin: "leases.csv:5"),
             ])
         #expect(try SessionLeaseFile.parse("", file: "empty.csv").isEmpty)
+        // A byte order mark (spreadsheet exports) is not part of the first id.
+        #expect(try SessionLeaseFile.parse("\u{FEFF}c-1001,100.64.1.7\n", file: "bom.csv").map(\.customer) == ["c-1001"])
     }
 
     @Test(arguments: [
