@@ -129,20 +129,23 @@ public final class ExceptionStore: Sendable {
                 + (code == EACCES ? " (run as the store's owner or a member of its group)" : ""))
     }
 
-    /// Refuses stores written by a newer schema; migrates older ones unless read-only.
+    /// Refuses stores written by a newer schema; migrates older ones unless read-only. The store's schema is
+    /// what the migrator recorded in `grdb_migrations` (see ``schemaVersion``); `PRAGMA user_version` is not read.
     private func checkSchema() throws(ExceptionStoreError) {
         let version: Int
         let superseded: Bool
         let complete: Bool
         do {
             (version, superseded, complete) = try database.read { db in
-                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                return (version, try Self.migrator.hasBeenSuperseded(db), try Self.migrator.hasCompletedMigrations(db))
+                (
+                    try Self.schemaVersion(of: db), try Self.migrator.hasBeenSuperseded(db),
+                    try Self.migrator.hasCompletedMigrations(db)
+                )
             }
         } catch {
             throw Self.mapError(error, path: path, operation: "read the schema version of")
         }
-        if version > Self.schemaVersion || superseded {
+        if superseded {
             throw ExceptionStoreError(
                 .newerSchema,
                 "store \(path) was written by a newer egress25 (schema "
