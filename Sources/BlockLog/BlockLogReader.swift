@@ -310,13 +310,11 @@ public final class BlockLogReader: Sendable {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
             try queue.read { db in
-                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                guard version <= SegmentSchema.version else {
-                    throw BlockLogError(
-                        .segment, "\(path): segment schema version \(version) is newer than this program's")
+                switch try SegmentSchema.state(db) {
+                case .current: try body(db)
+                case .empty: return  // created, schema not yet committed: no rows
+                case .newer(let version): throw SegmentSchema.newerError(path: path, version: version)
                 }
-                guard version > 0 else { return }  // created, schema not yet committed: no rows
-                try body(db)
             }
         } catch let error as BlockLogError {
             throw BlockLogError(error.code, error.message.hasPrefix(path) ? error.message : "\(path): \(error.message)")
