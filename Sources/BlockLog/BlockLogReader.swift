@@ -122,11 +122,14 @@ public final class BlockLogReader: Sendable {
         for file in segments(for: filter) {
             try scanSummary(file, filter: filter, requireCustomer: false) { row in
                 let start = floorDivide(row.firstSeen, bucketMilliseconds) * bucketMilliseconds
-                buckets[start, default: Accumulator()].attempts += row.attempts
-                buckets[start]!.syns += row.syns
-                buckets[start]!.destinations.insert(row.destination)
-                buckets[start]!.sources.insert(row.source)
-                if let customer = row.customer { buckets[start]!.customers.insert(customer) }
+                func add(to bucket: inout Accumulator) {
+                    bucket.attempts += row.attempts
+                    bucket.syns += row.syns
+                    bucket.destinations.insert(row.destination)
+                    bucket.sources.insert(row.source)
+                    if let customer = row.customer { bucket.customers.insert(customer) }
+                }
+                add(to: &buckets[start, default: Accumulator()])
             }
         }
         return buckets.sorted { $0.key < $1.key }.map { start, value in
