@@ -58,10 +58,12 @@ enum SegmentSchema {
 
     /// The state of the segment open on `db` (a read; works on a read-only connection).
     /// - Throws: `DatabaseError` when the file cannot be read.
+    /// One query on `grdb_migrations` (a reader checks every segment it opens).
     static func state(_ db: Database) throws -> State {
         let applied = try migrator.appliedIdentifiers(db)
-        if try migrator.hasBeenSuperseded(db) { return .newer(version: applied.count) }
-        if try migrator.hasCompletedMigrations(db) { return .current }
+        let known = migrator.migrations
+        if !applied.isSubset(of: known) { return .newer(version: applied.count) }
+        if known.allSatisfy(applied.contains) { return .current }
         // Written before segments had a migrator: no `grdb_migrations`, the v1 tables.
         if applied.isEmpty, try db.tableExists("blocked") { return .current }
         return .empty
