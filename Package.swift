@@ -190,6 +190,7 @@ let package = Package(
             dependencies: [
                 "BlockLog",
                 "Egress25Core",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

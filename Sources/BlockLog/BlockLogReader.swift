@@ -122,11 +122,14 @@ public final class BlockLogReader: Sendable {
         for file in segments(for: filter) {
             try scanSummary(file, filter: filter, requireCustomer: false) { row in
                 let start = floorDivide(row.firstSeen, bucketMilliseconds) * bucketMilliseconds
-                buckets[start, default: Accumulator()].attempts += row.attempts
-                buckets[start]!.syns += row.syns
-                buckets[start]!.destinations.insert(row.destination)
-                buckets[start]!.sources.insert(row.source)
-                if let customer = row.customer { buckets[start]!.customers.insert(customer) }
+                func add(to bucket: inout Accumulator) {
+                    bucket.attempts += row.attempts
+                    bucket.syns += row.syns
+                    bucket.destinations.insert(row.destination)
+                    bucket.sources.insert(row.source)
+                    if let customer = row.customer { bucket.customers.insert(customer) }
+                }
+                add(to: &buckets[start, default: Accumulator()])
             }
         }
         return buckets.sorted { $0.key < $1.key }.map { start, value in
@@ -310,13 +313,11 @@ public final class BlockLogReader: Sendable {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
             try queue.read { db in
-                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                guard version <= SegmentSchema.version else {
-                    throw BlockLogError(
-                        .segment, "\(path): segment schema version \(version) is newer than this program's")
+                switch try SegmentSchema.state(db) {
+                case .current: try body(db)
+                case .empty: return  // created, schema not yet committed: no rows
+                case .newer(let version): throw SegmentSchema.newerError(path: path, version: version)
                 }
-                guard version > 0 else { return }  // created, schema not yet committed: no rows
-                try body(db)
             }
         } catch let error as BlockLogError {
             throw BlockLogError(error.code, error.message.hasPrefix(path) ? error.message : "\(path): \(error.message)")

@@ -262,11 +262,14 @@ public final class BlockLogWriter: Sendable {
 
     private func waitForResult() -> CommitResult {
         state.mailbox.lock()
-        while state.result == nil { state.mailbox.wait() }
-        let result = state.result!
-        state.result = nil
-        state.mailbox.unlock()
-        return result
+        defer { state.mailbox.unlock() }
+        while true {
+            if let result = state.result {
+                state.result = nil
+                return result
+            }
+            state.mailbox.wait()
+        }
     }
 
     private func takeResult() -> CommitResult? {

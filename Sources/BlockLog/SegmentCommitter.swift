@@ -103,7 +103,9 @@ final class SegmentCommitter {
             let positions = unordered.sorted { batch.rows[$0].rowNumber < batch.rows[$1].rowNumber }
             do {
                 let segment = try segment(for: sliceStart)
-                try write(positions, of: batch.rows, to: segment, offset: offsets[sliceStart]!)
+                // segment(for:) records the offset when it opens the file; the fallback is the same value.
+                let offset = offsets[sliceStart] ?? segment.largestID
+                try write(positions, of: batch.rows, to: segment, offset: offset)
             } catch {
                 failed.insert(sliceStart)
                 counters.writeErrors.wrappingIncrement(ordering: .relaxed)

@@ -1,6 +1,6 @@
 import GRDB
 
-/// The schema of one segment file (SQLite, WAL mode). Version 1, in `PRAGMA user_version`.
+/// The schema of one segment file (SQLite, WAL mode), created and versioned by ``migrator``: version 1.
 ///
 /// ```sql
 /// CREATE TABLE blocked (
@@ -26,7 +26,54 @@ import GRDB
 /// Table `segment_info(key TEXT PRIMARY KEY, value)` holds `slice_start` (Unix s), `slice_seconds`,
 /// `node_name`, and `max_id` (the largest row id, kept up to date by every commit).
 enum SegmentSchema {
-    static let version: Int = 1
+    /// The schema version this build writes and reads: the number of migrations it knows.
+    static let version = migrator.migrations.count
+
+    /// The migrations of a segment file, the file's only schema version (its `grdb_migrations` table). Never edit
+    /// a released migration: append one.
+    ///
+    /// `v1-blocked` creates the tables with `IF NOT EXISTS`, so a segment written before segments had a migrator
+    /// (the same tables, `PRAGMA user_version` 1, no `grdb_migrations`) is adopted when the writer opens it again.
+    /// It also sets `PRAGMA user_version = 1`, which this build never reads: readers released before the migrator
+    /// read only that, and skip a file where it is 0 as "not yet created". A later migration that changes what
+    /// those readers query must set it to 2, so that they refuse the file instead of misreading it.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-blocked") { db in
+            for sql in createStatements { try db.execute(sql: sql) }
+            try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        return migrator
+    }()
+
+    /// What a segment file holds, by its migrations.
+    enum State: Equatable {
+        /// Every migration of this build applied (or a segment written before the migrator): readable.
+        case current
+        /// Created, its schema not yet committed: no rows.
+        case empty
+        /// Migrated by a newer build: this many migrations, some unknown here.
+        case newer(version: Int)
+    }
+
+    /// The state of the segment open on `db` (a read; works on a read-only connection).
+    /// - Throws: `DatabaseError` when the file cannot be read.
+    /// One query on `grdb_migrations` (a reader checks every segment it opens).
+    static func state(_ db: Database) throws -> State {
+        let applied = try migrator.appliedIdentifiers(db)
+        let known = migrator.migrations
+        if !applied.isSubset(of: known) { return .newer(version: applied.count) }
+        if known.allSatisfy(applied.contains) { return .current }
+        // Written before segments had a migrator: no `grdb_migrations`, the v1 tables.
+        if applied.isEmpty, try db.tableExists("blocked") { return .current }
+        return .empty
+    }
+
+    /// The error for a segment of a newer schema.
+    static func newerError(path: String, version: Int) -> BlockLogError {
+        BlockLogError(
+            .segment, "\(path): segment schema version \(version) is newer than this program's (\(Self.version))")
+    }
 
     static let createStatements = [
         """
@@ -75,22 +122,23 @@ enum SegmentSchema {
     static let updateWithFirstSeenSQL =
         "UPDATE blocked SET last_seen = ?, attempts = ?, syns = ?, first_seen = ? WHERE source = ? AND id = ?"
 
-    /// Creates the schema in a new file, or checks the version of an existing one.
+    /// Refuses a segment of a newer schema, migrates the file (creates the schema in a new one), and records the
+    /// slice and node in `segment_info` (kept when already there).
     ///
-    /// - Throws: ``BlockLogError`` `.segment` when the file has a newer schema version.
-    static func prepare(_ db: Database, slice: SegmentSlice, nodeName: String, path: String) throws {
-        let existing = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-        guard existing <= version else {
-            throw BlockLogError(
-                .segment, "\(path): segment schema version \(existing) is newer than this program's (\(version))")
+    /// - Throws: ``BlockLogError`` `.segment` when the file has a newer schema version; `DatabaseError` when SQLite
+    ///   fails.
+    static func prepare(_ queue: DatabaseQueue, slice: SegmentSlice, nodeName: String, path: String) throws {
+        if case .newer(let version) = try queue.read(state) {
+            throw newerError(path: path, version: version)
         }
-        try db.inTransaction(.immediate) {
-            for sql in createStatements { try db.execute(sql: sql) }
+        try migrator.migrate(queue)
+        try queue.write { db in
             try db.execute(
-                sql: "INSERT OR IGNORE INTO segment_info (key, value) VALUES ('slice_start', ?), ('slice_seconds', ?), ('node_name', ?)",
+                sql: """
+                    INSERT OR IGNORE INTO segment_info (key, value)
+                    VALUES ('slice_start', ?), ('slice_seconds', ?), ('node_name', ?)
+                    """,
                 arguments: [slice.startSeconds, slice.lengthSeconds, nodeName])
-            try db.execute(sql: "PRAGMA user_version = \(version)")
-            return .commit
         }
     }
 }

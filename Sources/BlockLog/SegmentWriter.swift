@@ -51,9 +51,10 @@ final class SegmentWriter {
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             self.queue = queue
+            try SegmentSchema.prepare(queue, slice: slice, nodeName: nodeName, path: path)
+            // The hot statements are prepared once per file, after the migration: the schema no longer changes.
             (largestID, insert, update, updateWithFirstSeen, recordMaxID) = try queue.inDatabase { db in
-                try SegmentSchema.prepare(db, slice: slice, nodeName: nodeName, path: path)
-                return (
+                (
                     try SegmentSchema.largestID(db),
                     try RawStatement(db, sql: SegmentSchema.insertSQL),
                     try RawStatement(db, sql: SegmentSchema.updateSQL),

@@ -56,6 +56,10 @@ final class WriterCore {
     let windowMilliseconds: Int64
     var rings: [BlockLogRing] = []
 
+    /// Rows by slot; `nil` for a free slot (in `freeSlots`). A slot is freed only by `freeIfDone`, once its row is
+    /// closed (out of `index`), committed (out of `dirtySlots`) and not in a batch (no `inFlight`). So a slot
+    /// taken from `index` or `dirtySlots`, or from a batch row whose serial still matches, holds a row: the
+    /// `slots[position]!` below cannot fail (and stay force unwraps: this is the per-SYN path, mutated in place).
     private var slots: [Aggregate?] = []
     private var freeSlots: [Int32] = []
     private var liveCount = 0
@@ -113,7 +117,7 @@ final class WriterCore {
             source: attempt.source, destination: attempt.destination,
             destinationPort: attempt.destinationPort, reason: attempt.reason)
         if let slot = index[key] {
-            let position = Int(slot)
+            let position = Int(slot)  // from `index`: a live row (see `slots`)
             let sameWindow = attempt.timeMilliseconds - slots[position]!.firstSeen < windowMilliseconds
             if sameWindow && sameCustomer(attempt, slot: position) {
                 slots[position]!.syns += 1
@@ -134,6 +138,7 @@ final class WriterCore {
         open(key, attempt)
     }
 
+    /// - Parameter position: A slot from `index` (a live row, see `slots`).
     private func sameCustomer(_ attempt: BlockedAttempt, slot position: Int) -> Bool {
         let aggregate = slots[position]!
         if attempt.policyGeneration == aggregate.customerGeneration && attempt.customerIndex == aggregate.customerIndex {
@@ -192,6 +197,7 @@ final class WriterCore {
         return value
     }
 
+    /// - Parameter slot: A live row's slot (from `index`, a just-opened row, or a batch row whose serial matched).
     private func markDirty(_ slot: Int32) {
         if !slots[Int(slot)]!.dirty {
             slots[Int(slot)]!.dirty = true
@@ -202,8 +208,8 @@ final class WriterCore {
     /// Marks a row closed; it is freed once its final values are committed. The caller removes it from `index`.
     private func close(_ slot: Int32) {
         let position = Int(slot)
-        guard slots[position] != nil, !slots[position]!.closed else { return }
-        slots[position]!.closed = true
+        guard slots[position]?.closed == false else { return }
+        slots[position]?.closed = true
         freeIfDone(slot)
     }
 
@@ -256,7 +262,7 @@ final class WriterCore {
             // `dirtySlots` again, or are already marked dirty and copied below with their latest values).
             if count & 8191 == 8191 { drainRings(now: now) }
             let position = Int(slot)
-            guard let aggregate = slots[position], aggregate.dirty else { continue }
+            guard let aggregate = slots[position], aggregate.dirty else { continue }  // non-nil below
             rows.append(
                 RowImage(
                     slot: slot, serial: aggregate.serial, sliceStart: aggregate.sliceStart,
@@ -282,7 +288,7 @@ final class WriterCore {
         for (count, row) in result.batch.rows.enumerated() {
             if count & 8191 == 8191 { drainRings(now: result.batch.builtAt) }
             let position = Int(row.slot)
-            guard slots[position]?.serial == row.serial else { continue }
+            guard slots[position]?.serial == row.serial else { continue }  // non-nil below
             slots[position]!.inFlight = false
             if result.failedSlices.contains(row.sliceStart) {
                 if row.firstSeenMoved { slots[position]!.firstSeenMoved = true }

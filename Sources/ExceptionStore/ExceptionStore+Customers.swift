@@ -26,10 +26,8 @@ extension ExceptionStore {
             if try Self.fetchCustomer(db, id) != nil {
                 throw ExceptionStoreError(.duplicateCustomer, "customer \(id) exists already")
             }
-            try db.execute(
-                sql: "INSERT INTO customer (id, name, note, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [customer.id, customer.name, customer.note, customer.createdAt])
-            try Self.appendAudit(
+            try CustomerRecord(customer).insert(db)
+            try appendAudit(
                 db, at: now, actor: actor, action: "customer.add", customer: id, objectID: id,
                 before: Customer?.none, after: customer)
             return customer
@@ -46,7 +44,7 @@ extension ExceptionStore {
     /// - Throws: ``ExceptionStoreError`` (`io`).
     public func customers() throws(ExceptionStoreError) -> [Customer] {
         try read("read") { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.customerColumns) FROM customer ORDER BY id").map(Self.customer)
+            try CustomerRecord.order(CustomerRecord.Columns.id).fetchAll(db).map(\.customer)
         }
     }
 
@@ -60,21 +58,17 @@ extension ExceptionStore {
         -> [AddressBinding]
     {
         try read("read") { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
+            typealias Columns = BindingRecord.Columns
+            var request = BindingRecord.all()
             if let customer {
                 _ = try Self.requireCustomer(db, customer)
-                conditions.append("customer_id = ?")
-                arguments += [customer]
+                request = request.filter(Columns.customerID == customer)
             }
             if let inForceAt {
-                conditions.append("valid_from <= ? AND (valid_until IS NULL OR valid_until > ?)")
-                arguments += [inForceAt, inForceAt]
+                request = request.filter(
+                    Columns.validFrom <= inForceAt && (Columns.validUntil == nil || Columns.validUntil > inForceAt))
             }
-            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            return try Row.fetchAll(
-                db, sql: "SELECT \(Self.bindingColumns) FROM binding \(filter) ORDER BY id", arguments: arguments
-            ).map(Self.binding)
+            return try request.order(Columns.id).fetchAll(db).map { try $0.binding() }
         }
     }
 
@@ -111,7 +105,7 @@ extension ExceptionStore {
                 )
             }
             let binding = try Self.insertBinding(db, customer: customer, prefix: prefix, kind: .static, now: now)
-            try Self.appendAudit(
+            try appendAudit(
                 db, at: now, actor: actor, action: "binding.add", customer: customer, objectID: "binding-\(binding.id)",
                 before: AddressBinding?.none, after: binding)
             return binding
@@ -138,7 +132,7 @@ extension ExceptionStore {
                 throw ExceptionStoreError(.unknownBinding, "customer \(customer) has no static binding on \(prefix)")
             }
             let ended = try Self.endBinding(db, binding, now: now)
-            try Self.appendAudit(
+            try appendAudit(
                 db, at: now, actor: actor, action: "binding.end", customer: customer, objectID: "binding-\(binding.id)",
                 before: binding, after: ended)
             return ended

@@ -16,10 +16,9 @@ extension ExceptionStore {
         _ grant: ExceptionGrant, now: Int64 = UTCTime.now()
     ) throws(ExceptionStoreError) -> GrantedException {
         try Self.validateCustomerID(grant.customer)
-        let reason = try Self.validateText(grant.reason, field: "the reason", required: true, maximum: 1000)!
+        let reason = try Self.validateRequiredText(grant.reason, field: "the reason", maximum: 1000)
         let ticket = try Self.validateText(grant.ticket, field: "the ticket", required: false, maximum: 200)
-        let grantedBy = try Self.validateText(
-            grant.grantedBy, field: "the grantor (--by)", required: true, maximum: 100)!
+        let grantedBy = try Self.validateRequiredText(grant.grantedBy, field: "the grantor (--by)", maximum: 100)
         if let expiresAt = grant.expiresAt, expiresAt <= now {
             throw ExceptionStoreError(
                 .invalidArgument,
@@ -27,11 +26,9 @@ extension ExceptionStore {
                     + "(now is \(UTCTime.format(now)))")
         }
         let destinations: DestinationScope
-        let destinationsText: String?
         switch grant.destinations {
         case .any:
             destinations = .any
-            destinationsText = nil
         case .prefixes(let list):
             let canonical = Array(Set(list.map(Self.canonical))).sorted()
             guard !canonical.isEmpty else {
@@ -39,7 +36,6 @@ extension ExceptionStore {
                     .invalidArgument, "the destination list is empty (omit --to for any destination)")
             }
             destinations = .prefixes(canonical)
-            destinationsText = canonical.map(\.description).joined(separator: ",")
         }
         return try write("grant an exception to \(grant.customer) in") { db in
             _ = try Self.requireCustomer(db, grant.customer)
@@ -47,14 +43,8 @@ extension ExceptionStore {
             let exception = StoredException(
                 id: id, customer: grant.customer, destinations: destinations, expiresAt: grant.expiresAt,
                 reason: reason, ticket: ticket, grantedBy: grantedBy, createdAt: now)
-            try db.execute(
-                sql: """
-                    INSERT INTO exception (id, customer_id, destinations, expires_at, reason, ticket, granted_by,
-                        created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [id, grant.customer, destinationsText, grant.expiresAt, reason, ticket, grantedBy, now])
-            try Self.appendAudit(
+            try ExceptionRecord(exception).insert(db)
+            try appendAudit(
                 db, at: now, actor: grantedBy, action: "exception.grant", customer: grant.customer, objectID: id,
                 before: StoredException?.none, after: exception)
             let bindings = try Self.openBindings(db, customer: grant.customer).filter { $0.isInForce(at: now) }
@@ -71,8 +61,8 @@ extension ExceptionStore {
     public func revokeException(
         id: String, reason: String, by actor: String, now: Int64 = UTCTime.now()
     ) throws(ExceptionStoreError) -> StoredException {
-        let reason = try Self.validateText(reason, field: "the reason", required: true, maximum: 1000)!
-        let actor = try Self.validateText(actor, field: "the revoker (--by)", required: true, maximum: 100)!
+        let reason = try Self.validateRequiredText(reason, field: "the reason", maximum: 1000)
+        let actor = try Self.validateRequiredText(actor, field: "the revoker (--by)", maximum: 100)
         return try write("revoke \(id) in") { db in
             guard let exception = try Self.fetchException(db, id) else {
                 throw ExceptionStoreError(.unknownException, "unknown exception \(id)")
@@ -85,10 +75,10 @@ extension ExceptionStore {
             }
             var revoked = exception
             revoked.revocation = .init(at: now, by: actor, reason: reason)
-            try db.execute(
-                sql: "UPDATE exception SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ?",
-                arguments: [now, actor, reason, id])
-            try Self.appendAudit(
+            typealias Columns = ExceptionRecord.Columns
+            try ExceptionRecord(revoked).update(
+                db, columns: [Columns.revokedAt, Columns.revokedBy, Columns.revokeReason])
+            try appendAudit(
                 db, at: now, actor: actor, action: "exception.revoke", customer: exception.customer, objectID: id,
                 before: exception, after: revoked)
             return revoked
@@ -111,31 +101,24 @@ extension ExceptionStore {
         customer: String? = nil, status: ExceptionStatusFilter = .active, now: Int64 = UTCTime.now()
     ) throws(ExceptionStoreError) -> [StoredException] {
         try read("read") { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
+            typealias Columns = ExceptionRecord.Columns
+            var request = ExceptionRecord.all()
             if let customer {
                 _ = try Self.requireCustomer(db, customer)
-                conditions.append("customer_id = ?")
-                arguments += [customer]
+                request = request.filter(Columns.customerID == customer)
             }
             switch status {
             case .active:
-                conditions.append("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
-                arguments += [now]
+                request = request.filter(
+                    Columns.revokedAt == nil && (Columns.expiresAt == nil || Columns.expiresAt > now))
             case .expired:
-                conditions.append("revoked_at IS NULL AND expires_at <= ?")
-                arguments += [now]
+                request = request.filter(Columns.revokedAt == nil && Columns.expiresAt <= now)
             case .revoked:
-                conditions.append("revoked_at IS NOT NULL")
+                request = request.filter(Columns.revokedAt != nil)
             case .all:
                 break
             }
-            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            return try Row.fetchAll(
-                db,
-                sql: "SELECT \(Self.exceptionColumns) FROM exception \(filter) ORDER BY created_at, id",
-                arguments: arguments
-            ).map(Self.exception)
+            return try request.order(Columns.createdAt, Columns.id).fetchAll(db).map { try $0.exception() }
         }
     }
 
@@ -150,28 +133,14 @@ extension ExceptionStore {
         since: Int64? = nil, customer: String? = nil, objectID: String? = nil, limit: Int? = nil
     ) throws(ExceptionStoreError) -> [AuditEntry] {
         try read("read the audit log of") { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let since {
-                conditions.append("at >= ?")
-                arguments += [since]
-            }
-            if let customer {
-                conditions.append("customer_id = ?")
-                arguments += [customer]
-            }
-            if let objectID {
-                conditions.append("object_id = ?")
-                arguments += [objectID]
-            }
-            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let limitClause = limit.map { " LIMIT \(max(0, $0))" } ?? ""
-            let entries = try Row.fetchAll(
-                db,
-                sql: "SELECT \(Self.auditColumns) FROM audit \(filter) ORDER BY sequence DESC\(limitClause)",
-                arguments: arguments
-            ).map(Self.auditEntry)
-            return entries.reversed()
+            typealias Columns = AuditRecord.Columns
+            var request = AuditRecord.all()
+            if let since { request = request.filter(Columns.at >= since) }
+            if let customer { request = request.filter(Columns.customerID == customer) }
+            if let objectID { request = request.filter(Columns.objectID == objectID) }
+            request = request.order(Columns.sequence.desc)
+            if let limit { request = request.limit(max(0, limit)) }
+            return try request.fetchAll(db).reversed().map { try $0.entry() }
         }
     }
 }

@@ -36,28 +36,23 @@ extension ExceptionStore {
             // lease-less session holds the same prefix).
             var leaseEndsByCustomer: [String: [IPPrefix: Int64?]] = [:]
             var openCount = 0
-            for (index, sql) in [
-                """
-                SELECT customer_id, family, first, last, lease_until FROM binding
-                WHERE valid_until IS NULL AND valid_from <= ? ORDER BY family, first
-                """,
-                """
-                SELECT customer_id, family, first, last, lease_until FROM binding
-                WHERE valid_until > ? AND valid_from <= ? ORDER BY family, first
-                """,
+            typealias Columns = BindingRecord.Columns
+            for (index, request) in [
+                // Open bindings, from the partial covering index binding_open_by_first, in its order.
+                BindingInForce.filter(Columns.validUntil == nil && Columns.validFrom <= now),
+                // Ended after `now`: only when `now` is in the past (index binding_by_end).
+                BindingInForce.filter(Columns.validUntil > now && Columns.validFrom <= now),
             ].enumerated() {
-                let arguments: StatementArguments = sql.contains("valid_until >") ? [now, now] : [now]
-                let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+                let rows = try request.order(Columns.family, Columns.first).fetchCursor(db)
                 while let row = try rows.next() {
-                    let customer: String = row[0]
-                    let first: String = row[2]
-                    let last: String = row[3]
-                    guard let prefix = PrefixRange.prefix(family: row[1], first: first, last: last) else {
+                    let customer = row.customerID
+                    let (first, last) = (row.first, row.last)
+                    guard let prefix = PrefixRange.prefix(family: row.family, first: first, last: last) else {
                         throw ExceptionStoreError(.io, "corrupt binding of \(customer): range \(first)-\(last)")
                     }
                     bindings.append(CustomerBinding(customer: customer, prefix: prefix))
                     sourcesByCustomer[customer, default: []].append(prefix)
-                    let leaseUntil: Int64? = row[4]
+                    let leaseUntil = row.leaseUntil
                     if let previous = leaseEndsByCustomer[customer]?[prefix] {
                         // The same prefix twice (static and session): the longest hold wins, nil (no lease) longest.
                         if let previous, let leaseUntil {
@@ -74,15 +69,15 @@ extension ExceptionStore {
             if openCount > 0 && bindings.count > openCount {
                 bindings.sort { $0.prefix < $1.prefix }  // `now` in the past: merge the two ordered lists
             }
-            let stored = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.exceptionColumns) FROM exception
-                    WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-                    ORDER BY created_at, id
-                    """,
-                arguments: [now - Self.recentlyExpiredWindowSeconds]
-            ).map(Self.exception)
+            typealias ExceptionColumns = ExceptionRecord.Columns
+            let recent = now - Self.recentlyExpiredWindowSeconds
+            let stored = try ExceptionRecord.filter(
+                ExceptionColumns.revokedAt == nil
+                    && (ExceptionColumns.expiresAt == nil || ExceptionColumns.expiresAt > recent)
+            )
+            .order(ExceptionColumns.createdAt, ExceptionColumns.id)
+            .fetchAll(db)
+            .map { try $0.exception() }
             var rules: [ExceptionRule] = []
             rules.reserveCapacity(stored.count)
             for exception in stored {

@@ -45,7 +45,18 @@ extension ExceptionStore {
     }
 
     static func validateActor(_ actor: String) throws(ExceptionStoreError) -> String {
-        try validateText(actor, field: "the actor (--by)", required: true, maximum: 100)!
+        try validateRequiredText(actor, field: "the actor (--by)", maximum: 100)
+    }
+
+    /// ``validateText(_:field:required:maximum:)`` for a required text. - Returns: The text.
+    static func validateRequiredText(
+        _ text: String, field: String, maximum: Int
+    ) throws(ExceptionStoreError) -> String {
+        guard let checked = try validateText(text, field: field, required: true, maximum: maximum) else {
+            // validateText throws for a missing or blank required text; it returns nil only for optional ones.
+            throw ExceptionStoreError(.invalidArgument, "\(field) must not be empty")
+        }
+        return checked
     }
 
     // MARK: Prefix ranges
@@ -112,72 +123,15 @@ extension ExceptionStore {
     /// The form prefixes are stored in: IPv4-mapped IPv6 becomes IPv4.
     static func canonical(_ prefix: IPPrefix) -> IPPrefix { prefix.unmapped }
 
-    // MARK: Row decoding
-
-    /// Column lists; the decoders below read by position, in this order.
-    static let customerColumns = "id, name, note, created_at, auto_created"
-
-    static func customer(_ row: Row) -> Customer {
-        Customer(id: row[0], name: row[1], note: row[2], createdAt: row[3], autoCreated: row[4])
-    }
-
-    static let bindingColumns = "id, customer_id, prefix, kind, valid_from, valid_until, lease_until"
-
-    static func binding(_ row: Row) throws -> AddressBinding {
-        let text: String = row[2]
-        let kindText: String = row[3]
-        guard let prefix = IPPrefix(text), let kind = BindingKind(rawValue: kindText) else {
-            throw ExceptionStoreError(.io, "corrupt binding row \(row[0] as Int64): prefix \(text), kind \(kindText)")
-        }
-        return AddressBinding(
-            id: row[0], customer: row[1], prefix: prefix, kind: kind, validFrom: row[4], validUntil: row[5],
-            leaseUntil: row[6])
-    }
-
-    static let exceptionColumns = """
-        id, customer_id, destinations, expires_at, reason, ticket, granted_by, created_at, \
-        revoked_at, revoked_by, revoke_reason
-        """
-
-    static func exception(_ row: Row) throws -> StoredException {
-        let id: String = row[0]
-        let destinations: DestinationScope
-        if let text = row[2] as String? {
-            var prefixes: [IPPrefix] = []
-            for part in text.split(separator: ",") {
-                guard let prefix = IPPrefix(String(part)) else {
-                    throw ExceptionStoreError(.io, "corrupt exception row \(id): destination \(part)")
-                }
-                prefixes.append(prefix)
-            }
-            destinations = .prefixes(prefixes)
-        } else {
-            destinations = .any
-        }
-        var revocation: StoredException.Revocation?
-        if let at = row[8] as Int64? {
-            revocation = .init(at: at, by: row[9] ?? "", reason: row[10] ?? "")
-        }
-        return StoredException(
-            id: id, customer: row[1], destinations: destinations, expiresAt: row[3], reason: row[4], ticket: row[5],
-            grantedBy: row[6], createdAt: row[7], revocation: revocation)
-    }
-
-    static let auditColumns = "sequence, at, actor, action, customer_id, object_id, before, after, os_user, sudo_user"
-
-    static func auditEntry(_ row: Row) -> AuditEntry {
-        AuditEntry(
-            sequence: row[0], at: row[1], actor: row[2], action: row[3], customer: row[4], objectID: row[5],
-            before: row[6], after: row[7], osUser: row[8], sudoUser: row[9])
-    }
-
     // MARK: Lookups inside transactions
 
+    // The lookups a bulk session import makes for every lease use cached statements (SQL naming the record's
+    // columns, rows decoded by column name); the others go through the query interface.
+
     static func fetchCustomer(_ db: Database, _ id: String) throws -> Customer? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(customerColumns) FROM customer WHERE id = ?"), arguments: [id]
-        )
-        .map(customer)
+        try CustomerRecord.fetchOne(
+            db.cachedStatement(sql: "SELECT \(CustomerRecord.columnList) FROM customer WHERE id = ?"), arguments: [id]
+        )?.customer
     }
 
     static func requireCustomer(_ db: Database, _ id: String) throws -> Customer {
@@ -188,10 +142,7 @@ extension ExceptionStore {
     }
 
     static func fetchException(_ db: Database, _ id: String) throws -> StoredException? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(exceptionColumns) FROM exception WHERE id = ?"), arguments: [id]
-        )
-        .map(exception)
+        try ExceptionRecord.fetchOne(db, key: id)?.exception()
     }
 
     /// In-force bindings (`valid_until IS NULL`) whose range overlaps `prefix`, any customer and kind.
@@ -202,14 +153,13 @@ extension ExceptionStore {
     /// seeks). No scan over unrelated bindings: a bulk import stays linear.
     static func openBindings(_ db: Database, overlapping prefix: IPPrefix) throws -> [AddressBinding] {
         let range = PrefixRange(prefix)
-        var found = try Row.fetchAll(
+        var found = try BindingRecord.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT \(bindingColumns) FROM binding
+                    SELECT \(BindingRecord.columnList) FROM binding
                     WHERE valid_until IS NULL AND family = ? AND first >= ? AND first <= ?
                     """),
-            arguments: [range.family, range.first, range.last]
-        ).map(binding)
+            arguments: [range.family, range.first, range.last])
         if prefix.length > 0 {
             let enclosingStarts = Set(
                 (0..<prefix.length).map {
@@ -221,51 +171,43 @@ extension ExceptionStore {
                 var arguments: StatementArguments = [range.family]
                 arguments += StatementArguments(Array(enclosingStarts))
                 arguments += [range.first]
-                found += try Row.fetchAll(
+                found += try BindingRecord.fetchAll(
                     db.cachedStatement(
                         sql: """
-                            SELECT \(bindingColumns) FROM binding
+                            SELECT \(BindingRecord.columnList) FROM binding
                             WHERE valid_until IS NULL AND family = ? AND first IN (\(placeholders)) AND last >= ?
                             """),
-                    arguments: arguments
-                ).map(binding)
+                    arguments: arguments)
             }
         }
-        return found.sorted { $0.id < $1.id }
+        return try found.map { try $0.binding() }.sorted { $0.id < $1.id }
     }
 
+    /// The customer's bindings in force (`valid_until IS NULL`), oldest first.
     static func openBindings(_ db: Database, customer: String) throws -> [AddressBinding] {
-        try Row.fetchAll(
-            db.cachedStatement(
-                sql: "SELECT \(bindingColumns) FROM binding WHERE customer_id = ? AND valid_until IS NULL ORDER BY id"),
-            arguments: [customer]
-        ).map(binding)
+        typealias Columns = BindingRecord.Columns
+        return try BindingRecord.filter(Columns.customerID == customer && Columns.validUntil == nil)
+            .order(Columns.id)
+            .fetchAll(db)
+            .map { try $0.binding() }
     }
 
     /// - Parameter leaseUntil: Sessions: the lease end (UTC seconds); `nil` for static bindings.
     static func insertBinding(
         _ db: Database, customer: String, prefix: IPPrefix, kind: BindingKind, now: Int64, leaseUntil: Int64? = nil
     ) throws -> AddressBinding {
-        let range = PrefixRange(prefix)
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until,
-                    lease_until)
-                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)
-                """
-        ).execute(
-            arguments: [
-                customer, prefix.description, range.family, range.first, range.last, kind.rawValue, now, leaseUntil,
-            ])
+        var record = BindingRecord(
+            customer: customer, prefix: prefix, kind: kind, validFrom: now, leaseUntil: leaseUntil)
+        try record.insert(db)
         return AddressBinding(
             id: db.lastInsertedRowID, customer: customer, prefix: prefix, kind: kind, validFrom: now, validUntil: nil,
             leaseUntil: leaseUntil)
     }
 
+    /// Ends `binding` at `now` (UTC seconds). - Returns: The binding with `validUntil == now`.
     static func endBinding(_ db: Database, _ binding: AddressBinding, now: Int64) throws -> AddressBinding {
-        try db.cachedStatement(sql: "UPDATE binding SET valid_until = ? WHERE id = ?").execute(arguments: [
-            now, binding.id,
-        ])
+        try db.cachedStatement(sql: "UPDATE binding SET valid_until = ? WHERE id = ?")
+            .execute(arguments: [now, binding.id])
         var ended = binding
         ended.validUntil = now
         return ended
@@ -284,9 +226,9 @@ extension ExceptionStore {
         return String(decoding: try jsonEncoder.encode(value), as: UTF8.self)
     }
 
-    /// Appends one audit entry; the `audit_bumps_generation` trigger bumps the change token in the same
-    /// transaction.
-    static func appendAudit<Before: Encodable, After: Encodable>(
+    /// Appends one audit entry, with this store's ``identity``; the `audit_bumps_generation` trigger bumps the
+    /// change token in the same transaction.
+    func appendAudit<Before: Encodable, After: Encodable>(
         _ db: Database,
         at: Int64,
         actor: String,
@@ -296,13 +238,11 @@ extension ExceptionStore {
         before: Before?,
         after: After?
     ) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO audit (at, actor, action, customer_id, object_id, before, after, os_user, sudo_user)
-                VALUES (?, ?, ?, ?, ?, ?, ?, egress25_os_user(), egress25_sudo_user())
-                """
-        ).execute(
-            arguments: [at, actor, action, customer, objectID, try json(before), try json(after)])
+        var record = AuditRecord(
+            sequence: nil, at: at, actor: actor, action: action, customerID: customer, objectID: objectID,
+            before: try Self.json(before), after: try Self.json(after), osUser: identity.user,
+            sudoUser: identity.sudoUser)
+        try record.insert(db)
     }
 
     // MARK: Exception ids

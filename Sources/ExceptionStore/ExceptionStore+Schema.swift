@@ -1,14 +1,26 @@
 import GRDB
 
 extension ExceptionStore {
-    /// The schema version this build writes: `PRAGMA user_version` after the last migration.
+    /// The schema version this build writes: the number of migrations it knows (``migrator``), 2 today.
     ///
-    /// A store whose `user_version` is higher was written by a newer egress25; opening it throws
-    /// ``ExceptionStoreError/Code/newerSchema`` rather than guessing.
-    public static let schemaVersion = 2
+    /// The migrator is the store's only schema version: a store's version is the number of migrations recorded in
+    /// its `grdb_migrations` table. A store that records a migration this build does not know was written by a
+    /// newer egress25; opening it throws ``ExceptionStoreError/Code/newerSchema`` rather than guessing. Every
+    /// released build (schema 1 and 2) refuses such a store the same way, so a new migration needs no other marker.
+    public static let schemaVersion = migrator.migrations.count
 
-    /// The migrations, in order. Each one ends by setting `PRAGMA user_version` to its number, so an older build
-    /// can tell that a newer one touched the store. Never edit a released migration: append a new one.
+    /// The schema version of the store open on `db`: how many migrations its `grdb_migrations` table records,
+    /// known or not (0 for an empty file).
+    /// - Throws: `DatabaseError` when the table cannot be read.
+    static func schemaVersion(of db: Database) throws -> Int {
+        try migrator.appliedIdentifiers(db).count
+    }
+
+    /// The migrations, in order: `v<N>-<what>`, N being the schema version after it. Never edit a released
+    /// migration: append a new one.
+    ///
+    /// v1 and v2 end by setting `PRAGMA user_version` to their number. They are released and stay as they are,
+    /// but nothing reads `user_version` any more and later migrations must not set it.
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-initial") { db in

@@ -48,10 +48,10 @@ extension ExceptionStore {
         }
         return try write("start a session for \(customer) in") { db in
             var change = SessionChange()
-            if try Self.ensureCustomer(db, customer, actor: actor, now: now) {
+            if try ensureCustomer(db, customer, actor: actor, now: now) {
                 change.createdCustomers.append(customer)
             }
-            let one = try Self.startSession(
+            let one = try startSession(
                 db, customer: customer, prefix: prefix, actor: actor, now: now, leaseUntil: now + leaseSeconds,
                 origin: nil, mayTakeOver: mayTakeOver)
             change.started = one.started
@@ -80,7 +80,7 @@ extension ExceptionStore {
             var ended: [AddressBinding] = []
             for session in sessions {
                 let record = try Self.endBinding(db, session, now: now)
-                try Self.appendAudit(
+                try appendAudit(
                     db, at: now, actor: actor, action: "session.end", customer: customer,
                     objectID: "binding-\(session.id)", before: session,
                     after: EndedBindingRecord(binding: record, movedTo: nil))
@@ -158,12 +158,12 @@ extension ExceptionStore {
             var kept: Set<Int64> = []
             for lease in unique {
                 if !known.contains(lease.customer) {
-                    if try Self.ensureCustomer(db, lease.customer, actor: actor, now: now) {
+                    if try ensureCustomer(db, lease.customer, actor: actor, now: now) {
                         change.createdCustomers.append(lease.customer)
                     }
                     known.insert(lease.customer)
                 }
-                let one = try Self.startSession(
+                let one = try startSession(
                     db, customer: lease.customer, prefix: lease.prefix, actor: actor, now: now,
                     leaseUntil: now + leaseSeconds, origin: lease.origin)
                 change.started += one.started
@@ -173,14 +173,15 @@ extension ExceptionStore {
                 kept.formUnion(one.renewed.map(\.id))
             }
             if replace {
-                let open = try Row.fetchAll(
-                    db,
-                    sql: "SELECT \(Self.bindingColumns) FROM binding WHERE kind = 'session' AND valid_until IS NULL "
-                        + "ORDER BY id"
-                ).map(Self.binding)
+                typealias Columns = BindingRecord.Columns
+                let open = try BindingRecord
+                    .filter(Columns.kind == BindingKind.session.rawValue && Columns.validUntil == nil)
+                    .order(Columns.id)
+                    .fetchAll(db)
+                    .map { try $0.binding() }
                 for session in open where !kept.contains(session.id) {
                     let record = try Self.endBinding(db, session, now: now)
-                    try Self.appendAudit(
+                    try appendAudit(
                         db, at: now, actor: actor, action: "session.end", customer: session.customer,
                         objectID: "binding-\(session.id)", before: session,
                         after: EndedBindingRecord(binding: record, movedTo: nil))
@@ -241,7 +242,7 @@ extension ExceptionStore {
             try db.execute(sql: "DELETE FROM pruned_binding")
             let result = SessionPruneResult(cutoff: cutoff, bindings: bindings, auditEntries: entries)
             if bindings == 0 && entries == 0 { return result }  // nothing changed: no entry, no change token bump
-            try Self.appendAudit(
+            try appendAudit(
                 db, at: now, actor: actor, action: "session.prune", customer: nil, objectID: nil,
                 before: SessionPruneResult?.none, after: result)
             return result
@@ -257,12 +258,10 @@ extension ExceptionStore {
 
     /// Records `id` as an auto-created customer when the store has never seen it (audit `customer.add`).
     /// - Returns: Whether it was created.
-    static func ensureCustomer(_ db: Database, _ id: String, actor: String, now: Int64) throws -> Bool {
-        if try fetchCustomer(db, id) != nil { return false }
+    func ensureCustomer(_ db: Database, _ id: String, actor: String, now: Int64) throws -> Bool {
+        if try Self.fetchCustomer(db, id) != nil { return false }
         let customer = Customer(id: id, name: nil, note: nil, createdAt: now, autoCreated: true)
-        try db.execute(
-            sql: "INSERT INTO customer (id, name, note, created_at, auto_created) VALUES (?, NULL, NULL, ?, 1)",
-            arguments: [id, now])
+        try CustomerRecord(customer).insert(db)
         try appendAudit(
             db, at: now, actor: actor, action: "customer.add", customer: id, objectID: id,
             before: Customer?.none, after: customer)
@@ -270,11 +269,11 @@ extension ExceptionStore {
     }
 
     /// The session logic inside a write transaction; the customer exists.
-    static func startSession(
+    func startSession(
         _ db: Database, customer: String, prefix: IPPrefix, actor: String, now: Int64, leaseUntil: Int64,
         origin: String?, mayTakeOver: Bool = true
     ) throws -> SessionChangeWithKept {
-        let overlapping = try openBindings(db, overlapping: prefix)
+        let overlapping = try Self.openBindings(db, overlapping: prefix)
         // A renewal that contradicts the current holder (a late Interim-Update of a previous holder, or one whose
         // Accounting-Start was lost): the claims disagree, so neither customer's exceptions may apply. The
         // holder's session ends; none is started; the next update (or a Start) settles who holds the address.
@@ -292,17 +291,19 @@ extension ExceptionStore {
                 // The same session again (an Interim-Update, a repeated Start): renew its lease.
                 var renewed = session
                 if session.leaseUntil != leaseUntil {
+                    // Cached statements: an import of leases already held renews every one of them.
                     try db.cachedStatement(sql: "UPDATE binding SET lease_until = ? WHERE id = ?")
                         .execute(arguments: [leaseUntil, session.id])
                     // Not audited (a feed renews every few minutes; the lease becomes now + lease), but
                     // the change token grows so the daemon rebuilds with the new lease end.
-                    try db.execute(sql: "UPDATE store_state SET generation = generation + 1 WHERE id = 1")
+                    try db.cachedStatement(sql: "UPDATE store_state SET generation = generation + 1 WHERE id = 1")
+                        .execute()
                     renewed.leaseUntil = leaseUntil
                 }
                 result.renewed.append(renewed)
                 continue
             }
-            let record = try endBinding(db, session, now: now)
+            let record = try Self.endBinding(db, session, now: now)
             try appendAudit(
                 db, at: now, actor: actor, action: "session.end", customer: session.customer,
                 objectID: "binding-\(session.id)", before: session,
@@ -310,7 +311,7 @@ extension ExceptionStore {
             result.ended.append(record)
         }
         if result.renewed.isEmpty && !disputed {
-            let binding = try insertBinding(
+            let binding = try Self.insertBinding(
                 db, customer: customer, prefix: prefix, kind: .session, now: now, leaseUntil: leaseUntil)
             try appendAudit(
                 db, at: now, actor: actor, action: "session.start", customer: customer,

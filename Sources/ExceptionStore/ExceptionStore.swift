@@ -85,7 +85,6 @@ public final class ExceptionStore: Sendable {
             // 32 MiB page cache per connection (SQLite's default is 2 MiB): the policy rebuild reads every binding
             // in force, and bulk imports update several indexes per lease.
             try db.execute(sql: "PRAGMA cache_size = -32768")
-            Self.addIdentityFunctions(db, identity)
         }
         let pool: DatabasePool
         do {
@@ -106,25 +105,14 @@ public final class ExceptionStore: Sendable {
     private init(inMemory: ()) throws(ExceptionStoreError) {
         self.path = ":memory:"
         self.mode = .create
-        let identity = OperatingSystemIdentity.current()
-        self.identity = identity
+        self.identity = OperatingSystemIdentity.current()
         do {
-            var configuration = Configuration()
-            configuration.prepareDatabase { db in Self.addIdentityFunctions(db, identity) }
-            let queue = try DatabaseQueue(configuration: configuration)
+            let queue = try DatabaseQueue()
             try Self.migrator.migrate(queue)
             self.database = queue
         } catch {
             throw Self.mapError(error, path: ":memory:", operation: "open")
         }
-    }
-
-    /// SQL functions `egress25_os_user()` and `egress25_sudo_user()`, which the audit insert records.
-    private static func addIdentityFunctions(_ db: Database, _ identity: OperatingSystemIdentity) {
-        let user = identity.user
-        let sudoUser = identity.sudoUser
-        db.add(function: DatabaseFunction("egress25_os_user", argumentCount: 0, pure: true) { _ in user })
-        db.add(function: DatabaseFunction("egress25_sudo_user", argumentCount: 0, pure: true) { _ in sudoUser })
     }
 
     /// Whether a store file exists at `path`, telling "missing" apart from "not allowed to look".
@@ -141,20 +129,23 @@ public final class ExceptionStore: Sendable {
                 + (code == EACCES ? " (run as the store's owner or a member of its group)" : ""))
     }
 
-    /// Refuses stores written by a newer schema; migrates older ones unless read-only.
+    /// Refuses stores written by a newer schema; migrates older ones unless read-only. The store's schema is
+    /// what the migrator recorded in `grdb_migrations` (see ``schemaVersion``); `PRAGMA user_version` is not read.
     private func checkSchema() throws(ExceptionStoreError) {
         let version: Int
         let superseded: Bool
         let complete: Bool
         do {
             (version, superseded, complete) = try database.read { db in
-                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                return (version, try Self.migrator.hasBeenSuperseded(db), try Self.migrator.hasCompletedMigrations(db))
+                (
+                    try Self.schemaVersion(of: db), try Self.migrator.hasBeenSuperseded(db),
+                    try Self.migrator.hasCompletedMigrations(db)
+                )
             }
         } catch {
             throw Self.mapError(error, path: path, operation: "read the schema version of")
         }
-        if version > Self.schemaVersion || superseded {
+        if superseded {
             throw ExceptionStoreError(
                 .newerSchema,
                 "store \(path) was written by a newer egress25 (schema "
@@ -278,7 +269,7 @@ public final class ExceptionStore: Sendable {
     /// - Throws: ``ExceptionStoreError`` (`io`).
     public func changeToken() throws(ExceptionStoreError) -> Int64 {
         try read("read the change token of") { db in
-            try Int64.fetchOne(db, sql: "SELECT generation FROM store_state WHERE id = 1") ?? 0
+            try StoreStateRecord.fetchOne(db, key: StoreStateRecord.key)?.generation ?? 0
         }
     }
 }
