@@ -37,11 +37,8 @@ let package = Package(
             dependencies: ["CNetfilterQueue"],
             swiftSettings: swiftSettings
         ),
-        // Software prefetch for Egress25Core's batch lookups (Swift has no spelling for __builtin_prefetch).
-        .target(name: "CEgress25Core"),
         .target(
             name: "Egress25Core",
-            dependencies: ["CEgress25Core"],
             swiftSettings: swiftSettings
         ),
         .target(
