@@ -129,6 +129,7 @@ let package = Package(
             name: "Egress25Benchmarks",
             dependencies: [
                 "Egress25Core",
+                "Egress25Daemon",
                 "NetfilterQueue",
                 "BlockLog",
                 "CAllocationCounter",
