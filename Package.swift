@@ -39,11 +39,9 @@ let package = Package(
         ),
         // The one home for OS calls: clocks, the EINTR-retrying syscall helper, errno descriptions.
         .target(name: "Egress25System", swiftSettings: swiftSettings),
-        // Software prefetch for Egress25Core's batch lookups (Swift has no spelling for __builtin_prefetch).
-        .target(name: "CEgress25Core"),
         .target(
             name: "Egress25Core",
-            dependencies: ["CEgress25Core", "Egress25System"],
+            dependencies: ["Egress25System"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -139,6 +137,7 @@ let package = Package(
             name: "Egress25Benchmarks",
             dependencies: [
                 "Egress25Core",
+                "Egress25Daemon",
                 "NetfilterQueue",
                 "BlockLog",
                 "CAllocationCounter",

@@ -7,9 +7,10 @@
 //   encode     VerdictEncoder: one NFQNL_MSG_VERDICT per packet into a 64-verdict batch buffer (accept, drop,
 //              accept + reject mark), as NetfilterQueueSocket.receiveBatch does.
 //   ring       BlockLogRing.push of one BlockedAttempt (the producer side, on the queue worker's thread).
-//   packet     What QueueWorker does per queued packet, minus the two syscalls: parse an IPv4 SYN, decide it
-//              under the b25 bench's policy, count it, build the BlockedAttempt (with customerIndex) and push
-//              it for a blocked SYN, encode the verdict. Flow mix as the bench's generator: 75% must-block.
+//   packet     What QueueWorker does per queued packet, minus the two syscalls: PacketJudge.judge (the daemon's
+//              own function: parse an IPv4 SYN, decide it under the b25 bench's policy, verdict with marks,
+//              counter slot, BlockedAttempt with customerIndex), count it, push the attempt for a blocked SYN,
+//              encode the verdict. Flow mix as the bench's generator: 75% must-block; block_action drop.
 //   aggregate  Block-log aggregation on the writer side: BlockLogWriter.flush() on the calling thread (idle
 //              writer, manual clock) drains the ring, folds each SYN into its (source, destination, port,
 //              reason) row and commits the changed rows to the SQLite segment, once per simulated second.
@@ -19,6 +20,7 @@
 import BlockLog
 import CAllocationCounter
 import Egress25Core
+import Egress25Daemon
 import Foundation
 import Logging
 import NetfilterQueue
@@ -185,36 +187,22 @@ func benchPackets(_ count: Int) -> [UInt8] {
     return bytes
 }
 
-/// A counter slot per reason, as QueueWorker's per-batch counters (ReasonCounter is internal to the daemon).
-@inline(__always)
-func reasonSlot(_ reason: DecisionReason) -> Int {
-    switch reason {
-    case .relay: return 0
-    case .exception: return 1
-    case .blockedNoException: return 2
-    case .blockedExceptionExpired: return 3
-    case .blockedOutsideScope: return 4
-    case .notSubscriber: return 5
-    case .notPolicedPort: return 6
-    case .notInitialSYN: return 7
-    case .malformed: return 8
-    }
-}
-
 if parts.contains("packet") {
     let snapshot = try benchSnapshot()
+    // As the bench's configuration: block_action drop, default marks (reject 0x25, accept 0x20, mask 0x25).
+    let blockVerdict = BlockVerdictPolicy(action: .drop, rejectMark: 0x25)
     let count = 4096
     let packets = benchPackets(count)
     let ring = BlockLogRing(capacity: 1 << 16)
     let storage = UnsafeMutableRawBufferPointer.allocate(
         byteCount: VerdictEncoder.maximumMessageSize * 64, alignment: 16)
     defer { storage.deallocate() }
-    let now: Int64 = 1_795_938_300
+    let nowMilliseconds: Int64 = 1_795_938_300_000
     var blocked = 0
     var accepted = 0
-    var byReason = [UInt64](repeating: 0, count: 16)
+    var byReason = [UInt64](repeating: 0, count: ReasonCounter.slots)
     let rounds = 200
-    let result = measure("packet [parse + decide + count + block-log push + encode; bench policy, 75% blocked]",
+    let result = measure("packet [PacketJudge.judge + count + block-log push + encode; bench policy, 75% blocked]",
                          operations: rounds * count) {
         packets.withUnsafeBytes { bytes in
             byReason.withUnsafeMutableBufferPointer { byReason in
@@ -223,19 +211,13 @@ if parts.contains("packet") {
                     for index in 0..<count {
                         if !encoder.hasCapacity { encoder.reset() }
                         let payload = UnsafeRawBufferPointer(rebasing: bytes[index * 60..<index * 60 + 60])
-                        let parsed = PacketParser.parse(payload)
-                        let decision = snapshot.decide(parsed, now: now)
-                        if decision.verdict == .accept { accepted &+= 1 } else { blocked &+= 1 }
-                        byReason[reasonSlot(decision.reason)] &+= 1
-                        if decision.verdict == .block, case .tcp(let flow) = parsed {
-                            _ = ring.push(
-                                BlockedAttempt(
-                                    timeMilliseconds: now * 1000, source: flow.source, destination: flow.destination,
-                                    sourcePort: flow.sourcePort, destinationPort: flow.destinationPort,
-                                    reason: .noException, exceptionIndex: -1,
-                                    customerIndex: snapshot.customerIndex(for: flow.source), policyGeneration: 1))
-                        }
-                        encoder.append(id: UInt32(index), verdict: decision.verdict == .accept ? .accept : .drop)
+                        let judgement = PacketJudge.judge(
+                            payload: payload, mark: 0, hardwareProtocol: 0x0800, snapshot: snapshot,
+                            blockVerdict: blockVerdict, nowMilliseconds: nowMilliseconds)
+                        if judgement.decision.verdict == .accept { accepted &+= 1 } else { blocked &+= 1 }
+                        byReason[judgement.reasonSlot] &+= 1
+                        if let attempt = judgement.blockedAttempt { _ = ring.push(attempt) }
+                        encoder.append(id: UInt32(index), verdict: PacketVerdict(judgement.verdict))
                     }
                     ring.drain { blackHole($0) }
                 }

@@ -279,41 +279,13 @@ func runDecisions(_ snapshot: PolicySnapshot, _ flows: UnsafeBufferPointer<Flow>
     return blocked
 }
 
-/// decide(_:now:into:) in batches of 64 flows, as a queue worker receives them.
-@inline(never)
-func runBatchDecisions(
-    _ snapshot: PolicySnapshot,
-    _ flows: UnsafeBufferPointer<Flow>,
-    _ decisions: UnsafeMutableBufferPointer<Decision>,
-    repeats: Int
-) -> Int {
-    var blocked = 0
-    for _ in 0..<repeats {
-        var start = 0
-        while start < flows.count {
-            let count = min(64, flows.count - start)
-            let batch = UnsafeBufferPointer(rebasing: flows[start..<start + count])
-            let out = UnsafeMutableBufferPointer(rebasing: decisions[0..<count])
-            snapshot.decide(batch, now: now, into: out)
-            for decision in out where decision.verdict == .block { blocked &+= 1 }
-            start += count
-        }
-    }
-    return blocked
-}
-
-func benchmarkDecide(_ snapshot: PolicySnapshot, _ flows: [Flow], label: String, batch: Bool = false) -> Double {
+func benchmarkDecide(_ snapshot: PolicySnapshot, _ flows: [Flow], label: String) -> Double {
     var samples: [Double] = []
     let repeats = 16
     var allocationsPerOp = 0.0
     var totalAllocations: UInt64 = 0
-    let decisions = UnsafeMutableBufferPointer<Decision>.allocate(capacity: 64)
-    decisions.initialize(repeating: Decision(verdict: .accept, reason: .malformed))
-    defer { decisions.deallocate() }
     func run(_ buffer: UnsafeBufferPointer<Flow>, _ repeats: Int) -> Int {
-        batch
-            ? runBatchDecisions(snapshot, buffer, decisions, repeats: repeats)
-            : runDecisions(snapshot, buffer, repeats: repeats)
+        runDecisions(snapshot, buffer, repeats: repeats)
     }
     flows.withUnsafeBufferPointer { buffer in
         blackHole(run(buffer, 2))  // warm up
@@ -388,7 +360,6 @@ if selectedParts.contains("decide") || selectedParts.contains("latency") {
 }
 if selectedParts.contains("decide") {
     indexedNs = benchmarkDecide(snapshot, flows, label: "intervals + direct index (adaptive)")
-    _ = benchmarkDecide(snapshot, flows, label: "same, batches of 64 via decide(_:now:into:)", batch: true)
     _ = benchmarkDecide(unindexed, flows, label: "intervals, plain binary search")
     let withoutExceptions = try PolicySnapshot(policy: policy, exceptions: [], bindings: [], generation: 1)
     _ = benchmarkDecide(withoutExceptions, flows, label: "same flows, no exceptions (subscriber + relay lookups only)")

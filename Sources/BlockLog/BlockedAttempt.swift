@@ -1,77 +1,9 @@
 import Egress25Core
 
-/// Why a SYN was blocked, as stored in the `reason` column of a segment (an `INTEGER`, the raw value).
-public enum BlockReason: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// No relay and no exception covers the flow.
-    case noException = 0
-    /// An exception covered the source, but it had expired (or was not yet valid) at block time.
-    case exceptionExpired = 1
-    /// An exception covered the source, but not this destination.
-    case outsideScope = 2
-    /// The packet could not be parsed as an initial TCP SYN (truncated header, non-first fragment).
-    case malformed = 3
+/// Why a SYN was blocked: ``Egress25Core/BlockReason``, which the core's packet judge produces. Kept under this
+/// name so that `BlockLog.BlockReason` still resolves.
+public typealias BlockReason = Egress25Core.BlockReason
 
-    /// The name used in every output format: `no_exception`, `exception_expired`, `outside_scope`, `malformed`.
-    public var description: String {
-        switch self {
-        case .noException: return "no_exception"
-        case .exceptionExpired: return "exception_expired"
-        case .outsideScope: return "outside_scope"
-        case .malformed: return "malformed"
-        }
-    }
-
-    /// Parses the name given by `description`.
-    public init?(name: String) {
-        guard let reason = BlockReason.allCases.first(where: { $0.description == name }) else { return nil }
-        self = reason
-    }
-}
-
-/// One blocked SYN, as a queue worker hands it to the block log.
-///
-/// A plain value with no references (no `String`, no class), so that copying it into a ``BlockLogRing``
-/// never retains, releases or allocates.
-public struct BlockedAttempt: Sendable, Hashable {
-    /// When the SYN was judged: Unix time in milliseconds, UTC.
-    public var timeMilliseconds: Int64
-    /// The subscriber's address (IPv4 source, or IPv6 source).
-    public var source: IPAddress
-    /// The mail server the subscriber tried to reach.
-    public var destination: IPAddress
-    /// TCP source port: a new port is a new connection, the same port again is a retransmission.
-    public var sourcePort: UInt16
-    /// TCP destination port (25, or another policed port).
-    public var destinationPort: UInt16
-    /// Why the SYN was blocked.
-    public var reason: BlockReason
-    /// Index of the exception that did not apply (expired, out of scope) in the snapshot of
-    /// `policyGeneration`; -1 for none.
-    public var exceptionIndex: Int32
-    /// Index of the customer holding `source` in the snapshot of `policyGeneration`; -1 for none.
-    public var customerIndex: Int32
-    /// Generation of the policy snapshot that judged the SYN; resolves the two indices to ids.
-    public var policyGeneration: UInt64
-
-    public init(
-        timeMilliseconds: Int64,
-        source: IPAddress,
-        destination: IPAddress,
-        sourcePort: UInt16,
-        destinationPort: UInt16,
-        reason: BlockReason,
-        exceptionIndex: Int32 = -1,
-        customerIndex: Int32 = -1,
-        policyGeneration: UInt64 = 0
-    ) {
-        self.timeMilliseconds = timeMilliseconds
-        self.source = source
-        self.destination = destination
-        self.sourcePort = sourcePort
-        self.destinationPort = destinationPort
-        self.reason = reason
-        self.exceptionIndex = exceptionIndex
-        self.customerIndex = customerIndex
-        self.policyGeneration = policyGeneration
-    }
-}
+/// One blocked SYN, as a queue worker hands it to the block log: ``Egress25Core/BlockedAttempt``, built by the
+/// core's `PacketJudge`. Kept under this name so that `BlockLog.BlockedAttempt` still resolves.
+public typealias BlockedAttempt = Egress25Core.BlockedAttempt

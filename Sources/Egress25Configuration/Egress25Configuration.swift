@@ -101,14 +101,9 @@ public enum FailPolicy: String, Sendable, CaseIterable {
     case open
 }
 
-/// How a blocked SYN is refused.
-public enum BlockAction: String, Sendable, CaseIterable {
-    /// Verdict accept with the reject mark set; a later kernel rule answers with a TCP reset, so the client
-    /// fails at once instead of retrying for minutes. The default.
-    case reject
-    /// Verdict drop: the client sees a timeout.
-    case drop
-}
+/// How a blocked SYN is refused (key `policy.block_action`): the core's `Egress25Core.BlockAction`, which the
+/// packet judge reads, under the name this module has always exported.
+public typealias BlockAction = Egress25Core.BlockAction
 
 /// Key `queue`.
 public struct QueueSettings: Sendable, Hashable {
@@ -186,9 +181,7 @@ public struct PolicySettings: Sendable {
     /// The default `accept_mark`: the highest bit of `rejectMark` when it has more than one (no new mark bit is
     /// taken), else the bit above it (below it for bit 31).
     public static func defaultAcceptMark(rejectMark: UInt32) -> UInt32 {
-        let highest = rejectMark == 0 ? 0 : UInt32(1) << (31 - UInt32(rejectMark.leadingZeroBitCount))
-        if highest != rejectMark { return highest }
-        return rejectMark & 0x8000_0000 == 0 ? rejectMark << 1 : rejectMark >> 1
+        BlockVerdictPolicy.defaultAcceptMark(rejectMark: rejectMark)
     }
 }
 

@@ -356,85 +356,7 @@ public final class PolicySnapshot: Sendable {
         // The subscriber and relay tables are small (cache-resident); the exception table is looked up only when
         // the SYN is not to a relay, so relay traffic never pays its cache miss.
         let subscriber = tables.subscribers.lookup(source)
-        let relayEntry = tables.relays.lookup(destination)
-        return finish(
-            flow, source, destination, subscriber: subscriber, relayEntry: relayEntry,
-            exceptionEntry: PolicySnapshot.notLookedUp, now: now)
-    }
-
-    /// Decides a batch of flows (e.g. one NFQUEUE receive batch) at `now`, writing `decisions[i]` for `flows[i]`;
-    /// the same decisions as `decide(_:now:)`. Faster per flow when the tables are not in cache: the lookups of
-    /// 8 flows at a time advance in stages (index slot, bucket, entry record), each stage prefetching what the next
-    /// one reads for all 8, so their cache misses overlap (group prefetching, as in DPDK's `rte_lpm_lookupx4`).
-    /// No allocation, no lock.
-    /// - Precondition: `decisions.count >= flows.count`.
-    public func decide(
-        _ flows: UnsafeBufferPointer<Flow>,
-        now: Int64,
-        into decisions: UnsafeMutableBufferPointer<Decision>
-    ) {
-        precondition(decisions.count >= flows.count, "decision buffer shorter than the flow batch")
-        let group = 8
-        let subscribers = tables.subscribers
-        let relays = tables.relays
-        let exceptions = tables.exceptions
-        withUnsafeTemporaryAllocation(of: IPAddress.self, capacity: 2 * group) { addresses in
-            withUnsafeTemporaryAllocation(of: (low: Int, length: Int).self, capacity: group) { buckets in
-                withUnsafeTemporaryAllocation(of: Int32.self, capacity: 3 * group) { entries in
-                    var start = 0
-                    while start < flows.count {
-                        let count = min(group, flows.count - start)
-                        // Stage 1: unmap the addresses; the subscriber and relay lookups (small, cache-resident
-                        // tables); for SYNs not to a relay, prefetch the exception table's index slot.
-                        for i in 0..<count {
-                            let source = flows[start + i].source.unmapped
-                            let destination = flows[start + i].destination.unmapped
-                            addresses.initializeElement(at: i, to: source)
-                            addresses.initializeElement(at: group + i, to: destination)
-                            entries.initializeElement(at: group + i, to: subscribers.lookup(source))
-                            let relay = relays.lookup(destination)
-                            entries.initializeElement(at: 2 * group + i, to: relay)
-                            if relay < 0 { exceptions.prefetchIndex(source) }
-                        }
-                        // Stage 2: read the index slots, prefetch the buckets.
-                        for i in 0..<count where entries[2 * group + i] < 0 {
-                            buckets.initializeElement(at: i, to: exceptions.prefetchBucket(addresses[i]))
-                        }
-                        // Stage 3: search the buckets, prefetch the entry records (a relay's flows are looked up
-                        // later, only if the relay does not serve the port).
-                        for i in 0..<count {
-                            entries.initializeElement(
-                                at: i,
-                                to: entries[2 * group + i] < 0
-                                    ? exceptions.search(addresses[i], buckets[i]) : PolicySnapshot.notLookedUp)
-                        }
-                        // Stage 4: the decisions.
-                        for i in 0..<count {
-                            decisions[start + i] = finish(
-                                flows[start + i], addresses[i], addresses[group + i], subscriber: entries[group + i],
-                                relayEntry: entries[2 * group + i], exceptionEntry: entries[i], now: now)
-                        }
-                        start += count
-                    }
-                }
-            }
-        }
-    }
-
-    /// `finish`'s `exceptionEntry` when the exception table has not been looked up yet.
-    static var notLookedUp: Int32 { -2 }
-
-    /// The decision once the table lookups are done (`exceptionEntry` may be `notLookedUp`).
-    @inline(__always)
-    func finish(
-        _ flow: Flow,
-        _ source: IPAddress,
-        _ destination: IPAddress,
-        subscriber: Int32,
-        relayEntry: Int32,
-        exceptionEntry: Int32,
-        now: Int64
-    ) -> Decision {
+        var relayEntry = tables.relays.lookup(destination)
         let port = flow.destinationPort
         guard tables.policedPorts[Int(port >> 6)] & (1 << UInt64(port & 63)) != 0 else {
             return Decision(verdict: .accept, reason: .notPolicedPort)
@@ -448,7 +370,6 @@ public final class PolicySnapshot: Sendable {
 
         // Relays: most specific relay prefix first.
         let relayTable = tables.relays
-        var relayEntry = relayEntry
         while relayEntry >= 0 {
             let record = relayTable.entries[Int(relayEntry)]
             if relayServes(record.first, port) {
@@ -471,8 +392,7 @@ public final class PolicySnapshot: Sendable {
         let time = UInt32(clamping: now)
         var outsideScope: Int32 = -1
         var expired: Int32 = -1
-        var exceptionEntry =
-            exceptionEntry == PolicySnapshot.notLookedUp ? exceptionTable.lookup(source) : exceptionEntry
+        var exceptionEntry = exceptionTable.lookup(source)
         while exceptionEntry >= 0 {
             let record = exceptionTable.entries[Int(exceptionEntry)]
             var payload = record.first

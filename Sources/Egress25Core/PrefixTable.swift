@@ -1,5 +1,3 @@
-import CEgress25Core
-
 /// A longest-prefix-match table over IPv4 and IPv6 CIDR prefixes, each prefix carrying one or more payloads
 /// (trivial values, e.g. an exception's index and validity), built once and then read-only.
 ///
@@ -12,8 +10,6 @@ import CEgress25Core
 ///   of a DIR-16-8-8-like scheme, about 8 intervals per slot): the slot gives the few intervals to search, so a
 ///   lookup in 200,000 intervals touches two or three cache lines instead of eighteen. Buckets of up to 12 intervals
 ///   are scanned without data-dependent branches, longer ones binary-searched.
-/// - Batches: `prefetchIndex`, `prefetchBucket` and `search(_:_:)` split a lookup into stages so that a caller can
-///   overlap the cache misses of several lookups (see `PolicySnapshot.decide(_:now:into:)`).
 /// - Each entry record holds its parent (nearest enclosing entry, -1 at the top), its prefix length, and its first
 ///   payload inline; further payloads of duplicate prefixes live in `extras`. All matching prefixes of an address
 ///   are the chain entry, parent(entry), ..., most specific first; within an entry payloads follow `order`.
@@ -328,15 +324,6 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         return (low, Int(v4Index[slot + 1]) - low + 1)
     }
 
-    /// Where the index slot of IPv4 `key` is stored, if it has one (for a prefetch).
-    @inlinable @inline(__always)
-    func indexSlotAddress(v4 key: UInt32) -> UnsafeRawPointer? {
-        let window = v4Window
-        guard window.slotCount != 0, key >= window.base else { return nil }
-        let slot = Int((key &- window.base) >> UInt32(window.shift))
-        return slot < window.slotCount ? UnsafeRawPointer(v4Index.base + slot) : nil
-    }
-
     /// The most specific entry containing IPv4 `key`, or -1, searching intervals[low ..< low + length] (whose first
     /// start is <= key).
     @inlinable @inline(__always)
@@ -387,15 +374,6 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         return (low, Int(v6Index[Int(slot) + 1]) - low + 1)
     }
 
-    /// Where the index slot of IPv6 `key` is stored, if it has one (for a prefetch).
-    @inlinable @inline(__always)
-    func indexSlotAddress(v6 key: UInt128) -> UnsafeRawPointer? {
-        let window = v6Window
-        guard window.slotCount != 0, key >= window.base else { return nil }
-        let slot = (key &- window.base) >> UInt128(window.shift)
-        return slot < UInt128(window.slotCount) ? UnsafeRawPointer(v6Index.base + Int(slot)) : nil
-    }
-
     /// The most specific entry containing IPv6 `key`, or -1 (see `search(v4:low:length:)`).
     @inlinable @inline(__always)
     func search(v6 key: UInt128, low: Int, length: Int) -> Int32 {
@@ -439,48 +417,6 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         case .v4(let v4): return lookup(v4: v4.value)
         case .v6(let v6): return lookup(v6High: v6.high, low: v6.low)
         }
-    }
-
-    // MARK: Staged lookup for batches: prefetch the index slot, then the bucket, then search.
-
-    /// Stage 1: prefetches the index slot `address` will read.
-    @inlinable @inline(__always)
-    func prefetchIndex(_ address: IPAddress) {
-        let slot: UnsafeRawPointer?
-        switch address {
-        case .v4(let v4): slot = indexSlotAddress(v4: v4.value)
-        case .v6(let v6): slot = indexSlotAddress(v6: PrefixTable.key(v6.high, v6.low))
-        }
-        if let slot { CEgress25Core_prefetch(slot) }
-    }
-
-    /// Stage 2: reads the index slot and prefetches the bucket's first and last interval.
-    @inlinable @inline(__always)
-    func prefetchBucket(_ address: IPAddress) -> (low: Int, length: Int) {
-        switch address {
-        case .v4(let address):
-            let bucket = bucket(v4: address.value)
-            CEgress25Core_prefetch(v4.base + bucket.low)
-            CEgress25Core_prefetch(v4.base + (bucket.low + bucket.length - 1))
-            return bucket
-        case .v6(let address):
-            let bucket = bucket(v6: PrefixTable.key(address.high, address.low))
-            CEgress25Core_prefetch(v6.base + bucket.low)
-            CEgress25Core_prefetch(v6.base + (bucket.low + bucket.length - 1))
-            return bucket
-        }
-    }
-
-    /// Stage 3: searches the bucket from stage 2 and prefetches the entry record found.
-    @inlinable @inline(__always)
-    func search(_ address: IPAddress, _ bucket: (low: Int, length: Int)) -> Int32 {
-        let entry: Int32
-        switch address {
-        case .v4(let v4): entry = search(v4: v4.value, low: bucket.low, length: bucket.length)
-        case .v6(let v6): entry = search(v6: PrefixTable.key(v6.high, v6.low), low: bucket.low, length: bucket.length)
-        }
-        if entry >= 0 { CEgress25Core_prefetch(entries.base + Int(entry)) }
-        return entry
     }
 
     /// Every payload of every prefix containing `address`, most specific prefix first (allocates; not for the

@@ -1,62 +1,10 @@
 import Egress25System
 import Atomics
 import BlockLog
-import Egress25Configuration
 import Egress25Core
 import Foundation
 import Logging
 import NetfilterQueue
-
-/// How a block decision becomes an NFQUEUE verdict.
-public struct BlockVerdictPolicy: Sendable, Hashable {
-    /// `reject`: the reject mark is written under the reject mask, so a kernel rule answers with a TCP reset;
-    /// `drop`: drop silently.
-    public var action: BlockAction
-    /// The value written under ``rejectMask`` into a blocked SYN (`policy.reject_mark`).
-    public var rejectMark: UInt32
-    /// The value written under ``rejectMask`` into an accepted SYN (`policy.accept_mark`): with fail_policy
-    /// closed the enforce rules drop a subscriber's SYN to a policed port that lacks it.
-    public var acceptMark: UInt32
-    /// The mark bits egress25 owns (`policy.reject_mask`); all other bits of the packet's mark are kept.
-    public var rejectMask: UInt32
-    /// `true` when the installed rules are nftables: the blocked SYN gets `NF_REPEAT` instead of `NF_ACCEPT`,
-    /// and the rule at the top of chain `judge` rejects it before any other chain of the forward hook could
-    /// rewrite the mark. `false` (iptables, or not known yet): `NF_ACCEPT`, and `EGRESS25-ENFORCE` rejects it.
-    public var repeatInJudgeChain: Bool
-
-    public init(
-        action: BlockAction, rejectMark: UInt32, acceptMark: UInt32? = nil, rejectMask: UInt32? = nil,
-        repeatInJudgeChain: Bool = false
-    ) {
-        self.action = action
-        self.rejectMark = rejectMark
-        let acceptMark = acceptMark ?? PolicySettings.defaultAcceptMark(rejectMark: rejectMark)
-        self.acceptMark = acceptMark
-        self.rejectMask = rejectMask ?? (rejectMark | acceptMark)
-        self.repeatInJudgeChain = repeatInJudgeChain
-    }
-
-    /// The verdict for `decision` on a packet whose mark is `existingMark`: accept, or the block verdict. A
-    /// malformed or truncated packet (say, a first fragment whose header chain ends before TCP) is dropped
-    /// whatever the block action: the reject rules match only a complete TCP SYN, so a mark would let it through.
-    @inline(__always)
-    public func verdict(for decision: Decision, existingMark: UInt32) -> PacketVerdict {
-        if decision.verdict == .accept { return .accept(mark: existingMark & ~rejectMask | acceptMark) }
-        if decision.reason == .malformed { return .drop }
-        return verdict(existingMark: existingMark)
-    }
-
-    /// The verdict for a blocked packet whose mark is `existingMark`.
-    @inline(__always)
-    public func verdict(existingMark: UInt32) -> PacketVerdict {
-        switch action {
-        case .reject:
-            let mark = existingMark & ~rejectMask | rejectMark
-            return repeatInJudgeChain ? .repeat(mark: mark) : .accept(mark: mark)
-        case .drop: return .drop
-        }
-    }
-}
 
 /// The block verdict in force, shared by the queue workers (read once per batch). The action changes on a
 /// reload (`policy.block_action`), the verdict style when the rules check learns the installed backend; the
@@ -104,8 +52,9 @@ public final class BlockVerdictSetting: Sendable {
 /// Judges every packet of one NFQUEUE queue on its own thread.
 ///
 /// Per batch: one atomic load of the policy snapshot, one receive call, one verdict send, and relaxed
-/// atomic adds of the batch's counters. Per packet: header parsing, `decide`, and for a blocked SYN a push
-/// into this worker's block-log ring; no locks, no allocation, no logging, no disk.
+/// atomic adds of the batch's counters. Per packet: `PacketJudge.judge` (parse, decide, verdict, counter slot,
+/// blocked attempt) and for a blocked SYN a push into this worker's block-log ring; no locks, no allocation,
+/// no logging, no disk.
 /// If the queue socket fails, the worker closes it and binds the queue again every 100 ms until it
 /// succeeds; no verdict is ever sent on a new socket for a packet id of the old one.
 public final class QueueWorker: @unchecked Sendable {
@@ -253,9 +202,9 @@ public final class QueueWorker: @unchecked Sendable {
     @inline(__always)
     private func judgeOneBatch(_ socket: NetfilterQueueSocket) throws(NetfilterQueueError) {
         let snapshot = publisher.current
-        let generation = snapshot.generation
         let blockVerdict = self.blockVerdict.current
         let ring = self.ring
+        let logsAttempts = ring != nil
         var counts = BatchCounts(byReason: reasonScratch)
         var nowMilliseconds: Int64 = -1
         var arrivalNanoseconds: UInt64 = 0
@@ -266,20 +215,15 @@ public final class QueueWorker: @unchecked Sendable {
                 nowMilliseconds = SystemClock.realtimeMilliseconds()
                 arrivalNanoseconds = SystemClock.monotonicNanoseconds()
             }
-            let parsed = PacketParser.parse(packet.payload)
-            let decision = snapshot.decide(parsed, now: nowMilliseconds / 1000)
-            counts.record(decision, ipv6: packet.hardwareProtocol == 0x86DD)
-            // Malformed packets are blocked and counted, but not logged: without parsed addresses they are
-            // no evidence against a subscriber.
-            if decision.isBlockedAttempt, parsed.isTCP {
-                if let ring, !ring.push(
-                    BlockedAttempt(parsed, decision: decision, snapshot: snapshot, generation: generation,
-                                   timeMilliseconds: nowMilliseconds))
-                {
-                    counts.lost &+= 1
-                }
+            let judgement = PacketJudge.judge(
+                payload: packet.payload, mark: packet.mark, hardwareProtocol: packet.hardwareProtocol,
+                snapshot: snapshot, blockVerdict: blockVerdict, nowMilliseconds: nowMilliseconds,
+                logsAttempts: logsAttempts)
+            counts.record(judgement)
+            if let attempt = judgement.blockedAttempt, let ring, !ring.push(attempt) {
+                counts.lost &+= 1
             }
-            return blockVerdict.verdict(for: decision, existingMark: packet.mark)
+            return PacketVerdict(judgement.verdict)
         }
         statistics.lastAliveMilliseconds.store(SystemClock.monotonicMilliseconds(), ordering: .relaxed)
         if judged > 0 {
@@ -306,12 +250,13 @@ private struct BatchCounts {
     var lost: UInt64 = 0
 
     @inline(__always)
-    mutating func record(_ decision: Decision, ipv6: Bool) {
+    mutating func record(_ judgement: Judgement) {
+        let decision = judgement.decision
         judged &+= 1
         if decision.verdict == .accept { accepted &+= 1 } else { blocked &+= 1 }
         if decision.shadow { shadow &+= 1 }
         if decision.reason == .malformed { malformed &+= 1 }
-        byReason[ReasonCounter.index(reason: decision.reason, ipv6: ipv6)] &+= 1
+        byReason[judgement.reasonSlot] &+= 1
     }
 
     func publish(to statistics: WorkerStatistics) {
@@ -325,58 +270,5 @@ private struct BatchCounts {
             statistics.byReason[slot].wrappingIncrement(by: byReason[slot], ordering: .relaxed)
             byReason[slot] = 0
         }
-    }
-}
-
-extension BlockedAttempt {
-    /// The block-log event for a blocked (or, in shadow mode, would-be-blocked) packet.
-    @inline(__always)
-    init(_ packet: ParsedPacket, decision: Decision, snapshot: PolicySnapshot, generation: UInt64,
-         timeMilliseconds: Int64)
-    {
-        let unspecified = IPAddress.v4(IPv4Address(0))
-        var source = unspecified
-        var destination = unspecified
-        var sourcePort: UInt16 = 0
-        var destinationPort: UInt16 = 0
-        if case .tcp(let flow) = packet {
-            source = flow.source
-            destination = flow.destination
-            sourcePort = flow.sourcePort
-            destinationPort = flow.destinationPort
-        }
-        var exceptionIndex: Int32 = -1
-        let reason: BlockReason
-        switch decision.reason {
-        case .blockedExceptionExpired(let index):
-            reason = .exceptionExpired
-            exceptionIndex = index
-        case .blockedOutsideScope(let index):
-            reason = .outsideScope
-            exceptionIndex = index
-        case .malformed:
-            reason = .malformed
-        default:
-            reason = .noException
-        }
-        self.init(
-            timeMilliseconds: timeMilliseconds,
-            source: source,
-            destination: destination,
-            sourcePort: sourcePort,
-            destinationPort: destinationPort,
-            reason: reason,
-            exceptionIndex: exceptionIndex,
-            customerIndex: packet.isTCP ? snapshot.customerIndex(for: source) : -1,
-            policyGeneration: generation
-        )
-    }
-}
-
-extension ParsedPacket {
-    @inline(__always)
-    var isTCP: Bool {
-        if case .tcp = self { return true }
-        return false
     }
 }

@@ -61,32 +61,3 @@ public enum VerdictLatency {
     /// Upper bounds in µs.
     public static let boundsMicroseconds: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000]
 }
-
-/// Maps a decision reason and address family to a counter slot, without allocation.
-public enum ReasonCounter {
-    /// One reason per slot pair, in slot order (payloads are irrelevant).
-    static let reasons: [DecisionReason] = [
-        .relay(0), .exception(0), .blockedNoException, .blockedExceptionExpired(0), .blockedOutsideScope(0),
-        .notSubscriber, .notPolicedPort, .notInitialSYN, .malformed,
-    ]
-    /// Reason labels, in slot order, as exported to metrics: `DecisionReason.label`, so they cannot drift.
-    public static let labels = reasons.map { "\($0.label)" }
-    public static let slots = labels.count * 2
-
-    @inline(__always)
-    public static func index(reason: DecisionReason, ipv6: Bool) -> Int {
-        let base: Int
-        switch reason {
-        case .relay: base = 0
-        case .exception: base = 1
-        case .blockedNoException: base = 2
-        case .blockedExceptionExpired: base = 3
-        case .blockedOutsideScope: base = 4
-        case .notSubscriber: base = 5
-        case .notPolicedPort: base = 6
-        case .notInitialSYN: base = 7
-        case .malformed: base = 8
-        }
-        return base * 2 + (ipv6 ? 1 : 0)
-    }
-}

@@ -328,13 +328,87 @@ enum PacketBytes {
         #expect(flow.destinationPort == 25)
     }
 
-    @Test func neverCrashesOnRandomBytes() {
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<20000 {
-            let count = Int.random(in: 0...96, using: &generator)
-            var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            if count > 0 { bytes[0] = Bool.random(using: &generator) ? 0x45 | (bytes[0] & 0x0F) : 0x60 }
-            _ = PacketParser.parse(bytes)
+    /// Seeded property: 20,000 random inputs (random bytes behind an IPv4 or IPv6 version nibble, and valid
+    /// subscriber SYNs with a few bytes overwritten and cut at a random length) each get a verdict from the judge,
+    /// under every block action: never a trap; a malformed or non-first-fragment packet is dropped and not logged;
+    /// any other packet is accepted with the accept mark or blocked with the reject mark under the mask (or
+    /// dropped, for the action drop), and a blocked TCP SYN is logged with its ports.
+    @Test func everyRandomInputGetsAVerdict() throws {
+        var generator = SplitMix64(seed: 0xE925_0011)
+        let snapshot = try PacketJudgeTests.snapshot()
+        let policies = [
+            BlockVerdictPolicy(action: .reject, rejectMark: 0x4000_0000, rejectMask: 0xC000_0000),
+            BlockVerdictPolicy(action: .reject, rejectMark: 0x25, repeatInJudgeChain: true),
+            BlockVerdictPolicy(action: .drop, rejectMark: 0x25),
+        ]
+        let seeds = [
+            PacketJudgeTests.ipv4([100, 64, 1, 2], [198, 51, 100, 7]),
+            PacketJudgeTests.ipv4([100, 64, 8, 1], [203, 0, 113, 9]),
+            PacketBytes.ipv6(nextHeader: 6, payload: PacketBytes.tcp()),
+            PacketBytes.ipv6(
+                nextHeader: 0,
+                payload: PacketBytes.options(next: 44) + PacketBytes.fragment(next: 6, offset: 0, more: true)
+                    + PacketBytes.tcp()),
+        ]
+        var verdicts: [String: Int] = [:]
+        for round in 0..<20_000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                let count = Int.random(in: 0...96, using: &generator)
+                bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                if count > 0 { bytes[0] = Bool.random(using: &generator) ? 0x45 | (bytes[0] & 0x0F) : 0x60 }
+            } else {
+                bytes = seeds[Int.random(in: 0..<seeds.count, using: &generator)]
+                for _ in 0..<Int.random(in: 0...3, using: &generator) {
+                    let position = Int.random(in: 0..<bytes.count, using: &generator)
+                    bytes[position] = UInt8.random(in: 0...255, using: &generator)
+                }
+                if Bool.random(using: &generator) {
+                    bytes.removeLast(Int.random(in: 0...bytes.count, using: &generator))
+                }
+            }
+            let mark = UInt32.random(in: 0...UInt32.max, using: &generator)
+            let ipv6 = bytes.first.map { $0 >> 4 == 6 } ?? false
+            let blockVerdict = policies[round % policies.count]
+            let judgement = PacketJudgeTests.judge(
+                bytes, mark: mark, ipv6: ipv6, snapshot: snapshot, blockVerdict: blockVerdict)
+            let parsed = PacketParser.parse(bytes)
+            let accepted = JudgeVerdict.accept(mark: mark & ~blockVerdict.rejectMask | blockVerdict.acceptMark)
+            let rejectMark = mark & ~blockVerdict.rejectMask | blockVerdict.rejectMark
+            #expect((0..<ReasonCounter.slots).contains(judgement.reasonSlot))
+            #expect(judgement.reasonSlot % 2 == (ipv6 ? 1 : 0))
+            switch parsed {
+            case .malformed, .nonFirstFragment:
+                #expect(judgement.verdict == .drop, "\(bytes)")
+                #expect(judgement.decision.reason == .malformed)
+                #expect(judgement.blockedAttempt == nil)
+            case .notTCP:
+                #expect(judgement.verdict == accepted, "\(bytes)")
+                #expect(judgement.blockedAttempt == nil)
+            case .tcp(let flow):
+                if judgement.decision.verdict == .accept {
+                    #expect(judgement.verdict == accepted, "\(bytes)")
+                    #expect(judgement.blockedAttempt == nil)
+                } else {
+                    switch (blockVerdict.action, blockVerdict.repeatInJudgeChain) {
+                    case (.drop, _): #expect(judgement.verdict == .drop)
+                    case (.reject, true): #expect(judgement.verdict == .repeat(mark: rejectMark))
+                    case (.reject, false): #expect(judgement.verdict == .accept(mark: rejectMark))
+                    }
+                    #expect(judgement.blockedAttempt?.sourcePort == flow.sourcePort)
+                    #expect(judgement.blockedAttempt?.destinationPort == flow.destinationPort)
+                }
+            }
+            switch judgement.verdict {
+            case .accept: verdicts["accept", default: 0] += 1
+            case .drop: verdicts["drop", default: 0] += 1
+            case .repeat: verdicts["repeat", default: 0] += 1
+            }
+            verdicts["\(judgement.decision.reason.label)", default: 0] += 1
+        }
+        // The inputs reach every verdict and the main reasons.
+        for key in ["accept", "drop", "repeat", "malformed", "blocked_no_exception", "exception", "not_initial_syn"] {
+            #expect(verdicts[key, default: 0] > 0, "\(key): \(verdicts)")
         }
     }
 }

@@ -132,16 +132,11 @@ struct ReferenceDecider {
         }
         var disagreements = 0
         var reasons = Set<String>()
-        var allFlows: [Flow] = []
-        var allDecisions: [Decision] = []
-        let batchNow: Int64 = 1000
         for _ in 0..<2500 {
             let flags: TCPFlags = [.syn, .syn, .syn, [.syn, .ack], .ack, [.syn, .fin]][Int(g.next() % 6)]
             let port: UInt16 = [25, 25, 25, 587, 80][Int(g.next() % 5)]
             let flow = Flow(source: pick(), destination: pick(), sourcePort: 1234, destinationPort: port, flags: flags)
             let now = Int64(990 + g.next() % 20)
-            allFlows.append(flow)
-            allDecisions.append(reference.decide(flow, now: batchNow))
             let expected = reference.decide(flow, now: now)
             let actual = snapshot.decide(flow, now: now)
             reasons.insert("\(actual.reason.label)")
@@ -154,24 +149,5 @@ struct ReferenceDecider {
         }
         #expect(disagreements == 0)
         #expect(reasons.count >= 3, "the random data should exercise several reasons: \(reasons)")
-
-        // The batch form decides the same, whatever the batch size.
-        for batchSize in [1, 7, 8, 64, 2500] {
-            var batchDecisions = [Decision](
-                repeating: Decision(verdict: .accept, reason: .malformed), count: allFlows.count)
-            allFlows.withUnsafeBufferPointer { flows in
-                batchDecisions.withUnsafeMutableBufferPointer { decisions in
-                    var start = 0
-                    while start < flows.count {
-                        let end = min(start + batchSize, flows.count)
-                        snapshot.decide(
-                            UnsafeBufferPointer(rebasing: flows[start..<end]), now: batchNow,
-                            into: UnsafeMutableBufferPointer(rebasing: decisions[start..<end]))
-                        start = end
-                    }
-                }
-            }
-            #expect(batchDecisions == allDecisions, "batch size \(batchSize)")
-        }
     }
 }

@@ -70,15 +70,3 @@ import Testing
         #expect(publisher.customerID(generation: prebuilt[(20_000 - 1) % 64].generation, index: 0) != nil)
     }
 }
-
-@Suite struct ReasonCounterTests {
-    /// Every slot's label is the core's label for the reason `index(reason:ipv6:)` maps to it.
-    @Test func slotsAndLabelsAgree() {
-        for (position, reason) in ReasonCounter.reasons.enumerated() {
-            #expect(ReasonCounter.index(reason: reason, ipv6: false) == position * 2)
-            #expect(ReasonCounter.index(reason: reason, ipv6: true) == position * 2 + 1)
-            #expect(ReasonCounter.labels[position] == "\(reason.label)")
-        }
-        #expect(ReasonCounter.slots == 18)
-    }
-}
