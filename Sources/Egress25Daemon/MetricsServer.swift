@@ -36,19 +36,21 @@ enum MetricsServer {
 
 /// Runs the metrics application and says, in one error line, when it cannot serve (the port is taken, the
 /// address is not local): the daemon judges on, but `/metrics` and `/healthz` are unavailable.
-struct MetricsListenerService<Application: ApplicationProtocol>: Service {
+struct MetricsListenerService<Application: ApplicationProtocol & Service>: Service {
     let application: Application
     let listen: ListenAddress
     let logger: Logger
 
     func run() async throws {
         do {
-            try await application.runService()
+            try await application.run()
         } catch {
+            guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return }
             logger.error(
                 "the metrics listener on \(listen) failed; /metrics and /healthz are unavailable, judging goes on",
                 metadata: ["error": "\(error)"])
-            throw error
+            // Stay a running service until the daemon stops, so the group sees nothing unexpected.
+            try? await gracefulShutdown()
         }
     }
 }
