@@ -147,10 +147,19 @@ let package = Package(
             path: "Benchmarks/Egress25Benchmarks",
             swiftSettings: swiftSettings
         ),
+        // One copy of what the test targets share: network namespaces and the e2e topology, the process runner,
+        // temporary directories, the root check and a seeded random number generator.
+        .target(
+            name: "Egress25TestSupport",
+            dependencies: ["KernelRules"],
+            path: "Tests/Egress25TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "Egress25CoreTests",
             dependencies: [
                 "Egress25Core",
+                "Egress25TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
@@ -162,7 +171,13 @@ let package = Package(
         ),
         .testTarget(
             name: "Egress25ConfigurationTests",
-            dependencies: ["Egress25Configuration", "KernelRules", "Egress25Core"],
+            dependencies: ["Egress25Configuration", "Egress25Core", "Egress25TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Rendering, installing (in throwaway network namespaces, as root) and the rules on real packets.
+        .testTarget(
+            name: "KernelRulesTests",
+            dependencies: ["KernelRules", "Egress25Configuration", "Egress25Core", "Egress25TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -170,6 +185,7 @@ let package = Package(
             dependencies: [
                 "ExceptionStore",
                 "Egress25Core",
+                "Egress25TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -190,6 +206,7 @@ let package = Package(
             dependencies: [
                 "BlockLog",
                 "Egress25Core",
+                "Egress25TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
