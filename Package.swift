@@ -220,7 +220,7 @@ let package = Package(
         // namespaces it creates; skipped (with a message) when not root.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: [],
+            dependencies: ["Egress25TestSupport"],
             exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
