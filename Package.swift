@@ -213,7 +213,15 @@ let package = Package(
         ),
         .testTarget(
             name: "Egress25DaemonTests",
-            dependencies: ["Egress25Daemon", "Egress25Core", "Egress25Configuration", "NetfilterQueue"],
+            dependencies: [
+                "Egress25Daemon",
+                "Egress25Core",
+                "Egress25Configuration",
+                "NetfilterQueue",
+                "Egress25TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Runs the built egress25d/egress25ctl against the real kernel in network
