@@ -218,9 +218,12 @@ let package = Package(
                 "Egress25Core",
                 "Egress25Configuration",
                 "NetfilterQueue",
+                "BlockLog",
                 "Egress25TestSupport",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
