@@ -146,10 +146,19 @@ let package = Package(
             path: "Benchmarks/Egress25Benchmarks",
             swiftSettings: swiftSettings
         ),
+        // One copy of what the test targets share: network namespaces and the e2e topology, the process runner,
+        // temporary directories, the root check and a seeded random number generator.
+        .target(
+            name: "Egress25TestSupport",
+            dependencies: ["KernelRules"],
+            path: "Tests/Egress25TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "Egress25CoreTests",
             dependencies: [
                 "Egress25Core",
+                "Egress25TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
@@ -161,7 +170,13 @@ let package = Package(
         ),
         .testTarget(
             name: "Egress25ConfigurationTests",
-            dependencies: ["Egress25Configuration", "KernelRules", "Egress25Core"],
+            dependencies: ["Egress25Configuration", "Egress25Core", "Egress25TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Rendering, installing (in throwaway network namespaces, as root) and the rules on real packets.
+        .testTarget(
+            name: "KernelRulesTests",
+            dependencies: ["KernelRules", "Egress25Configuration", "Egress25Core", "Egress25TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -169,6 +184,7 @@ let package = Package(
             dependencies: [
                 "ExceptionStore",
                 "Egress25Core",
+                "Egress25TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -190,20 +206,32 @@ let package = Package(
                 "BlockLog",
                 "Egress25Core",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                "Egress25TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "Egress25DaemonTests",
-            dependencies: ["Egress25Daemon", "Egress25Core", "Egress25Configuration", "NetfilterQueue"],
+            dependencies: [
+                "Egress25Daemon",
+                "Egress25Core",
+                "Egress25Configuration",
+                "NetfilterQueue",
+                "BlockLog",
+                "Egress25TestSupport",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Runs the built egress25d/egress25ctl against the real kernel in network
         // namespaces it creates; skipped (with a message) when not root.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: [],
+            dependencies: ["Egress25TestSupport"],
             exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),

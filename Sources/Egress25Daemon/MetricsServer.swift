@@ -3,10 +3,20 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 
+/// What the metrics endpoint serves: ``DaemonMetrics`` in the daemon, a stand-in in tests.
+protocol MetricsEndpointSource: Sendable {
+    /// The exposition text for `/metrics` (Prometheus text format 0.0.4).
+    func render() -> String
+    /// For `/healthz`: whether the daemon is healthy, and the text to answer with (the reasons when not).
+    func health() -> (healthy: Bool, text: String)
+}
+
+extension DaemonMetrics: MetricsEndpointSource {}
+
 /// The HTTP endpoint on `metrics.listen`: `GET /metrics` (Prometheus text format) and `GET /healthz`
 /// (200 when every queue is bound and the policy is loaded, else 503 with the reasons).
 enum MetricsServer {
-    static func application(metrics: DaemonMetrics, listen: ListenAddress, logger: Logger)
+    static func application(metrics: some MetricsEndpointSource, listen: ListenAddress, logger: Logger)
         -> some ApplicationProtocol
     {
         let router = Router()

@@ -1,5 +1,6 @@
 import BlockLog
 import Egress25Core
+import Egress25TestSupport
 import Foundation
 import Testing
 

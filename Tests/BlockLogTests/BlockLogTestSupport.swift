@@ -1,5 +1,6 @@
 import BlockLog
 import Egress25Core
+import Egress25TestSupport
 import Logging
 import Synchronization
 
@@ -25,19 +26,9 @@ struct TestResolver: BlockLogResolver {
     func exceptionID(generation: UInt64, index: Int32) -> String? { "exception-\(index)" }
 }
 
-/// A fresh temporary directory, removed by `cleanup()`.
-struct TemporaryDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/blocklog-test-XXXXXX".utf8CString)
-        let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(result != nil, "mkdtemp failed")
-        path = String(cString: result!)
-    }
+extension TemporaryDirectory {
+    init() { self.init(prefix: "blocklog-test") }
     var blockLog: String { path + "/blocklog" }
-    func cleanup() {
-        _ = system("rm -rf '\(path)'")
-    }
 }
 
 /// Records every log message, for tests that check what was logged.

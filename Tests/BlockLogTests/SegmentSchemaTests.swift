@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import BlockLog
 import Egress25Core
 import Foundation

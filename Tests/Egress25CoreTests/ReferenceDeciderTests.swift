@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Testing
 
 @testable import Egress25Core

@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 
@@ -42,19 +43,15 @@ struct BlockLogLiveTests {
     private func withRouter(
         customers: [String] = [], sessions: [(String, String)] = [], _ body: (Topology) throws -> Void
     ) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration()
-        let rules = try topology.ctl(["rules", "apply"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        for customer in customers {
-            try topology.ctlSucceeding(["customer", "add", customer])
-        }
-        for (customer, address) in sessions {
-            try topology.ctlSucceeding(["session", "start", customer, address, "--by", "radius"])
-        }
-        try topology.startDaemon()
-        try body(topology)
+        try Topology.withRouter(
+            prepare: { topology in
+                for customer in customers {
+                    try topology.ctlSucceeding(["customer", "add", customer])
+                }
+                for (customer, address) in sessions {
+                    try topology.ctlSucceeding(["session", "start", customer, address, "--by", "radius"])
+                }
+            }, body)
     }
 
     private func query(_ topology: Topology, _ filters: [String]) throws -> [Row] {

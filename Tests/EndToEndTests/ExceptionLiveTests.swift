@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -17,15 +18,11 @@ struct ExceptionLiveTests {
 
     /// Topology, rules, customers c-1001 and c-2002, daemon running; `body`; teardown.
     private func withRouter(_ body: (Topology) throws -> Void) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration()
-        let rules = try topology.ctl(["rules", "apply"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        try topology.ctlSucceeding(["customer", "add", "c-1001", "--name", "Jane Doe", "--note", "telecommuter"])
-        try topology.ctlSucceeding(["customer", "add", "c-2002", "--name", "John Roe"])
-        try topology.startDaemon()
-        try body(topology)
+        try Topology.withRouter(
+            prepare: { topology in
+                try topology.ctlSucceeding(["customer", "add", "c-1001", "--name", "Jane Doe", "--note", "telecommuter"])
+                try topology.ctlSucceeding(["customer", "add", "c-2002", "--name", "John Roe"])
+            }, body)
     }
 
     /// `egress25ctl check SOURCE DESTINATION --format json` as (verdict, reason, customer, exception id).

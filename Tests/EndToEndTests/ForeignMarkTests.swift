@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 
@@ -57,13 +58,7 @@ struct ForeignMarkTests {
     }
 
     private func withRouter(_ body: (Topology) throws -> Void) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration(blockAction: "reject", failPolicy: "closed")
-        let rules = try topology.ctl(["rules", "apply"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        try topology.startDaemon()
-        try body(topology)
+        try Topology.withRouter(blockAction: "reject", failPolicy: "closed", body)
     }
 
     @Test(arguments: ForeignChain.allCases)

@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 
@@ -8,13 +9,7 @@ import Testing
 struct FragmentTests {
     /// Topology, rules (`egress25ctl rules apply --backend auto`) and a running daemon with block_action reject.
     private func withRouter(_ body: (Topology) throws -> Void) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration(blockAction: "reject", failPolicy: "closed")
-        let rules = try topology.ctl(["rules", "apply", "--backend", "auto"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        try topology.startDaemon()
-        try body(topology)
+        try Topology.withRouter(blockAction: "reject", failPolicy: "closed", backend: "auto", body)
     }
 
     /// One raw SYN split after `first` bytes of the TCP segment (0: whole); `synack`, `reset` or `silent`.

@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 
@@ -14,13 +15,9 @@ struct JudgingTests {
         blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096,
         startDaemon: Bool = true, _ body: (Topology) throws -> Void
     ) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration(blockAction: blockAction, failPolicy: failPolicy, maxLength: maxLength)
-        let rules = try topology.ctl(["rules", "apply", "--backend", "auto"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        if startDaemon { try topology.startDaemon() }
-        try body(topology)
+        try Topology.withRouter(
+            blockAction: blockAction, failPolicy: failPolicy, maxLength: maxLength, backend: "auto",
+            startDaemon: startDaemon, body)
     }
 
     @Test func relayIsReachableAndOtherHostsAreRejectedAtOnce() throws {

@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 
@@ -13,13 +14,9 @@ struct OperationsTests {
         relays: String = "[192.0.2.25, 2001:db8:25::25]", daemonArguments: [String] = [],
         _ body: (Topology) throws -> Void
     ) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration(failPolicy: failPolicy, maxLength: maxLength, queues: queues, relays: relays)
-        let rules = try topology.ctl(["rules", "apply"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        try topology.startDaemon(extraArguments: daemonArguments)
-        try body(topology)
+        try Topology.withRouter(
+            failPolicy: failPolicy, maxLength: maxLength, queues: queues, relays: relays,
+            daemonArguments: daemonArguments, body)
     }
 
     @Test func twoQueuesShareAFlood() throws {

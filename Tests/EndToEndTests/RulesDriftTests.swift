@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 
@@ -10,13 +11,7 @@ import Glibc
 @Suite(.serialized, .enabled(if: EndToEnd.enabled, EndToEnd.skipReason))
 struct RulesDriftTests {
     private func withRouter(reapply: Bool = false, _ body: (Topology) throws -> Void) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration(extra: "rules: { reapply: \(reapply), check_interval: 500ms }")
-        let rules = try topology.ctl(["rules", "apply"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        try topology.startDaemon()
-        try body(topology)
+        try Topology.withRouter(extra: "rules: { reapply: \(reapply), check_interval: 500ms }", body)
     }
 
     /// Polls `condition` every 100 ms for at most `seconds`.

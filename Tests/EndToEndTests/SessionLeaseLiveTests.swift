@@ -1,3 +1,4 @@
+import Egress25TestSupport
 import Foundation
 import Testing
 
@@ -15,14 +16,9 @@ struct SessionLeaseLiveTests {
 
     /// Topology (with `extra` configuration), rules, customer c-1001, daemon running; `body`; teardown.
     private func withRouter(extra: String = "", _ body: (Topology) throws -> Void) throws {
-        let topology = try Topology()
-        defer { topology.tearDown() }
-        try topology.writeConfiguration(extra: extra)
-        let rules = try topology.ctl(["rules", "apply"])
-        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
-        try topology.ctlSucceeding(["customer", "add", "c-1001", "--name", "Jane Doe"])
-        try topology.startDaemon()
-        try body(topology)
+        try Topology.withRouter(
+            extra: extra,
+            prepare: { try $0.ctlSucceeding(["customer", "add", "c-1001", "--name", "Jane Doe"]) }, body)
     }
 
     /// As ExceptionLiveTests.measure: runs `change` while a prober connects to `host`:25 every 20 ms; returns the

@@ -1,5 +1,5 @@
+import Egress25TestSupport
 import Foundation
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -8,14 +8,13 @@ import Glibc
 
 /// Whether the end-to-end suite can run: it needs root (network namespaces, NFQUEUE) and the tools.
 enum EndToEnd {
-    static let isRoot = geteuid() == 0
     static let hasTools = ["/usr/sbin/ip", "/usr/sbin/iptables", "/usr/sbin/ipset", "/usr/bin/python3"]
         .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) || FileManager.default.isExecutableFile(atPath: $0.replacingOccurrences(of: "/usr/sbin", with: "/sbin")) }
-    static var enabled: Bool { isRoot && hasTools }
+    static var enabled: Bool { TestEnvironment.isRoot && hasTools }
     static let skipReason: Comment = "end-to-end tests need root, iproute2, iptables, ipset and python3 (run as root, as CI does)"
 
     /// Tests/EndToEndTests/Scripts in the source tree.
-    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts").path
+    static let scripts = testScripts
 
     /// The directory holding the built egress25d and egress25ctl: `$EGRESS25_BIN_DIR`, else next to the test bundle.
     static let binaries: String = {
@@ -30,40 +29,6 @@ enum EndToEnd {
     }()
 }
 
-/// The output of a finished command.
-struct CommandResult {
-    var status: Int32
-    var output: String
-    var error: String
-}
-
-/// Runs `arguments` (no shell), waits at most `timeout` seconds (then kills it), and captures its output.
-@discardableResult
-func run(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
-    // Output goes to files, not pipes: a command that leaves a child holding a pipe open cannot hang us.
-    let base = NSTemporaryDirectory() + "egress25-e2e-cmd-\(UUID().uuidString.prefix(8))"
-    FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    FileManager.default.createFile(atPath: base + ".err", contents: nil)
-    defer {
-        try? FileManager.default.removeItem(atPath: base + ".out")
-        try? FileManager.default.removeItem(atPath: base + ".err")
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
-    process.standardError = FileHandle(forWritingAtPath: base + ".err")
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(5_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    return CommandResult(
-        status: process.terminationStatus,
-        output: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-        error: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
-}
-
 /// The outcome of one TCP connect from the subscriber namespace.
 struct ProbeResult: CustomStringConvertible {
     enum Outcome: String { case connected, refused, timeout, error }
@@ -73,37 +38,33 @@ struct ProbeResult: CustomStringConvertible {
     var description: String { "\(outcome.rawValue) after \(milliseconds) ms \(banner)" }
 }
 
-/// Subscriber, router and internet namespaces (see Scripts/topology.sh), SMTP listeners in the internet
-/// namespace, a state directory, and an egress25d started in the router namespace.
-/// Everything is torn down by ``tearDown()`` (call it in a `defer`).
+/// Subscriber, router and internet namespaces (``NamespaceTopology``, Scripts/topology.sh), SMTP listeners in
+/// the internet namespace, a state directory, and an egress25d started in the router namespace.
+/// Everything is torn down by ``tearDown()`` (call it in a `defer`, or use ``withRouter(_:)``).
 final class Topology {
-    let prefix: String
-    let sub: String
-    let rtr: String
-    let net: String
-    let directory: String
+    let namespaces: NamespaceTopology
+    var prefix: String { namespaces.prefix }
+    var sub: String { namespaces.subscriber.name }
+    var rtr: String { namespaces.router.name }
+    var net: String { namespaces.internet.name }
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
     private var listener: Process?
     private(set) var daemon: Process?
     private(set) var daemonLog: String
 
-    /// Distinguishes topologies of suites that run in parallel in one test process.
-    private static let sequence = Mutex(0)
-
     init() throws {
-        let number = Self.sequence.withLock { value -> Int in
-            value += 1
-            return value
+        temporary = TemporaryDirectory(prefix: "egress25-e2e")
+        daemonLog = temporary.path + "/egress25d.log"
+        do {
+            try FileManager.default.createDirectory(atPath: temporary.path + "/state", withIntermediateDirectories: true)
+            // As readable as a directory made with the default umask (the daemon's state directory lives here).
+            chmod(temporary.path, 0o755)
+            namespaces = try NamespaceTopology()
+        } catch {
+            temporary.cleanup()
+            throw error
         }
-        // Interface names are PREFIX + 3 characters and must stay within 15 (IFNAMSIZ - 1).
-        prefix = "e25-\(getpid() % 10_000)-\(number % 100)"
-        sub = prefix + "-sub"
-        rtr = prefix + "-rtr"
-        net = prefix + "-net"
-        directory = NSTemporaryDirectory() + "egress25-e2e-\(UUID().uuidString.prefix(8))"
-        daemonLog = directory + "/egress25d.log"
-        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
-        let up = try run(["bash", EndToEnd.scripts + "/topology.sh", "up", prefix])
-        guard up.status == 0 else { throw TopologyError("topology up failed: \(up.error)") }
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         listener.arguments = ["ip", "netns", "exec", net, "python3", EndToEnd.scripts + "/smtpd.py",
@@ -127,8 +88,8 @@ final class Topology {
         }
         if let daemon, daemon.isRunning { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }
         if let listener, listener.isRunning { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
-        _ = try? run(["bash", EndToEnd.scripts + "/topology.sh", "down", prefix])
-        try? FileManager.default.removeItem(atPath: directory)
+        namespaces.tearDown()
+        temporary.cleanup()
     }
 
     var configPath: String { directory + "/egress25.yaml" }
@@ -276,6 +237,29 @@ final class Topology {
 
     private func log(of path: String) -> String {
         (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+}
+
+extension Topology {
+    /// The usual set-up of a suite: a topology with this configuration (see ``writeConfiguration``),
+    /// `egress25ctl rules apply [--backend BACKEND]` (which must succeed), `prepare` (e.g. customers and sessions),
+    /// egress25d started (unless `startDaemon` is false); then `body`; then everything is torn down.
+    static func withRouter(
+        blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096, queues: String = "[0]",
+        relays: String = "[192.0.2.25, 2001:db8:25::25]", extra: String = "", backend: String? = nil,
+        daemonArguments: [String] = [], startDaemon: Bool = true,
+        prepare: (Topology) throws -> Void = { _ in }, _ body: (Topology) throws -> Void
+    ) throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration(
+            blockAction: blockAction, failPolicy: failPolicy, maxLength: maxLength, queues: queues, relays: relays,
+            extra: extra)
+        let rules = try topology.ctl(["rules", "apply"] + (backend.map { ["--backend", $0] } ?? []))
+        try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
+        try prepare(topology)
+        if startDaemon { try topology.startDaemon(extraArguments: daemonArguments) }
+        try body(topology)
     }
 }
 

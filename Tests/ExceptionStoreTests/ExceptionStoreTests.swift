@@ -1,4 +1,5 @@
 import Egress25Core
+import Egress25TestSupport
 import ExceptionStore
 import Foundation
 import GRDB
@@ -40,7 +41,7 @@ import Testing
 
     /// `sudo egress25ctl customer add` before egress25d (user egress25) ever ran must leave a store the daemon can
     /// open: the file, and the -wal/-shm files, belong to the state directory's owner.
-    @Test(.enabled(if: geteuid() == 0, "needs root to create files for another user"))
+    @Test(.enabled(if: TestEnvironment.isRoot, "needs root to create files for another user"))
     func rootCreatesTheStoreForTheStateDirectoryOwner() throws {
         let fixture = StoreFixture()
         let state = fixture.directory + "/state"

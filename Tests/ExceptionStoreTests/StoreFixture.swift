@@ -1,22 +1,23 @@
 import Egress25Core
+import Egress25TestSupport
 import ExceptionStore
 import Foundation
 import Testing
 
-/// A temporary state directory with a real SQLite store file, removed afterwards.
+/// A temporary state directory with a real SQLite store file, removed afterwards. `directory` does not exist
+/// until a test or the store creates it.
 struct StoreFixture: ~Copyable {
+    private let temporary = TemporaryDirectory(prefix: "egress25-store-tests")
     let directory: String
     let path: String
 
     init() {
-        directory =
-            FileManager.default.temporaryDirectory
-            .appendingPathComponent("egress25-store-tests-\(UUID().uuidString)").path
+        directory = temporary.path + "/store"
         path = directory + "/state/exceptions.sqlite"
     }
 
     deinit {
-        try? FileManager.default.removeItem(atPath: directory)
+        temporary.cleanup()
     }
 
     func open(_ mode: ExceptionStore.OpenMode = .create, busyTimeoutSeconds: Double = 5) throws -> ExceptionStore {

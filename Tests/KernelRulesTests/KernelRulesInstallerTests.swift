@@ -1,5 +1,6 @@
 import Egress25Configuration
 import Egress25Core
+import Egress25TestSupport
 import Foundation
 import KernelRules
 import Testing
@@ -8,41 +9,6 @@ import Testing
     import Glibc
 #endif
 
-/// A network namespace created for one test and deleted when the value goes away. Nothing here touches the
-/// host's own (root namespace) rules.
-final class TestNamespace: @unchecked Sendable {
-    let name: String
-    let runner: CommandRunner
-    private static let counter = Counter()
-
-    init() throws {
-        name = "e25cfg-\(getpid())-\(Self.counter.next())"
-        let host = CommandRunner()
-        try host.check(["ip", "netns", "add", name])
-        runner = CommandRunner(prefix: ["ip", "netns", "exec", name])
-    }
-
-    deinit {
-        _ = try? CommandRunner().run(["ip", "netns", "delete", name])
-    }
-
-    /// Runs a command inside the namespace; requires success.
-    @discardableResult
-    func check(_ arguments: String..., input: String? = nil) throws -> String {
-        try runner.check(arguments, input: input).standardOutput
-    }
-
-    final class Counter: @unchecked Sendable {
-        private var value = 0
-        private let lock = NSLock()
-        func next() -> Int {
-            lock.withLock {
-                value += 1; return value
-            }
-        }
-    }
-}
-
 func occurrences(of needle: String, in text: String) -> Int {
     text.components(separatedBy: needle).count - 1
 }
@@ -50,7 +16,7 @@ func occurrences(of needle: String, in text: String) -> Int {
 @Suite(
     "KernelRulesInstaller in a throwaway network namespace",
     .serialized,
-    .enabled(if: isRoot, "needs root: creates network namespaces (ip netns add) and installs rules in them")
+    .enabled(if: TestEnvironment.isRoot, "needs root: creates network namespaces (ip netns add) and installs rules in them")
 )
 struct KernelRulesInstallerTests {
     static let exampleRules: KernelRuleSet = {
@@ -60,7 +26,7 @@ struct KernelRulesInstallerTests {
 
     @Test("iptables + ipset: applying twice leaves one copy of each rule; a foreign rule stays")
     func iptablesApplyTwice() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace()
         try namespace.check("iptables", "-A", "FORWARD", "-s", "10.9.9.0/24", "-j", "ACCEPT")
         try namespace.check("ip6tables", "-A", "FORWARD", "-s", "fd00:9::/64", "-j", "ACCEPT")
         let installer = KernelRulesInstaller(runner: namespace.runner)
@@ -111,7 +77,7 @@ struct KernelRulesInstallerTests {
 
     @Test("iptables + ipset: re-applying a changed configuration replaces the set contents")
     func iptablesSetSwap() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace()
         let installer = KernelRulesInstaller(runner: namespace.runner)
         try installer.apply(Self.exampleRules, backend: .iptables)
         var changed = Self.exampleRules
@@ -127,7 +93,7 @@ struct KernelRulesInstallerTests {
 
     @Test("remove deletes only our jumps, chains and sets, and succeeds when nothing is installed")
     func iptablesRemove() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace()
         try namespace.check(
             "iptables", "-t", "mangle", "-A", "FORWARD", "-p", "tcp", "-j", "TCPMSS", "--clamp-mss-to-pmtu",
             "--tcp-flags", "SYN,RST", "SYN")
@@ -156,7 +122,7 @@ struct KernelRulesInstallerTests {
 
     @Test("nftables: the transaction replaces the table atomically, twice leaves one copy, remove leaves others")
     func nftablesTransaction() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace()
         try namespace.check(
             "nft", "-f", "-",
             input: "table inet foreign {\n\tchain c {\n\t\ttype filter hook forward priority 0;\n\t}\n}\n")
@@ -209,7 +175,7 @@ struct KernelRulesInstallerTests {
 
     @Test("auto detection agrees with what the kernel accepts")
     func detection() throws {
-        let namespace = try TestNamespace()
+        let namespace = try NetworkNamespace()
         let installer = KernelRulesInstaller(runner: namespace.runner)
         let detection = installer.detectBackend()
         let probe = try namespace.runner.run(

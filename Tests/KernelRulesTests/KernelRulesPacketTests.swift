@@ -1,69 +1,50 @@
 import Egress25Configuration
 import Egress25Core
+import Egress25TestSupport
 import Foundation
 import KernelRules
 import Testing
 
-/// Sends real SYNs through a router namespace carrying the egress25 rules, with no daemon on the queues:
+/// Sends real SYNs through the router namespace of the shared topology (``NamespaceTopology``,
+/// Tests/EndToEndTests/Scripts/topology.sh) carrying the egress25 rules, with no daemon on the queues:
 ///
-///     client (100.64.0.2, 2001:db8:6400::2) -- router (rules) -- server (192.0.2.25/.99, 2001:db8:25::25/::99)
+///     subscriber (100.64.0.10, 2001:db8:6400::10) -- router (rules) -- internet (192.0.2.25, 198.51.100.25,
+///                                                                     2001:db8:25::25, 2001:db8:99::25)
 ///
-/// Nothing listens on the server, so a SYN that gets through is answered by a TCP reset ("refused"); a SYN that
-/// is dropped times out. Addresses without a host behind them time out too, unless the router rejects.
+/// Nothing listens in the internet namespace, so a SYN that gets through is answered by a TCP reset ("refused");
+/// a SYN that is dropped times out. Addresses without a host behind them (192.0.2.97/.98, 2001:db8:25::98) time
+/// out too, unless the router rejects.
 @Suite(
     "Kernel rules on real packets (no daemon)",
     .serialized,
-    .enabled(if: isRoot, "needs root: creates network namespaces and veth pairs")
+    .enabled(if: TestEnvironment.isRoot, "needs root: creates network namespaces and veth pairs")
 )
 struct KernelRulesPacketTests {
     enum Outcome: Equatable { case refused, timedOut, other(String) }
 
+    /// A relay for port 25 only, so judged by the daemon (queued), like any other host.
+    static let restricted4 = "198.51.100.25"
+    /// Not a relay: queued.
+    static let other6 = "2001:db8:99::25"
+
     final class Topology {
-        let client: TestNamespace
-        let router: TestNamespace
-        let server: TestNamespace
+        let namespaces: NamespaceTopology
+        var client: NetworkNamespace { namespaces.subscriber }
+        var router: NetworkNamespace { namespaces.router }
 
         init() throws {
-            client = try TestNamespace()
-            router = try TestNamespace()
-            server = try TestNamespace()
-            let host = CommandRunner()
-            // Created directly inside the namespaces: the host's interfaces are never touched.
-            try host.check([
-                "ip", "-n", client.name, "link", "add", "c0", "type", "veth", "peer", "name", "r0",
-                "netns", router.name,
-            ])
-            try host.check([
-                "ip", "-n", router.name, "link", "add", "r1", "type", "veth", "peer", "name", "s0",
-                "netns", server.name,
-            ])
-            for (namespace, interface, addresses) in [
-                (client, "c0", ["100.64.0.2/24", "2001:db8:6400::2/64"]),
-                (router, "r0", ["100.64.0.1/24", "2001:db8:6400::1/64"]),
-                (router, "r1", ["192.0.2.1/24", "2001:db8:25::1/64"]),
-                (server, "s0", ["192.0.2.25/24", "192.0.2.99/24", "2001:db8:25::25/64", "2001:db8:25::99/64"]),
-            ] {
-                for address in addresses {
-                    var arguments = ["ip", "-n", namespace.name, "address", "add", address, "dev", interface]
-                    if address.contains(":") { arguments.append("nodad") }
-                    try host.check(arguments)
-                }
-                try host.check(["ip", "-n", namespace.name, "link", "set", interface, "up"])
-                try host.check(["ip", "-n", namespace.name, "link", "set", "lo", "up"])
-            }
-            try host.check(["ip", "-n", client.name, "route", "add", "default", "via", "100.64.0.1"])
-            try host.check(["ip", "-n", client.name, "-6", "route", "add", "default", "via", "2001:db8:6400::1"])
-            try host.check(["ip", "-n", server.name, "route", "add", "default", "via", "192.0.2.1"])
-            try host.check(["ip", "-n", server.name, "-6", "route", "add", "default", "via", "2001:db8:25::1"])
-            try router.check("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-            try router.check("sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+            namespaces = try NamespaceTopology()
+        }
+
+        deinit {
+            namespaces.tearDown()
         }
 
         /// Waits (up to about 10 s) until both families get through the router without rules: IPv6 needs its
         /// link-local addresses and neighbour discovery settled first.
         func waitUntilReachable() throws -> Bool {
             for _ in 0..<5 {
-                if try connect("192.0.2.99", 25) == .refused, try connect("2001:db8:25::99", 25) == .refused {
+                if try connect(restricted4, 25) == .refused, try connect(other6, 25) == .refused {
                     return true
                 }
             }
@@ -78,15 +59,14 @@ struct KernelRulesPacketTests {
             return .other("status \(result.status): \(result.standardError)")
         }
 
-        /// Sends one raw SYN from the client (100.64.0.2 or 2001:db8:6400::2) with
-        /// Tests/EndToEndTests/Scripts/fragsyn.py, split into two fragments after `first` bytes of the TCP segment (0: not fragmented), `payload` data bytes after
-        /// the TCP header. `reset`: the server's kernel reassembled it and answered (nothing listens);
-        /// `silent`: it never arrived whole.
+        /// Sends one raw SYN from the client (100.64.0.10 or 2001:db8:6400::10) with
+        /// Tests/EndToEndTests/Scripts/fragsyn.py, split into two fragments after `first` bytes of the TCP segment
+        /// (0: not fragmented), `payload` data bytes after the TCP header. `reset`: the internet namespace's kernel
+        /// reassembled it and answered (nothing listens); `silent`: it never arrived whole.
         func rawSYN(_ host: String, _ port: Int, first: Int, payload: Int = 0) throws -> String {
-            let script = packageRoot + "/Tests/EndToEndTests/Scripts/fragsyn.py"
             let result = try client.runner.run(
-                ["python3", script, host.contains(":") ? "2001:db8:6400::2" : "100.64.0.2", host, "\(port)",
-                 "\(first)", "\(payload)", "1"])
+                ["python3", testScripts + "/fragsyn.py", host.contains(":") ? "2001:db8:6400::10" : "100.64.0.10",
+                 host, "\(port)", "\(first)", "\(payload)", "1"])
             return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
                 + (result.succeeded ? "" : " (status \(result.status): \(result.standardError))")
         }
@@ -98,11 +78,27 @@ struct KernelRulesPacketTests {
                 queue: { numbers: 0-1, fail_policy: \(failOpen ? "open" : "closed") }
                 policy:
                   subscriber_ranges: [100.64.0.0/10, 2001:db8:6400::/40]
-                  relay_hosts: [192.0.2.25, 2001:db8:25::25, {host: 192.0.2.99, ports: [25]}]
+                  relay_hosts: [192.0.2.25, 2001:db8:25::25, {host: 198.51.100.25, ports: [25]}]
                   reject_mark: 0x25
                 """,
             path: "packet-test.yaml")
         return KernelRuleSet(configuration: configuration)
+    }
+
+    /// Installs the fail-closed rules in the router with `backend` ("iptables" or "nftables").
+    static func installFailClosed(backend: String, in topology: Topology) throws {
+        let rules = try Self.rules(failOpen: false)
+        let installer = KernelRulesInstaller(runner: topology.router.runner)
+        if backend == "iptables" {
+            try installer.apply(rules, backend: .iptables)
+        } else if installer.detectBackend().backend == .nftables {
+            try installer.apply(rules, backend: .nftables)
+        } else {
+            // This kernel lacks the nft queue expression. With fail_policy closed and no daemon, `queue num 0-1`
+            // drops every packet it gets, so `drop` in its place checks the rest of the rendering for real.
+            let script = NftablesRenderer.render(rules).replacingOccurrences(of: "queue num 0-1", with: "drop")
+            try topology.router.runner.check(["nft", "-f", "-"], input: script)
+        }
     }
 
     @Test(
@@ -118,9 +114,9 @@ struct KernelRulesPacketTests {
         let v6relay = try topology.connect("2001:db8:25::25", 25)
         #expect(v6relay == .refused, "IPv6 relay: kernel fast path: \(v6relay)")
         // A port-restricted relay is judged by the daemon, so with the daemon down it is dropped like the rest.
-        #expect(try topology.connect("192.0.2.99", 25) == .timedOut, "queued, no daemon, fail closed")
-        #expect(try topology.connect("2001:db8:25::99", 25) == .timedOut, "IPv6: queued, no daemon, fail closed")
-        #expect(try topology.connect("192.0.2.99", 587) == .refused, "not a policed port")
+        #expect(try topology.connect(Self.restricted4, 25) == .timedOut, "queued, no daemon, fail closed")
+        #expect(try topology.connect(Self.other6, 25) == .timedOut, "IPv6: queued, no daemon, fail closed")
+        #expect(try topology.connect(Self.restricted4, 587) == .refused, "not a policed port")
     }
 
     @Test("fail open: SYNs pass while no daemon listens; a reject-marked SYN gets a TCP reset from the router")
@@ -129,7 +125,7 @@ struct KernelRulesPacketTests {
         try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
         let installer = KernelRulesInstaller(runner: topology.router.runner)
         try installer.apply(try Self.rules(failOpen: true), backend: installer.detectBackend().backend)
-        #expect(try topology.connect("192.0.2.99", 25) == .refused, "bypass: accepted without a daemon")
+        #expect(try topology.connect(Self.restricted4, 25) == .refused, "bypass: accepted without a daemon")
 
         // Stand-in for the daemon's verdict: OR mark bits into SYNs to two addresses with no host behind them.
         // 0x125 has every bit of 0x25 (plus another): rejected. 0x21 lacks bit 0x04: forwarded, then times out.
@@ -156,39 +152,28 @@ struct KernelRulesPacketTests {
     func tinyFragments(backend: String) throws {
         let topology = try Topology()
         try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
-        #expect(try topology.rawSYN("192.0.2.99", 25, first: 8) == "reset", "sanity: the bypass without rules")
-        let rules = try Self.rules(failOpen: false)
-        let installer = KernelRulesInstaller(runner: topology.router.runner)
-        if backend == "iptables" {
-            try installer.apply(rules, backend: .iptables)
-        } else if installer.detectBackend().backend == .nftables {
-            try installer.apply(rules, backend: .nftables)
-        } else {
-            // This kernel lacks the nft queue expression. With fail_policy closed and no daemon, `queue num 0-1`
-            // drops every packet it gets, so `drop` in its place checks the rest of the rendering for real.
-            let script = NftablesRenderer.render(rules).replacingOccurrences(of: "queue num 0-1", with: "drop")
-            try topology.router.runner.check(["nft", "-f", "-"], input: script)
-        }
+        #expect(try topology.rawSYN(Self.restricted4, 25, first: 8) == "reset", "sanity: the bypass without rules")
+        try Self.installFailClosed(backend: backend, in: topology)
 
         // The bypass: offset-1 fragment dropped, the tiny first fragment queued (no daemon: dropped).
-        #expect(try topology.rawSYN("192.0.2.99", 25, first: 8) == "silent", "tiny fragments, \(backend)")
-        #expect(try topology.rawSYN("192.0.2.99", 587, first: 8) == "silent", "tiny fragments to 587 too")
+        #expect(try topology.rawSYN(Self.restricted4, 25, first: 8) == "silent", "tiny fragments, \(backend)")
+        #expect(try topology.rawSYN(Self.restricted4, 587, first: 8) == "silent", "tiny fragments to 587 too")
         // 16 TCP bytes in the first fragment (flags but not the whole header), rest at offset 2.
-        #expect(try topology.rawSYN("192.0.2.99", 25, first: 16) == "silent", "short first fragment")
+        #expect(try topology.rawSYN(Self.restricted4, 25, first: 16) == "silent", "short first fragment")
         // A complete but short (44-byte) first fragment and a long one: both SYNs to port 25, queued, dropped here.
-        #expect(try topology.rawSYN("192.0.2.99", 25, first: 24, payload: 8) == "silent")
-        #expect(try topology.rawSYN("192.0.2.99", 25, first: 104, payload: 200) == "silent")
+        #expect(try topology.rawSYN(Self.restricted4, 25, first: 24, payload: 8) == "silent")
+        #expect(try topology.rawSYN(Self.restricted4, 25, first: 104, payload: 200) == "silent")
         // A tiny SYN to the relay is dropped too: its first fragment does not hold the whole TCP header.
         #expect(try topology.rawSYN("192.0.2.25", 25, first: 8) == "silent")
 
         // Unaffected: an ordinary SYN to 587, a normally fragmented SYN to 587 (first fragment of 124 bytes
         // carrying the whole TCP header: never queued), a fragmented SYN to the relay (kernel fast path), and
         // a plain SYN to the relay.
-        #expect(try topology.rawSYN("192.0.2.99", 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
-        #expect(try topology.rawSYN("192.0.2.99", 587, first: 104, payload: 200) == "reset", "fragmented, 587")
+        #expect(try topology.rawSYN(Self.restricted4, 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
+        #expect(try topology.rawSYN(Self.restricted4, 587, first: 104, payload: 200) == "reset", "fragmented, 587")
         #expect(try topology.rawSYN("192.0.2.25", 25, first: 104, payload: 200) == "reset", "fragmented, relay")
         #expect(try topology.rawSYN("192.0.2.25", 25, first: 0) == "reset", "relay")
-        #expect(try topology.connect("192.0.2.99", 587) == .refused, "TCP connect to 587")
+        #expect(try topology.connect(Self.restricted4, 587) == .refused, "TCP connect to 587")
     }
 
     /// IPv6: a subscriber's first fragment without the whole TCP header is dropped in the kernel (RFC 7112; Linux
@@ -198,23 +183,14 @@ struct KernelRulesPacketTests {
     func ipv6FirstFragments(backend: String) throws {
         let topology = try Topology()
         try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")
-        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 24, payload: 8) == "reset", "sanity, no rules")
-        let rules = try Self.rules(failOpen: false)
-        let installer = KernelRulesInstaller(runner: topology.router.runner)
-        if backend == "iptables" {
-            try installer.apply(rules, backend: .iptables)
-        } else if installer.detectBackend().backend == .nftables {
-            try installer.apply(rules, backend: .nftables)
-        } else {
-            let script = NftablesRenderer.render(rules).replacingOccurrences(of: "queue num 0-1", with: "drop")
-            try topology.router.runner.check(["nft", "-f", "-"], input: script)
-        }
-        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 8) == "silent", "tiny, \(backend)")
-        #expect(try topology.rawSYN("2001:db8:25::99", 25, first: 24, payload: 8) == "silent", "\(backend)")
+        #expect(try topology.rawSYN(Self.other6, 25, first: 24, payload: 8) == "reset", "sanity, no rules")
+        try Self.installFailClosed(backend: backend, in: topology)
+        #expect(try topology.rawSYN(Self.other6, 25, first: 8) == "silent", "tiny, \(backend)")
+        #expect(try topology.rawSYN(Self.other6, 25, first: 24, payload: 8) == "silent", "\(backend)")
         // Unaffected: a fragmented SYN to 587 whose first fragment holds the whole TCP header, an unfragmented
         // SYN to 587; a fragmented SYN to the relay takes the kernel fast path.
-        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 104, payload: 200) == "reset", "587, \(backend)")
-        #expect(try topology.rawSYN("2001:db8:25::99", 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
+        #expect(try topology.rawSYN(Self.other6, 587, first: 104, payload: 200) == "reset", "587, \(backend)")
+        #expect(try topology.rawSYN(Self.other6, 587, first: 0) == "reset", "plain SYN to 587, \(backend)")
         #expect(try topology.rawSYN("2001:db8:25::25", 25, first: 104, payload: 200) == "reset", "relay, \(backend)")
     }
 }

@@ -1,5 +1,6 @@
 import Egress25Configuration
 import Egress25Core
+import Egress25TestSupport
 import Foundation
 import KernelRules
 import Testing

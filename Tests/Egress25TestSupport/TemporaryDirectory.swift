@@ -1,0 +1,24 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A fresh directory under /tmp (`mkdtemp`, mode 0700), removed with everything in it by ``cleanup()``.
+public struct TemporaryDirectory: Sendable {
+    /// The directory's absolute path.
+    public let path: String
+
+    /// Creates `/tmp/<prefix>-XXXXXX`.
+    public init(prefix: String = "egress25-test") {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(result != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
+        path = String(cString: result!)
+    }
+
+    /// Removes the directory and everything below it.
+    public func cleanup() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
