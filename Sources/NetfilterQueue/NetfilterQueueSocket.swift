@@ -58,7 +58,9 @@ public final class NetfilterQueueSocket {
         guard Capabilities.hasNetAdmin else {
             throw failure(.missingCapability, "bind", EPERM)
         }
-        guard let socket = mnl_socket_open(NETLINK_NETFILTER) else {
+        // Close-on-exec: a child process (the daemon's rules check runs nft/iptables) must not inherit the
+        // socket, or the queue would stay bound to the child's copy after the worker closes it to rebind.
+        guard let socket = mnl_socket_open2(NETLINK_NETFILTER, Int32(SOCK_CLOEXEC.rawValue)) else {
             throw failure(.socketFailed, "socket(NETLINK_NETFILTER)")
         }
         guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) >= 0 else {
