@@ -37,20 +37,13 @@ import struct
 import sys
 import time
 
+from inet_checksum import checksum  # noqa: E402 (next to this script)
+
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 HOPOPTS, TCP, ROUTING, FRAGMENT, DSTOPTS, MOBILITY = 0, 6, 43, 44, 60, 135
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 # ---------------------------------------------------------------------------------------------- TCP

@@ -10,6 +10,8 @@ import struct
 import sys
 import time
 
+from inet_checksum import checksum  # noqa: E402 (next to this script)
+
 src, dsts, dport, count = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4])
 start = time.monotonic()
 deadline = start + (float(sys.argv[5]) if len(sys.argv) > 5 else 20.0)
@@ -17,15 +19,6 @@ pps = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
 saddr = socket.inet_aton(src)
 daddrs = [socket.inet_aton(d) for d in dsts]
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 sent = 0
