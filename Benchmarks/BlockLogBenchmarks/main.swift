@@ -210,7 +210,8 @@ func throughputBenchmark() throws {
     print("  offered \(total) SYNs in \(format(elapsed)) s = \(format(Double(total) / elapsed, 0)) SYN/s")
     print(
         "  committed \(statistics.synsRecorded) SYNs, lost \(statistics.lostEvents) (ring overflow and writer), "
-            + "write errors \(statistics.writeErrors); committed + lost == offered: \(Int(statistics.synsRecorded + statistics.lostEvents) == total)")
+            + "write errors \(statistics.writeErrors); committed + lost == offered: \(Int(statistics.synsRecorded + statistics.lostEvents) == total)"
+    )
     print(
         "  rows inserted \(statistics.rowsWritten) (\(format(Double(statistics.rowsWritten) / elapsed, 0)) rows/s), "
             + "row updates \(statistics.rowUpdates) (\(format(Double(statistics.rowUpdates) / elapsed, 0))/s)")
@@ -233,7 +234,8 @@ func throughputBenchmark() throws {
         stored += record.syns
         rows += 1
     }
-    print("  read back: \(rows) rows, sum(syns) = \(stored) (== committed: \(UInt64(stored) == statistics.synsRecorded))")
+    print(
+        "  read back: \(rows) rows, sum(syns) = \(stored) (== committed: \(UInt64(stored) == statistics.synsRecorded))")
 }
 
 // MARK: - 2. Queries over 10M rows / 30 daily segments
@@ -244,7 +246,8 @@ func instant(_ text: String) -> Int64 { try! UTCTime.parseRFC3339(text) * 1000 }
 func generateQueryData() throws {
     let marker = options.data + "/.complete-\(options.rows)-\(options.days)"
     if FileManager.default.fileExists(atPath: marker) {
-        print("== query data set: reusing \(options.data) (\(format(Double(directoryBytes(options.data)) / 1e9, 2)) GB)")
+        print(
+            "== query data set: reusing \(options.data) (\(format(Double(directoryBytes(options.data)) / 1e9, 2)) GB)")
         return
     }
     _ = system("rm -rf '\(options.data)'")
@@ -348,15 +351,19 @@ func queryBenchmark() throws {
             try reader.query(BlockLogFilter(customer: "subscriber-\(index)", sinceMilliseconds: since30))
         }
         times.append(ms)
-        print("  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
+        print(
+            "  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms (CPU \(format(lastCPUMilliseconds)) ms)"
+        )
     }
     print("  median \(format(times.sorted()[times.count / 2])) ms, max \(format(times.max()!)) ms")
     let (none, openMilliseconds) = try timed {
-        try reader.query(BlockLogFilter(source: IPPrefix(host: .v4(IPv4Address(0xC612_0001))), sinceMilliseconds: since30))
+        try reader.query(
+            BlockLogFilter(source: IPPrefix(host: .v4(IPv4Address(0xC612_0001))), sinceMilliseconds: since30))
     }
     print(
         "  of which opening the \(reader.segments(for: BlockLogFilter(sinceMilliseconds: since30)).count) segments "
-            + "(a source with \(none.count) rows): \(format(openMilliseconds)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
+            + "(a source with \(none.count) rows): \(format(openMilliseconds)) ms (CPU \(format(lastCPUMilliseconds)) ms)"
+    )
     print("== top --since 24h (goal < 1 s)")
     let since24 = dataEnd - 86_400_000
     for grouping in BlockLogGrouping.allCases {

@@ -8,7 +8,7 @@ import CAllocationCounter
 @_spi(Benchmarks) import Egress25Core
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 // MARK: - Helpers

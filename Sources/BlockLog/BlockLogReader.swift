@@ -55,7 +55,8 @@ public final class BlockLogReader: Sendable {
 
     /// The `limit` sources, customers or destinations with the most SYNs among rows matching `filter`,
     /// merged across segments. Rows without a customer are left out of `.customer`.
-    public func top(by grouping: BlockLogGrouping, filter: BlockLogFilter, limit: Int = 20) throws -> [BlockLogTopEntry] {
+    public func top(by grouping: BlockLogGrouping, filter: BlockLogFilter, limit: Int = 20) throws -> [BlockLogTopEntry]
+    {
         struct Accumulator {
             var attempts: Int64 = 0
             var syns: Int64 = 0
@@ -234,7 +235,8 @@ public final class BlockLogReader: Sendable {
         _ body: (SummaryRow) throws -> Void
     ) throws {
         let (conditions, binder) = whereClause(filter, requireCustomer: requireCustomer, file: file)
-        let sql = "SELECT customer, source, destination, attempts, syns, first_seen, last_seen FROM blocked" + conditions
+        let sql =
+            "SELECT customer, source, destination, attempts, syns, first_seen, last_seen FROM blocked" + conditions
         try read(file) { db in
             let statement = try RawStatement(db, sql: sql)
             defer { statement.finalize() }

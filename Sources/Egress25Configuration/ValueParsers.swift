@@ -105,7 +105,8 @@ enum ValueParsers {
             guard let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon else {
                 return .failure(
                     ReasonError(
-                        "expected ADDRESS:PORT such as 127.0.0.1:9325 (IPv6 in brackets: [::1]:9325), found \"\(text)\""))
+                        "expected ADDRESS:PORT such as 127.0.0.1:9325 (IPv6 in brackets: [::1]:9325), found \"\(text)\""
+                    ))
             }
             host = text[..<colon]
             port = text[text.index(after: colon)...]

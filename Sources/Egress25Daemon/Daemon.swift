@@ -154,18 +154,21 @@ public final class Daemon: Sendable {
         do {
             try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         } catch {
-            logger.warning("cannot write the pid file; egress25ctl reload will not find the daemon",
-                           metadata: ["path": "\(pidFile)", "error": "\(error)"])
+            logger.warning(
+                "cannot write the pid file; egress25ctl reload will not find the daemon",
+                metadata: ["path": "\(pidFile)", "error": "\(error)"])
         }
         defer { try? FileManager.default.removeItem(atPath: pidFile) }
         // The queues and mark in force, so `egress25ctl rules apply` can refuse rules this daemon cannot serve.
         let kernelSettingsFile = configuration.state.runningKernelSettings
         do {
-            let settings = RunningDaemonKernelSettings(pid: getpid(), rules: KernelRuleSet(configuration: configuration))
+            let settings = RunningDaemonKernelSettings(
+                pid: getpid(), rules: KernelRuleSet(configuration: configuration))
             try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: kernelSettingsFile), options: .atomic)
         } catch {
-            logger.warning("cannot write the running settings; rules apply will not compare queues and mark",
-                           metadata: ["path": "\(kernelSettingsFile)", "error": "\(error)"])
+            logger.warning(
+                "cannot write the running settings; rules apply will not compare queues and mark",
+                metadata: ["path": "\(kernelSettingsFile)", "error": "\(error)"])
         }
         defer { try? FileManager.default.removeItem(atPath: kernelSettingsFile) }
         let snapshot = publisher.current
@@ -198,7 +201,7 @@ public final class Daemon: Sendable {
                 service: MetricsListenerService(
                     application: metricsServer, listen: configuration.metrics.listen, logger: logger),
                 successTerminationBehavior: .ignore,
-                  failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
+                failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
             .init(
                 service: PolicyReloadService(
                     reload: { [self] source, reason in reload(from: source, reason: reason) },
@@ -268,8 +271,10 @@ public final class Daemon: Sendable {
                 policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
                 logger.notice(
                     "policy reloaded",
-                    metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
-                               "exceptions": "\(next.exceptionCount)"])
+                    metadata: [
+                        "reason": "\(reason)", "generation": "\(next.generation)",
+                        "exceptions": "\(next.exceptionCount)",
+                    ])
                 return true
             } catch {
                 return rejectReload(error)

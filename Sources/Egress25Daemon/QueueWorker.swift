@@ -1,7 +1,7 @@
-import Egress25System
 import Atomics
 import BlockLog
 import Egress25Core
+import Egress25System
 import Foundation
 import Logging
 import NetfilterQueue

@@ -30,7 +30,9 @@ public final class WorkerStatistics: Sendable {
     /// Verdict latency: time from a batch's arrival in user space to its verdicts being sent, counted once per
     /// packet. Bucket `i` counts packets with latency <= `VerdictLatency.boundsMicroseconds[i]`
     /// (non-cumulative; the last bucket is +Inf).
-    public let latencyBuckets: [ManagedAtomic<UInt64>] = (0...VerdictLatency.boundsMicroseconds.count).map { _ in ManagedAtomic(0) }
+    public let latencyBuckets: [ManagedAtomic<UInt64>] = (0...VerdictLatency.boundsMicroseconds.count).map { _ in
+        ManagedAtomic(0)
+    }
     /// Sum of the latencies in `latencyBuckets`, in ns.
     public let latencySumNanoseconds = ManagedAtomic<UInt64>(0)
 

@@ -174,7 +174,8 @@ extension ExceptionStore {
             }
             if replace {
                 typealias Columns = BindingRecord.Columns
-                let open = try BindingRecord
+                let open =
+                    try BindingRecord
                     .filter(Columns.kind == BindingKind.session.rawValue && Columns.validUntil == nil)
                     .order(Columns.id)
                     .fetchAll(db)

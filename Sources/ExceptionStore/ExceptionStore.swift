@@ -1,14 +1,14 @@
-import Egress25System
 import Egress25Core
+import Egress25System
 import Foundation
 import GRDB
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// The persistent store of customers, their address bindings, per-customer exceptions and the audit log:

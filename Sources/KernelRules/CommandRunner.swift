@@ -1,8 +1,9 @@
 import Egress25System
+
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// Runs the netfilter tools (`nft`, `iptables`, `ipset`, …) as child processes: an argument vector, no shell.
@@ -113,7 +114,9 @@ public struct CommandRunner: Sendable {
 
 /// One child process: `posix_spawn`, pipes, a `poll` loop, `waitpid`. The only place that touches errno here.
 enum ChildProcess {
-    static func run(argv: [String], environment: [String], input: [UInt8], timeoutSeconds: Int)
+    static func run(
+        argv: [String], environment: [String], input: [UInt8], timeoutSeconds: Int
+    )
         throws(KernelRulesError) -> CommandRunner.Result
     {
         func failure(_ what: String, _ code: Int32 = errno) -> KernelRulesError {

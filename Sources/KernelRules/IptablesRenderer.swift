@@ -189,7 +189,8 @@ public enum IptablesRenderer {
         if !rules.failOpen {
             // fail_policy closed: a SYN egress25d accepted carries accept_mark; one without it was never judged,
             // or a chain between the verdict and here rewrote its mark (hiding a reject mark): dropped.
-            let accepted = "-m mark ! --mark 0x\(String(rules.acceptMark, radix: 16))/0x\(String(rules.rejectMask, radix: 16))"
+            let accepted =
+                "-m mark ! --mark 0x\(String(rules.acceptMark, radix: 16))/0x\(String(rules.rejectMask, radix: 16))"
             for ports in portMatches {
                 out += "-A \(enforceChain) \(syn) \(ports) \(subscribers) \(relays) -j RETURN\n"
             }

@@ -128,8 +128,9 @@ public struct KernelRulesInspector: Sendable {
             let enforce = try? runner.run(
                 [family.iptables, "-w", "-t", "filter", "-S", IptablesRenderer.enforceChain])
             guard let judge, let enforce, judge.succeeded || enforce.succeeded else {
-                problems.append("\(family.iptables): chains \(IptablesRenderer.judgeChain) and "
-                    + "\(IptablesRenderer.enforceChain) are missing")
+                problems.append(
+                    "\(family.iptables): chains \(IptablesRenderer.judgeChain) and "
+                        + "\(IptablesRenderer.enforceChain) are missing")
                 continue
             }
             found = true
@@ -139,12 +140,14 @@ public struct KernelRulesInspector: Sendable {
                 problems.append("\(family.iptables): chain mangle \(IptablesRenderer.judgeChain) is missing")
             }
             if !enforce.succeeded || !enforce.standardOutput.contains("REJECT") {
-                problems.append("\(family.iptables): the reject rule in filter \(IptablesRenderer.enforceChain) is missing")
+                problems.append(
+                    "\(family.iptables): the reject rule in filter \(IptablesRenderer.enforceChain) is missing")
             }
             for jump in IptablesRenderer.jumps {
                 let present = (try? runner.run([family.iptables, "-w"] + jump.arguments("-C")))?.succeeded ?? false
                 if !present {
-                    problems.append("\(family.iptables): the jump from \(jump.table) FORWARD to \(jump.chain) is missing")
+                    problems.append(
+                        "\(family.iptables): the jump from \(jump.table) FORWARD to \(jump.chain) is missing")
                 } else if jump.insertFirst,
                     let forward = try? runner.run([family.iptables, "-w", "-t", jump.table, "-S", "FORWARD"]),
                     let first = forward.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("-A ") }),
@@ -184,7 +187,9 @@ public struct KernelRulesInspector: Sendable {
             return ["the queue rule (with comment \"egress25 rules …\") is missing"]
         }
         let installed = line[line.index(after: start)...].prefix { $0 != "\"" }
-        return ["installed rules are \"\(installed)\", this configuration renders \"\(expected.fingerprintComment)\""
-            + " (rules not re-applied after a configuration change?)"]
+        return [
+            "installed rules are \"\(installed)\", this configuration renders \"\(expected.fingerprintComment)\""
+                + " (rules not re-applied after a configuration change?)"
+        ]
     }
 }

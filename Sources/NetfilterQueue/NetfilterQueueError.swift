@@ -57,9 +57,11 @@ public struct NetfilterQueueError: Error, Hashable, Sendable, CustomStringConver
     public var description: String {
         switch code.base {
         case .queueAlreadyBound:
-            return "queue \(queue) is already bound by another process (is another egress25d or NFQUEUE consumer running?)"
+            return
+                "queue \(queue) is already bound by another process (is another egress25d or NFQUEUE consumer running?)"
         case .missingCapability:
-            return "queue \(queue): CAP_NET_ADMIN is required to bind an NFQUEUE queue; run as root or grant the capability "
+            return
+                "queue \(queue): CAP_NET_ADMIN is required to bind an NFQUEUE queue; run as root or grant the capability "
                 + "(systemd: AmbientCapabilities=CAP_NET_ADMIN)"
         case .socketFailed, .configurationRejected, .receiveFailed, .sendFailed:
             return "queue \(queue): \(operation) failed: \(Self.errnoText(errno))"

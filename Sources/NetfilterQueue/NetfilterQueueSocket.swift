@@ -49,7 +49,9 @@ public final class NetfilterQueueSocket {
         precondition((1...1024).contains(configuration.batchSize), "batch size must be 1...1024")
         self.configuration = configuration
 
-        func failure(_ code: NetfilterQueueError.Code, _ operation: String, _ number: Int32 = Glibc.errno)
+        func failure(
+            _ code: NetfilterQueueError.Code, _ operation: String, _ number: Int32 = Glibc.errno
+        )
             -> NetfilterQueueError
         {
             NetfilterQueueError(code: code, queue: queue, operation: operation, errno: number)
@@ -245,8 +247,10 @@ public final class NetfilterQueueSocket {
                 if let id = truncatedPacketID(slot, length: length) {
                     encoder.append(
                         id: id,
-                        verdict: judge(QueuedPacket(id: id, hardwareProtocol: 0, hook: 0, mark: 0,
-                                                    payload: UnsafeRawBufferPointer(start: nil, count: 0))))
+                        verdict: judge(
+                            QueuedPacket(
+                                id: id, hardwareProtocol: 0, hook: 0, mark: 0,
+                                payload: UnsafeRawBufferPointer(start: nil, count: 0))))
                     judged += 1
                 }
                 continue
@@ -275,8 +279,9 @@ public final class NetfilterQueueSocket {
                 let hook = header.load(fromByteOffset: 6, as: UInt8.self)
                 var mark: UInt32 = 0
                 if let markAttribute = attributes[Int(NFQA_MARK.rawValue)] {
-                    mark = UInt32(bigEndian: UnsafeRawPointer(mnl_attr_get_payload(markAttribute)!)
-                        .loadUnaligned(as: UInt32.self))
+                    mark = UInt32(
+                        bigEndian: UnsafeRawPointer(mnl_attr_get_payload(markAttribute)!)
+                            .loadUnaligned(as: UInt32.self))
                 }
                 var payload = UnsafeRawBufferPointer(start: nil, count: 0)
                 if let payloadAttribute = attributes[Int(NFQA_PAYLOAD.rawValue)] {

@@ -2,7 +2,7 @@ import KernelRules
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A network namespace for one test. Nothing here touches the host's own (root namespace) interfaces or rules.

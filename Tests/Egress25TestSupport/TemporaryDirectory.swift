@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A fresh directory under /tmp (`mkdtemp`, mode 0700), removed with everything in it by ``cleanup()``.

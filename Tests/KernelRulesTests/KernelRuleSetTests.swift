@@ -196,8 +196,9 @@ struct KernelRuleSetTests {
                 "ip6 saddr @subscribers_v6 \(syn) \(queue)",
             ])
         let firstFragment = try #require(text.range(of: "\tchain subscriber_first_fragment {\n"))
-        #expect(text[firstFragment.upperBound...].hasPrefix(
-            "\t\ttcp urgptr >= 0 return\n\t\tmeta l4proto != tcp return\n\t\tdrop\n\t}\n"))
+        #expect(
+            text[firstFragment.upperBound...].hasPrefix(
+                "\t\ttcp urgptr >= 0 return\n\t\tmeta l4proto != tcp return\n\t\tdrop\n\t}\n"))
         let enforceRules = text[enforce.upperBound...].split(separator: "\n")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("ip") }
         #expect(
