@@ -8,6 +8,7 @@ import GRDB
 /// never blocks it and it never blocks the writer), closes it, and merges the results across segments.
 /// Read-only: opens files with `SQLITE_OPEN_READONLY` and never creates one.
 public final class BlockLogReader: Sendable {
+    /// The block-log directory the reader lists (`<state_directory>/blocklog`).
     public let directory: String
     /// The writer's aggregation window in ms: a row's `last_seen` may lie this far past its segment's slice.
     public let aggregationWindowMilliseconds: Int64

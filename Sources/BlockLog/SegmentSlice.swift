@@ -71,6 +71,7 @@ public struct SegmentSlice: Hashable, Sendable, Comparable, CustomStringConverti
         return name + ".sqlite"
     }
 
+    /// The file name, ``fileName``.
     public var description: String { fileName }
 
     /// Orders by start, then shorter first.

@@ -13,7 +13,9 @@ import UnixSignals
 
 /// An error that stops the daemon at start-up; its description is the one line printed to stderr.
 public struct DaemonStartupError: Error, CustomStringConvertible {
+    /// The one line printed to stderr.
     public var description: String
+    /// Creates an error with the line printed to stderr.
     public init(_ description: String) { self.description = description }
 }
 
@@ -21,9 +23,9 @@ public struct DaemonStartupError: Error, CustomStringConvertible {
 /// hands blocked attempts to the block log, and reloads the policy on SIGHUP or when the exception store
 /// changes. SIGTERM/SIGINT stop receiving, flush the block log and exit.
 public final class Daemon: Sendable {
-    public let configuration: Egress25Configuration
-    public let publisher: PolicyPublisher
-    public let workers: [QueueWorker]
+    let configuration: Egress25Configuration
+    let publisher: PolicyPublisher
+    let workers: [QueueWorker]
     let policySource: PolicySource
     let blockLog: BlockLogWriter?
     let logger: Logger

@@ -9,6 +9,7 @@ import Glibc
 public struct SystemdNotifier: Sendable {
     private let path: String?
 
+    /// Reads `NOTIFY_SOCKET` from `environment` (the process environment by default).
     public init(environment: [String: String] = Self.processEnvironment()) {
         let value = environment["NOTIFY_SOCKET"]
         self.path = (value?.isEmpty ?? true) ? nil : value
@@ -55,6 +56,7 @@ public struct SystemdNotifier: Sendable {
         notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)")
     }
 
+    /// The process environment (`environ`), as a dictionary.
     public static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ

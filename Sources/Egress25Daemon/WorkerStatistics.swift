@@ -36,6 +36,7 @@ public final class WorkerStatistics: Sendable {
     /// Sum of the latencies in `latencyBuckets`, in ns.
     public let latencySumNanoseconds = ManagedAtomic<UInt64>(0)
 
+    /// Creates counters, all 0.
     public init() {}
 
     /// A worker that has not come back from a receive call for this long is stuck (ms).

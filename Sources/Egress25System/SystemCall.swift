@@ -11,6 +11,7 @@ public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertibl
     /// `errno` after the call (`<errno.h>`).
     public var errno: Int32
 
+    /// Creates an error for the `operation` that failed with `errno`.
     public init(operation: String, errno: Int32) {
         self.operation = operation
         self.errno = errno

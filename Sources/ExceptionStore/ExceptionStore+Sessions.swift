@@ -350,6 +350,7 @@ public struct SessionPruneResult: Hashable, Sendable, Encodable {
         case auditEntries = "audit_entries"
     }
 
+    /// Encodes `cutoff` as RFC 3339 UTC text and `auditEntries` as `audit_entries`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(UTCTime.format(cutoff), forKey: .cutoff)

@@ -282,6 +282,7 @@ public struct OperatingSystemIdentity: Hashable, Sendable {
     /// `$SUDO_USER` (the user who ran sudo), `nil` when unset or empty.
     public var sudoUser: String?
 
+    /// Creates an identity from a login name and the sudo user, if any.
     public init(user: String, sudoUser: String?) {
         self.user = user
         self.sudoUser = sudoUser

@@ -35,6 +35,9 @@ public struct KernelRuleSet: Sendable, Hashable {
     /// `policy.guard_non_syn`: the conntrack guard rule is rendered.
     public var guardNonSYN: Bool
 
+    /// Creates a rule set. Prefix lists are normalized (sorted, covered prefixes removed) and ports sorted
+    /// without duplicates; `acceptMark` defaults as ``PolicySettings/defaultAcceptMark(rejectMark:)``, `rejectMask` to
+    /// `rejectMark | acceptMark`.
     public init(
         subscribersV4: [IPPrefix], subscribersV6: [IPPrefix], relaysV4: [IPPrefix], relaysV6: [IPPrefix],
         ports: [UInt16], queueNumbers: ClosedRange<UInt16>, failOpen: Bool, rejectMark: UInt32,
@@ -126,6 +129,7 @@ public enum RulesBackend: String, Sendable, Hashable, CaseIterable, CustomString
     /// (legacy or nft variant); the NFQUEUE target is `xt_NFQUEUE`.
     case iptables
 
+    /// `nftables` or `iptables + ipset`.
     public var description: String {
         switch self {
         case .nftables: "nftables"

@@ -7,12 +7,14 @@ public struct KernelRulesInstaller: Sendable {
     /// Runs the commands (its prefix can place them in a network namespace).
     public var runner: CommandRunner
 
+    /// Creates an installer; commands time out after 120 s by default.
     public init(runner: CommandRunner = CommandRunner()) {
         self.runner = runner
     }
 
     /// The backend `auto` chose, and why.
     public struct Detection: Sendable, Hashable {
+        /// The backend chosen.
         public var backend: RulesBackend
         /// One line, e.g. `the kernel lacks the nftables queue expression (CONFIG_NFT_QUEUE): nft --check: …`.
         public var reason: String
