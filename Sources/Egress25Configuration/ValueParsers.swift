@@ -133,7 +133,7 @@ enum ValueParsers {
         var best: (String, Int)?
         for candidate in candidates {
             let distance = editDistance(target, normalized(candidate))
-            if best == nil || distance < best!.1 { best = (candidate, distance) }
+            if best.map({ distance < $0.1 }) ?? true { best = (candidate, distance) }
         }
         guard let (candidate, distance) = best else { return nil }
         let limit = target.count <= 4 ? 1 : 2

@@ -82,6 +82,7 @@ public final class NetfilterQueueSocket {
         self.messages = .allocate(capacity: batch)
         self.sendStorage = .allocate(byteCount: VerdictEncoder.maximumMessageSize * batch, alignment: 16)
         self.attributes = .allocate(capacity: Int(CNetfilterQueue_NFQA_MAX) + 1)
+        // `.allocate` never yields a nil base address, here and wherever the force unwraps below use one.
         for index in 0..<batch {
             iovecs[index] = iovec(iov_base: receiveStorage.baseAddress! + index * slotSize, iov_len: slotSize)
             var message = CNetfilterQueue_mmsghdr()
@@ -139,6 +140,8 @@ public final class NetfilterQueueSocket {
     /// Bind + copy parameters + max length + flags, in one message, acknowledged by the kernel.
     private func bindQueue() throws(NetfilterQueueError) {
         let queue = configuration.queueNumber
+        // Force unwraps: `sendStorage` comes from `.allocate` (never a nil base address); `nfq_nlmsg_put` returns
+        // its buffer argument (libnetfilter_queue `nlmsg.c`), never NULL.
         let buffer = UnsafeMutableRawPointer(sendStorage.baseAddress!).assumingMemoryBound(to: CChar.self)
         let header = nfq_nlmsg_put(buffer, Int32(NFQNL_MSG_CONFIG.rawValue), UInt32(queue))!
         // Since Linux 3.8 the protocol family of the bind command is ignored: one queue serves IPv4 and IPv6.
@@ -175,7 +178,7 @@ public final class NetfilterQueueSocket {
     /// soon as the bind is processed) are answered with `NF_REPEAT`, so the kernel queues them again and the
     /// receive loop judges them.
     private func awaitAcknowledgement(sequence: UInt32) -> Int32 {
-        let buffer = receiveStorage.baseAddress!
+        let buffer = receiveStorage.baseAddress!  // From `.allocate`: never nil.
         for _ in 0..<10_000 {
             let received = recv(descriptor, buffer, slotSize, 0)
             if received < 0 {
@@ -240,7 +243,7 @@ public final class NetfilterQueueSocket {
         var encoder = VerdictEncoder(buffer: sendStorage, queueNumber: configuration.queueNumber)
         var judged = 0
         for index in 0..<Int(received) {
-            let slot = receiveStorage.baseAddress! + index * slotSize
+            let slot = receiveStorage.baseAddress! + index * slotSize  // From `.allocate`: never nil.
             let length = Int(messages[index].msg_len)
             if messages[index].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 {
                 malformedMessages &+= 1
@@ -273,6 +276,8 @@ public final class NetfilterQueueSocket {
                     malformedMessages &+= 1
                     continue
                 }
+                // `mnl_attr_get_payload` returns the attribute's address plus its header length (libmnl `attr.c`),
+                // never NULL for a non-NULL attribute; here and for the mark below.
                 let header = UnsafeRawPointer(mnl_attr_get_payload(headerAttribute)!)
                 let id = UInt32(bigEndian: header.loadUnaligned(as: UInt32.self))
                 let hardwareProtocol = UInt16(bigEndian: header.loadUnaligned(fromByteOffset: 4, as: UInt16.self))

@@ -89,9 +89,8 @@ struct BlockedFilterOptions: ParsableArguments {
             filter.untilMilliseconds = try Self.instant(until, option: "--until", now: now) * 1000
         }
         if let since = filter.sinceMilliseconds, let until = filter.untilMilliseconds, since >= until {
-            throw UsageError(
-                "--since (\(UTCTime.formatMilliseconds(since))) must be before --until (\(UTCTime.formatMilliseconds(until)))"
-            )
+            let (sinceText, untilText) = (UTCTime.formatMilliseconds(since), UTCTime.formatMilliseconds(until))
+            throw UsageError("--since (\(sinceText)) must be before --until (\(untilText))")
         }
         if let customer, customer.isEmpty { throw UsageError("--customer must not be empty") }
         return filter
@@ -314,9 +313,11 @@ struct BlockedTimelineCommand: ParsableCommand {
         case .json:
             printJSONArray(
                 buckets.map { bucket in
-                    "{\"bucket\":\"\(UTCTime.format(bucket.startMilliseconds / 1000))\",\"attempts\":\(bucket.attempts)"
+                    let sources = bucket.sources.map { BlockLogExport.jsonString($0.description) }
+                    return "{\"bucket\":\"\(UTCTime.format(bucket.startMilliseconds / 1000))\""
+                        + ",\"attempts\":\(bucket.attempts)"
                         + ",\"syns\":\(bucket.syns),\"destinations\":\(bucket.destinations)"
-                        + ",\"sources\":[\(bucket.sources.map { BlockLogExport.jsonString($0.description) }.joined(separator: ","))]"
+                        + ",\"sources\":[\(sources.joined(separator: ","))]"
                         + ",\"customers\":[\(bucket.customers.map(BlockLogExport.jsonString).joined(separator: ","))]}"
                 })
         case .table:
@@ -392,6 +393,7 @@ struct BlockedExportCommand: ParsableCommand {
                 }
                 print("]")
             case .xarf:
+                // `reporter` is set above whenever the format is xarf (else a usage error was thrown).
                 let reports = try reader.sourceSummaries(filter).map {
                     BlockLogExport.xarfReport($0, reporter: reporter!, nodeName: nodeName)
                 }
