@@ -72,9 +72,13 @@ public enum BlockLogExport {
 
     /// The organisation that reports (X-ARF `reporter` and `sender`: `org`, `contact` e-mail, `domain`).
     public struct Reporter: Sendable, Hashable {
+        /// X-ARF `reporter.org` and `sender.org`: the reporting organisation's name.
         public var organization: String
+        /// X-ARF `reporter.contact` and `sender.contact`: the abuse desk's e-mail address.
         public var contact: String
+        /// X-ARF `reporter.domain` and `sender.domain`: the organisation's DNS domain.
         public var domain: String
+        /// Creates a reporter from the organisation name, contact e-mail and domain.
         public init(organization: String, contact: String, domain: String) {
             self.organization = organization
             self.contact = contact
@@ -106,7 +110,8 @@ public enum BlockLogExport {
         let ports = Set(summary.destinations.map(\.port))
         var description =
             "\(summary.attempts) outbound SMTP connection attempts (\(summary.syns) TCP SYNs) from "
-            + "\(summary.source) to \(summary.destinations.count) destination(s) were blocked between \(first) and \(last)"
+            + "\(summary.source) to \(summary.destinations.count) destination(s) were blocked "
+            + "between \(first) and \(last)"
         if let nodeName { description += " by \(nodeName)" }
         var fields: [String] = [
             "\"xarf_version\":\"4.0.0\"",

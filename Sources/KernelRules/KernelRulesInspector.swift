@@ -12,6 +12,7 @@ public struct KernelRulesInspector: Sendable {
     /// Runs the listing commands.
     public var runner: CommandRunner
 
+    /// Creates an inspector; the listing commands time out after 10 s by default.
     public init(runner: CommandRunner = CommandRunner(timeoutSeconds: 10)) {
         self.runner = runner
     }
@@ -26,6 +27,7 @@ public struct KernelRulesInspector: Sendable {
         /// Whether the rules are in place and match the configuration.
         public var isCurrent: Bool { backend != nil && problems.isEmpty }
 
+        /// One line: no rules, rules current, or the backend and its problems joined by `; `.
         public var description: String {
             guard let backend else { return "no egress25 kernel rules installed" }
             if problems.isEmpty { return "\(backend) rules installed and current" }
@@ -95,8 +97,11 @@ public struct KernelRulesInspector: Sendable {
             let after = index < new.count ? String(new[index]) : "(nothing)"
             if before.hasPrefix("# ") && before == after { section = String(before.dropFirst(2)) + ": " }
             if before != after {
+                let (expected, found) = (
+                    before.trimmingWhitespaceAndNewlines(), after.trimmingWhitespaceAndNewlines()
+                )
                 return "the rules were edited since they were applied: \(section)expected "
-                    + "\"\(before.trimmingWhitespaceAndNewlines())\", found \"\(after.trimmingWhitespaceAndNewlines())\""
+                    + "\"\(expected)\", found \"\(found)\""
             }
         }
         return "the rules were edited since they were applied"

@@ -190,8 +190,8 @@ struct Explanation {
             lines.append("relay:       \(relay.prefix) (\(ports))")
         }
         lines.append(
-            "policy:      mode \(snapshot.policy.mode.rawValue), judged at \(UTCTime.format(time)), config \(configuration.sourcePath)"
-        )
+            "policy:      mode \(snapshot.policy.mode.rawValue), judged at \(UTCTime.format(time)), "
+                + "config \(configuration.sourcePath)")
         return lines.joined(separator: "\n")
     }
 

@@ -162,8 +162,10 @@ import Testing
         #expect(BlockLogExport.csvHeader.hasPrefix("first_seen,last_seen,source,destination,destination_port"))
         #expect(
             lines == [
-                "2026-11-28T22:00:00.000Z,2026-11-28T22:00:05.000Z,100.64.0.1,192.0.2.25,25,2,3,customer-7,no_exception,,edge-1",
-                "2026-11-28T22:00:09.000Z,2026-11-28T22:00:09.000Z,100.64.0.1,198.51.100.7,25,1,1,customer-7,no_exception,,edge-1",
+                "2026-11-28T22:00:00.000Z,2026-11-28T22:00:05.000Z,100.64.0.1,192.0.2.25,25,2,3,customer-7,"
+                    + "no_exception,,edge-1",
+                "2026-11-28T22:00:09.000Z,2026-11-28T22:00:09.000Z,100.64.0.1,198.51.100.7,25,1,1,customer-7,"
+                    + "no_exception,,edge-1",
             ])
         #expect(BlockLogExport.csvField("a,\"b\"") == "\"a,\"\"b\"\"\"")
 

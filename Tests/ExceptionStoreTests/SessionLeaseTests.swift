@@ -299,8 +299,10 @@ import Glibc
                         VALUES ('c-1001', '100.64.1.7/32', 4, '64400107', '64400107', 'session', ?)
                         """, arguments: [t0])
                 try db.execute(
-                    sql:
-                        "INSERT INTO audit (at, actor, action, customer_id) VALUES (?, 'alice', 'customer.add', 'c-1001')",
+                    sql: """
+                        INSERT INTO audit (at, actor, action, customer_id)
+                        VALUES (?, 'alice', 'customer.add', 'c-1001')
+                        """,
                     arguments: [t0])
                 #expect(try Int.fetchOne(db, sql: "PRAGMA user_version") == 1)
             }
