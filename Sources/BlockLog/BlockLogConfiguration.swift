@@ -45,7 +45,7 @@ public struct BlockLogConfiguration: Sendable, Hashable {
     /// Checks the values the writer depends on.
     ///
     /// - Throws: ``BlockLogError`` with code `.invalidConfiguration` naming the field.
-    public func validate() throws(BlockLogError) {
+    func validate() throws(BlockLogError) {
         func fail(_ message: String) -> BlockLogError { BlockLogError(.invalidConfiguration, message) }
         guard segmentSeconds == 3600 || segmentSeconds == 86400 else {
             throw fail("segment must be 1h or 1d, got \(segmentSeconds) s")

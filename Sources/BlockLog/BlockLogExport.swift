@@ -3,7 +3,7 @@ import Egress25Core
 /// Text renderings of block-log rows: CSV (RFC 4180), JSON, and X-ARF v4 abuse reports.
 public enum BlockLogExport {
     /// The columns of CSV and the keys of JSON records, in order.
-    public static let recordFields = [
+    static let recordFields = [
         "first_seen", "last_seen", "source", "destination", "destination_port", "attempts", "syns", "customer",
         "reason", "exception_id", "node_name",
     ]

@@ -11,7 +11,7 @@ public final class BlockLogReader: Sendable {
     /// The block-log directory the reader lists (`<state_directory>/blocklog`).
     public let directory: String
     /// The writer's aggregation window in ms: a row's `last_seen` may lie this far past its segment's slice.
-    public let aggregationWindowMilliseconds: Int64
+    let aggregationWindowMilliseconds: Int64
 
     /// - Parameters:
     ///   - directory: the block-log directory (`<state_directory>/blocklog`).

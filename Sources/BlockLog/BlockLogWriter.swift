@@ -27,7 +27,7 @@ import Logging
 /// them to ``BlockLogStatistics/lostEvents``; workers must not report those again through ``recordLost(_:)``.
 public final class BlockLogWriter: Sendable {
     /// How often the writer thread drains the rings, in ms (commits happen every flush interval).
-    public static let drainIntervalMilliseconds: Int64 = 5
+    static let drainIntervalMilliseconds: Int64 = 5
 
     /// The block-log directory the segments are written to (`<state_directory>/blocklog`).
     public let directory: String

@@ -55,7 +55,7 @@ public struct SegmentSlice: Hashable, Sendable, Comparable, CustomStringConverti
     }
 
     /// End of the slice (exclusive), Unix seconds UTC.
-    public var endSeconds: Int64 { startSeconds + lengthSeconds }
+    var endSeconds: Int64 { startSeconds + lengthSeconds }
 
     /// The slice right after this one.
     public var next: SegmentSlice {

@@ -41,7 +41,7 @@ import Darwin
 /// ```
 public enum ConfigurationLoader {
     /// Keys allowed at the top level.
-    public static let topLevelKeys = [
+    static let topLevelKeys = [
         "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules", "sessions",
     ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
@@ -61,7 +61,7 @@ public enum ConfigurationLoader {
     static let metricsKeys = ["listen"]
 
     /// The most queues one node may configure (one worker thread each).
-    public static let maximumQueueCount = 256
+    static let maximumQueueCount = 256
 
     /// Reads, parses and validates the file at `path`.
     /// - Throws: ``ConfigurationError`` when the file cannot be read (no position; message with the system's

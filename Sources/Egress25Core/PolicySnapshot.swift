@@ -498,7 +498,7 @@ public final class PolicySnapshot: Sendable {
     }
 
     /// Number of relays.
-    public var relayCount: Int {
+    var relayCount: Int {
         relays.count
     }
 

@@ -150,14 +150,14 @@ public final class QueueWorker: @unchecked Sendable {
     /// Asks the worker to drop its socket and bind the queue again (the watchdog found it dead).
     /// The old socket is closed before the new one is bound, so no verdict for an old packet id is ever
     /// sent on the new socket; packets the old socket held are released by the kernel when it closes.
-    public func requestRebind() {
+    func requestRebind() {
         rebindRequested.store(true, ordering: .relaxed)
     }
 
     /// Fault injection for tests (`egress25d --fault-injection`, SIGUSR2): replaces the socket's descriptor
     /// with /dev/null, as if the socket had died under the worker. The kernel unbinds the queue; the worker's
     /// next receive fails and it binds the queue again.
-    public func injectSocketFailure() {
+    func injectSocketFailure() {
         let descriptor = boundDescriptor.load(ordering: .relaxed)
         guard descriptor >= 0 else { return }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)

@@ -7,7 +7,7 @@ extension ExceptionStore {
 
     /// The youngest session history ``pruneSessionHistory(endedBefore:actor:now:force:)`` deletes without
     /// `force`: 90 days (7776000 s).
-    public static let minimumSessionHistorySeconds: Int64 = 90 * 86_400
+    static let minimumSessionHistorySeconds: Int64 = 90 * 86_400
 
     /// Records that `customer` holds `prefix` now (a RADIUS Accounting-Start or Interim-Update, a DHCP lease or
     /// renewal), with a lease until `now + leaseSeconds`.

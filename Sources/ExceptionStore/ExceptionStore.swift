@@ -45,7 +45,7 @@ public final class ExceptionStore: Sendable {
 
     /// Exceptions that expired within this many seconds before `now` (30 days) are still handed to the policy,
     /// so `decide()` can say "exception X expired" rather than "no exception".
-    public static let recentlyExpiredWindowSeconds: Int64 = 30 * 86400
+    static let recentlyExpiredWindowSeconds: Int64 = 30 * 86400
 
     /// Opens (and by default creates and migrates) the store at `path`.
     ///

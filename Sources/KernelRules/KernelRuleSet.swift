@@ -80,7 +80,7 @@ public struct KernelRuleSet: Sendable, Hashable {
 
     /// A canonical one-line description of everything the rules encode, e.g.
     /// `queues=0-3 open=0 mark=0x25/0x25 guard=0 ports=25 sub4=100.64.0.0/10 ...`.
-    public var canonicalDescription: String {
+    var canonicalDescription: String {
         func list(_ prefixes: [IPPrefix]) -> String { prefixes.map(\.ruleText).joined(separator: ",") }
         return "queues=\(queueNumbers.lowerBound)-\(queueNumbers.upperBound) open=\(failOpen ? 1 : 0) "
             + "mark=0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16)) "

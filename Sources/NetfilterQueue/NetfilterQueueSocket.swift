@@ -20,11 +20,11 @@ public final class NetfilterQueueSocket {
     public let portID: UInt32
 
     /// Receive calls that returned ENOBUFS (the kernel dropped messages for this socket); never fatal.
-    public private(set) var receiveOverruns: UInt64 = 0
+    private(set) var receiveOverruns: UInt64 = 0
     /// Netlink error messages received in reply to verdicts (e.g. an id the kernel no longer knows).
-    public private(set) var verdictErrors: UInt64 = 0
+    private(set) var verdictErrors: UInt64 = 0
     /// Messages that were truncated or unparseable (each still answered when its id was readable).
-    public private(set) var malformedMessages: UInt64 = 0
+    private(set) var malformedMessages: UInt64 = 0
 
     private let socket: OpaquePointer
     /// The netlink socket's file descriptor (for diagnostics and fault injection; do not read or close it).
