@@ -48,6 +48,9 @@ public final class BlockLogReader: Sendable {
     }
 
     /// Every row matching `filter`, oldest `first_seen` first, handed to `body` one at a time (for exports).
+    ///
+    /// - Throws: ``BlockLogError`` `.segment`/`.sqlite` naming the file that could not be read, or what `body`
+    ///   throws.
     public func forEach(_ filter: BlockLogFilter, _ body: (BlockedRecord) throws -> Void) throws {
         for file in segments(for: filter) {
             try scan(file, filter: filter, newestFirst: false, limit: nil, body)
@@ -56,6 +59,8 @@ public final class BlockLogReader: Sendable {
 
     /// The `limit` sources, customers or destinations with the most SYNs among rows matching `filter`,
     /// merged across segments. Rows without a customer are left out of `.customer`.
+    ///
+    /// - Throws: ``BlockLogError`` `.segment`/`.sqlite` naming the file that could not be read.
     public func top(by grouping: BlockLogGrouping, filter: BlockLogFilter, limit: Int = 20) throws -> [BlockLogTopEntry]
     {
         struct Accumulator {
@@ -144,6 +149,8 @@ public final class BlockLogReader: Sendable {
 
     /// Rows matching `filter` summed per source address and, within it, per (destination, port): one
     /// ``BlockLogSourceSummary`` per source, most SYNs first.
+    ///
+    /// - Throws: ``BlockLogError`` `.segment`/`.sqlite` naming the file that could not be read.
     public func sourceSummaries(_ filter: BlockLogFilter) throws -> [BlockLogSourceSummary] {
         struct DestinationKey: Hashable {
             var address: IPAddress

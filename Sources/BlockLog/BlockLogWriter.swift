@@ -103,6 +103,8 @@ public final class BlockLogWriter: Sendable {
     }
 
     /// Same as ``init(directory:configuration:nodeName:resolver:logger:clock:)``.
+    ///
+    /// - Throws: ``BlockLogError`` `.invalidConfiguration` when `settings` is out of range.
     public convenience init(
         directory: String, settings: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
         logger: Logger, clock: any BlockLogClock = SystemBlockLogClock()

@@ -184,6 +184,9 @@ public struct KernelRulesInstaller: Sendable {
     }
 
     /// Whether `table inet egress25` exists (`false` also when nft is not installed).
+    ///
+    /// - Throws: ``KernelRulesError`` `.toolMissing` when the runner's prefix tool is not installed, or
+    ///   `.commandFailed` when `nft` cannot be started or runs longer than the runner's timeout.
     public func nftablesTableExists() throws(KernelRulesError) -> Bool {
         guard CommandRunner.which("nft") != nil || !runner.prefix.isEmpty else { return false }
         return try runner.run(["nft", "list", "table", "inet", NftablesRenderer.tableName]).succeeded
