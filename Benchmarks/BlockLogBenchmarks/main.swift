@@ -135,8 +135,9 @@ func throughputBenchmark() throws {
     writer.attach(ring)
     writer.start()
     print(
-        "== writer throughput: \(options.rate) SYN/s offered for \(options.seconds) s, 2000 sources x 500 destinations, "
-            + "ring \(options.ringCapacity) slots (\((options.ringCapacity * MemoryLayout<BlockedAttempt>.stride) >> 20) MiB), "
+        "== writer throughput: \(options.rate) SYN/s offered for \(options.seconds) s, "
+            + "2000 sources x 500 destinations, ring \(options.ringCapacity) slots "
+            + "(\((options.ringCapacity * MemoryLayout<BlockedAttempt>.stride) >> 20) MiB), "
             + "SQLite cache \(options.cacheMegabytes) MiB")
     let offered = Atomic<Int>(0)
     let done = Atomic<Bool>(false)
@@ -188,11 +189,13 @@ func throughputBenchmark() throws {
         maxLag = max(maxLag, statistics.lagMilliseconds)
         let interval = now - previousTime
         print(
-            "  \(String(format: "%4.0f", now - start))  \(String(format: "%9.0f", Double(offered.load(ordering: .relaxed)) / (now - start)))"
+            "  \(String(format: "%4.0f", now - start))"
+                + "  \(String(format: "%9.0f", Double(offered.load(ordering: .relaxed)) / (now - start)))"
                 + "  \(String(format: "%15.0f", Double(statistics.synsRecorded - previous.synsRecorded) / interval))"
                 + "  \(String(format: "%15.0f", Double(statistics.rowsWritten - previous.rowsWritten) / interval))"
                 + "  \(String(format: "%14.0f", Double(statistics.rowUpdates - previous.rowUpdates) / interval))"
-                + "  \(String(format: "%4d", statistics.lostEvents))  \(String(format: "%7d", statistics.lagMilliseconds))"
+                + "  \(String(format: "%4d", statistics.lostEvents))"
+                + "  \(String(format: "%7d", statistics.lagMilliseconds))"
                 + "  \(format(Double(directoryBytes(directory)) / 1e6))")
         previous = statistics
         previousTime = now
@@ -210,12 +213,14 @@ func throughputBenchmark() throws {
     print("  offered \(total) SYNs in \(format(elapsed)) s = \(format(Double(total) / elapsed, 0)) SYN/s")
     print(
         "  committed \(statistics.synsRecorded) SYNs, lost \(statistics.lostEvents) (ring overflow and writer), "
-            + "write errors \(statistics.writeErrors); committed + lost == offered: \(Int(statistics.synsRecorded + statistics.lostEvents) == total)")
+            + "write errors \(statistics.writeErrors); "
+            + "committed + lost == offered: \(Int(statistics.synsRecorded + statistics.lostEvents) == total)")
     print(
         "  rows inserted \(statistics.rowsWritten) (\(format(Double(statistics.rowsWritten) / elapsed, 0)) rows/s), "
             + "row updates \(statistics.rowUpdates) (\(format(Double(statistics.rowUpdates) / elapsed, 0))/s)")
     print(
-        "  \(bytes) bytes on disk after shutdown = \(format(Double(bytes) / Double(max(statistics.rowsWritten, 1)))) bytes/row "
+        "  \(bytes) bytes on disk after shutdown = "
+            + "\(format(Double(bytes) / Double(max(statistics.rowsWritten, 1)))) bytes/row "
             + "(with 4 indexes); max lag \(maxLag) ms; shutdown flush \(format(shutdownSeconds, 2)) s")
     let aggregatorCPU = cpuAtEnd["blocklog-agg"] ?? 0
     let committerCPU = cpuAtEnd["blocklog-sql"] ?? 0
@@ -223,9 +228,10 @@ func throughputBenchmark() throws {
         "  CPU while offering: aggregating thread \(format(aggregatorCPU, 2)) s, committing thread "
             + "\(format(committerCPU, 2)) s of \(format(elapsed)) s wall "
             + "(threads: \(cpuAtEnd.map { "\($0.key)=\(format($0.value, 2))" }.sorted().joined(separator: ", ")))")
+    let committedRows = committedAtEnd.rowsWritten + committedAtEnd.rowUpdates
     print(
         "  CPU cost: \(format(aggregatorCPU * 1e6 / Double(max(total, 1)), 2)) µs per SYN aggregating, "
-            + "\(format(committerCPU * 1e6 / Double(max(committedAtEnd.rowsWritten + committedAtEnd.rowUpdates, 1)), 2)) "
+            + "\(format(committerCPU * 1e6 / Double(max(committedRows, 1)), 2)) "
             + "µs per row insert or update committing (both measured when the producer stopped)")
     var stored: Int64 = 0
     var rows = 0
@@ -233,7 +239,8 @@ func throughputBenchmark() throws {
         stored += record.syns
         rows += 1
     }
-    print("  read back: \(rows) rows, sum(syns) = \(stored) (== committed: \(UInt64(stored) == statistics.synsRecorded))")
+    print(
+        "  read back: \(rows) rows, sum(syns) = \(stored) (== committed: \(UInt64(stored) == statistics.synsRecorded))")
 }
 
 // MARK: - 2. Queries over 10M rows / 30 daily segments
@@ -244,7 +251,8 @@ func instant(_ text: String) -> Int64 { try! UTCTime.parseRFC3339(text) * 1000 }
 func generateQueryData() throws {
     let marker = options.data + "/.complete-\(options.rows)-\(options.days)"
     if FileManager.default.fileExists(atPath: marker) {
-        print("== query data set: reusing \(options.data) (\(format(Double(directoryBytes(options.data)) / 1e9, 2)) GB)")
+        print(
+            "== query data set: reusing \(options.data) (\(format(Double(directoryBytes(options.data)) / 1e9, 2)) GB)")
         return
     }
     _ = system("rm -rf '\(options.data)'")
@@ -340,7 +348,8 @@ func queryBenchmark() throws {
         }
         times.append(ms)
         print(
-            "  --source \(source(index)): \(rows.count) rows, \(rows.reduce(0) { $0 + $1.syns }) SYNs in \(format(ms)) ms "
+            "  --source \(source(index)): \(rows.count) rows, \(rows.reduce(0) { $0 + $1.syns }) SYNs "
+                + "in \(format(ms)) ms "
                 + "(CPU \(format(lastCPUMilliseconds)) ms)")
     }
     for index in [42, 1042] {
@@ -348,15 +357,19 @@ func queryBenchmark() throws {
             try reader.query(BlockLogFilter(customer: "subscriber-\(index)", sinceMilliseconds: since30))
         }
         times.append(ms)
-        print("  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
+        print(
+            "  --customer subscriber-\(index): \(rows.count) rows in \(format(ms)) ms "
+                + "(CPU \(format(lastCPUMilliseconds)) ms)")
     }
     print("  median \(format(times.sorted()[times.count / 2])) ms, max \(format(times.max()!)) ms")
     let (none, openMilliseconds) = try timed {
-        try reader.query(BlockLogFilter(source: IPPrefix(host: .v4(IPv4Address(0xC612_0001))), sinceMilliseconds: since30))
+        try reader.query(
+            BlockLogFilter(source: IPPrefix(host: .v4(IPv4Address(0xC612_0001))), sinceMilliseconds: since30))
     }
     print(
         "  of which opening the \(reader.segments(for: BlockLogFilter(sinceMilliseconds: since30)).count) segments "
-            + "(a source with \(none.count) rows): \(format(openMilliseconds)) ms (CPU \(format(lastCPUMilliseconds)) ms)")
+            + "(a source with \(none.count) rows): \(format(openMilliseconds)) ms "
+            + "(CPU \(format(lastCPUMilliseconds)) ms)")
     print("== top --since 24h (goal < 1 s)")
     let since24 = dataEnd - 86_400_000
     for grouping in BlockLogGrouping.allCases {

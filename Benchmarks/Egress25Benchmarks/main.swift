@@ -84,7 +84,8 @@ let parts: Set<String> = {
     return arguments.isEmpty ? ["encode", "ring", "packet", "aggregate"] : Set(arguments)
 }()
 
-print("egress25d hot-path benchmarks (release build expected; 1 thread; thread CPU time; allocations counted by malloc)")
+print(
+    "egress25d hot-path benchmarks (release build expected; 1 thread; thread CPU time; allocations counted by malloc)")
 
 // MARK: - Verdict encoding
 
@@ -153,10 +154,12 @@ func benchSnapshot() throws -> PolicySnapshot {
         ],
         ports: [25], mode: .enforce,
         exceptions: [
-            ExceptionRule(id: "bench-host", customer: "bench-a", sources: [try IPPrefix(parsing: "100.64.7.7/32")],
-                          destinations: .any),
-            ExceptionRule(id: "bench-net", customer: "bench-b", sources: [try IPPrefix(parsing: "100.64.9.0/24")],
-                          destinations: .any),
+            ExceptionRule(
+                id: "bench-host", customer: "bench-a", sources: [try IPPrefix(parsing: "100.64.7.7/32")],
+                destinations: .any),
+            ExceptionRule(
+                id: "bench-net", customer: "bench-b", sources: [try IPPrefix(parsing: "100.64.9.0/24")],
+                destinations: .any),
         ])
     return try PolicySnapshot(policy: policy, exceptions: [], bindings: [], generation: 1)
 }
@@ -180,7 +183,9 @@ func benchPackets(_ count: Int) -> [UInt8] {
         var packet: [UInt8] = [0x45, 0, 0, 60, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0]
         packet += withUnsafeBytes(of: source.bigEndian, Array.init)
         packet += withUnsafeBytes(of: destination.bigEndian, Array.init)
-        packet += [UInt8(port >> 8), UInt8(port & 0xFF), 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0xA0, 0x02, 0xFF, 0xFF, 0, 0, 0, 0]
+        packet += [
+            UInt8(port >> 8), UInt8(port & 0xFF), 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0xA0, 0x02, 0xFF, 0xFF, 0, 0, 0, 0,
+        ]
         packet += [2, 4, 5, 0xB4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]
         bytes += packet
     }
@@ -202,8 +207,10 @@ if parts.contains("packet") {
     var accepted = 0
     var byReason = [UInt64](repeating: 0, count: ReasonCounter.slots)
     let rounds = 200
-    let result = measure("packet [PacketJudge.judge + count + block-log push + encode; bench policy, 75% blocked]",
-                         operations: rounds * count) {
+    let result = measure(
+        "packet [PacketJudge.judge + count + block-log push + encode; bench policy, 75% blocked]",
+        operations: rounds * count
+    ) {
         packets.withUnsafeBytes { bytes in
             byReason.withUnsafeMutableBufferPointer { byReason in
                 for _ in 0..<rounds {
@@ -282,8 +289,10 @@ if parts.contains("aggregate") {
         if second % flushEvery == 0 { writer.flush() }
     }
     let seconds = 8 * flushEvery
-    _ = measure("aggregate [drain + aggregate + commit every \(flushEvery) s, 65,535 SYNs per simulated second]",
-                runs: 7, operations: seconds * perSecond) {
+    _ = measure(
+        "aggregate [drain + aggregate + commit every \(flushEvery) s, 65,535 SYNs per simulated second]",
+        runs: 7, operations: seconds * perSecond
+    ) {
         for _ in 0..<seconds { oneSecond() }
     }
     let statistics = writer.statistics

@@ -8,7 +8,7 @@ import CAllocationCounter
 @_spi(Benchmarks) import Egress25Core
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 // MARK: - Helpers
@@ -303,7 +303,8 @@ func benchmarkDecide(_ snapshot: PolicySnapshot, _ flows: [Flow], label: String)
     }
     let result = median(samples)
     print(
-        "decide [\(label)]: median \(format(result)) ns/decision (min \(format(samples.min()!)), max \(format(samples.max()!)); "
+        "decide [\(label)]: median \(format(result)) ns/decision "
+            + "(min \(format(samples.min()!)), max \(format(samples.max()!)); "
             + "11 runs x \(flows.count * repeats) decisions), allocations/decision: \(format(allocationsPerOp, 4)) "
             + "(\(totalAllocations) in \(11 * flows.count * repeats))")
     return result
@@ -483,13 +484,15 @@ if selectedParts.contains("build") {
         blackHole(big.decide(flows[0], now: now))
     }
     print(
-        "snapshot build, 1,000,000 exceptions + 10,000 subscribers + 1,000 relays: median \(format(median(buildSamples), 0)) ms CPU "
-            + "(runs: \(buildSamples.map { format($0, 0) }.joined(separator: ", ")); wall median \(format(median(wallSamples), 0)) ms), "
+        "snapshot build, 1,000,000 exceptions + 10,000 subscribers + 1,000 relays: "
+            + "median \(format(median(buildSamples), 0)) ms CPU "
+            + "(runs: \(buildSamples.map { format($0, 0) }.joined(separator: ", ")); "
+            + "wall median \(format(median(wallSamples), 0)) ms), "
             + "\(buildAllocations) allocations")
     print(
         "memory: lookup tables \(format(tableBytesPerException)) bytes/exception; heap retained by the snapshot "
-            + "\(format(heapPerException)) bytes/exception (mallinfo2; the ExceptionRule array itself is shared with the caller)"
-    )
+            + "\(format(heapPerException)) bytes/exception "
+            + "(mallinfo2; the ExceptionRule array itself is shared with the caller)")
 
     // The ExceptionRule values the snapshot keeps for exception(at:): measured by building a second copy of them.
     let heapBeforeRules = heapBytesInUse()

@@ -34,7 +34,9 @@ enum AddressCoding {
             return .v4(IPv4Address(UInt32(readBigEndian(bytes, from: 1, count: 4))))
         }
         if bytes.count == 17 && bytes[0] == ipv6Tag {
-            return .v6(IPv6Address(high: readBigEndian(bytes, from: 1, count: 8), low: readBigEndian(bytes, from: 9, count: 8)))
+            return .v6(
+                IPv6Address(high: readBigEndian(bytes, from: 1, count: 8), low: readBigEndian(bytes, from: 9, count: 8))
+            )
         }
         return nil
     }

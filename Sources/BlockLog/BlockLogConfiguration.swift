@@ -22,6 +22,8 @@ public struct BlockLogConfiguration: Sendable, Hashable {
     /// SQLite page cache of the segment being written, in bytes.
     public var cacheBytes: Int
 
+    /// Creates a configuration; the defaults are the daemon's defaults (1 h segments, 1000 ms flush, 60 s
+    /// aggregation, 30 d retention, 10 GiB, 2,000,000 pending rows, 64 MiB cache). Call ``validate()`` before use.
     public init(
         segmentSeconds: Int64 = 3600,
         flushIntervalMilliseconds: Int64 = 1000,
@@ -43,7 +45,7 @@ public struct BlockLogConfiguration: Sendable, Hashable {
     /// Checks the values the writer depends on.
     ///
     /// - Throws: ``BlockLogError`` with code `.invalidConfiguration` naming the field.
-    public func validate() throws(BlockLogError) {
+    func validate() throws(BlockLogError) {
         func fail(_ message: String) -> BlockLogError { BlockLogError(.invalidConfiguration, message) }
         guard segmentSeconds == 3600 || segmentSeconds == 86400 else {
             throw fail("segment must be 1h or 1d, got \(segmentSeconds) s")
@@ -71,7 +73,9 @@ public protocol BlockLogClock: Sendable {
 
 /// `clock_gettime(CLOCK_REALTIME)`.
 public struct SystemBlockLogClock: BlockLogClock {
+    /// Creates the real-time clock.
     public init() {}
+    /// `CLOCK_REALTIME` now, in Unix ms UTC.
     public func nowMilliseconds() -> Int64 {
         SystemClock.realtimeMilliseconds()
     }
@@ -89,8 +93,11 @@ public protocol BlockLogResolver: Sendable {
 
 /// A resolver that knows no ids (rows get `NULL` customer and exception).
 public struct NoBlockLogResolver: BlockLogResolver {
+    /// Creates the resolver.
     public init() {}
+    /// Always `nil`.
     public func customerID(generation: UInt64, index: Int32) -> String? { nil }
+    /// Always `nil`.
     public func exceptionID(generation: UInt64, index: Int32) -> String? { nil }
 }
 

@@ -13,17 +13,21 @@ public struct BlockLogError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let sqlite = Code(name: "sqlite")
         /// A query argument is invalid (bucket size, limit).
         public static let invalidQuery = Code(name: "invalid query")
+        /// The code's name, e.g. `invalid configuration`.
         public var description: String { name }
     }
 
+    /// What failed.
     public var code: Code
     /// A one-line message naming the file or field and the reason.
     public var message: String
 
+    /// Creates an error with `code` and a one-line `message`.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 }

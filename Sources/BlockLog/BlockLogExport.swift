@@ -3,7 +3,7 @@ import Egress25Core
 /// Text renderings of block-log rows: CSV (RFC 4180), JSON, and X-ARF v4 abuse reports.
 public enum BlockLogExport {
     /// The columns of CSV and the keys of JSON records, in order.
-    public static let recordFields = [
+    static let recordFields = [
         "first_seen", "last_seen", "source", "destination", "destination_port", "attempts", "syns", "customer",
         "reason", "exception_id", "node_name",
     ]
@@ -72,9 +72,13 @@ public enum BlockLogExport {
 
     /// The organisation that reports (X-ARF `reporter` and `sender`: `org`, `contact` e-mail, `domain`).
     public struct Reporter: Sendable, Hashable {
+        /// X-ARF `reporter.org` and `sender.org`: the reporting organisation's name.
         public var organization: String
+        /// X-ARF `reporter.contact` and `sender.contact`: the abuse desk's e-mail address.
         public var contact: String
+        /// X-ARF `reporter.domain` and `sender.domain`: the organisation's DNS domain.
         public var domain: String
+        /// Creates a reporter from the organisation name, contact e-mail and domain.
         public init(organization: String, contact: String, domain: String) {
             self.organization = organization
             self.contact = contact
@@ -106,7 +110,8 @@ public enum BlockLogExport {
         let ports = Set(summary.destinations.map(\.port))
         var description =
             "\(summary.attempts) outbound SMTP connection attempts (\(summary.syns) TCP SYNs) from "
-            + "\(summary.source) to \(summary.destinations.count) destination(s) were blocked between \(first) and \(last)"
+            + "\(summary.source) to \(summary.destinations.count) destination(s) were blocked "
+            + "between \(first) and \(last)"
         if let nodeName { description += " by \(nodeName)" }
         var fields: [String] = [
             "\"xarf_version\":\"4.0.0\"",

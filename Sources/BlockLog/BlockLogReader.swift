@@ -8,9 +8,10 @@ import GRDB
 /// never blocks it and it never blocks the writer), closes it, and merges the results across segments.
 /// Read-only: opens files with `SQLITE_OPEN_READONLY` and never creates one.
 public final class BlockLogReader: Sendable {
+    /// The block-log directory the reader lists (`<state_directory>/blocklog`).
     public let directory: String
     /// The writer's aggregation window in ms: a row's `last_seen` may lie this far past its segment's slice.
-    public let aggregationWindowMilliseconds: Int64
+    let aggregationWindowMilliseconds: Int64
 
     /// - Parameters:
     ///   - directory: the block-log directory (`<state_directory>/blocklog`).
@@ -47,6 +48,9 @@ public final class BlockLogReader: Sendable {
     }
 
     /// Every row matching `filter`, oldest `first_seen` first, handed to `body` one at a time (for exports).
+    ///
+    /// - Throws: ``BlockLogError`` `.segment`/`.sqlite` naming the file that could not be read, or what `body`
+    ///   throws.
     public func forEach(_ filter: BlockLogFilter, _ body: (BlockedRecord) throws -> Void) throws {
         for file in segments(for: filter) {
             try scan(file, filter: filter, newestFirst: false, limit: nil, body)
@@ -55,7 +59,10 @@ public final class BlockLogReader: Sendable {
 
     /// The `limit` sources, customers or destinations with the most SYNs among rows matching `filter`,
     /// merged across segments. Rows without a customer are left out of `.customer`.
-    public func top(by grouping: BlockLogGrouping, filter: BlockLogFilter, limit: Int = 20) throws -> [BlockLogTopEntry] {
+    ///
+    /// - Throws: ``BlockLogError`` `.segment`/`.sqlite` naming the file that could not be read.
+    public func top(by grouping: BlockLogGrouping, filter: BlockLogFilter, limit: Int = 20) throws -> [BlockLogTopEntry]
+    {
         struct Accumulator {
             var attempts: Int64 = 0
             var syns: Int64 = 0
@@ -142,6 +149,8 @@ public final class BlockLogReader: Sendable {
 
     /// Rows matching `filter` summed per source address and, within it, per (destination, port): one
     /// ``BlockLogSourceSummary`` per source, most SYNs first.
+    ///
+    /// - Throws: ``BlockLogError`` `.segment`/`.sqlite` naming the file that could not be read.
     public func sourceSummaries(_ filter: BlockLogFilter) throws -> [BlockLogSourceSummary] {
         struct DestinationKey: Hashable {
             var address: IPAddress
@@ -234,7 +243,8 @@ public final class BlockLogReader: Sendable {
         _ body: (SummaryRow) throws -> Void
     ) throws {
         let (conditions, binder) = whereClause(filter, requireCustomer: requireCustomer, file: file)
-        let sql = "SELECT customer, source, destination, attempts, syns, first_seen, last_seen FROM blocked" + conditions
+        let sql =
+            "SELECT customer, source, destination, attempts, syns, first_seen, last_seen FROM blocked" + conditions
         try read(file) { db in
             let statement = try RawStatement(db, sql: sql)
             defer { statement.finalize() }

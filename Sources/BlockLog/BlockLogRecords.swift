@@ -7,8 +7,11 @@ public struct BlockedRecord: Sendable, Hashable {
     public var firstSeenMilliseconds: Int64
     /// Last SYN, Unix ms UTC.
     public var lastSeenMilliseconds: Int64
+    /// The blocked subscriber address (IP source).
     public var source: IPAddress
+    /// The address the SYNs were sent to (IP destination).
     public var destination: IPAddress
+    /// The TCP destination port of the SYNs (policed port, usually 25).
     public var destinationPort: UInt16
     /// New connections: distinct TCP source ports.
     public var attempts: Int64
@@ -16,12 +19,14 @@ public struct BlockedRecord: Sendable, Hashable {
     public var syns: Int64
     /// Customer id holding the source at block time.
     public var customer: String?
+    /// Why the SYNs were blocked (or would have been, in shadow mode).
     public var reason: BlockReason
     /// The exception that did not apply (expired or out of scope).
     public var exceptionID: String?
     /// The router that blocked.
     public var nodeName: String
 
+    /// Creates a row; times are Unix ms UTC.
     public init(
         firstSeenMilliseconds: Int64, lastSeenMilliseconds: Int64, source: IPAddress, destination: IPAddress,
         destinationPort: UInt16, attempts: Int64, syns: Int64, customer: String?, reason: BlockReason,
@@ -45,13 +50,16 @@ public struct BlockedRecord: Sendable, Hashable {
 public struct BlockLogFilter: Sendable, Hashable {
     /// Source address or CIDR prefix (a bare address is a host prefix).
     public var source: IPPrefix?
+    /// Customer id that held the source when the SYNs were blocked.
     public var customer: String?
     /// Destination address or CIDR prefix.
     public var destination: IPPrefix?
     /// Rows whose `[first_seen, last_seen]` overlaps `[since, until)`, Unix ms UTC.
     public var sinceMilliseconds: Int64?
+    /// End of the time range, Unix ms UTC, exclusive; `nil` for no end.
     public var untilMilliseconds: Int64?
 
+    /// Creates a filter; `nil` fields match everything.
     public init(
         source: IPPrefix? = nil, customer: String? = nil, destination: IPPrefix? = nil,
         sinceMilliseconds: Int64? = nil, untilMilliseconds: Int64? = nil
@@ -73,13 +81,17 @@ public enum BlockLogGrouping: String, Sendable, CaseIterable {
 public struct BlockLogTopEntry: Sendable, Hashable {
     /// The address or customer id.
     public var key: String
+    /// New connections: distinct TCP source ports, summed over the matching rows.
     public var attempts: Int64
+    /// All SYNs, retransmissions included, summed over the matching rows.
     public var syns: Int64
     /// Distinct destination addresses (1 when ranking by destination).
     public var destinations: Int
     /// Distinct source addresses (1 when ranking by source; a customer's addresses across address changes).
     public var sources: Int
+    /// Earliest `first_seen` of the matching rows, Unix ms UTC.
     public var firstSeenMilliseconds: Int64
+    /// Latest `last_seen` of the matching rows, Unix ms UTC.
     public var lastSeenMilliseconds: Int64
 }
 
@@ -87,7 +99,9 @@ public struct BlockLogTopEntry: Sendable, Hashable {
 public struct BlockLogTimelineBucket: Sendable, Hashable {
     /// Bucket start, Unix ms UTC (rows are bucketed by `first_seen`).
     public var startMilliseconds: Int64
+    /// New connections (distinct TCP source ports) of the rows in this bucket.
     public var attempts: Int64
+    /// All SYNs, retransmissions included, of the rows in this bucket.
     public var syns: Int64
     /// Distinct destination addresses.
     public var destinations: Int
@@ -99,19 +113,32 @@ public struct BlockLogTimelineBucket: Sendable, Hashable {
 
 /// Everything blocked from one source address, per destination: the content of one X-ARF report.
 public struct BlockLogSourceSummary: Sendable, Hashable {
+    /// The SYNs from the source to one destination address and port.
     public struct Destination: Sendable, Hashable {
+        /// The destination address.
         public var address: IPAddress
+        /// The TCP destination port.
         public var port: UInt16
+        /// New connections (distinct TCP source ports).
         public var attempts: Int64
+        /// All SYNs, retransmissions included.
         public var syns: Int64
+        /// First SYN to this destination, Unix ms UTC.
         public var firstSeenMilliseconds: Int64
+        /// Last SYN to this destination, Unix ms UTC.
         public var lastSeenMilliseconds: Int64
     }
+    /// The source address the report is about.
     public var source: IPAddress
+    /// Customer ids that held the source in the rows, sorted.
     public var customers: [String]
+    /// First blocked SYN, Unix ms UTC.
     public var firstSeenMilliseconds: Int64
+    /// Last blocked SYN, Unix ms UTC.
     public var lastSeenMilliseconds: Int64
+    /// New connections (distinct TCP source ports), all destinations.
     public var attempts: Int64
+    /// All SYNs, retransmissions included, all destinations.
     public var syns: Int64
     /// Ordered by SYNs, most first, then address.
     public var destinations: [Destination]

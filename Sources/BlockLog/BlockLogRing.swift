@@ -93,6 +93,7 @@ public final class BlockLogRing: @unchecked Sendable {
     /// Removes up to `maximum` attempts in FIFO order, handing each to `body`. Consumer thread only.
     ///
     /// - Returns: the number of attempts drained.
+    /// - Throws: what `body` throws; the attempts before the one it threw on are removed, that one stays.
     @discardableResult
     public func drain(maximum: Int = .max, _ body: (BlockedAttempt) throws -> Void) rethrows -> Int {
         let start = head.load(ordering: .relaxed)

@@ -18,6 +18,7 @@ public struct BlockLogStatistics: Sendable, Hashable {
     /// Milliseconds since the oldest SYN not yet committed was drained; 0 when everything is committed.
     public var lagMilliseconds: Int64
 
+    /// Creates statistics; every counter defaults to 0.
     public init(
         rowsWritten: UInt64 = 0, rowUpdates: UInt64 = 0, synsRecorded: UInt64 = 0, lostEvents: UInt64 = 0,
         writeErrors: UInt64 = 0, bytesOnDisk: Int64 = 0, segmentsDeleted: UInt64 = 0, lagMilliseconds: Int64 = 0

@@ -14,11 +14,11 @@ import Logging
 /// Durability: rows are written while still open, so `kill -9` loses at most the SYNs of the last flush
 /// interval — as long as the disk keeps up; when a commit takes longer than the flush interval, the next
 /// batch waits for it and ``BlockLogStatistics/lagMilliseconds`` (the most a crash would lose) grows, with a
-/// warning logged once a minute. ``shutdown()`` commits everything. After a restart the writer reopens the existing file of the
-/// current slice and appends to it. When the directory is read-only or the disk full, the writer keeps rows
-/// in memory (up to ``BlockLogConfiguration/maxPendingRows``) and retries every flush interval; SYNs that
-/// can never be committed are counted in ``BlockLogStatistics/lostEvents``; an error is logged at most once
-/// a minute. Producers are never slowed down.
+/// warning logged once a minute. ``shutdown()`` commits everything. After a restart the writer reopens the
+/// existing file of the current slice and appends to it. When the directory is read-only or the disk full, the
+/// writer keeps rows in memory (up to ``BlockLogConfiguration/maxPendingRows``) and retries every flush
+/// interval; SYNs that can never be committed are counted in ``BlockLogStatistics/lostEvents``; an error is
+/// logged at most once a minute. Producers are never slowed down.
 ///
 /// Lifecycle: `init`, ``attach(_:)`` each ring, ``start()``, and ``shutdown()`` at SIGTERM. Before
 /// ``start()``, ``flush()`` runs one drain-and-commit cycle on the calling thread (tests, tools).
@@ -27,9 +27,11 @@ import Logging
 /// them to ``BlockLogStatistics/lostEvents``; workers must not report those again through ``recordLost(_:)``.
 public final class BlockLogWriter: Sendable {
     /// How often the writer thread drains the rings, in ms (commits happen every flush interval).
-    public static let drainIntervalMilliseconds: Int64 = 5
+    static let drainIntervalMilliseconds: Int64 = 5
 
+    /// The block-log directory the segments are written to (`<state_directory>/blocklog`).
     public let directory: String
+    /// The configuration the writer was created with (validated).
     public let configuration: BlockLogConfiguration
     private let counters = WriterCounters()
     private let clock: any BlockLogClock
@@ -101,6 +103,8 @@ public final class BlockLogWriter: Sendable {
     }
 
     /// Same as ``init(directory:configuration:nodeName:resolver:logger:clock:)``.
+    ///
+    /// - Throws: ``BlockLogError`` `.invalidConfiguration` when `settings` is out of range.
     public convenience init(
         directory: String, settings: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
         logger: Logger, clock: any BlockLogClock = SystemBlockLogClock()

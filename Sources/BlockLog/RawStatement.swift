@@ -1,3 +1,4 @@
+import Egress25Core
 import GRDB
 import GRDBSQLite
 
@@ -91,5 +92,3 @@ final class RawStatement {
         return AddressCoding.decode(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 }
-
-import Egress25Core

@@ -1,6 +1,6 @@
-import Egress25System
 import Atomics
 import Egress25Core
+import Egress25System
 import GRDB
 import Logging
 
@@ -124,7 +124,9 @@ final class SegmentCommitter {
     /// Closes idle segments and runs retention when due. Called after each commit and when idle.
     func maintain(now: Int64) {
         closeIdleSegments(now: now)
-        if retentionDue || lastRetention == .min || now - lastRetention >= SegmentCommitter.retentionIntervalMilliseconds {
+        if retentionDue || lastRetention == .min
+            || now - lastRetention >= SegmentCommitter.retentionIntervalMilliseconds
+        {
             enforceRetention(now: now)
         }
     }

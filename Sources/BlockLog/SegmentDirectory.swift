@@ -12,6 +12,7 @@ public enum SegmentDirectory {
     public struct File: Hashable, Sendable {
         /// `blocked-….sqlite`
         public var name: String
+        /// The time slice the file name encodes.
         public var slice: SegmentSlice
         /// Bytes of the file plus its `-wal`, `-shm` and `-journal` companions.
         public var bytes: Int64

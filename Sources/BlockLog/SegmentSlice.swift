@@ -55,7 +55,7 @@ public struct SegmentSlice: Hashable, Sendable, Comparable, CustomStringConverti
     }
 
     /// End of the slice (exclusive), Unix seconds UTC.
-    public var endSeconds: Int64 { startSeconds + lengthSeconds }
+    var endSeconds: Int64 { startSeconds + lengthSeconds }
 
     /// The slice right after this one.
     public var next: SegmentSlice {
@@ -71,6 +71,7 @@ public struct SegmentSlice: Hashable, Sendable, Comparable, CustomStringConverti
         return name + ".sqlite"
     }
 
+    /// The file name, ``fileName``.
     public var description: String { fileName }
 
     /// Orders by start, then shorter first.

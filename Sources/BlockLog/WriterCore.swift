@@ -141,7 +141,8 @@ final class WriterCore {
     /// - Parameter position: A slot from `index` (a live row, see `slots`).
     private func sameCustomer(_ attempt: BlockedAttempt, slot position: Int) -> Bool {
         let aggregate = slots[position]!
-        if attempt.policyGeneration == aggregate.customerGeneration && attempt.customerIndex == aggregate.customerIndex {
+        if attempt.policyGeneration == aggregate.customerGeneration && attempt.customerIndex == aggregate.customerIndex
+        {
             return true
         }
         let customer = resolve(generation: attempt.policyGeneration, index: attempt.customerIndex, exception: false)

@@ -14,6 +14,7 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     /// What is wrong, starting with the key path.
     public var message: String
 
+    /// Creates an error at `line`:`column` (both from 1; `nil` for the whole file) of `file`.
     public init(file: String, line: Int?, column: Int?, message: String) {
         self.file = file
         self.line = line
@@ -36,12 +37,16 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
 ///
 /// `description` is `FILE:LINE:COLUMN: warning: MESSAGE`.
 public struct ConfigurationWarning: Sendable, Hashable, CustomStringConvertible {
+    /// The file, as given to the loader.
     public var file: String
+    /// Line of the suspicious key or value (from 1); `nil` when the whole file is concerned.
     public var line: Int?
+    /// Column of the suspicious key or value (from 1, in Unicode scalars); `nil` with `line == nil`.
     public var column: Int?
     /// What is suspicious, starting with the key path.
     public var message: String
 
+    /// Creates a warning at `line`:`column` (both from 1; `nil` for the whole file) of `file`.
     public init(file: String, line: Int?, column: Int?, message: String) {
         self.file = file
         self.line = line
@@ -54,6 +59,7 @@ public struct ConfigurationWarning: Sendable, Hashable, CustomStringConvertible 
         self.init(file: error.file, line: error.line, column: error.column, message: error.message)
     }
 
+    /// `FILE:LINE:COLUMN: warning: MESSAGE`, or `FILE: warning: MESSAGE` without a position.
     public var description: String {
         ConfigurationError(file: file, line: line, column: column, message: "warning: " + message).description
     }

@@ -1,13 +1,13 @@
-import Egress25System
 import Egress25Core
+import Egress25System
 import Yams
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Reads and validates `egress25.yaml`.
@@ -41,12 +41,13 @@ import Yams
 /// ```
 public enum ConfigurationLoader {
     /// Keys allowed at the top level.
-    public static let topLevelKeys = [
+    static let topLevelKeys = [
         "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules", "sessions",
     ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
-        "mode", "subscriber_ranges", "relay_hosts", "ports", "block_action", "reject_mark", "accept_mark", "reject_mask",
+        "mode", "subscriber_ranges", "relay_hosts", "ports", "block_action", "reject_mark", "accept_mark",
+        "reject_mask",
         "guard_non_syn", "exceptions",
     ]
     static let rulesKeys = ["reapply", "check_interval"]
@@ -60,7 +61,7 @@ public enum ConfigurationLoader {
     static let metricsKeys = ["listen"]
 
     /// The most queues one node may configure (one worker thread each).
-    public static let maximumQueueCount = 256
+    static let maximumQueueCount = 256
 
     /// Reads, parses and validates the file at `path`.
     /// - Throws: ``ConfigurationError`` when the file cannot be read (no position; message with the system's
@@ -202,7 +203,9 @@ public enum ConfigurationLoader {
 
     // MARK: - policy
 
-    static func parsePolicy(_ node: ConfigurationNode, warnings: inout [ConfigurationWarning])
+    static func parsePolicy(
+        _ node: ConfigurationNode, warnings: inout [ConfigurationWarning]
+    )
         throws(ConfigurationError) -> PolicySettings
     {
         let map = try node.mapping(allowed: policyKeys)
@@ -309,7 +312,8 @@ public enum ConfigurationLoader {
                 if let expiresAt = rule.expiresAt, expiresAt <= UTCTime.now() {
                     warnings.append(
                         ConfigurationWarning(
-                            idNode, "exception \"\(rule.id)\" expired at \(UTCTime.format(expiresAt)): it no longer applies"))
+                            idNode,
+                            "exception \"\(rule.id)\" expired at \(UTCTime.format(expiresAt)): it no longer applies"))
                 }
                 if let first = ids[rule.id] {
                     throw idNode.error("exception id \"\(rule.id)\" is already used by \(first)")
@@ -354,7 +358,9 @@ public enum ConfigurationLoader {
     }
 
     /// - Returns: the rule, the node of its id, and the nodes of its sources (for positions).
-    static func parseException(_ item: ConfigurationNode) throws(ConfigurationError)
+    static func parseException(
+        _ item: ConfigurationNode
+    ) throws(ConfigurationError)
         -> (ExceptionRule, ConfigurationNode, [ConfigurationNode])
     {
         let map = try item.mapping(allowed: exceptionKeys)
@@ -491,7 +497,9 @@ public enum ConfigurationLoader {
     }
 
     /// A list of prefixes without exact duplicates.
-    static func prefixList(_ node: ConfigurationNode, what: String, scalarAsList: Bool = false)
+    static func prefixList(
+        _ node: ConfigurationNode, what: String, scalarAsList: Bool = false
+    )
         throws(ConfigurationError) -> [IPPrefix]
     {
         var seen: [IPPrefix: String] = [:]
@@ -532,7 +540,9 @@ public enum ConfigurationLoader {
         }
     }
 
-    static func duration(_ node: ConfigurationNode, in range: ClosedRange<Int64>, milliseconds: Bool)
+    static func duration(
+        _ node: ConfigurationNode, in range: ClosedRange<Int64>, milliseconds: Bool
+    )
         throws(ConfigurationError) -> Int64
     {
         let text = try node.scalarText(expected: "a duration such as 60s")
@@ -586,7 +596,9 @@ public enum ConfigurationLoader {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = retryingOnInterrupt { chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) } }
+            let count = retryingOnInterrupt {
+                chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            }
             if count < 0 { throw failure("read the configuration file") }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])

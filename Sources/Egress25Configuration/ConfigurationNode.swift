@@ -82,7 +82,9 @@ struct ConfigurationNode {
     }
 
     /// A decimal integer (or hex `0x…` when `allowHex`) in `range`.
-    func integer(in range: ClosedRange<Int64>, allowHex: Bool = false, what: String = "an integer")
+    func integer(
+        in range: ClosedRange<Int64>, allowHex: Bool = false, what: String = "an integer"
+    )
         throws(ConfigurationError) -> Int64
     {
         let text = try scalarText(expected: what)

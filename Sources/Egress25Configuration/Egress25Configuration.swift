@@ -30,6 +30,8 @@ public struct Egress25Configuration: Sendable {
     /// in code.
     public var warnings: [ConfigurationWarning] = []
 
+    /// Creates a configuration in code (tests, tools); the defaults are those of an empty file. `warnings` is
+    /// empty, `rules` and `sessions` take their defaults.
     public init(
         sourcePath: String,
         nodeName: String,
@@ -63,6 +65,7 @@ public struct StateDirectory: Sendable, Hashable {
     /// The directory (absolute path).
     public var path: String
 
+    /// Wraps the directory at `path` (absolute).
     public init(_ path: String) {
         self.path = path
     }
@@ -122,6 +125,8 @@ public struct QueueSettings: Sendable, Hashable {
     /// Key `batch_size`: packets received and verdicts sent per batch, 1...1024. Default 64.
     public var batchSize: Int
 
+    /// Creates the section; the defaults are those of a file without `queue:` (queue 0, fail closed, 4096
+    /// packets, 64 MiB receive buffer, batches of 64).
     public init(
         numbers: [UInt16] = [0],
         failPolicy: FailPolicy = .closed,
@@ -165,6 +170,8 @@ public struct PolicySettings: Sendable {
     /// Default `false`.
     public var guardNonSYN: Bool
 
+    /// Creates the section. `acceptMark` defaults to ``defaultAcceptMark(rejectMark:)``, `rejectMask` to
+    /// `rejectMark | acceptMark`.
     public init(
         policy: Policy, blockAction: BlockAction = .reject, rejectMark: UInt32 = 0x25, acceptMark: UInt32? = nil,
         rejectMask: UInt32? = nil, guardNonSYN: Bool = false
@@ -203,6 +210,8 @@ public struct BlockLogSettings: Sendable, Hashable {
     /// (at least 1 MiB). Default 10 GiB.
     public var maxBytes: Int64
 
+    /// Creates the section; the defaults are those of a file without `block_log:` (enabled, 1 h segments,
+    /// 1000 ms flush, 60 s aggregation, 30 d retention, 10 GiB).
     public init(
         enabled: Bool = true,
         segmentSeconds: Int64 = 3600,
@@ -229,6 +238,7 @@ public struct RulesSettings: Sendable, Hashable {
     /// Key `check_interval`: how often the rules are checked, in ms (`500ms` ... `10m`). Default 5000 ms.
     public var checkIntervalMilliseconds: Int64
 
+    /// Creates the section: `reapply` off and a 5000 ms check interval by default.
     public init(reapply: Bool = false, checkIntervalMilliseconds: Int64 = 5000) {
         self.reapply = reapply
         self.checkIntervalMilliseconds = checkIntervalMilliseconds
@@ -248,6 +258,7 @@ public struct SessionSettings: Sendable, Hashable {
     /// Key `max_prefix.ipv6`: the same for IPv6, 0...128. Default 48.
     public var maxPrefixIPv6: UInt8
 
+    /// Creates the section: a 93,600 s (26 h) lease, IPv4 /24 and IPv6 /48 by default.
     public init(leaseSeconds: Int64 = 93_600, maxPrefixIPv4: UInt8 = 24, maxPrefixIPv6: UInt8 = 48) {
         self.leaseSeconds = leaseSeconds
         self.maxPrefixIPv4 = maxPrefixIPv4
@@ -261,6 +272,7 @@ public struct MetricsSettings: Sendable, Hashable {
     /// Default `127.0.0.1:9325`.
     public var listen: ListenAddress
 
+    /// Creates the section: `127.0.0.1:9325` by default.
     public init(listen: ListenAddress = ListenAddress(address: .v4(IPv4Address(0x7F00_0001)), port: 9325)) {
         self.listen = listen
     }
@@ -274,6 +286,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// The TCP port, 1...65535.
     public var port: UInt16
 
+    /// Creates a listen address from an address and a TCP port.
     public init(address: IPAddress, port: UInt16) {
         self.address = address
         self.port = port

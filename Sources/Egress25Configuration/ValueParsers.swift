@@ -105,7 +105,8 @@ enum ValueParsers {
             guard let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon else {
                 return .failure(
                     ReasonError(
-                        "expected ADDRESS:PORT such as 127.0.0.1:9325 (IPv6 in brackets: [::1]:9325), found \"\(text)\""))
+                        "expected ADDRESS:PORT such as 127.0.0.1:9325 (IPv6 in brackets: [::1]:9325), found \"\(text)\""
+                    ))
             }
             host = text[..<colon]
             port = text[text.index(after: colon)...]
@@ -132,7 +133,7 @@ enum ValueParsers {
         var best: (String, Int)?
         for candidate in candidates {
             let distance = editDistance(target, normalized(candidate))
-            if best == nil || distance < best!.1 { best = (candidate, distance) }
+            if best.map({ distance < $0.1 }) ?? true { best = (candidate, distance) }
         }
         guard let (candidate, distance) = best else { return nil }
         let limit = target.count <= 4 ? 1 : 2

@@ -8,6 +8,7 @@ public struct AddressParseError: Error, Hashable, Sendable, CustomStringConverti
     /// What is wrong with it.
     public var reason: String
 
+    /// Creates an error for the rejected `input` and what is wrong with it.
     public init(input: String, reason: String) {
         self.input = input
         self.reason = reason

@@ -57,10 +57,12 @@ public enum DecisionReason: Hashable, Sendable {
 public struct Decision: Hashable, Sendable {
     /// What is enforced.
     public var verdict: Verdict
+    /// Why: the rule that decided (also set in shadow mode, where the verdict is accept).
     public var reason: DecisionReason
     /// `true`: the policy would have blocked, but accepted because the mode is `.shadow`.
     public var shadow: Bool
 
+    /// Creates a decision; `shadow` is `true` only for a block accepted because the mode is `.shadow`.
     @inlinable
     public init(verdict: Verdict, reason: DecisionReason, shadow: Bool = false) {
         self.verdict = verdict
@@ -77,12 +79,15 @@ public struct Decision: Hashable, Sendable {
 
 /// A policy that cannot be turned into a snapshot (e.g. duplicate exception ids).
 public struct PolicyBuildError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Which part of the policy is wrong, e.g. the duplicate exception id.
     public var message: String
 
+    /// Creates an error with a one-line message.
     public init(message: String) {
         self.message = message
     }
 
+    /// The message.
     public var description: String {
         message
     }

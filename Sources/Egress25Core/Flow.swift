@@ -4,10 +4,14 @@ public struct Flow: Hashable, Sendable {
     public var source: IPAddress
     /// Destination address, as in the IP header.
     public var destination: IPAddress
+    /// TCP source port, host byte order.
     public var sourcePort: UInt16
+    /// TCP destination port, host byte order.
     public var destinationPort: UInt16
+    /// The TCP flags byte (RFC 9293 section 3.1).
     public var flags: TCPFlags
 
+    /// Creates a flow from already parsed header fields.
     @inlinable
     public init(
         source: IPAddress,

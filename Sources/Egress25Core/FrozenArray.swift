@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// A fixed, immutable array of trivial values in one 64-byte-aligned heap block (records of 8, 16 or 32 bytes never
@@ -31,9 +31,9 @@ struct FrozenArray<Element>: @unchecked Sendable {
         }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment)
         #if os(Linux)
-            if huge {
-                _ = madvise(raw, bytes, MADV_HUGEPAGE)  // advisory: ignored where THP is off
-            }
+        if huge {
+            _ = madvise(raw, bytes, MADV_HUGEPAGE)  // advisory: ignored where THP is off
+        }
         #endif
         return raw.bindMemory(to: Element.self, capacity: max(count, 1))
     }

@@ -54,6 +54,7 @@ public enum IPAddress: Hashable, Comparable, Sendable, LosslessStringConvertible
         isIPv4 ? 32 : 128
     }
 
+    /// Orders every IPv4 address before every IPv6 address, each family numerically.
     @inlinable
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
         switch (lhs, rhs) {

@@ -40,6 +40,7 @@ public struct IPv4Address: Hashable, Comparable, Sendable, LosslessStringConvert
         "\(value >> 24).\((value >> 16) & 0xFF).\((value >> 8) & 0xFF).\(value & 0xFF)"
     }
 
+    /// Numeric order.
     @inlinable
     public static func < (lhs: IPv4Address, rhs: IPv4Address) -> Bool {
         lhs.value < rhs.value

@@ -10,6 +10,7 @@ public struct IPv6Address: Hashable, Comparable, Sendable, LosslessStringConvert
     /// Bits 63...0 of the address (the last eight bytes on the wire).
     public var low: UInt64
 
+    /// Creates an address from its two 64-bit halves (host byte order).
     @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high
@@ -97,6 +98,7 @@ public struct IPv6Address: Hashable, Comparable, Sendable, LosslessStringConvert
         return text
     }
 
+    /// Numeric order (128-bit unsigned).
     @inlinable
     public static func < (lhs: IPv6Address, rhs: IPv6Address) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)

@@ -13,6 +13,7 @@ public struct RelayHost: Hashable, Sendable {
     /// Destination ports allowed to this relay; `nil` means every policed port.
     public var ports: [UInt16]?
 
+    /// Creates a relay host; `ports` `nil` allows every policed port.
     public init(prefix: IPPrefix, ports: [UInt16]? = nil) {
         self.prefix = prefix
         self.ports = ports
@@ -50,6 +51,7 @@ public struct ExceptionRule: Hashable, Sendable {
     /// Sources not listed here (static bindings, configuration sources) end at `expiresAt`. Default: empty.
     public var sourceLeaseEnds: [IPPrefix: Int64] = [:]
 
+    /// Creates an exception rule; times are UTC seconds, `nil` for no bound.
     public init(
         id: String,
         customer: String,
@@ -81,9 +83,12 @@ public struct ExceptionRule: Hashable, Sendable {
 
 /// Who holds a source address now (static assignment or a session feed, e.g. RADIUS accounting).
 public struct CustomerBinding: Hashable, Sendable {
+    /// The customer id holding the prefix.
     public var customer: String
+    /// The address (host prefix) or prefix held.
     public var prefix: IPPrefix
 
+    /// Creates a binding of `prefix` to `customer`.
     public init(customer: String, prefix: IPPrefix) {
         self.customer = customer
         self.prefix = prefix
@@ -98,10 +103,12 @@ public struct Policy: Sendable {
     public var relayHosts: [RelayHost]
     /// Policed destination ports (usually `[25]`).
     public var ports: [UInt16]
+    /// Enforce or shadow (report only).
     public var mode: PolicyMode
     /// Static exceptions from the configuration file.
     public var exceptions: [ExceptionRule]
 
+    /// Creates a policy; ports default to `[25]` and the mode to `.enforce`.
     public init(
         subscriberRanges: [IPPrefix],
         relayHosts: [RelayHost],

@@ -453,7 +453,9 @@ public final class PolicySnapshot: Sendable {
 
     /// Whether `key` lies in one of `count` sorted, disjoint ranges at `ranges`.
     @inline(__always)
-    static func rangesContain<Range: RangePair>(_ ranges: UnsafeMutablePointer<Range>, _ count: Int, _ key: Range.Key)
+    static func rangesContain<Range: RangePair>(
+        _ ranges: UnsafeMutablePointer<Range>, _ count: Int, _ key: Range.Key
+    )
         -> Bool
     {
         if count == 0 { return false }
@@ -496,7 +498,7 @@ public final class PolicySnapshot: Sendable {
     }
 
     /// Number of relays.
-    public var relayCount: Int {
+    var relayCount: Int {
         relays.count
     }
 

@@ -6,6 +6,7 @@ public struct TimeParseError: Error, Hashable, Sendable, CustomStringConvertible
     /// What is wrong with it.
     public var reason: String
 
+    /// Creates an error for the rejected `input` and what is wrong with it.
     public init(input: String, reason: String) {
         self.input = input
         self.reason = reason

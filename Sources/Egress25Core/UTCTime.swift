@@ -1,10 +1,11 @@
 import Egress25System
+
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// UTC time helpers: durations, RFC 3339 timestamps, and formatting. Times are Unix seconds (UTC, leap seconds

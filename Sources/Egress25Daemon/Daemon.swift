@@ -13,7 +13,9 @@ import UnixSignals
 
 /// An error that stops the daemon at start-up; its description is the one line printed to stderr.
 public struct DaemonStartupError: Error, CustomStringConvertible {
+    /// The one line printed to stderr.
     public var description: String
+    /// Creates an error with the line printed to stderr.
     public init(_ description: String) { self.description = description }
 }
 
@@ -21,9 +23,9 @@ public struct DaemonStartupError: Error, CustomStringConvertible {
 /// hands blocked attempts to the block log, and reloads the policy on SIGHUP or when the exception store
 /// changes. SIGTERM/SIGINT stop receiving, flush the block log and exit.
 public final class Daemon: Sendable {
-    public let configuration: Egress25Configuration
-    public let publisher: PolicyPublisher
-    public let workers: [QueueWorker]
+    let configuration: Egress25Configuration
+    let publisher: PolicyPublisher
+    let workers: [QueueWorker]
     let policySource: PolicySource
     let blockLog: BlockLogWriter?
     let logger: Logger
@@ -154,18 +156,21 @@ public final class Daemon: Sendable {
         do {
             try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         } catch {
-            logger.warning("cannot write the pid file; egress25ctl reload will not find the daemon",
-                           metadata: ["path": "\(pidFile)", "error": "\(error)"])
+            logger.warning(
+                "cannot write the pid file; egress25ctl reload will not find the daemon",
+                metadata: ["path": "\(pidFile)", "error": "\(error)"])
         }
         defer { try? FileManager.default.removeItem(atPath: pidFile) }
         // The queues and mark in force, so `egress25ctl rules apply` can refuse rules this daemon cannot serve.
         let kernelSettingsFile = configuration.state.runningKernelSettings
         do {
-            let settings = RunningDaemonKernelSettings(pid: getpid(), rules: KernelRuleSet(configuration: configuration))
+            let settings = RunningDaemonKernelSettings(
+                pid: getpid(), rules: KernelRuleSet(configuration: configuration))
             try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: kernelSettingsFile), options: .atomic)
         } catch {
-            logger.warning("cannot write the running settings; rules apply will not compare queues and mark",
-                           metadata: ["path": "\(kernelSettingsFile)", "error": "\(error)"])
+            logger.warning(
+                "cannot write the running settings; rules apply will not compare queues and mark",
+                metadata: ["path": "\(kernelSettingsFile)", "error": "\(error)"])
         }
         defer { try? FileManager.default.removeItem(atPath: kernelSettingsFile) }
         let snapshot = publisher.current
@@ -198,7 +203,7 @@ public final class Daemon: Sendable {
                 service: MetricsListenerService(
                     application: metricsServer, listen: configuration.metrics.listen, logger: logger),
                 successTerminationBehavior: .ignore,
-                  failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
+                failureTerminationBehavior: .ignore, serviceName: "metrics-http"),
             .init(
                 service: PolicyReloadService(
                     reload: { [self] source, reason in reload(from: source, reason: reason) },
@@ -268,8 +273,10 @@ public final class Daemon: Sendable {
                 policySource.lastReloadSucceeded.store(true, ordering: .relaxed)
                 logger.notice(
                     "policy reloaded",
-                    metadata: ["reason": "\(reason)", "generation": "\(next.generation)",
-                               "exceptions": "\(next.exceptionCount)"])
+                    metadata: [
+                        "reason": "\(reason)", "generation": "\(next.generation)",
+                        "exceptions": "\(next.exceptionCount)",
+                    ])
                 return true
             } catch {
                 return rejectReload(error)

@@ -53,51 +53,68 @@ final class DaemonMetrics: Sendable {
         func sum(_ field: (WorkerStatistics) -> ManagedAtomic<UInt64>) -> UInt64 {
             workers.reduce(UInt64(0)) { $0 &+ field($1.statistics).load(ordering: .relaxed) }
         }
-        mirror("egress25_verdicts_by_action_total", [("verdict", "accept")], help: "Verdicts by action.", sum(\.accepted))
+        mirror(
+            "egress25_verdicts_by_action_total", [("verdict", "accept")], help: "Verdicts by action.", sum(\.accepted))
         mirror("egress25_verdicts_by_action_total", [("verdict", "block")], help: "Verdicts by action.", sum(\.blocked))
-        mirror("egress25_shadow_would_block_total", help: "SYNs accepted in shadow mode that enforce mode would block.",
-               sum(\.shadowBlocked))
-        mirror("egress25_malformed_packets_total", help: "Queued packets whose headers could not be parsed (blocked).",
-               sum(\.malformed))
-        mirror("egress25_block_log_ring_lost_total", help: "Blocked attempts dropped because a worker's ring was full.",
-               sum(\.lostBlockLogEvents))
+        mirror(
+            "egress25_shadow_would_block_total", help: "SYNs accepted in shadow mode that enforce mode would block.",
+            sum(\.shadowBlocked))
+        mirror(
+            "egress25_malformed_packets_total", help: "Queued packets whose headers could not be parsed (blocked).",
+            sum(\.malformed))
+        mirror(
+            "egress25_block_log_ring_lost_total", help: "Blocked attempts dropped because a worker's ring was full.",
+            sum(\.lostBlockLogEvents))
 
         let kernel = KernelQueueCounters.read()
         for worker in workers {
             let queue = [("queue", "\(worker.queueNumber)")]
-            gauge("egress25_queue_bound", queue, help: "1 when the queue is bound by this daemon.",
-                  worker.statistics.bound.load(ordering: .relaxed) ? 1 : 0)
-            mirror("egress25_queue_rebinds_total", queue, help: "Times a failed queue socket was bound again.",
-                   worker.statistics.rebinds.load(ordering: .relaxed))
+            gauge(
+                "egress25_queue_bound", queue, help: "1 when the queue is bound by this daemon.",
+                worker.statistics.bound.load(ordering: .relaxed) ? 1 : 0)
+            mirror(
+                "egress25_queue_rebinds_total", queue, help: "Times a failed queue socket was bound again.",
+                worker.statistics.rebinds.load(ordering: .relaxed))
             if let counters = kernel.first(where: { $0.queueNumber == worker.queueNumber }) {
-                gauge("egress25_kernel_queue_waiting", queue, help: "Packets waiting for a verdict (kernel queue_total).",
-                      Double(counters.queueTotal))
-                mirror("egress25_kernel_queue_dropped_total", queue,
-                       help: "Packets the kernel dropped because the queue was full (queue_dropped).",
-                       counters.queueDropped)
-                mirror("egress25_kernel_user_dropped_total", queue,
-                       help: "Packets the kernel could not deliver to the socket (queue_user_dropped).",
-                       counters.userDropped)
-                gauge("egress25_kernel_id_sequence", queue, help: "Last packet id the kernel handed out on the queue.",
-                      Double(counters.idSequence))
+                gauge(
+                    "egress25_kernel_queue_waiting", queue, help: "Packets waiting for a verdict (kernel queue_total).",
+                    Double(counters.queueTotal))
+                mirror(
+                    "egress25_kernel_queue_dropped_total", queue,
+                    help: "Packets the kernel dropped because the queue was full (queue_dropped).",
+                    counters.queueDropped)
+                mirror(
+                    "egress25_kernel_user_dropped_total", queue,
+                    help: "Packets the kernel could not deliver to the socket (queue_user_dropped).",
+                    counters.userDropped)
+                gauge(
+                    "egress25_kernel_id_sequence", queue, help: "Last packet id the kernel handed out on the queue.",
+                    Double(counters.idSequence))
             }
         }
 
         if let statistics = daemon.blockLog?.statistics {
-            mirror("egress25_block_log_rows_written_total", help: "Rows inserted into block-log segments.",
-                   statistics.rowsWritten)
-            mirror("egress25_block_log_syns_recorded_total", help: "Blocked SYNs committed to the block log.",
-                   statistics.synsRecorded)
-            mirror("egress25_block_log_lost_events_total", help: "Blocked attempts the block log could not store.",
-                   statistics.lostEvents)
-            mirror("egress25_block_log_write_errors_total", help: "Failed block-log commits (retried).",
-                   statistics.writeErrors)
-            mirror("egress25_block_log_segments_deleted_total", help: "Segment files deleted by retention.",
-                   statistics.segmentsDeleted)
-            gauge("egress25_block_log_bytes", help: "Bytes of block-log segment files on disk.",
-                  Double(statistics.bytesOnDisk))
-            gauge("egress25_block_log_lag_seconds", help: "Age of the oldest blocked attempt not yet committed.",
-                  Double(statistics.lagMilliseconds) / 1000)
+            mirror(
+                "egress25_block_log_rows_written_total", help: "Rows inserted into block-log segments.",
+                statistics.rowsWritten)
+            mirror(
+                "egress25_block_log_syns_recorded_total", help: "Blocked SYNs committed to the block log.",
+                statistics.synsRecorded)
+            mirror(
+                "egress25_block_log_lost_events_total", help: "Blocked attempts the block log could not store.",
+                statistics.lostEvents)
+            mirror(
+                "egress25_block_log_write_errors_total", help: "Failed block-log commits (retried).",
+                statistics.writeErrors)
+            mirror(
+                "egress25_block_log_segments_deleted_total", help: "Segment files deleted by retention.",
+                statistics.segmentsDeleted)
+            gauge(
+                "egress25_block_log_bytes", help: "Bytes of block-log segment files on disk.",
+                Double(statistics.bytesOnDisk))
+            gauge(
+                "egress25_block_log_lag_seconds", help: "Age of the oldest blocked attempt not yet committed.",
+                Double(statistics.lagMilliseconds) / 1000)
         }
 
         let snapshot = daemon.publisher.current
@@ -107,30 +124,43 @@ final class DaemonMetrics: Sendable {
             let rule = snapshot.exception(at: Int32(index))
             if (rule.notBefore ?? .min) <= now && now < (rule.expiresAt ?? .max) { active += 1 }
         }
-        gauge("egress25_policy_generation", help: "Generation of the policy snapshot in force.", Double(snapshot.generation))
-        gauge("egress25_policy_exceptions", help: "Exceptions in the policy snapshot (active or recently expired).",
-              Double(snapshot.exceptionCount))
+        gauge(
+            "egress25_policy_generation", help: "Generation of the policy snapshot in force.",
+            Double(snapshot.generation))
+        gauge(
+            "egress25_policy_exceptions", help: "Exceptions in the policy snapshot (active or recently expired).",
+            Double(snapshot.exceptionCount))
         gauge("egress25_active_exceptions", help: "Exceptions active now.", Double(active))
-        gauge("egress25_policy_subscriber_ranges", help: "Subscriber CIDR prefixes.",
-              Double(snapshot.policy.subscriberRanges.count))
+        gauge(
+            "egress25_policy_subscriber_ranges", help: "Subscriber CIDR prefixes.",
+            Double(snapshot.policy.subscriberRanges.count))
         gauge("egress25_policy_relay_hosts", help: "Relay host entries.", Double(snapshot.policy.relayHosts.count))
-        gauge("egress25_policy_shadow_mode", help: "1 when policy.mode is shadow.", snapshot.policy.mode == .shadow ? 1 : 0)
-        mirror("egress25_policy_reloads_total", help: "Policy snapshots published after the first.",
-               daemon.policySource.reloads.load(ordering: .relaxed))
-        mirror("egress25_policy_reload_failures_total", help: "Reloads rejected; the previous policy stayed in force.",
-               daemon.policySource.reloadFailures.load(ordering: .relaxed))
-        gauge("egress25_policy_last_reload_success", help: "1 when the last reload attempt succeeded.",
-              daemon.policySource.lastReloadSucceeded.load(ordering: .relaxed) ? 1 : 0)
+        gauge(
+            "egress25_policy_shadow_mode", help: "1 when policy.mode is shadow.",
+            snapshot.policy.mode == .shadow ? 1 : 0)
+        mirror(
+            "egress25_policy_reloads_total", help: "Policy snapshots published after the first.",
+            daemon.policySource.reloads.load(ordering: .relaxed))
+        mirror(
+            "egress25_policy_reload_failures_total", help: "Reloads rejected; the previous policy stayed in force.",
+            daemon.policySource.reloadFailures.load(ordering: .relaxed))
+        gauge(
+            "egress25_policy_last_reload_success", help: "1 when the last reload attempt succeeded.",
+            daemon.policySource.lastReloadSucceeded.load(ordering: .relaxed) ? 1 : 0)
 
         let rules = daemon.kernelRules
         let status = rules.lastStatus.withLock { $0 }
-        gauge("egress25_kernel_rules_ok",
-              help: "1 when egress25's kernel rules are installed and rendered from this configuration (0: rules drift).",
-              status.map { $0.isCurrent ? 1 : 0 } ?? 1)
-        mirror("egress25_kernel_rules_check_failures_total", help: "Rule checks that found the rules missing or different.",
-               rules.failedChecks.load(ordering: .relaxed))
-        mirror("egress25_kernel_rules_reapplied_total", help: "Times the rules were installed again (rules.reapply).",
-               rules.reapplies.load(ordering: .relaxed))
+        gauge(
+            "egress25_kernel_rules_ok",
+            help: "1 when egress25's kernel rules are installed and rendered from this configuration (0: rules drift).",
+            status.map { $0.isCurrent ? 1 : 0 } ?? 1)
+        mirror(
+            "egress25_kernel_rules_check_failures_total",
+            help: "Rule checks that found the rules missing or different.",
+            rules.failedChecks.load(ordering: .relaxed))
+        mirror(
+            "egress25_kernel_rules_reapplied_total", help: "Times the rules were installed again (rules.reapply).",
+            rules.reapplies.load(ordering: .relaxed))
 
         return registry.emitToString() + latencyHistogram(workers)
     }

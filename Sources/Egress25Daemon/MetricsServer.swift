@@ -16,7 +16,9 @@ extension DaemonMetrics: MetricsEndpointSource {}
 /// The HTTP endpoint on `metrics.listen`: `GET /metrics` (Prometheus text format) and `GET /healthz`
 /// (200 when every queue is bound and the policy is loaded, else 503 with the reasons).
 enum MetricsServer {
-    static func application(metrics: some MetricsEndpointSource, listen: ListenAddress, logger: Logger)
+    static func application(
+        metrics: some MetricsEndpointSource, listen: ListenAddress, logger: Logger
+    )
         -> some ApplicationProtocol
     {
         let router = Router()

@@ -17,6 +17,7 @@ public final class PolicyPublisher: Sendable {
     private let recent: Mutex<[PolicySnapshot]>
     private static let retainedGenerations = 8
 
+    /// Starts with `initial` in force.
     public init(initial: PolicySnapshot) {
         self.reference = ManagedAtomic(initial)
         self.recent = Mutex([initial])
@@ -45,11 +46,15 @@ public final class PolicyPublisher: Sendable {
 }
 
 extension PolicyPublisher: BlockLogResolver {
+    /// The customer id at `index` in the snapshot of `generation`; `nil` when the index is negative (no customer)
+    /// or that generation is no longer among the 8 most recent.
     public func customerID(generation: UInt64, index: Int32) -> String? {
         guard index >= 0, let snapshot = snapshot(generation: generation) else { return nil }
         return snapshot.customer(at: index)
     }
 
+    /// The exception id at `index` in the snapshot of `generation`; `nil` when the index is negative (no
+    /// exception) or that generation is no longer among the 8 most recent.
     public func exceptionID(generation: UInt64, index: Int32) -> String? {
         guard index >= 0, let snapshot = snapshot(generation: generation) else { return nil }
         return snapshot.exception(at: index).id

@@ -1,7 +1,7 @@
-import Egress25System
 import Atomics
 import BlockLog
 import Egress25Core
+import Egress25System
 import Foundation
 import Logging
 import NetfilterQueue
@@ -16,12 +16,14 @@ public final class BlockVerdictSetting: Sendable {
     private let acceptMark: UInt32
     private let rejectMask: UInt32
 
+    /// Starts with `policy`; its accept mark and mask never change.
     public init(_ policy: BlockVerdictPolicy) {
         acceptMark = policy.acceptMark
         rejectMask = policy.rejectMask
         state = ManagedAtomic(Self.encode(policy))
     }
 
+    /// The block verdict in force (one relaxed atomic load).
     @inline(__always)
     public var current: BlockVerdictPolicy {
         let value = state.load(ordering: .relaxed)
@@ -58,7 +60,9 @@ public final class BlockVerdictSetting: Sendable {
 /// If the queue socket fails, the worker closes it and binds the queue again every 100 ms until it
 /// succeeds; no verdict is ever sent on a new socket for a packet id of the old one.
 public final class QueueWorker: @unchecked Sendable {
+    /// The NFQUEUE queue number this worker serves.
     public let queueNumber: UInt16
+    /// The worker's counters, read by metrics and health.
     public let statistics = WorkerStatistics()
 
     private let socketConfiguration: NetfilterQueueConfiguration
@@ -78,6 +82,7 @@ public final class QueueWorker: @unchecked Sendable {
     /// Per-batch verdict counts by reason slot, flushed into `statistics.byReason` after each batch.
     private let reasonScratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: ReasonCounter.slots)
 
+    /// Prepares the worker; nothing is bound until its thread starts.
     public init(
         socketConfiguration: NetfilterQueueConfiguration,
         publisher: PolicyPublisher,
@@ -145,14 +150,14 @@ public final class QueueWorker: @unchecked Sendable {
     /// Asks the worker to drop its socket and bind the queue again (the watchdog found it dead).
     /// The old socket is closed before the new one is bound, so no verdict for an old packet id is ever
     /// sent on the new socket; packets the old socket held are released by the kernel when it closes.
-    public func requestRebind() {
+    func requestRebind() {
         rebindRequested.store(true, ordering: .relaxed)
     }
 
     /// Fault injection for tests (`egress25d --fault-injection`, SIGUSR2): replaces the socket's descriptor
     /// with /dev/null, as if the socket had died under the worker. The kernel unbinds the queue; the worker's
     /// next receive fails and it binds the queue again.
-    public func injectSocketFailure() {
+    func injectSocketFailure() {
         let descriptor = boundDescriptor.load(ordering: .relaxed)
         guard descriptor >= 0 else { return }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)

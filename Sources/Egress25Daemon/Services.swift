@@ -1,6 +1,6 @@
-import Egress25System
 import Atomics
 import BlockLog
+import Egress25System
 import Foundation
 import Logging
 import NetfilterQueue

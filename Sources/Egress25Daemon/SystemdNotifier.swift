@@ -9,16 +9,17 @@ import Glibc
 public struct SystemdNotifier: Sendable {
     private let path: String?
 
+    /// Reads `NOTIFY_SOCKET` from `environment` (the process environment by default).
     public init(environment: [String: String] = Self.processEnvironment()) {
         let value = environment["NOTIFY_SOCKET"]
         self.path = (value?.isEmpty ?? true) ? nil : value
     }
 
     /// Whether a notify socket is configured.
-    public var isEnabled: Bool { path != nil }
+    var isEnabled: Bool { path != nil }
 
     /// `WATCHDOG_USEC` in µs when systemd expects keep-alives (`WatchdogSec=`), else `nil`.
-    public static func watchdogInterval(environment: [String: String] = processEnvironment()) -> Int64? {
+    static func watchdogInterval(environment: [String: String] = processEnvironment()) -> Int64? {
         guard let text = environment["WATCHDOG_USEC"], let value = Int64(text), value > 0 else { return nil }
         if let pid = environment["WATCHDOG_PID"], let owner = Int32(pid), owner != getpid() { return nil }
         return value
@@ -50,11 +51,12 @@ public struct SystemdNotifier: Sendable {
     }
 
     /// `RELOADING=1` with the `MONOTONIC_USEC` systemd ≥ 253 requires for `Type=notify-reload`.
-    public func notifyReloading() {
+    func notifyReloading() {
         let microseconds = Int64(SystemClock.monotonicNanoseconds() / 1000)
         notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)")
     }
 
+    /// The process environment (`environ`), as a dictionary.
     public static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ

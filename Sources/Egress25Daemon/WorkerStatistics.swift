@@ -11,13 +11,13 @@ public final class WorkerStatistics: Sendable {
     /// Verdict block (reject mark or drop).
     public let blocked = ManagedAtomic<UInt64>(0)
     /// Would have been blocked, accepted because `policy.mode` is `shadow`.
-    public let shadowBlocked = ManagedAtomic<UInt64>(0)
+    let shadowBlocked = ManagedAtomic<UInt64>(0)
     /// Packets whose headers could not be parsed (blocked).
     public let malformed = ManagedAtomic<UInt64>(0)
     /// Blocked attempts that did not fit in the block-log ring (counted, never waited for).
-    public let lostBlockLogEvents = ManagedAtomic<UInt64>(0)
+    let lostBlockLogEvents = ManagedAtomic<UInt64>(0)
     /// Times the queue socket failed and was bound again.
-    public let rebinds = ManagedAtomic<UInt64>(0)
+    let rebinds = ManagedAtomic<UInt64>(0)
     /// The netlink port id of the bound socket (0 when unbound), as in `/proc/net/netfilter/nfnetlink_queue`.
     public let portID = ManagedAtomic<UInt32>(0)
     /// Whether the queue is bound right now.
@@ -30,10 +30,13 @@ public final class WorkerStatistics: Sendable {
     /// Verdict latency: time from a batch's arrival in user space to its verdicts being sent, counted once per
     /// packet. Bucket `i` counts packets with latency <= `VerdictLatency.boundsMicroseconds[i]`
     /// (non-cumulative; the last bucket is +Inf).
-    public let latencyBuckets: [ManagedAtomic<UInt64>] = (0...VerdictLatency.boundsMicroseconds.count).map { _ in ManagedAtomic(0) }
+    let latencyBuckets: [ManagedAtomic<UInt64>] = (0...VerdictLatency.boundsMicroseconds.count).map { _ in
+        ManagedAtomic(0)
+    }
     /// Sum of the latencies in `latencyBuckets`, in ns.
-    public let latencySumNanoseconds = ManagedAtomic<UInt64>(0)
+    let latencySumNanoseconds = ManagedAtomic<UInt64>(0)
 
+    /// Creates counters, all 0.
     public init() {}
 
     /// A worker that has not come back from a receive call for this long is stuck (ms).
@@ -57,7 +60,7 @@ public final class WorkerStatistics: Sendable {
 }
 
 /// Bucket bounds of the verdict latency histogram.
-public enum VerdictLatency {
+enum VerdictLatency {
     /// Upper bounds in µs.
-    public static let boundsMicroseconds: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000]
+    static let boundsMicroseconds: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000]
 }

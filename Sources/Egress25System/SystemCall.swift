@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// A failed system call: the call and `errno`, in the shape of egress25's other errors.
@@ -11,6 +11,7 @@ public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertibl
     /// `errno` after the call (`<errno.h>`).
     public var errno: Int32
 
+    /// Creates an error for the `operation` that failed with `errno`.
     public init(operation: String, errno: Int32) {
         self.operation = operation
         self.errno = errno
@@ -31,7 +32,9 @@ public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertibl
 /// - Returns: `body`'s result (>= 0).
 /// - Throws: ``SystemCallError`` naming `operation` with the `errno` of the failure.
 @inline(__always)
-public func syscall<T: FixedWidthInteger>(_ operation: @autoclosure () -> String, _ body: () -> T)
+public func syscall<T: FixedWidthInteger>(
+    _ operation: @autoclosure () -> String, _ body: () -> T
+)
     throws(SystemCallError) -> T
 {
     while true {

@@ -32,6 +32,7 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
     /// bindings (and sessions ended before leases existed).
     public var leaseUntil: Int64?
 
+    /// Creates a binding; times are UTC seconds.
     public init(
         id: Int64, customer: String, prefix: IPPrefix, kind: BindingKind, validFrom: Int64, validUntil: Int64?,
         leaseUntil: Int64? = nil
@@ -78,11 +79,14 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
 
 /// One line of a bulk session import: `customer` holds `prefix` now.
 public struct SessionLease: Hashable, Sendable {
+    /// The customer id.
     public var customer: String
+    /// The address (host prefix) or prefix the customer holds.
     public var prefix: IPPrefix
     /// Where the lease came from, for error messages, e.g. `"leases.csv:12"`; `nil` for none.
     public var origin: String?
 
+    /// Creates a lease line.
     public init(customer: String, prefix: IPPrefix, origin: String? = nil) {
         self.customer = customer
         self.prefix = prefix
@@ -101,6 +105,7 @@ public struct SessionChange: Hashable, Sendable {
     /// Customers the call created because the store had never seen their id (``Customer/autoCreated``).
     public var createdCustomers: [String]
 
+    /// Creates a change; every list defaults to empty.
     public init(
         started: [AddressBinding] = [], ended: [AddressBinding] = [], renewed: [AddressBinding] = [],
         createdCustomers: [String] = []
@@ -123,6 +128,7 @@ public struct AddressPlan: Hashable, Sendable {
     /// Shortest IPv6 prefix length allowed (e.g. 48).
     public var shortestIPv6: UInt8
 
+    /// Creates a plan; IPv4 /24 and IPv6 /48 are the shortest prefixes by default.
     public init(subscriberRanges: [IPPrefix], shortestIPv4: UInt8 = 24, shortestIPv6: UInt8 = 48) {
         self.subscriberRanges = subscriberRanges
         self.shortestIPv4 = shortestIPv4

@@ -25,6 +25,7 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
     /// `$SUDO_USER` of the command, when run through sudo; `nil` otherwise.
     public var sudoUser: String?
 
+    /// Creates an entry; `at` is UTC seconds.
     public init(
         sequence: Int64,
         at: Int64,

@@ -15,6 +15,7 @@ public struct Customer: Hashable, Sendable, Encodable {
     /// someone grants one.
     public var autoCreated: Bool
 
+    /// Creates a customer; `createdAt` is UTC seconds.
     public init(id: String, name: String? = nil, note: String? = nil, createdAt: Int64, autoCreated: Bool = false) {
         self.autoCreated = autoCreated
         self.id = id

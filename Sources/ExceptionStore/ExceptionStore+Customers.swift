@@ -54,7 +54,9 @@ extension ExceptionStore {
     ///   - customer: Only this customer's; `nil` for every customer.
     ///   - inForceAt: Only bindings in force at this time (UTC seconds); `nil` for the whole history.
     /// - Throws: ``ExceptionStoreError`` (`unknownCustomer` when `customer` does not exist, `io`).
-    public func bindings(customer: String? = nil, inForceAt: Int64? = nil) throws(ExceptionStoreError)
+    public func bindings(
+        customer: String? = nil, inForceAt: Int64? = nil
+    ) throws(ExceptionStoreError)
         -> [AddressBinding]
     {
         try read("read") { db in

@@ -7,7 +7,7 @@ extension ExceptionStore {
 
     /// The youngest session history ``pruneSessionHistory(endedBefore:actor:now:force:)`` deletes without
     /// `force`: 90 days (7776000 s).
-    public static let minimumSessionHistorySeconds: Int64 = 90 * 86_400
+    static let minimumSessionHistorySeconds: Int64 = 90 * 86_400
 
     /// Records that `customer` holds `prefix` now (a RADIUS Accounting-Start or Interim-Update, a DHCP lease or
     /// renewal), with a lease until `now + leaseSeconds`.
@@ -174,7 +174,8 @@ extension ExceptionStore {
             }
             if replace {
                 typealias Columns = BindingRecord.Columns
-                let open = try BindingRecord
+                let open =
+                    try BindingRecord
                     .filter(Columns.kind == BindingKind.session.rawValue && Columns.validUntil == nil)
                     .order(Columns.id)
                     .fetchAll(db)
@@ -349,6 +350,7 @@ public struct SessionPruneResult: Hashable, Sendable, Encodable {
         case auditEntries = "audit_entries"
     }
 
+    /// Encodes `cutoff` as RFC 3339 UTC text and `auditEntries` as `audit_entries`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(UTCTime.format(cutoff), forKey: .cutoff)

@@ -1,14 +1,14 @@
-import Egress25System
 import Egress25Core
+import Egress25System
 import Foundation
 import GRDB
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// The persistent store of customers, their address bindings, per-customer exceptions and the audit log:
@@ -45,7 +45,7 @@ public final class ExceptionStore: Sendable {
 
     /// Exceptions that expired within this many seconds before `now` (30 days) are still handed to the policy,
     /// so `decide()` can say "exception X expired" rather than "no exception".
-    public static let recentlyExpiredWindowSeconds: Int64 = 30 * 86400
+    static let recentlyExpiredWindowSeconds: Int64 = 30 * 86400
 
     /// Opens (and by default creates and migrates) the store at `path`.
     ///
@@ -282,6 +282,7 @@ public struct OperatingSystemIdentity: Hashable, Sendable {
     /// `$SUDO_USER` (the user who ran sudo), `nil` when unset or empty.
     public var sudoUser: String?
 
+    /// Creates an identity from a login name and the sudo user, if any.
     public init(user: String, sudoUser: String?) {
         self.user = user
         self.sudoUser = sudoUser

@@ -39,6 +39,7 @@ public struct ExceptionStoreError: Error, Hashable, Sendable, CustomStringConver
         /// The store could not be opened, read or written (permissions, disk full, not a SQLite file, ...).
         public static let io = Code(.io)
 
+        /// The code's name, e.g. `unknownCustomer`.
         public var description: String { base.rawValue }
     }
 
@@ -47,10 +48,12 @@ public struct ExceptionStoreError: Error, Hashable, Sendable, CustomStringConver
     /// One line for the operator, naming the object (customer id, exception id, prefix, path).
     public var message: String
 
+    /// Creates an error with `code` and a one-line `message`.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 }

@@ -40,7 +40,9 @@ public struct PolicySnapshotBuilder: Sendable {
     ///   - generation: The snapshot's generation (the daemon counts reloads with it; `check` uses 0).
     ///   - now: UTC seconds.
     /// - Throws: ``Failure`` naming the store or `policy:`.
-    public func build(policy: Policy, generation: UInt64, now: Int64 = UTCTime.now()) throws(Failure)
+    public func build(
+        policy: Policy, generation: UInt64, now: Int64 = UTCTime.now()
+    ) throws(Failure)
         -> (snapshot: PolicySnapshot, changeToken: Int64?)
     {
         var exceptions: [ExceptionRule] = []

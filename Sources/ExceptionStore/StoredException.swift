@@ -26,9 +26,12 @@ public struct StoredException: Hashable, Sendable, Encodable {
     public struct Revocation: Hashable, Sendable, Encodable {
         /// UTC seconds.
         public var at: Int64
+        /// Who revoked it (`--by`).
         public var by: String
+        /// Why it was revoked.
         public var reason: String
 
+        /// Creates a revocation; `at` is UTC seconds.
         public init(at: Int64, by: String, reason: String) {
             self.at = at
             self.by = by
@@ -37,6 +40,7 @@ public struct StoredException: Hashable, Sendable, Encodable {
 
         private enum CodingKeys: String, CodingKey { case at, by, reason }
 
+        /// Encodes `at` as RFC 3339 UTC text.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(UTCTime.format(at), forKey: .at)
@@ -45,6 +49,7 @@ public struct StoredException: Hashable, Sendable, Encodable {
         }
     }
 
+    /// Creates an exception as stored; times are UTC seconds.
     public init(
         id: String,
         customer: String,
@@ -120,6 +125,7 @@ public struct StoredException: Hashable, Sendable, Encodable {
 
 /// A request to grant an exception (see ``ExceptionStore/grantException(_:now:)``).
 public struct ExceptionGrant: Hashable, Sendable {
+    /// The customer id the exception is granted to.
     public var customer: String
     /// `.any`, or a non-empty list of destination prefixes.
     public var destinations: DestinationScope
@@ -127,10 +133,12 @@ public struct ExceptionGrant: Hashable, Sendable {
     public var expiresAt: Int64?
     /// Required, non-empty.
     public var reason: String
+    /// The support ticket, if any.
     public var ticket: String?
     /// Required, non-empty: who grants it.
     public var grantedBy: String
 
+    /// Creates a grant request; `expiresAt` is UTC seconds.
     public init(
         customer: String,
         destinations: DestinationScope,

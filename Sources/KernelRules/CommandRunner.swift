@@ -1,8 +1,9 @@
 import Egress25System
+
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// Runs the netfilter tools (`nft`, `iptables`, `ipset`, …) as child processes: an argument vector, no shell.
@@ -21,6 +22,7 @@ public struct CommandRunner: Sendable {
     /// A command still running after this many seconds is killed (`SIGKILL`) and reported as failed.
     public var timeoutSeconds: Int
 
+    /// Creates a runner; commands are killed after `timeoutSeconds` (120 s by default).
     public init(prefix: [String] = [], timeoutSeconds: Int = 120) {
         self.prefix = prefix
         self.timeoutSeconds = timeoutSeconds
@@ -32,9 +34,12 @@ public struct CommandRunner: Sendable {
         public var command: [String]
         /// Exit status, or 128 + signal number when killed by a signal.
         public var status: Int32
+        /// Everything the command wrote to stdout (UTF-8, invalid bytes replaced).
         public var standardOutput: String
+        /// Everything the command wrote to stderr (UTF-8, invalid bytes replaced).
         public var standardError: String
 
+        /// Whether the command exited with status 0.
         public var succeeded: Bool { status == 0 }
 
         /// The first non-empty line of stderr, else of stdout (tools put their reason there).
@@ -113,7 +118,9 @@ public struct CommandRunner: Sendable {
 
 /// One child process: `posix_spawn`, pipes, a `poll` loop, `waitpid`. The only place that touches errno here.
 enum ChildProcess {
-    static func run(argv: [String], environment: [String], input: [UInt8], timeoutSeconds: Int)
+    static func run(
+        argv: [String], environment: [String], input: [UInt8], timeoutSeconds: Int
+    )
         throws(KernelRulesError) -> CommandRunner.Result
     {
         func failure(_ what: String, _ code: Int32 = errno) -> KernelRulesError {
@@ -219,6 +226,8 @@ enum ChildProcess {
             }
             if ready < 0 { break }
             if inputFD >= 0, fds[0].revents != 0 {
+                // `input` is not empty here (an empty input closes stdin before the loop), so its buffer has a
+                // base address.
                 let written = input.withUnsafeBytes { bytes in
                     write(inputFD, bytes.baseAddress! + inputOffset, bytes.count - inputOffset)
                 }

@@ -38,27 +38,27 @@ public enum IptablesRenderer {
     }
 
     /// `EGRESS25-JUDGE`, in table mangle.
-    public static let judgeChain = "EGRESS25-JUDGE"
+    static let judgeChain = "EGRESS25-JUDGE"
     /// `EGRESS25-ENFORCE`, in table filter.
-    public static let enforceChain = "EGRESS25-ENFORCE"
+    static let enforceChain = "EGRESS25-ENFORCE"
     /// `EGRESS25-FIRSTFRAG`, in table mangle: the header check of subscribers' first fragments (RFC 7112).
-    public static let firstFragmentChain = "EGRESS25-FIRSTFRAG"
+    static let firstFragmentChain = "EGRESS25-FIRSTFRAG"
     /// Every chain egress25 creates, with its table, in the order they are removed (referencing chains first).
     public static let chains: [(table: String, chain: String)] = [
         ("mangle", judgeChain), ("mangle", firstFragmentChain), ("filter", enforceChain),
     ]
     /// Suffix of the temporary set filled before `ipset swap`.
-    public static let temporarySuffix = "-new"
+    static let temporarySuffix = "-new"
     /// ipset `maxelem` of every set (memory grows with the actual entries, not with this limit).
-    public static let maximumElements = 1 << 20
+    static let maximumElements = 1 << 20
 
     /// `egress25-subscribers-v4` / `-v6`.
-    public static func subscriberSet(_ family: Family) -> String { "egress25-subscribers-\(family.suffix)" }
+    static func subscriberSet(_ family: Family) -> String { "egress25-subscribers-\(family.suffix)" }
     /// `egress25-relays-v4` / `-v6`.
-    public static func relaySet(_ family: Family) -> String { "egress25-relays-\(family.suffix)" }
+    static func relaySet(_ family: Family) -> String { "egress25-relays-\(family.suffix)" }
 
     /// Every ipset name egress25 may create (the sets and their temporaries), for removal.
-    public static var allSetNames: [String] {
+    static var allSetNames: [String] {
         Family.allCases.flatMap { family in
             [subscriberSet(family), relaySet(family)].flatMap { [$0, $0 + temporarySuffix] }
         }
@@ -98,7 +98,7 @@ public enum IptablesRenderer {
 
     /// Input for `ipset restore` that changes nothing the kernel matches on: creates the sets if missing
     /// (empty), and fills the temporary sets (`…-new`) with the new content.
-    public static func ipsetStageInput(_ rules: KernelRuleSet) -> String {
+    static func ipsetStageInput(_ rules: KernelRuleSet) -> String {
         var out = ""
         for family in Family.allCases {
             let contents = [
@@ -120,7 +120,7 @@ public enum IptablesRenderer {
     }
 
     /// Input for `ipset restore` that swaps the staged sets in (each swap is atomic) and destroys the temporaries.
-    public static var ipsetSwapInput: String {
+    static var ipsetSwapInput: String {
         var out = ""
         for family in Family.allCases {
             for name in [subscriberSet(family), relaySet(family)] {
@@ -189,7 +189,8 @@ public enum IptablesRenderer {
         if !rules.failOpen {
             // fail_policy closed: a SYN egress25d accepted carries accept_mark; one without it was never judged,
             // or a chain between the verdict and here rewrote its mark (hiding a reject mark): dropped.
-            let accepted = "-m mark ! --mark 0x\(String(rules.acceptMark, radix: 16))/0x\(String(rules.rejectMask, radix: 16))"
+            let accepted =
+                "-m mark ! --mark 0x\(String(rules.acceptMark, radix: 16))/0x\(String(rules.rejectMask, radix: 16))"
             for ports in portMatches {
                 out += "-A \(enforceChain) \(syn) \(ports) \(subscribers) \(relays) -j RETURN\n"
             }

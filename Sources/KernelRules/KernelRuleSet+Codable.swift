@@ -11,6 +11,10 @@ extension KernelRuleSet: Codable {
         case rejectMask = "reject_mask", guardNonSYN = "guard_non_syn"
     }
 
+    /// Decodes the JSON form.
+    ///
+    /// - Throws: `DecodingError` for a missing key, a prefix that is not CIDR text, or `queue_last` below
+    ///   `queue_first`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func prefixes(_ key: CodingKeys) throws -> [IPPrefix] {
@@ -39,6 +43,7 @@ extension KernelRuleSet: Codable {
             guardNonSYN: try container.decodeIfPresent(Bool.self, forKey: .guardNonSYN) ?? false)
     }
 
+    /// Encodes prefixes as CIDR text and the queue range as `queue_first`/`queue_last`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(subscribersV4.map(\.description), forKey: .subscribersV4)
@@ -71,11 +76,17 @@ extension KernelRuleSet: Codable {
 public struct RunningDaemonKernelSettings: Codable, Sendable, Hashable {
     /// The daemon's process id.
     public var pid: Int32
+    /// First NFQUEUE queue number the daemon serves.
     public var queueFirst: UInt16
+    /// Last NFQUEUE queue number the daemon serves (inclusive).
     public var queueLast: UInt16
+    /// Whether the queues were bound with the NFQUEUE bypass flag (`fail_policy: open`).
     public var failOpen: Bool
+    /// The reject mark the daemon writes (see ``KernelRuleSet/rejectMark``).
     public var rejectMark: UInt32
+    /// The accept mark the daemon writes (see ``KernelRuleSet/acceptMark``).
     public var acceptMark: UInt32
+    /// The mark bits the daemon owns (see ``KernelRuleSet/rejectMask``).
     public var rejectMask: UInt32
 
     enum CodingKeys: String, CodingKey {
@@ -83,6 +94,7 @@ public struct RunningDaemonKernelSettings: Codable, Sendable, Hashable {
         case rejectMark = "reject_mark", acceptMark = "accept_mark", rejectMask = "reject_mask"
     }
 
+    /// The settings of `rules` for the daemon with process id `pid`.
     public init(pid: Int32, rules: KernelRuleSet) {
         self.pid = pid
         queueFirst = rules.queueNumbers.lowerBound

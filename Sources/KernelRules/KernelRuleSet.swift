@@ -35,6 +35,9 @@ public struct KernelRuleSet: Sendable, Hashable {
     /// `policy.guard_non_syn`: the conntrack guard rule is rendered.
     public var guardNonSYN: Bool
 
+    /// Creates a rule set. Prefix lists are normalized (sorted, covered prefixes removed) and ports sorted
+    /// without duplicates; `acceptMark` defaults as ``PolicySettings/defaultAcceptMark(rejectMark:)``, `rejectMask` to
+    /// `rejectMark | acceptMark`.
     public init(
         subscribersV4: [IPPrefix], subscribersV6: [IPPrefix], relaysV4: [IPPrefix], relaysV6: [IPPrefix],
         ports: [UInt16], queueNumbers: ClosedRange<UInt16>, failOpen: Bool, rejectMark: UInt32,
@@ -77,7 +80,7 @@ public struct KernelRuleSet: Sendable, Hashable {
 
     /// A canonical one-line description of everything the rules encode, e.g.
     /// `queues=0-3 open=0 mark=0x25/0x25 guard=0 ports=25 sub4=100.64.0.0/10 ...`.
-    public var canonicalDescription: String {
+    var canonicalDescription: String {
         func list(_ prefixes: [IPPrefix]) -> String { prefixes.map(\.ruleText).joined(separator: ",") }
         return "queues=\(queueNumbers.lowerBound)-\(queueNumbers.upperBound) open=\(failOpen ? 1 : 0) "
             + "mark=0x\(String(rejectMark, radix: 16))/0x\(String(rejectMask, radix: 16)) "
@@ -126,6 +129,7 @@ public enum RulesBackend: String, Sendable, Hashable, CaseIterable, CustomString
     /// (legacy or nft variant); the NFQUEUE target is `xt_NFQUEUE`.
     case iptables
 
+    /// `nftables` or `iptables + ipset`.
     public var description: String {
         switch self {
         case .nftables: "nftables"

@@ -18,19 +18,24 @@ public struct KernelRulesError: Error, Sendable, Hashable, CustomStringConvertib
         /// The kernel lacks something the chosen backend needs.
         public static let unsupported = Code(base: .unsupported)
 
+        /// The code's name, e.g. `commandFailed`.
         public var description: String { "\(base)" }
     }
 
+    /// The kind of failure.
     public var code: Code
+    /// One line naming what failed and why.
     public var message: String
     /// The command involved (argument vector), if any.
     public var command: [String]
 
+    /// Creates an error with `code`, a one-line `message` and the command involved.
     public init(_ code: Code, _ message: String, command: [String] = []) {
         self.code = code
         self.message = message
         self.command = command
     }
 
+    /// The message.
     public var description: String { message }
 }

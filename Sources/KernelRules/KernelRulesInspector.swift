@@ -12,6 +12,7 @@ public struct KernelRulesInspector: Sendable {
     /// Runs the listing commands.
     public var runner: CommandRunner
 
+    /// Creates an inspector; the listing commands time out after 10 s by default.
     public init(runner: CommandRunner = CommandRunner(timeoutSeconds: 10)) {
         self.runner = runner
     }
@@ -26,6 +27,7 @@ public struct KernelRulesInspector: Sendable {
         /// Whether the rules are in place and match the configuration.
         public var isCurrent: Bool { backend != nil && problems.isEmpty }
 
+        /// One line: no rules, rules current, or the backend and its problems joined by `; `.
         public var description: String {
             guard let backend else { return "no egress25 kernel rules installed" }
             if problems.isEmpty { return "\(backend) rules installed and current" }
@@ -95,8 +97,11 @@ public struct KernelRulesInspector: Sendable {
             let after = index < new.count ? String(new[index]) : "(nothing)"
             if before.hasPrefix("# ") && before == after { section = String(before.dropFirst(2)) + ": " }
             if before != after {
+                let (expected, found) = (
+                    before.trimmingWhitespaceAndNewlines(), after.trimmingWhitespaceAndNewlines()
+                )
                 return "the rules were edited since they were applied: \(section)expected "
-                    + "\"\(before.trimmingWhitespaceAndNewlines())\", found \"\(after.trimmingWhitespaceAndNewlines())\""
+                    + "\"\(expected)\", found \"\(found)\""
             }
         }
         return "the rules were edited since they were applied"
@@ -128,8 +133,9 @@ public struct KernelRulesInspector: Sendable {
             let enforce = try? runner.run(
                 [family.iptables, "-w", "-t", "filter", "-S", IptablesRenderer.enforceChain])
             guard let judge, let enforce, judge.succeeded || enforce.succeeded else {
-                problems.append("\(family.iptables): chains \(IptablesRenderer.judgeChain) and "
-                    + "\(IptablesRenderer.enforceChain) are missing")
+                problems.append(
+                    "\(family.iptables): chains \(IptablesRenderer.judgeChain) and "
+                        + "\(IptablesRenderer.enforceChain) are missing")
                 continue
             }
             found = true
@@ -139,12 +145,14 @@ public struct KernelRulesInspector: Sendable {
                 problems.append("\(family.iptables): chain mangle \(IptablesRenderer.judgeChain) is missing")
             }
             if !enforce.succeeded || !enforce.standardOutput.contains("REJECT") {
-                problems.append("\(family.iptables): the reject rule in filter \(IptablesRenderer.enforceChain) is missing")
+                problems.append(
+                    "\(family.iptables): the reject rule in filter \(IptablesRenderer.enforceChain) is missing")
             }
             for jump in IptablesRenderer.jumps {
                 let present = (try? runner.run([family.iptables, "-w"] + jump.arguments("-C")))?.succeeded ?? false
                 if !present {
-                    problems.append("\(family.iptables): the jump from \(jump.table) FORWARD to \(jump.chain) is missing")
+                    problems.append(
+                        "\(family.iptables): the jump from \(jump.table) FORWARD to \(jump.chain) is missing")
                 } else if jump.insertFirst,
                     let forward = try? runner.run([family.iptables, "-w", "-t", jump.table, "-S", "FORWARD"]),
                     let first = forward.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("-A ") }),
@@ -184,7 +192,9 @@ public struct KernelRulesInspector: Sendable {
             return ["the queue rule (with comment \"egress25 rules …\") is missing"]
         }
         let installed = line[line.index(after: start)...].prefix { $0 != "\"" }
-        return ["installed rules are \"\(installed)\", this configuration renders \"\(expected.fingerprintComment)\""
-            + " (rules not re-applied after a configuration change?)"]
+        return [
+            "installed rules are \"\(installed)\", this configuration renders \"\(expected.fingerprintComment)\""
+                + " (rules not re-applied after a configuration change?)"
+        ]
     }
 }

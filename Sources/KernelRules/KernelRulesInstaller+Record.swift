@@ -8,7 +8,9 @@ extension KernelRulesInstaller {
     /// egress25d notices later edits by other tools).
     /// - Returns: Warnings for what could not be recorded (the rules are in force all the same).
     /// - Throws: ``KernelRulesError`` when the apply fails; the rules in force then stay, and nothing is recorded.
-    public func applyAndRecord(_ rules: KernelRuleSet, backend: RulesBackend, state: StateDirectory)
+    public func applyAndRecord(
+        _ rules: KernelRuleSet, backend: RulesBackend, state: StateDirectory
+    )
         throws(KernelRulesError) -> [String]
     {
         try apply(rules, backend: backend)

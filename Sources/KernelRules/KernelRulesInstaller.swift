@@ -7,12 +7,14 @@ public struct KernelRulesInstaller: Sendable {
     /// Runs the commands (its prefix can place them in a network namespace).
     public var runner: CommandRunner
 
+    /// Creates an installer; commands time out after 120 s by default.
     public init(runner: CommandRunner = CommandRunner()) {
         self.runner = runner
     }
 
     /// The backend `auto` chose, and why.
     public struct Detection: Sendable, Hashable {
+        /// The backend chosen.
         public var backend: RulesBackend
         /// One line, e.g. `the kernel lacks the nftables queue expression (CONFIG_NFT_QUEUE): nft --check: …`.
         public var reason: String
@@ -182,6 +184,9 @@ public struct KernelRulesInstaller: Sendable {
     }
 
     /// Whether `table inet egress25` exists (`false` also when nft is not installed).
+    ///
+    /// - Throws: ``KernelRulesError`` `.toolMissing` when the runner's prefix tool is not installed, or
+    ///   `.commandFailed` when `nft` cannot be started or runs longer than the runner's timeout.
     public func nftablesTableExists() throws(KernelRulesError) -> Bool {
         guard CommandRunner.which("nft") != nil || !runner.prefix.isEmpty else { return false }
         return try runner.run(["nft", "list", "table", "inet", NftablesRenderer.tableName]).succeeded

@@ -29,10 +29,10 @@
 /// nothing outside the table is touched.
 public enum NftablesRenderer {
     /// `egress25` (family `inet`).
-    public static let tableName = "egress25"
+    static let tableName = "egress25"
 
     /// The script that deletes the table, succeeding also when it does not exist.
-    public static let removalScript = "table inet egress25 {}\ndelete table inet egress25\n"
+    static let removalScript = "table inet egress25 {}\ndelete table inet egress25\n"
 
     /// The complete script. `source` (the configuration file) is named in the header comment when given.
     public static func render(_ rules: KernelRuleSet, source: String? = nil) -> String {

@@ -5,11 +5,11 @@ import Glibc
 /// Linux capability checks for the calling process.
 public enum Capabilities {
     /// `CAP_NET_ADMIN` from `include/uapi/linux/capability.h`.
-    public static let netAdmin = 12
+    static let netAdmin = 12
 
     /// Whether the process has `capability` in its effective set, read from the `CapEff:` line of
     /// `/proc/self/status` (see proc(5)). Returns `false` if the file cannot be read.
-    public static func effectiveSetContains(_ capability: Int) -> Bool {
+    static func effectiveSetContains(_ capability: Int) -> Bool {
         guard let file = fopen("/proc/self/status", "r") else { return false }
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 512)

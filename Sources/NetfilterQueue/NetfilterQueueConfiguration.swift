@@ -24,6 +24,8 @@ public struct NetfilterQueueConfiguration: Hashable, Sendable {
     /// and liveness checks wait.
     public var receiveTimeoutMilliseconds: Int
 
+    /// Creates a configuration; the defaults are 4096 packets, ``defaultCopyRange`` bytes, fail closed, a 64 MiB
+    /// receive buffer, batches of 64 and a 200 ms receive timeout.
     public init(
         queueNumber: UInt16,
         maxLength: UInt32 = 4096,

@@ -35,6 +35,7 @@ public struct NetfilterQueueError: Error, Hashable, Sendable, CustomStringConver
         /// Sending a batch of verdicts failed.
         public static let sendFailed = Code(base: .sendFailed)
 
+        /// The code's name, e.g. `queueAlreadyBound`.
         public var description: String { "\(base)" }
     }
 
@@ -47,6 +48,7 @@ public struct NetfilterQueueError: Error, Hashable, Sendable, CustomStringConver
     /// The errno the kernel returned, 0 if none.
     public var errno: Int32
 
+    /// Creates an error for `queue`; `errno` is 0 when the kernel returned none.
     public init(code: Code, queue: UInt16, operation: String, errno: Int32) {
         self.code = code
         self.queue = queue
@@ -54,13 +56,15 @@ public struct NetfilterQueueError: Error, Hashable, Sendable, CustomStringConver
         self.errno = errno
     }
 
+    /// One line an operator can act on, naming the queue and, for socket failures, the operation and errno.
     public var description: String {
         switch code.base {
         case .queueAlreadyBound:
-            return "queue \(queue) is already bound by another process (is another egress25d or NFQUEUE consumer running?)"
+            return "queue \(queue) is already bound by another process "
+                + "(is another egress25d or NFQUEUE consumer running?)"
         case .missingCapability:
-            return "queue \(queue): CAP_NET_ADMIN is required to bind an NFQUEUE queue; run as root or grant the capability "
-                + "(systemd: AmbientCapabilities=CAP_NET_ADMIN)"
+            return "queue \(queue): CAP_NET_ADMIN is required to bind an NFQUEUE queue; "
+                + "run as root or grant the capability (systemd: AmbientCapabilities=CAP_NET_ADMIN)"
         case .socketFailed, .configurationRejected, .receiveFailed, .sendFailed:
             return "queue \(queue): \(operation) failed: \(Self.errnoText(errno))"
         }

@@ -20,11 +20,11 @@ public final class NetfilterQueueSocket {
     public let portID: UInt32
 
     /// Receive calls that returned ENOBUFS (the kernel dropped messages for this socket); never fatal.
-    public private(set) var receiveOverruns: UInt64 = 0
+    private(set) var receiveOverruns: UInt64 = 0
     /// Netlink error messages received in reply to verdicts (e.g. an id the kernel no longer knows).
-    public private(set) var verdictErrors: UInt64 = 0
+    private(set) var verdictErrors: UInt64 = 0
     /// Messages that were truncated or unparseable (each still answered when its id was readable).
-    public private(set) var malformedMessages: UInt64 = 0
+    private(set) var malformedMessages: UInt64 = 0
 
     private let socket: OpaquePointer
     /// The netlink socket's file descriptor (for diagnostics and fault injection; do not read or close it).
@@ -49,7 +49,9 @@ public final class NetfilterQueueSocket {
         precondition((1...1024).contains(configuration.batchSize), "batch size must be 1...1024")
         self.configuration = configuration
 
-        func failure(_ code: NetfilterQueueError.Code, _ operation: String, _ number: Int32 = Glibc.errno)
+        func failure(
+            _ code: NetfilterQueueError.Code, _ operation: String, _ number: Int32 = Glibc.errno
+        )
             -> NetfilterQueueError
         {
             NetfilterQueueError(code: code, queue: queue, operation: operation, errno: number)
@@ -80,6 +82,7 @@ public final class NetfilterQueueSocket {
         self.messages = .allocate(capacity: batch)
         self.sendStorage = .allocate(byteCount: VerdictEncoder.maximumMessageSize * batch, alignment: 16)
         self.attributes = .allocate(capacity: Int(CNetfilterQueue_NFQA_MAX) + 1)
+        // `.allocate` never yields a nil base address, here and wherever the force unwraps below use one.
         for index in 0..<batch {
             iovecs[index] = iovec(iov_base: receiveStorage.baseAddress! + index * slotSize, iov_len: slotSize)
             var message = CNetfilterQueue_mmsghdr()
@@ -137,6 +140,8 @@ public final class NetfilterQueueSocket {
     /// Bind + copy parameters + max length + flags, in one message, acknowledged by the kernel.
     private func bindQueue() throws(NetfilterQueueError) {
         let queue = configuration.queueNumber
+        // Force unwraps: `sendStorage` comes from `.allocate` (never a nil base address); `nfq_nlmsg_put` returns
+        // its buffer argument (libnetfilter_queue `nlmsg.c`), never NULL.
         let buffer = UnsafeMutableRawPointer(sendStorage.baseAddress!).assumingMemoryBound(to: CChar.self)
         let header = nfq_nlmsg_put(buffer, Int32(NFQNL_MSG_CONFIG.rawValue), UInt32(queue))!
         // Since Linux 3.8 the protocol family of the bind command is ignored: one queue serves IPv4 and IPv6.
@@ -173,7 +178,7 @@ public final class NetfilterQueueSocket {
     /// soon as the bind is processed) are answered with `NF_REPEAT`, so the kernel queues them again and the
     /// receive loop judges them.
     private func awaitAcknowledgement(sequence: UInt32) -> Int32 {
-        let buffer = receiveStorage.baseAddress!
+        let buffer = receiveStorage.baseAddress!  // From `.allocate`: never nil.
         for _ in 0..<10_000 {
             let received = recv(descriptor, buffer, slotSize, 0)
             if received < 0 {
@@ -238,15 +243,17 @@ public final class NetfilterQueueSocket {
         var encoder = VerdictEncoder(buffer: sendStorage, queueNumber: configuration.queueNumber)
         var judged = 0
         for index in 0..<Int(received) {
-            let slot = receiveStorage.baseAddress! + index * slotSize
+            let slot = receiveStorage.baseAddress! + index * slotSize  // From `.allocate`: never nil.
             let length = Int(messages[index].msg_len)
             if messages[index].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 {
                 malformedMessages &+= 1
                 if let id = truncatedPacketID(slot, length: length) {
                     encoder.append(
                         id: id,
-                        verdict: judge(QueuedPacket(id: id, hardwareProtocol: 0, hook: 0, mark: 0,
-                                                    payload: UnsafeRawBufferPointer(start: nil, count: 0))))
+                        verdict: judge(
+                            QueuedPacket(
+                                id: id, hardwareProtocol: 0, hook: 0, mark: 0,
+                                payload: UnsafeRawBufferPointer(start: nil, count: 0))))
                     judged += 1
                 }
                 continue
@@ -269,14 +276,17 @@ public final class NetfilterQueueSocket {
                     malformedMessages &+= 1
                     continue
                 }
+                // `mnl_attr_get_payload` returns the attribute's address plus its header length (libmnl `attr.c`),
+                // never NULL for a non-NULL attribute; here and for the mark below.
                 let header = UnsafeRawPointer(mnl_attr_get_payload(headerAttribute)!)
                 let id = UInt32(bigEndian: header.loadUnaligned(as: UInt32.self))
                 let hardwareProtocol = UInt16(bigEndian: header.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
                 let hook = header.load(fromByteOffset: 6, as: UInt8.self)
                 var mark: UInt32 = 0
                 if let markAttribute = attributes[Int(NFQA_MARK.rawValue)] {
-                    mark = UInt32(bigEndian: UnsafeRawPointer(mnl_attr_get_payload(markAttribute)!)
-                        .loadUnaligned(as: UInt32.self))
+                    mark = UInt32(
+                        bigEndian: UnsafeRawPointer(mnl_attr_get_payload(markAttribute)!)
+                            .loadUnaligned(as: UInt32.self))
                 }
                 var payload = UnsafeRawBufferPointer(start: nil, count: 0)
                 if let payloadAttribute = attributes[Int(NFQA_PAYLOAD.rawValue)] {

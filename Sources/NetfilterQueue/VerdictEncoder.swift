@@ -30,6 +30,8 @@ public struct VerdictEncoder {
     /// - Precondition: `hasCapacity`.
     public mutating func append(id: UInt32, verdict: PacketVerdict) {
         precondition(hasCapacity, "verdict buffer full")
+        // Force unwraps: `hasCapacity` means the buffer holds at least one message, so it has a base address;
+        // `nfq_nlmsg_put` returns its buffer argument (libnetfilter_queue `nlmsg.c`), never NULL.
         let start = buffer.baseAddress!.advanced(by: count).assumingMemoryBound(to: CChar.self)
         let header = nfq_nlmsg_put(start, Int32(NFQNL_MSG_VERDICT.rawValue), UInt32(queueNumber))!
         nfq_nlmsg_verdict_put(header, Int32(bitPattern: id), Int32(bitPattern: verdict.verdict))

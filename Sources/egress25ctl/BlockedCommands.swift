@@ -89,7 +89,8 @@ struct BlockedFilterOptions: ParsableArguments {
             filter.untilMilliseconds = try Self.instant(until, option: "--until", now: now) * 1000
         }
         if let since = filter.sinceMilliseconds, let until = filter.untilMilliseconds, since >= until {
-            throw UsageError("--since (\(UTCTime.formatMilliseconds(since))) must be before --until (\(UTCTime.formatMilliseconds(until)))")
+            let (sinceText, untilText) = (UTCTime.formatMilliseconds(since), UTCTime.formatMilliseconds(until))
+            throw UsageError("--since (\(sinceText)) must be before --until (\(untilText))")
         }
         if let customer, customer.isEmpty { throw UsageError("--customer must not be empty") }
         return filter
@@ -155,11 +156,14 @@ struct BlockedQueryCommand: ParsableCommand {
             printJSONArray(records.map(BlockLogExport.jsonObject))
         case .table:
             printTable(
-                header: ["FIRST_SEEN", "LAST_SEEN", "SOURCE", "DESTINATION", "PORT", "ATTEMPTS", "SYNS", "CUSTOMER",
-                    "REASON", "NODE"],
+                header: [
+                    "FIRST_SEEN", "LAST_SEEN", "SOURCE", "DESTINATION", "PORT", "ATTEMPTS", "SYNS", "CUSTOMER",
+                    "REASON", "NODE",
+                ],
                 rows: records.map { record in
                     [
-                        UTCTime.format(record.firstSeenMilliseconds / 1000), UTCTime.format(record.lastSeenMilliseconds / 1000),
+                        UTCTime.format(record.firstSeenMilliseconds / 1000),
+                        UTCTime.format(record.lastSeenMilliseconds / 1000),
                         record.source.description, record.destination.description, String(record.destinationPort),
                         String(record.attempts), String(record.syns), record.customer ?? "-",
                         record.reason.description, record.nodeName,
@@ -175,7 +179,8 @@ struct BlockedQueryCommand: ParsableCommand {
 struct BlockedTopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
-        abstract: "Rank sources, customers or destinations by blocked SYNs (infected subscribers, fan-out to many MX hosts)."
+        abstract:
+            "Rank sources, customers or destinations by blocked SYNs (infected subscribers, fan-out to many MX hosts)."
     )
 
     @OptionGroup var location: BlockLogLocation
@@ -211,10 +216,12 @@ struct BlockedTopCommand: ParsableCommand {
             print("\(keyName),attempts,syns,destinations,sources,first_seen,last_seen")
             for entry in entries {
                 print(
-                    [BlockLogExport.csvField(entry.key), String(entry.attempts), String(entry.syns),
+                    [
+                        BlockLogExport.csvField(entry.key), String(entry.attempts), String(entry.syns),
                         String(entry.destinations), String(entry.sources),
                         UTCTime.formatMilliseconds(entry.firstSeenMilliseconds),
-                        UTCTime.formatMilliseconds(entry.lastSeenMilliseconds)].joined(separator: ","))
+                        UTCTime.formatMilliseconds(entry.lastSeenMilliseconds),
+                    ].joined(separator: ","))
             }
         case .json:
             printJSONArray(
@@ -226,7 +233,9 @@ struct BlockedTopCommand: ParsableCommand {
                 })
         case .table:
             printTable(
-                header: [keyName.uppercased(), "ATTEMPTS", "SYNS", "DESTINATIONS", "SOURCES", "FIRST_SEEN", "LAST_SEEN"],
+                header: [
+                    keyName.uppercased(), "ATTEMPTS", "SYNS", "DESTINATIONS", "SOURCES", "FIRST_SEEN", "LAST_SEEN",
+                ],
                 rows: entries.map { entry in
                     [
                         entry.key, String(entry.attempts), String(entry.syns), String(entry.destinations),
@@ -270,7 +279,9 @@ struct BlockedTimelineCommand: ParsableCommand {
     var format: BlockedListFormat = .table
 
     func run() throws {
-        guard customer != nil || source != nil else { throw UsageError("timeline needs --customer ID or --source ADDR") }
+        guard customer != nil || source != nil else {
+            throw UsageError("timeline needs --customer ID or --source ADDR")
+        }
         let bucketSeconds: Int64
         do {
             bucketSeconds = try UTCTime.parseDuration(bucket)
@@ -292,16 +303,21 @@ struct BlockedTimelineCommand: ParsableCommand {
             print("bucket,attempts,syns,destinations,sources,customers")
             for bucket in buckets {
                 print(
-                    [UTCTime.format(bucket.startMilliseconds / 1000), String(bucket.attempts), String(bucket.syns),
-                        String(bucket.destinations), BlockLogExport.csvField(bucket.sources.map(\.description).joined(separator: " ")),
-                        BlockLogExport.csvField(bucket.customers.joined(separator: " "))].joined(separator: ","))
+                    [
+                        UTCTime.format(bucket.startMilliseconds / 1000), String(bucket.attempts), String(bucket.syns),
+                        String(bucket.destinations),
+                        BlockLogExport.csvField(bucket.sources.map(\.description).joined(separator: " ")),
+                        BlockLogExport.csvField(bucket.customers.joined(separator: " ")),
+                    ].joined(separator: ","))
             }
         case .json:
             printJSONArray(
                 buckets.map { bucket in
-                    "{\"bucket\":\"\(UTCTime.format(bucket.startMilliseconds / 1000))\",\"attempts\":\(bucket.attempts)"
+                    let sources = bucket.sources.map { BlockLogExport.jsonString($0.description) }
+                    return "{\"bucket\":\"\(UTCTime.format(bucket.startMilliseconds / 1000))\""
+                        + ",\"attempts\":\(bucket.attempts)"
                         + ",\"syns\":\(bucket.syns),\"destinations\":\(bucket.destinations)"
-                        + ",\"sources\":[\(bucket.sources.map { BlockLogExport.jsonString($0.description) }.joined(separator: ","))]"
+                        + ",\"sources\":[\(sources.joined(separator: ","))]"
                         + ",\"customers\":[\(bucket.customers.map(BlockLogExport.jsonString).joined(separator: ","))]}"
                 })
         case .table:
@@ -356,7 +372,8 @@ struct BlockedExportCommand: ParsableCommand {
             guard let contact = reporterContact, let at = contact.lastIndex(of: "@"),
                 contact.index(after: at) < contact.endIndex, at > contact.startIndex
             else {
-                throw UsageError("--format xarf needs --reporter-contact with an e-mail address, e.g. abuse@isp.example")
+                throw UsageError(
+                    "--format xarf needs --reporter-contact with an e-mail address, e.g. abuse@isp.example")
             }
             let domain = reporterDomain ?? String(contact[contact.index(after: at)...])
             reporter = BlockLogExport.Reporter(organization: reporterOrg ?? domain, contact: contact, domain: domain)
@@ -376,6 +393,7 @@ struct BlockedExportCommand: ParsableCommand {
                 }
                 print("]")
             case .xarf:
+                // `reporter` is set above whenever the format is xarf (else a usage error was thrown).
                 let reports = try reader.sourceSummaries(filter).map {
                     BlockLogExport.xarfReport($0, reporter: reporter!, nodeName: nodeName)
                 }

@@ -189,7 +189,9 @@ struct Explanation {
             let ports = relay.ports.map { $0.map(String.init).joined(separator: ",") } ?? "every policed port"
             lines.append("relay:       \(relay.prefix) (\(ports))")
         }
-        lines.append("policy:      mode \(snapshot.policy.mode.rawValue), judged at \(UTCTime.format(time)), config \(configuration.sourcePath)")
+        lines.append(
+            "policy:      mode \(snapshot.policy.mode.rawValue), judged at \(UTCTime.format(time)), "
+                + "config \(configuration.sourcePath)")
         return lines.joined(separator: "\n")
     }
 
@@ -230,7 +232,8 @@ struct Explanation {
         if let relay {
             object["relay"] = ["host": relay.prefix.description, "ports": relay.ports.map { $0.map(Int.init) } ?? []]
         }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,6 +1,6 @@
-import Egress25System
 import ArgumentParser
 import Egress25Configuration
+import Egress25System
 import Foundation
 
 #if canImport(Glibc)

@@ -4,7 +4,7 @@ import Foundation
 import KernelRules
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `egress25ctl rules show|apply|remove`: the kernel side of egress25, rendered from the configuration.
@@ -179,15 +179,18 @@ struct RulesApplyCommand: ParsableCommand {
             ?? ConfigurationLoader.stateDirectoryHint(path: global.config).map { StateDirectory($0).lastAppliedRules }
             ?? StateDirectory.defaultLastAppliedRules
         var rules = KernelRuleSet.lockdown
-        var what = "no rules were saved (\(lastApplied)), so port 25 is now closed to everyone (every SYN to port "
+        var what =
+            "no rules were saved (\(lastApplied)), so port 25 is now closed to everyone (every SYN to port "
             + "25 is dropped, relays included) until the configuration is fixed and applied"
         if let data = FileManager.default.contents(atPath: lastApplied) {
             do {
                 rules = try JSONDecoder().decode(KernelRuleSet.self, from: data)
-                what = "no egress25 rules were installed, so the last applied rules were installed again from "
+                what =
+                    "no egress25 rules were installed, so the last applied rules were installed again from "
                     + lastApplied
             } catch {
-                what = "\(lastApplied) is unreadable (\(error)), so port 25 is now closed to everyone until the "
+                what =
+                    "\(lastApplied) is unreadable (\(error)), so port 25 is now closed to everyone until the "
                     + "configuration is fixed and applied"
             }
         }

@@ -281,7 +281,8 @@ struct SessionCommand: ParsableCommand {
         }
         let newHolder = change.started.first?.customer ?? change.renewed.first?.customer
         for binding in change.ended {
-            let why = newHolder.map { $0 == binding.customer ? "replaced" : "the address moved to \($0)" }
+            let why =
+                newHolder.map { $0 == binding.customer ? "replaced" : "the address moved to \($0)" }
                 ?? "a renewal by another customer contradicts it: no session holds the address until the next update"
             print("ended session \(binding.customer) \(binding.prefix) (\(why))")
         }

@@ -5,7 +5,7 @@ import ExceptionStore
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Opening the exception store for a support-staff command, and mapping its errors to exit codes.

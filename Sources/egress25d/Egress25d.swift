@@ -22,7 +22,9 @@ struct Egress25d: AsyncParsableCommand {
     @Option(name: .long, help: "The configuration file (YAML).")
     var config: String = "/etc/egress25/egress25.yaml"
 
-    @Flag(name: .long, help: "Validate the configuration and the exception store, print a summary, and exit (0 valid, 1 not).")
+    @Flag(
+        name: .long,
+        help: "Validate the configuration and the exception store, print a summary, and exit (0 valid, 1 not).")
     var checkConfig = false
 
     @Flag(name: .long, help: .hidden)

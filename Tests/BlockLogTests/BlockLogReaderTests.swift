@@ -37,12 +37,16 @@ import Testing
         // customer-7, new address, the next day 09:15Z; plus an IPv6 subscriber without customer
         let day2 = instant("2026-11-29T09:15:00Z")
         clock.set(day2)
-        push(ring, [
-            attempt(day2, from: "100.64.0.9", to: "192.0.2.25", port: 3000, customer: 7),
-            attempt(day2 + 1, from: "100.64.0.9", to: "192.0.2.26", port: 3001, customer: 7),
-            attempt(day2 + 2, from: "2001:db8::5", to: "2001:db8:ff::25", port: 4000, reason: .outsideScope, customer: -1,
-                exception: 3),
-        ])
+        push(
+            ring,
+            [
+                attempt(day2, from: "100.64.0.9", to: "192.0.2.25", port: 3000, customer: 7),
+                attempt(day2 + 1, from: "100.64.0.9", to: "192.0.2.26", port: 3001, customer: 7),
+                attempt(
+                    day2 + 2, from: "2001:db8::5", to: "2001:db8:ff::25", port: 4000, reason: .outsideScope,
+                    customer: -1,
+                    exception: 3),
+            ])
         clock.set(day2 + 120_000)
         writer.flush()
         writer.shutdown()
@@ -54,9 +58,10 @@ import Testing
         defer { directory.cleanup() }
         _ = try BlockLogReaderTests.fixture(directory.blockLog)
         let reader = BlockLogReader(directory: directory.blockLog)
-        #expect(fileNames(directory.blockLog) == [
-            "blocked-2026-11-28T22.sqlite", "blocked-2026-11-28T23.sqlite", "blocked-2026-11-29T09.sqlite",
-        ])
+        #expect(
+            fileNames(directory.blockLog) == [
+                "blocked-2026-11-28T22.sqlite", "blocked-2026-11-28T23.sqlite", "blocked-2026-11-29T09.sqlite",
+            ])
 
         let all = try reader.query(BlockLogFilter())
         #expect(all.count == 2 + 20 + 3)
@@ -84,7 +89,8 @@ import Testing
         #expect(try reader.query(BlockLogFilter(untilMilliseconds: day2)).count == 22)
         #expect(
             try reader.query(
-                BlockLogFilter(customer: "customer-7", sinceMilliseconds: BlockLogReaderTests.base + 6000,
+                BlockLogFilter(
+                    customer: "customer-7", sinceMilliseconds: BlockLogReaderTests.base + 6000,
                     untilMilliseconds: day2)
             ).map(\.destination) == [address("198.51.100.7")])
         // Only overlapping segments are opened; a slice is extended by one aggregation window (rows
@@ -124,7 +130,8 @@ import Testing
         #expect(destinations.map(\.key) == ["192.0.2.25"])
         #expect((destinations[0].syns, destinations[0].sources) == (4, 2))
 
-        let lastDay = try reader.top(by: .source, filter: BlockLogFilter(sinceMilliseconds: instant("2026-11-29T00:00:00Z")))
+        let lastDay = try reader.top(
+            by: .source, filter: BlockLogFilter(sinceMilliseconds: instant("2026-11-29T00:00:00Z")))
         #expect(Set(lastDay.map(\.key)) == ["100.64.0.9", "2001:db8::5"])
     }
 
@@ -153,10 +160,13 @@ import Testing
         var lines: [String] = []
         try reader.forEach(BlockLogFilter(source: prefix("100.64.0.1"))) { lines.append(BlockLogExport.csvLine($0)) }
         #expect(BlockLogExport.csvHeader.hasPrefix("first_seen,last_seen,source,destination,destination_port"))
-        #expect(lines == [
-            "2026-11-28T22:00:00.000Z,2026-11-28T22:00:05.000Z,100.64.0.1,192.0.2.25,25,2,3,customer-7,no_exception,,edge-1",
-            "2026-11-28T22:00:09.000Z,2026-11-28T22:00:09.000Z,100.64.0.1,198.51.100.7,25,1,1,customer-7,no_exception,,edge-1",
-        ])
+        #expect(
+            lines == [
+                "2026-11-28T22:00:00.000Z,2026-11-28T22:00:05.000Z,100.64.0.1,192.0.2.25,25,2,3,customer-7,"
+                    + "no_exception,,edge-1",
+                "2026-11-28T22:00:09.000Z,2026-11-28T22:00:09.000Z,100.64.0.1,198.51.100.7,25,1,1,customer-7,"
+                    + "no_exception,,edge-1",
+            ])
         #expect(BlockLogExport.csvField("a,\"b\"") == "\"a,\"\"b\"\"\"")
 
         var objects: [[String: Any]] = []
@@ -173,11 +183,14 @@ import Testing
 
         let summaries = try reader.sourceSummaries(BlockLogFilter(customer: "customer-8"))
         #expect(summaries.count == 1)
-        let reporter = BlockLogExport.Reporter(organization: "Example ISP", contact: "abuse@isp.example", domain: "isp.example")
+        let reporter = BlockLogExport.Reporter(
+            organization: "Example ISP", contact: "abuse@isp.example", domain: "isp.example")
         let report = BlockLogExport.xarfReport(summaries[0], reporter: reporter, nodeName: "edge-1")
         let json = try JSONSerialization.jsonObject(with: Data(report.utf8)) as! [String: Any]
         // xarf-core.json required fields
-        for field in ["xarf_version", "report_id", "timestamp", "reporter", "sender", "source_identifier", "category", "type"] {
+        for field in [
+            "xarf_version", "report_id", "timestamp", "reporter", "sender", "source_identifier", "category", "type",
+        ] {
             #expect(json[field] != nil, "\(field)")
         }
         #expect(json["xarf_version"] as? String == "4.0.0")
@@ -222,7 +235,8 @@ import Testing
             for index in 0..<count {
                 let item = BlockedAttempt(
                     timeMilliseconds: now, source: .v4(IPv4Address(0x6440_0000 + UInt32(pushed % 500))),
-                    destination: .v4(IPv4Address(0xC000_0200 + UInt32(index % 100))), sourcePort: UInt16(pushed % 60_000),
+                    destination: .v4(IPv4Address(0xC000_0200 + UInt32(index % 100))),
+                    sourcePort: UInt16(pushed % 60_000),
                     destinationPort: 25, reason: .noException)
                 if ring.push(item) { pushed += 1 }
             }

@@ -23,9 +23,10 @@ import Testing
             writer.flush()
         }
         // now = 05:05: slices ending at or before 03:05 are expired: 00, 01, 02.
-        #expect(fileNames(directory.blockLog) == [
-            "blocked-2026-11-29T03.sqlite", "blocked-2026-11-29T04.sqlite", "blocked-2026-11-29T05.sqlite",
-        ])
+        #expect(
+            fileNames(directory.blockLog) == [
+                "blocked-2026-11-29T03.sqlite", "blocked-2026-11-29T04.sqlite", "blocked-2026-11-29T05.sqlite",
+            ])
         #expect(logs.count(containing: "deleted segment") == 3)
         #expect(logs.count(containing: "file=blocked-2026-11-29T00.sqlite reason=retention") == 1)
         #expect(writer.statistics.segmentsDeleted == 3)

@@ -14,17 +14,19 @@ import Testing
         defer { directory.cleanup() }
         let clock = ManualClock(t0)
         let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
-        push(ring, [
-            attempt(t0, port: 1000),
-            attempt(t0 + 1000, port: 1000),  // retransmission
-            attempt(t0 + 3000, port: 1000),  // retransmission
-            attempt(t0 + 2000, port: 1001),  // new connection
-            attempt(t0 + 59_999, port: 1002),  // new connection, last ms of the window
-            attempt(t0 + 60_000, port: 1002),  // window edge: new row
-            attempt(t0 + 61_000, port: 1003),
-            attempt(t0 + 500, to: "192.0.2.26", port: 1000),  // other destination: own row
-            attempt(t0 + 500, port: 1000, destinationPort: 587),  // other destination port: own row
-        ])
+        push(
+            ring,
+            [
+                attempt(t0, port: 1000),
+                attempt(t0 + 1000, port: 1000),  // retransmission
+                attempt(t0 + 3000, port: 1000),  // retransmission
+                attempt(t0 + 2000, port: 1001),  // new connection
+                attempt(t0 + 59_999, port: 1002),  // new connection, last ms of the window
+                attempt(t0 + 60_000, port: 1002),  // window edge: new row
+                attempt(t0 + 61_000, port: 1003),
+                attempt(t0 + 500, to: "192.0.2.26", port: 1000),  // other destination: own row
+                attempt(t0 + 500, port: 1000, destinationPort: 587),  // other destination port: own row
+            ])
         clock.set(t0 + 62_000)
         writer.flush()
         writer.shutdown()
@@ -83,12 +85,14 @@ import Testing
         defer { directory.cleanup() }
         let clock = ManualClock(t0)
         let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
-        push(ring, [
-            attempt(t0, port: 1, customer: 7, generation: 1),
-            attempt(t0 + 1000, port: 2, customer: 7, generation: 3),  // same customer, new generation
-            attempt(t0 + 2000, port: 3, customer: 7, generation: 2),  // generation 2 maps to customer-107
-            attempt(t0 + 3000, port: 4, customer: -1, generation: 3, exception: 4),
-        ])
+        push(
+            ring,
+            [
+                attempt(t0, port: 1, customer: 7, generation: 1),
+                attempt(t0 + 1000, port: 2, customer: 7, generation: 3),  // same customer, new generation
+                attempt(t0 + 2000, port: 3, customer: 7, generation: 2),  // generation 2 maps to customer-107
+                attempt(t0 + 3000, port: 4, customer: -1, generation: 3, exception: 4),
+            ])
         writer.flush()
         writer.shutdown()
         let rows = try BlockLogReader(directory: directory.blockLog).query(BlockLogFilter())
@@ -230,7 +234,8 @@ import Testing
         var refused = 0
         for index in 0..<total {
             let item = BlockedAttempt(
-                timeMilliseconds: now + Int64(index / 1000), source: .v4(IPv4Address(0x6440_0000 + UInt32(index % 200))),
+                timeMilliseconds: now + Int64(index / 1000),
+                source: .v4(IPv4Address(0x6440_0000 + UInt32(index % 200))),
                 destination: .v4(IPv4Address(0xC000_0200 + UInt32(index % 50))), sourcePort: UInt16(index % 7 + 1),
                 destinationPort: 25, reason: .noException)
             if !ring.push(item) { refused += 1 }

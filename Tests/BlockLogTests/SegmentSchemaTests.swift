@@ -1,6 +1,6 @@
-import Egress25TestSupport
 import BlockLog
 import Egress25Core
+import Egress25TestSupport
 import Foundation
 import GRDB
 import Testing

@@ -12,7 +12,8 @@ import Testing
         let slice = SegmentSlice(containing: at, lengthSeconds: 3600)
         #expect(slice.startSeconds * 1000 == instant("2026-11-29T07:00:00Z"))
         #expect(SegmentSlice(fileName: slice.fileName) == slice)
-        #expect(SegmentSlice(fileName: "blocked-2026-11-29.sqlite") == SegmentSlice(containing: at, lengthSeconds: 86400))
+        #expect(
+            SegmentSlice(fileName: "blocked-2026-11-29.sqlite") == SegmentSlice(containing: at, lengthSeconds: 86400))
     }
 
     @Test func acrossMidnightUTC() {
@@ -22,7 +23,9 @@ import Testing
         #expect(SegmentSlice(containing: after, lengthSeconds: 3600).fileName == "blocked-2027-01-01T00.sqlite")
         #expect(SegmentSlice(containing: before, lengthSeconds: 86400).fileName == "blocked-2026-12-31.sqlite")
         #expect(SegmentSlice(containing: after, lengthSeconds: 86400).fileName == "blocked-2027-01-01.sqlite")
-        #expect(SegmentSlice(containing: before, lengthSeconds: 3600).next == SegmentSlice(containing: after, lengthSeconds: 3600))
+        #expect(
+            SegmentSlice(containing: before, lengthSeconds: 3600).next
+                == SegmentSlice(containing: after, lengthSeconds: 3600))
     }
 
     @Test func rejectsOtherNames() {

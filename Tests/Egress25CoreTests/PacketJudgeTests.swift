@@ -82,7 +82,8 @@ import Testing
     @Test("a blocked SYN gets the reject mark under the mask and a blocked attempt with reason, indices and time")
     func blocked() throws {
         let snapshot = try Self.snapshot()
-        let judgement = Self.judge(Self.ipv4([100, 64, 1, 2], [198, 51, 100, 7]), mark: 0x8000_0123, snapshot: snapshot)
+        let judgement = Self.judge(
+            Self.ipv4([100, 64, 1, 2], [198, 51, 100, 7]), mark: 0x8000_0123, snapshot: snapshot)
         #expect(judgement.verdict == .accept(mark: 0x4000_0123))
         #expect(judgement.decision == Decision(verdict: .block, reason: .blockedNoException))
         #expect(judgement.reasonSlot == Self.slot(.blockedNoException))
@@ -158,7 +159,8 @@ import Testing
     @Test("shadow mode accepts what it would block, with the accept mark, and still logs the attempt")
     func shadowMode() throws {
         let snapshot = try Self.snapshot(mode: .shadow)
-        let judgement = Self.judge(Self.ipv4([100, 64, 1, 2], [198, 51, 100, 7]), mark: 0x4000_0000, snapshot: snapshot)
+        let judgement = Self.judge(
+            Self.ipv4([100, 64, 1, 2], [198, 51, 100, 7]), mark: 0x4000_0000, snapshot: snapshot)
         #expect(judgement.verdict == .accept(mark: 0x8000_0000))
         #expect(judgement.decision == Decision(verdict: .accept, reason: .blockedNoException, shadow: true))
         #expect(judgement.reasonSlot == Self.slot(.blockedNoException))

@@ -289,7 +289,8 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         #expect(
             throws: PolicyBuildError(
                 message:
-                    "duplicate exception id \"cfg-acme\": configuration policy exception #1 and exception store entry #1"
+                    "duplicate exception id \"cfg-acme\": configuration policy exception #1 "
+                    + "and exception store entry #1"
             )
         ) {
             try PolicySnapshot(policy: Self.basePolicy(), exceptions: clash, bindings: [], generation: 1)
@@ -347,7 +348,8 @@ func syn(_ source: String, _ destination: String, port: UInt16 = 25, flags: TCPF
         #expect(
             throws: PolicyBuildError(
                 message:
-                    "duplicate exception id \"exception-12345\": exception store entry #12346 and exception store entry #20001"
+                    "duplicate exception id \"exception-12345\": exception store entry #12346 "
+                    + "and exception store entry #20001"
             )
         ) {
             try PolicySnapshot(policy: policy, exceptions: duplicated, bindings: [], generation: 1)

@@ -6,7 +6,9 @@ import Testing
 
 @Suite struct PrefixTableTests {
     /// Tables are built twice: with the direct index forced on (threshold 0) and off.
-    func table(_ entries: [(String, Int32)], indexed: Bool = true) throws -> (
+    func table(
+        _ entries: [(String, Int32)], indexed: Bool = true
+    ) throws -> (
         PrefixTable<Int32>, [(prefix: IPPrefix, value: Int32)]
     ) {
         let prefixes = try entries.map { (prefix: try IPPrefix(parsing: $0.0), value: $0.1) }

@@ -2,7 +2,6 @@ import Egress25TestSupport
 
 @testable import Egress25Core
 
-
 /// Random addresses and prefixes drawn from a few clusters, so that prefixes nest, overlap and repeat.
 enum Clustered {
     static let v4Clusters: [UInt32] = [0x0000_0000, 0x0A00_0000, 0x6440_0000, 0xFFFF_FF00]

@@ -123,7 +123,8 @@ import Testing
         #expect(try UTCTime.parseExpiry("2026-12-31", now: now) == UTCTime.parseRFC3339("2027-01-01T00:00:00Z"))
         #expect(try UTCTime.parseExpiry("2026-11-29", now: now) == UTCTime.parseRFC3339("2026-11-30T00:00:00Z"))
         // Everything else as parseInstant: times, durations from now.
-        #expect(try UTCTime.parseExpiry("2026-12-31T23:00:00Z", now: now) == UTCTime.parseRFC3339("2026-12-31T23:00:00Z"))
+        #expect(
+            try UTCTime.parseExpiry("2026-12-31T23:00:00Z", now: now) == UTCTime.parseRFC3339("2026-12-31T23:00:00Z"))
         #expect(try UTCTime.parseExpiry("30d", now: now) == now + 30 * 86400)
         #expect(throws: TimeParseError.self) { try UTCTime.parseExpiry("2026-13-01", now: now) }
     }

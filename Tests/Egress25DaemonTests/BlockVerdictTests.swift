@@ -33,7 +33,8 @@ import Testing
         #expect(setting.current.verdict(existingMark: 0) == .accept(mark: 0x25))
     }
 
-    static func configuration(_ extra: String = "", queue: String = "{ numbers: [0] }") throws -> Egress25Configuration {
+    static func configuration(_ extra: String = "", queue: String = "{ numbers: [0] }") throws -> Egress25Configuration
+    {
         try ConfigurationLoader.parse(
             yaml: "queue: \(queue)\npolicy:\n  subscriber_ranges: [100.64.0.0/10]\n\(extra)", path: "t.yaml")
     }

@@ -53,7 +53,8 @@ import Testing
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
-                #expect(String(buffer: response.body) == "queue 0 is not bound\nkernel rules: the queue rule is missing\n")
+                #expect(
+                    String(buffer: response.body) == "queue 0 is not bound\nkernel rules: the queue rule is missing\n")
             }
         }
     }
@@ -81,13 +82,13 @@ import Testing
         let queue = 54_327
         let configuration = directory.path + "/egress25.yaml"
         try """
-            node_name: metrics-test
-            state_directory: \(directory.path)/state
-            queue: { numbers: [\(queue)] }
-            policy:
-              subscriber_ranges: [100.64.0.0/24]
-              relay_hosts: [192.0.2.25]
-            """.write(toFile: configuration, atomically: true, encoding: .utf8)
+        node_name: metrics-test
+        state_directory: \(directory.path)/state
+        queue: { numbers: [\(queue)] }
+        policy:
+          subscriber_ranges: [100.64.0.0/24]
+          relay_hosts: [192.0.2.25]
+        """.write(toFile: configuration, atomically: true, encoding: .utf8)
         let daemon = try Daemon(configurationPath: configuration, logger: Logger(label: "metrics-test"))
         let application = Self.application(DaemonMetrics(daemon: daemon))
 

@@ -15,8 +15,11 @@ import Testing
             relayHosts: [RelayHost(prefix: try IPPrefix(parsing: relay))],
             exceptions: [
                 ExceptionRule(
-                    id: "exc-\(generation)", customer: "c-\(generation)", sources: [try IPPrefix(parsing: "100.64.9.0/24")],
-                    destinations: .prefixes([try IPPrefix(parsing: relay == "192.0.2.25" ? "198.51.100.0/24" : "203.0.113.0/24")]))
+                    id: "exc-\(generation)", customer: "c-\(generation)",
+                    sources: [try IPPrefix(parsing: "100.64.9.0/24")],
+                    destinations: .prefixes([
+                        try IPPrefix(parsing: relay == "192.0.2.25" ? "198.51.100.0/24" : "203.0.113.0/24")
+                    ]))
             ])
         return try PolicySnapshot(policy: policy, exceptions: [], bindings: [], generation: generation)
     }
@@ -30,8 +33,9 @@ import Testing
             ("100.64.1.1", "192.0.2.25"), ("100.64.1.1", "192.0.2.26"),
             ("100.64.9.9", "198.51.100.7"), ("100.64.9.9", "203.0.113.7"),
         ].map { source, destination in
-            Flow(source: try! IPAddress(parsing: source), destination: try! IPAddress(parsing: destination),
-                 sourcePort: 40000, destinationPort: 25, flags: .syn)
+            Flow(
+                source: try! IPAddress(parsing: source), destination: try! IPAddress(parsing: destination),
+                sourcePort: 40000, destinationPort: 25, flags: .syn)
         }
         let stop = Atomic<Bool>(false)
         let inconsistencies = Atomic<Int>(0)
@@ -46,7 +50,8 @@ import Testing
                     let snapshot = publisher.current
                     let policyA = snapshot.generation % 2 == 0
                     let verdicts = flows.map { snapshot.decide($0, now: 1_800_000_000).verdict }
-                    let expected: [Verdict] = policyA ? [.accept, .block, .accept, .block] : [.block, .accept, .block, .accept]
+                    let expected: [Verdict] =
+                        policyA ? [.accept, .block, .accept, .block] : [.block, .accept, .block, .accept]
                     if verdicts != expected { inconsistencies.add(1, ordering: .relaxed) }
                     count += verdicts.count
                 }
@@ -56,8 +61,10 @@ import Testing
         }
         var prebuilt: [PolicySnapshot] = []
         for generation in 1...64 {
-            prebuilt.append(try Self.snapshot(allowing: generation % 2 == 0 ? "192.0.2.25" : "192.0.2.26",
-                                              generation: UInt64(generation)))
+            prebuilt.append(
+                try Self.snapshot(
+                    allowing: generation % 2 == 0 ? "192.0.2.25" : "192.0.2.26",
+                    generation: UInt64(generation)))
         }
         for round in 0..<20_000 {
             publisher.publish(prebuilt[round % prebuilt.count])

@@ -11,11 +11,13 @@ import KernelRules
 /// the continuous prober), which `CommandRunner` does not do; they run in namespaces whose loopback is up.
 
 /// The output of a finished command.
-public struct CommandResult: Sendable {
+package struct CommandResult: Sendable {
     /// Exit status, or 128 + the signal number when a signal ended it.
-    public var status: Int32
-    public var output: String
-    public var error: String
+    package var status: Int32
+    /// Everything the command wrote to stdout.
+    package var output: String
+    /// Everything the command wrote to stderr.
+    package var error: String
 }
 
 /// Runs `arguments` (no shell; the tool is looked up in `PATH` and the sbin directories) with the environment
@@ -23,7 +25,7 @@ public struct CommandResult: Sendable {
 /// - Throws: `KernelRulesError` when the tool is missing, cannot be started, or runs longer than `timeout`
 ///   seconds (it is then killed).
 @discardableResult
-public func run(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
+package func run(_ arguments: [String], timeout: Double = 60) throws -> CommandResult {
     let runner = CommandRunner(timeoutSeconds: max(1, Int(timeout.rounded(.up))))
     let result = try runner.run(arguments)
     return CommandResult(status: result.status, output: result.standardOutput, error: result.standardError)

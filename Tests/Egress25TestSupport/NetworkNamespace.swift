@@ -2,17 +2,18 @@ import KernelRules
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A network namespace for one test. Nothing here touches the host's own (root namespace) interfaces or rules.
 ///
 /// ``init()`` creates a new, empty namespace (only a loopback, down) that goes away with the value;
 /// ``init(adopting:)`` names one that a ``NamespaceTopology`` made and removes.
-public final class NetworkNamespace: Sendable {
-    public let name: String
+package final class NetworkNamespace: Sendable {
+    /// The namespace name, as `ip netns` lists it.
+    package let name: String
     /// Runs commands inside the namespace (`ip netns exec NAME ...`).
-    public let runner: CommandRunner
+    package let runner: CommandRunner
     private let owned: Bool
 
     /// Distinguishes the namespaces and topologies of tests that run in parallel in one test process.
@@ -26,7 +27,7 @@ public final class NetworkNamespace: Sendable {
     }
 
     /// Creates a fresh namespace `e25cfg-<pid>-<n>`, deleted when this value goes away.
-    public init() throws {
+    package init() throws {
         name = "e25cfg-\(getpid())-\(Self.nextNumber())"
         try CommandRunner().check(["ip", "netns", "add", name])
         runner = CommandRunner(prefix: ["ip", "netns", "exec", name])
@@ -34,7 +35,7 @@ public final class NetworkNamespace: Sendable {
     }
 
     /// A namespace made (and removed) by someone else.
-    public init(adopting name: String) {
+    package init(adopting name: String) {
         self.name = name
         runner = CommandRunner(prefix: ["ip", "netns", "exec", name])
         owned = false
@@ -47,7 +48,7 @@ public final class NetworkNamespace: Sendable {
     /// Runs a command inside the namespace; requires exit status 0.
     /// - Returns: its standard output.
     @discardableResult
-    public func check(_ arguments: String..., input: String? = nil) throws -> String {
+    package func check(_ arguments: String..., input: String? = nil) throws -> String {
         try runner.check(arguments, input: input).standardOutput
     }
 }
@@ -62,14 +63,20 @@ public final class NetworkNamespace: Sendable {
 ///                       2001:db8:25::25, 2001:db8:99::25; iptables chain E25COUNT counts SYNs to :25 per address
 ///
 /// Built by ``init()``, removed (with every process still running in it) by ``tearDown()``.
-public final class NamespaceTopology: Sendable {
+package final class NamespaceTopology: Sendable {
     /// Namespace and interface name prefix; interface names are PREFIX + 2 characters (at most 15 in all).
-    public let prefix: String
-    public let subscriber: NetworkNamespace
-    public let router: NetworkNamespace
-    public let internet: NetworkNamespace
+    package let prefix: String
+    /// The subscriber namespace (`PREFIX-sub`).
+    package let subscriber: NetworkNamespace
+    /// The router namespace (`PREFIX-rtr`), where egress25d and its kernel rules run.
+    package let router: NetworkNamespace
+    /// The internet namespace (`PREFIX-net`) with the SMTP destinations.
+    package let internet: NetworkNamespace
 
-    public init() throws {
+    /// Builds the topology with `Tests/EndToEndTests/Scripts/topology.sh up` (root only).
+    ///
+    /// - Throws: ``TestFailure`` when the script fails, or what ``run(_:timeout:)`` throws.
+    package init() throws {
         prefix = "e25-\(getpid() % 10_000)-\(NetworkNamespace.nextNumber() % 100)"
         subscriber = NetworkNamespace(adopting: prefix + "-sub")
         router = NetworkNamespace(adopting: prefix + "-rtr")
@@ -79,7 +86,7 @@ public final class NamespaceTopology: Sendable {
     }
 
     /// Kills what still runs in the three namespaces and deletes them.
-    public func tearDown() {
+    package func tearDown() {
         _ = try? run(["bash", testScripts + "/topology.sh", "down", prefix])
     }
 }

@@ -1,16 +1,16 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A fresh directory under /tmp (`mkdtemp`, mode 0700), removed with everything in it by ``cleanup()``.
-public struct TemporaryDirectory: Sendable {
+package struct TemporaryDirectory: Sendable {
     /// The directory's absolute path.
-    public let path: String
+    package let path: String
 
     /// Creates `/tmp/<prefix>-XXXXXX`.
-    public init(prefix: String = "egress25-test") {
+    package init(prefix: String = "egress25-test") {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
         let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(result != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
@@ -18,7 +18,7 @@ public struct TemporaryDirectory: Sendable {
     }
 
     /// Removes the directory and everything below it.
-    public func cleanup() {
+    package func cleanup() {
         try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -1,27 +1,27 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Facts about the machine the tests run on, spelled once.
-public enum TestEnvironment {
+package enum TestEnvironment {
     /// Whether the tests run as root (effective uid 0): network namespaces, netfilter rules, NFQUEUE, chown.
-    public static let isRoot = geteuid() == 0
+    package static let isRoot = geteuid() == 0
 }
 
 /// The package root, found from this file's path (Tests/Egress25TestSupport/TestEnvironment.swift).
-public let packageRoot: String = {
+package let packageRoot: String = {
     var components = #filePath.split(separator: "/", omittingEmptySubsequences: false)
     components.removeLast(3)
     return components.joined(separator: "/")
 }()
 
 /// Tests/EndToEndTests/Scripts in the source tree: the topology script and the Python packet tools.
-public let testScripts = packageRoot + "/Tests/EndToEndTests/Scripts"
+package let testScripts = packageRoot + "/Tests/EndToEndTests/Scripts"
 
 /// The whole text of the file at `path` (UTF-8).
-public func readTextFile(_ path: String) throws -> String {
+package func readTextFile(_ path: String) throws -> String {
     guard let file = fopen(path, "r") else {
         throw TestFailure("cannot open \(path): \(String(cString: strerror(errno)))")
     }
@@ -37,7 +37,9 @@ public func readTextFile(_ path: String) throws -> String {
 }
 
 /// An error a test helper throws, with what went wrong.
-public struct TestFailure: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct TestFailure: Error, CustomStringConvertible {
+    /// What failed, printed by the test runner.
+    package var description: String
+    /// Creates a failure with its message.
+    package init(_ description: String) { self.description = description }
 }

@@ -86,8 +86,10 @@ struct BlockLogLiveTests {
 
     /// `synflood.py` from the subscriber: `count` raw SYNs (source ports 20000, 20001, ...); returns the number sent.
     private func flood(_ topology: Topology, to destination: String, count: Int, pps: Int? = nil) throws -> Int {
-        var arguments = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
-                         Self.subscriber, destination, "25", "\(count)", "30"]
+        var arguments = [
+            "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
+            Self.subscriber, destination, "25", "\(count)", "30",
+        ]
         if let pps { arguments.append("\(pps)") }
         let result = try run(arguments, timeout: 60)
         return Int(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
@@ -122,8 +124,9 @@ struct BlockLogLiveTests {
                 ["blocked", "query", "--source", "2001:db8:6400::10", "--format", "csv"])
             let lines = csv.split(separator: "\n")
             #expect(lines.count == 2 && lines[0].hasPrefix("first_seen,last_seen,source"), "\(csv)")
-            #expect(lines.last?.contains(",2001:db8:6400::10,2001:db8:99::25,25,2,2,,no_exception,,e2e-router") == true,
-                    "\(csv)")
+            #expect(
+                lines.last?.contains(",2001:db8:6400::10,2001:db8:99::25,25,2,2,,no_exception,,e2e-router") == true,
+                "\(csv)")
             #expect(try query(topology, ["--source", "203.0.113.10"]).isEmpty)
             #expect(try query(topology, ["--destination", "192.0.2.25"]).isEmpty)
             #expect(try query(topology, []).count == 2, "nothing else was logged")
@@ -173,19 +176,25 @@ struct BlockLogLiveTests {
             let customers = try #require(
                 try topology.ctlJSON(["blocked", "top", "--by", "customer", "--since", "1h", "--format", "json"])
                     as? [[String: Any]])
-            #expect(customers.contains { $0["customer"] as? String == "c-1001" && $0["syns"] as? Int == 5 },
-                    "\(customers)")
-            #expect(customers.contains { $0["customer"] as? String == "c-2002" && $0["syns"] as? Int == 3 },
-                    "\(customers)")
+            #expect(
+                customers.contains { $0["customer"] as? String == "c-1001" && $0["syns"] as? Int == 5 },
+                "\(customers)")
+            #expect(
+                customers.contains { $0["customer"] as? String == "c-2002" && $0["syns"] as? Int == 3 },
+                "\(customers)")
             let timeline = try #require(
                 try topology.ctlJSON(
-                    ["blocked", "timeline", "--customer", "c-1001", "--since", "1h", "--bucket", "1h", "--format",
-                     "json"]) as? [[String: Any]])
+                    [
+                        "blocked", "timeline", "--customer", "c-1001", "--since", "1h", "--bucket", "1h", "--format",
+                        "json",
+                    ]) as? [[String: Any]])
             #expect(timeline.reduce(0) { $0 + ($1["syns"] as? Int ?? 0) } == 5, "\(timeline)")
             let reports = try #require(
                 try topology.ctlJSON(
-                    ["blocked", "export", "--format", "xarf", "--since", "1h", "--reporter-contact",
-                     "abuse@isp.example"])
+                    [
+                        "blocked", "export", "--format", "xarf", "--since", "1h", "--reporter-contact",
+                        "abuse@isp.example",
+                    ])
                     as? [[String: Any]])
             #expect(reports.count == 2, "one report per source: \(reports)")
             let report = try #require(reports.first { $0["source_identifier"] as? String == Self.subscriber })
@@ -256,8 +265,9 @@ struct BlockLogLiveTests {
             let survived = try query(topology, ["--destination", "198.51.100.26"]).reduce(0) { $0 + $1.syns }
             let lost = 2000 - survived
             let bound = Int(rate * (Self.flushInterval + 0.1))
-            print("kill -9 at the end of a 1,000 SYN/s stream: \(survived) of 2000 SYNs kept, \(lost) lost "
-                  + "(\(Int(Double(lost) / rate * 1000)) ms of traffic; bound \(bound))")
+            print(
+                "kill -9 at the end of a 1,000 SYN/s stream: \(survived) of 2000 SYNs kept, \(lost) lost "
+                    + "(\(Int(Double(lost) / rate * 1000)) ms of traffic; bound \(bound))")
             #expect(survived <= 2000)
             #expect(lost <= bound, "lost \(lost) SYNs, more than \(bound)")
             #expect(try query(topology, ["--destination", "198.51.100.25"]).reduce(0) { $0 + $1.syns } == 1000)
@@ -275,10 +285,12 @@ struct BlockLogLiveTests {
             #expect(segments.count == hours.count, "one file per UTC hour, reopened after restarts: \(segments)")
             for segment in segments {
                 let check = try run(
-                    ["python3", "-c",
-                     "import sqlite3, sys; "
-                        + "print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])",
-                     directory + "/" + segment])
+                    [
+                        "python3", "-c",
+                        "import sqlite3, sys; "
+                            + "print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])",
+                        directory + "/" + segment,
+                    ])
                 #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(segment): \(check)")
             }
         }

@@ -27,8 +27,10 @@ struct ConntrackGuardTests {
         try topology.ctlSucceeding(["customer", "add", "c-1"])
         try topology.ctlSucceeding(["customer", "bind", "c-1", "100.64.0.10"])
         try topology.ctlSucceeding(
-            ["exception", "grant", "c-1", "--to", "198.51.100.25", "--for", "1h", "--reason", "guard test",
-             "--by", "e2e"])
+            [
+                "exception", "grant", "c-1", "--to", "198.51.100.25", "--for", "1h", "--reason", "guard test",
+                "--by", "e2e",
+            ])
         var connected = false
         for _ in 0..<30 where !connected {
             connected = try topology.probe("198.51.100.25", 25).outcome == .connected

@@ -29,12 +29,15 @@ struct CraftedPacketTests {
             if outcome.name.hasPrefix("control_relay_") {
                 #expect(outcome.outcome == "answered", "\(phase): the relay must answer: \(outcome)")
             } else {
-                #expect(outcome.outcome != "answered", "\(phase): a crafted SYN reached the MX and was answered: \(outcome)")
+                #expect(
+                    outcome.outcome != "answered", "\(phase): a crafted SYN reached the MX and was answered: \(outcome)"
+                )
             }
         }
         let answered = outcomes.filter { !$0.name.hasPrefix("control_relay_") && $0.outcome == "answered" }
-        print("measured: crafted corpus, \(phase): \(outcomes.count) cases; answered (must be none): "
-              + "\(answered.map(\.name)); all: \(outcomes.map(\.description).joined(separator: " "))")
+        print(
+            "measured: crafted corpus, \(phase): \(outcomes.count) cases; answered (must be none): "
+                + "\(answered.map(\.name)); all: \(outcomes.map(\.description).joined(separator: " "))")
     }
 
     /// Topology with the configuration written (reject, fail_policy closed, reject_mark 0x25), no rules yet.
@@ -54,7 +57,8 @@ struct CraftedPacketTests {
             let outcomes = try topology.craft()
             let byName = Dictionary(outcomes.map { ($0.name, $0.outcome) }, uniquingKeysWith: { first, _ in first })
             for (name, unfiltered) in corpus where unfiltered == "answered" {
-                #expect(byName[name] == "answered", "without rules, \(name) must be answered: \(byName[name] ?? "missing")")
+                #expect(
+                    byName[name] == "answered", "without rules, \(name) must be answered: \(byName[name] ?? "missing")")
             }
             print("measured: crafted corpus without rules: \(outcomes.map(\.description).joined(separator: " "))")
         }
@@ -95,7 +99,8 @@ struct CraftedPacketTests {
                 let rendered = try topology.ctl(["rules", "show", "--backend", "nftables"])
                 try #require(rendered.status == 0, "rules show --backend nftables: \(rendered.error)")
                 let script = rendered.output.replacingOccurrences(
-                    of: "queue( flags [a-z,]+)? num [0-9]+(-[0-9]+)?( bypass)?", with: "drop", options: .regularExpression)
+                    of: "queue( flags [a-z,]+)? num [0-9]+(-[0-9]+)?( bypass)?", with: "drop",
+                    options: .regularExpression)
                 try #require(!script.contains("queue num"), "every queue statement replaced: \(script)")
                 let path = topology.directory + "/egress25-dropqueue.nft"
                 try script.write(toFile: path, atomically: true, encoding: .utf8)

@@ -20,7 +20,9 @@ struct ExceptionLiveTests {
     private func withRouter(_ body: (Topology) throws -> Void) throws {
         try Topology.withRouter(
             prepare: { topology in
-                try topology.ctlSucceeding(["customer", "add", "c-1001", "--name", "Jane Doe", "--note", "telecommuter"])
+                try topology.ctlSucceeding([
+                    "customer", "add", "c-1001", "--name", "Jane Doe", "--note", "telecommuter",
+                ])
                 try topology.ctlSucceeding(["customer", "add", "c-2002", "--name", "John Roe"])
             }, body)
     }
@@ -57,7 +59,9 @@ struct ExceptionLiveTests {
         return (result.outcome, result.end - started, returned - started)
     }
 
-    private func grant(_ topology: Topology, _ customer: String, to destination: String, _ validity: [String])
+    private func grant(
+        _ topology: Topology, _ customer: String, to destination: String, _ validity: [String]
+    )
         throws -> String
     {
         let output = try topology.ctlSucceeding(
@@ -74,8 +78,9 @@ struct ExceptionLiveTests {
             // The session reached the daemon (checked through `check`'s customer, then the kernel path).
             #expect(try topology.probe(Self.employerMX, 25).outcome == .refused)
             var state = try check(topology, Self.employerMX)
-            #expect(state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-1001",
-                    "\(state)")
+            #expect(
+                state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-1001",
+                "\(state)")
 
             // Grant: live within 1 s of the committed grant, only for the granted destination.
             var id = ""
@@ -84,8 +89,9 @@ struct ExceptionLiveTests {
             }
             #expect(live.outcome == .connected, "\(live) \(topology.daemonOutput)")
             #expect(live.seconds < 1.0, "exception live \(Int(live.seconds * 1000)) ms after the grant started")
-            print("exception live \(Int(live.seconds * 1000)) ms after the grant started "
-                  + "(the grant command took \(Int(live.command * 1000)) ms)")
+            print(
+                "exception live \(Int(live.seconds * 1000)) ms after the grant started "
+                    + "(the grant command took \(Int(live.command * 1000)) ms)")
             let banner = try topology.probe(Self.employerMX, 25)
             #expect(banner.outcome == .connected && banner.banner.hasPrefix("220 198.51.100.25"), "\(banner)")
             let other = try topology.probe(Self.otherMX, 25)
@@ -94,8 +100,9 @@ struct ExceptionLiveTests {
             state = try check(topology, Self.employerMX)
             #expect(state.verdict == "accept" && state.reason == "exception" && state.exception == id, "\(state)")
             state = try check(topology, Self.otherMX)
-            #expect(state.verdict == "block" && state.reason == "blocked_outside_scope" && state.exception == id,
-                    "\(state)")
+            #expect(
+                state.verdict == "block" && state.reason == "blocked_outside_scope" && state.exception == id,
+                "\(state)")
 
             // The address moves to c-2002: c-1001's exception must not leak to it.
             let blocked = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
@@ -104,14 +111,16 @@ struct ExceptionLiveTests {
             }
             #expect(blocked.outcome == .refused, "c-2002 got c-1001's exception: \(blocked)")
             #expect(blocked.seconds < 1.0, "blocked \(Int(blocked.seconds * 1000)) ms after the move started")
-            print("no leak: blocked \(Int(blocked.seconds * 1000)) ms after session stop + start began "
-                  + "(the two commands took \(Int(blocked.command * 1000)) ms)")
+            print(
+                "no leak: blocked \(Int(blocked.seconds * 1000)) ms after session stop + start began "
+                    + "(the two commands took \(Int(blocked.command * 1000)) ms)")
             for _ in 0..<3 {
                 #expect(try topology.probe(Self.employerMX, 25).outcome == .refused, "stays blocked for c-2002")
             }
             state = try check(topology, Self.employerMX)
-            #expect(state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-2002",
-                    "\(state)")
+            #expect(
+                state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-2002",
+                "\(state)")
 
             // Back to c-1001 (a new session ends c-2002's): the exception follows the customer.
             var back = ""
@@ -119,8 +128,9 @@ struct ExceptionLiveTests {
                 back = try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
             }
             #expect(back.contains("ended session c-2002"), "\(back)")
-            #expect(followed.outcome == .connected && followed.seconds < 1.0,
-                    "exception follows c-1001 back: \(followed)")
+            #expect(
+                followed.outcome == .connected && followed.seconds < 1.0,
+                "exception follows c-1001 back: \(followed)")
 
             // Revoke: blocked again within 1 s.
             let again = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
@@ -129,11 +139,13 @@ struct ExceptionLiveTests {
             }
             #expect(again.outcome == .refused, "\(again)")
             #expect(again.seconds < 1.0, "blocked \(Int(again.seconds * 1000)) ms after the revoke started")
-            print("revoke live \(Int(again.seconds * 1000)) ms after the revoke started "
-                  + "(the revoke command took \(Int(again.command * 1000)) ms)")
+            print(
+                "revoke live \(Int(again.seconds * 1000)) ms after the revoke started "
+                    + "(the revoke command took \(Int(again.command * 1000)) ms)")
             state = try check(topology, Self.employerMX)
-            #expect(state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-1001",
-                    "\(state)")
+            #expect(
+                state.verdict == "block" && state.reason == "blocked_no_exception" && state.customer == "c-1001",
+                "\(state)")
             #expect(try topology.probe("192.0.2.25", 25).outcome == .connected, "the relay is unaffected")
             let audit = try topology.ctlSucceeding(["exception", "show", id])
             #expect(audit.contains("revoked") && audit.contains("bob"), "\(audit)")
@@ -164,8 +176,9 @@ struct ExceptionLiveTests {
             state = try check(topology, Self.employerMX, at: rfc3339(expiry - 1))
             #expect(state.verdict == "accept" && state.exception == id, "last second of validity: \(state)")
             state = try check(topology, Self.employerMX, at: rfc3339(expiry))
-            #expect(state.verdict == "block" && state.reason == "blocked_exception_expired" && state.exception == id,
-                    "the expiry second: \(state)")
+            #expect(
+                state.verdict == "block" && state.reason == "blocked_exception_expired" && state.exception == id,
+                "the expiry second: \(state)")
 
             // Just before the expiry second: still connects.
             sleep(untilWallClock: Double(expiry) - 0.8)
@@ -182,11 +195,13 @@ struct ExceptionLiveTests {
             #expect(afterStart >= Double(expiry))
             #expect(after.outcome == .refused, "expired at \(rfc3339(expiry)), probed at \(afterStart): \(after)")
             #expect(try topology.metric("egress25_policy_reloads_total") == reloadsBefore, "judged, not reloaded")
-            #expect(try topology.metric(
-                "egress25_verdicts_total", ["reason": "blocked_exception_expired", "family": "ipv4"]) == 1)
+            #expect(
+                try topology.metric(
+                    "egress25_verdicts_total", ["reason": "blocked_exception_expired", "family": "ipv4"]) == 1)
             state = try check(topology, Self.employerMX)
-            #expect(state.verdict == "block" && state.reason == "blocked_exception_expired" && state.exception == id,
-                    "\(state)")
+            #expect(
+                state.verdict == "block" && state.reason == "blocked_exception_expired" && state.exception == id,
+                "\(state)")
             let expired = try topology.ctlSucceeding(["exception", "list", "--customer", "c-1001", "--expired"])
             #expect(expired.contains(id), "\(expired)")
             // The block log records the expired exception and the customer, within 2 s.
@@ -241,8 +256,10 @@ struct ExceptionLiveTests {
             DispatchQueue.concurrentPerform(iterations: destinations.count) { index in
                 do {
                     let result = try run(
-                        prefix + ["exception", "grant", "c-1001", "--to", destinations[index], "--for", "1h",
-                                  "--reason", "parallel grant \(index)", "--by", "agent-\(index)"] + config)
+                        prefix + [
+                            "exception", "grant", "c-1001", "--to", destinations[index], "--for", "1h",
+                            "--reason", "parallel grant \(index)", "--by", "agent-\(index)",
+                        ] + config)
                     results.withLock { $0[index] = result }
                 } catch {
                     failures.withLock { $0.append("\(error)") }
@@ -253,11 +270,13 @@ struct ExceptionLiveTests {
             for prober in probers { prober.start(deadline: started + 1.0) }
             let live = try probers.map { try $0.result(deadline: started + 1.0) }
             for (destination, result) in zip(destinations, live) {
-                #expect(result.outcome == .connected && result.end - started < 1.0,
-                        "\(destination): \(result.outcome) \(result.end - started) s after the grants started")
+                #expect(
+                    result.outcome == .connected && result.end - started < 1.0,
+                    "\(destination): \(result.outcome) \(result.end - started) s after the grants started")
             }
-            print("parallel grants live after \(live.map { Int(($0.end - started) * 1000) }) ms "
-                  + "(the two grant commands took \(Int((returned - started) * 1000)) ms)")
+            print(
+                "parallel grants live after \(live.map { Int(($0.end - started) * 1000) }) ms "
+                    + "(the two grant commands took \(Int((returned - started) * 1000)) ms)")
 
             #expect(failures.withLock { $0 }.isEmpty)
             let finished = results.withLock { $0 }

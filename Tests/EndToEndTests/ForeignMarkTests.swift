@@ -44,14 +44,14 @@ struct ForeignMarkTests {
             case .nftablesForwardBetweenJudgeAndEnforce:
                 let path = topology.directory + "/foreign.nft"
                 try """
-                    table inet e25foreign {
-                        chain forward {
-                            type filter hook forward priority -100; policy accept;
-                            meta mark set 0x0
-                        }
+                table inet e25foreign {
+                    chain forward {
+                        type filter hook forward priority -100; policy accept;
+                        meta mark set 0x0
                     }
+                }
 
-                    """.write(toFile: path, atomically: true, encoding: .utf8)
+                """.write(toFile: path, atomically: true, encoding: .utf8)
                 try topology.inRouterSucceeding(["nft", "-f", path])
             }
         }
@@ -71,8 +71,9 @@ struct ForeignMarkTests {
             let v4 = try topology.probe("198.51.100.25", 25)
             let v6 = try topology.probe("2001:db8:99::25", 25)
             let blockedAfter = try topology.metric("egress25_verdicts_by_action_total", ["verdict": "block"]) ?? 0
-            print("measured: foreign mark (\(chain.testDescription)): 198.51.100.25 \(v4), 2001:db8:99::25 \(v6), "
-                  + "blocked verdicts \(Int(blockedBefore)) -> \(Int(blockedAfter))")
+            print(
+                "measured: foreign mark (\(chain.testDescription)): 198.51.100.25 \(v4), 2001:db8:99::25 \(v6), "
+                    + "blocked verdicts \(Int(blockedBefore)) -> \(Int(blockedAfter))")
             #expect(v4.outcome != .connected, "\(chain.testDescription): a blocked SYN connected: \(v4)")
             #expect(v6.outcome != .connected, "\(chain.testDescription): a blocked IPv6 SYN connected: \(v6)")
             #expect(blockedAfter >= blockedBefore + 2, "the daemon judged both SYNs and blocked them")
@@ -86,8 +87,12 @@ struct ForeignMarkTests {
     @Test func aNonSubscriberPacketCarryingTheMarkBitsIsNotReset() throws {
         try withRouter { topology in
             // A non-subscriber IPv6 source beside 203.0.113.10.
-            try run(["ip", "-n", topology.sub, "addr", "add", "2001:db8:6500::10/64", "dev", topology.prefix + "s0", "nodad"])
-            try run(["ip", "-n", topology.rtr, "addr", "add", "2001:db8:6500::1/64", "dev", topology.prefix + "r0", "nodad"])
+            try run([
+                "ip", "-n", topology.sub, "addr", "add", "2001:db8:6500::10/64", "dev", topology.prefix + "s0", "nodad",
+            ])
+            try run([
+                "ip", "-n", topology.rtr, "addr", "add", "2001:db8:6500::1/64", "dev", topology.prefix + "r0", "nodad",
+            ])
             try run(["ip", "-n", topology.net, "-6", "route", "add", "2001:db8:6500::/64", "via", "2001:db8:ffff::1"])
             let v4Before = try topology.probe("198.51.100.25", 25, source: "203.0.113.10")
             try #require(v4Before.outcome == .connected, "a non-subscriber connects without a mark: \(v4Before)")
@@ -99,15 +104,20 @@ struct ForeignMarkTests {
             try #require(v6Before.outcome == .connected, "a non-subscriber connects without a mark (IPv6): \(v6Before)")
 
             try topology.inRouterSucceeding(
-                ["iptables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-s", "203.0.113.10", "-j", "MARK",
-                 "--set-xmark", "0x25/0x25"])
+                [
+                    "iptables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-s", "203.0.113.10", "-j", "MARK",
+                    "--set-xmark", "0x25/0x25",
+                ])
             try topology.inRouterSucceeding(
-                ["ip6tables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-s", "2001:db8:6500::10", "-j", "MARK",
-                 "--set-xmark", "0x25/0x25"])
+                [
+                    "ip6tables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-s", "2001:db8:6500::10", "-j", "MARK",
+                    "--set-xmark", "0x25/0x25",
+                ])
             let v4 = try topology.probe("198.51.100.25", 25, source: "203.0.113.10")
             let v6 = try topology.probe("2001:db8:99::25", 25, source: "2001:db8:6500::10")
-            print("measured: non-subscriber SYN carrying the mark bits 0x25: 203.0.113.10 -> \(v4), "
-                  + "2001:db8:6500::10 -> \(v6)")
+            print(
+                "measured: non-subscriber SYN carrying the mark bits 0x25: 203.0.113.10 -> \(v4), "
+                    + "2001:db8:6500::10 -> \(v6)")
             #expect(v4.outcome == .connected, "a non-subscriber IPv4 SYN with the mark bits was not let through: \(v4)")
             #expect(v6.outcome == .connected, "a non-subscriber IPv6 SYN with the mark bits was not let through: \(v6)")
             // The subscriber is still blocked.

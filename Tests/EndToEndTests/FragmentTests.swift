@@ -13,7 +13,9 @@ struct FragmentTests {
     }
 
     /// One raw SYN split after `first` bytes of the TCP segment (0: whole); `synack`, `reset` or `silent`.
-    private func rawSYN(_ topology: Topology, _ host: String, _ port: Int, first: Int, payload: Int = 0) throws
+    private func rawSYN(
+        _ topology: Topology, _ host: String, _ port: Int, first: Int, payload: Int = 0
+    ) throws
         -> String
     {
         let result = try run([
@@ -26,8 +28,10 @@ struct FragmentTests {
     /// The first-fragment check's drop counter in the router (`EGRESS25-FIRSTFRAG`'s last rule) for `tool`.
     private func firstFragmentDrops(_ topology: Topology, _ tool: String) throws -> Int {
         let listing = try run(
-            ["ip", "netns", "exec", topology.rtr, tool, "-w", "-t", "mangle", "-L", "EGRESS25-FIRSTFRAG",
-             "-v", "-x", "-n"]).output
+            [
+                "ip", "netns", "exec", topology.rtr, tool, "-w", "-t", "mangle", "-L", "EGRESS25-FIRSTFRAG",
+                "-v", "-x", "-n",
+            ]).output
         let dropLine = listing.split(separator: "\n").last { $0.contains("DROP") }
         return dropLine.flatMap { Int($0.split(separator: " ").first ?? "") } ?? -1
     }
@@ -55,16 +59,18 @@ struct FragmentTests {
 
     @Test func firstFragmentWithACompleteSYNIsBlockedLikeAnyOther() throws {
         try withRouter { topology in
-            let blockedBefore = try topology.metric(
-                "egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) ?? 0
+            let blockedBefore =
+                try topology.metric(
+                    "egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) ?? 0
             // A short first fragment (24 TCP bytes: the whole header + 4 data bytes) and a long one (104 TCP bytes).
             let short = try rawSYN(topology, "198.51.100.25", 25, first: 24, payload: 8)
             #expect(short != "synack", "\(short)")
             let long = try rawSYN(topology, "198.51.100.25", 25, first: 104, payload: 200)
             #expect(long != "synack", "\(long)")
             #expect(try topology.synsArrived(at: "198.51.100.25") == 0, "a fragmented SYN reached the MX")
-            let blocked = try topology.metric(
-                "egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) ?? 0
+            let blocked =
+                try topology.metric(
+                    "egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) ?? 0
             #expect(blocked == blockedBefore + 2, "blocked_no_exception \(blockedBefore) -> \(blocked)")
 
             // Allowed fragmented SYNs still get through: to the relay, and to the submission port.
@@ -86,7 +92,8 @@ struct FragmentTests {
             let tiny = try rawSYN(topology, "2001:db8:99::25", 25, first: 8)
             #expect(tiny == "silent", "\(tiny)")
             #expect(try firstFragmentDrops(topology, "ip6tables") == 1)
-            #expect(try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv6"]) ?? 0 == 0)
+            #expect(
+                try topology.metric("egress25_verdicts_total", ["reason": "malformed", "family": "ipv6"]) ?? 0 == 0)
 
             let blocked = try rawSYN(topology, "2001:db8:99::25", 25, first: 24, payload: 8)
             #expect(blocked != "synack", "\(blocked)")

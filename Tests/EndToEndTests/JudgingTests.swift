@@ -85,7 +85,10 @@ struct JudgingTests {
     @Test func secondDaemonOnTheSameQueueExitsWithAlreadyBound() throws {
         try withRouter { topology in
             let second = try run(
-                ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25d", "--config", topology.configPath],
+                [
+                    "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25d", "--config",
+                    topology.configPath,
+                ],
                 timeout: 20)
             #expect(second.status != 0)
             #expect(second.error.contains("queue 0 is already bound by another process"), "\(second.error)")
@@ -98,8 +101,10 @@ struct JudgingTests {
     @Test func floodAgainstAShortQueueNeverLeaksWhenClosed() throws {
         try withRouter(failPolicy: "closed", maxLength: 64) { topology in
             let flood = try run(
-                ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
-                 "100.64.0.10", "198.51.100.25", "25", "20000", "30"], timeout: 60)
+                [
+                    "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
+                    "100.64.0.10", "198.51.100.25", "25", "20000", "30",
+                ], timeout: 60)
             let sent = Int(flood.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             #expect(sent == 20_000, "flood sent \(flood.output) \(flood.error)")
             #expect(try topology.synsArrived(at: "198.51.100.25") == 0, "a flooded SYN reached a non-relay host")

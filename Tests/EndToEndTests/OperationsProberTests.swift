@@ -96,7 +96,9 @@ struct OperationsProberTests {
                 log = reload.log
                 #expect(!reload.succeeded, "an apply of an invalid configuration must fail: \(reload.log)")
                 let afterRules = try topology.kernelRulesSnapshot()
-                #expect(afterRules == before, "a failed apply changed the kernel rules:\nbefore:\n\(before)\nafter:\n\(afterRules)")
+                #expect(
+                    afterRules == before,
+                    "a failed apply changed the kernel rules:\nbefore:\n\(before)\nafter:\n\(afterRules)")
 
             case .rulesRestartWithABadConfiguration:
                 try topology.editConfiguration(Self.typo)
@@ -146,14 +148,17 @@ struct OperationsProberTests {
             usleep(500_000)
             let result = try prober.stop()
             let commands = log.split(separator: "\n").filter { $0.contains(" -> exit ") }.joined(separator: "; ")
-            print("measured: prober during \(operation.rawValue) (operation took \(Int(operationSeconds * 1000)) ms): "
-                  + "\(result); ran: \(commands)")
+            print(
+                "measured: prober during \(operation.rawValue) (operation took \(Int(operationSeconds * 1000)) ms): "
+                    + "\(result); ran: \(commands)")
             #expect(result.attempts >= 30, "the prober ran: \(result)")
-            #expect(result.connected == 0,
-                    "\(operation.rawValue): \(result.connected) connects to a non-relay MX: \(result)\n\(log)")
+            #expect(
+                result.connected == 0,
+                "\(operation.rawValue): \(result.connected) connects to a non-relay MX: \(result)\n\(log)")
             // Afterwards port 25 is still blocked, and the relay still reachable.
             let blocked = try topology.probe("198.51.100.25", 25)
-            #expect(blocked.outcome == .refused, "\(operation.rawValue): afterwards a SYN to the MX: \(blocked)\n\(log)")
+            #expect(
+                blocked.outcome == .refused, "\(operation.rawValue): afterwards a SYN to the MX: \(blocked)\n\(log)")
             #expect(try topology.probe("192.0.2.25", 25).outcome == .connected, "the relay connects afterwards")
             if checkRulesPresent {
                 #expect(try topology.egress25RulesPresent(), "the previous rules must stay after a failed start")

@@ -27,8 +27,10 @@ struct OperationsTests {
             // The kernel spreads by flow hash over addresses: 16 destinations use both queues.
             let destinations = (30..<46).map { "198.51.100.\($0)" } + ["198.51.100.25"]
             let flood = try run(
-                ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
-                 "100.64.0.10", destinations.joined(separator: ","), "25", "8000", "30"], timeout: 60)
+                [
+                    "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
+                    "100.64.0.10", destinations.joined(separator: ","), "25", "8000", "30",
+                ], timeout: 60)
             #expect(Int(flood.output.trimmingCharacters(in: .whitespacesAndNewlines)) == 8000, "\(flood.error)")
             usleep(300_000)
             let queue0 = try #require(try topology.kernelQueue(0))
@@ -83,8 +85,12 @@ struct OperationsTests {
             for _ in 0..<4 { #expect(try topology.probe("192.0.2.25", 25).outcome == .connected) }  // kernel fast path
             usleep(200_000)
             #expect(try topology.metric("egress25_verdicts_total", ["reason": "relay", "family": "ipv4"]) == 3)
-            #expect(try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) == 5)
-            #expect(try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv6"]) == 2)
+            #expect(
+                try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"])
+                    == 5)
+            #expect(
+                try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv6"])
+                    == 2)
             #expect(try topology.metric("egress25_verdicts_by_action_total", ["verdict": "block"]) == 7)
             #expect(try topology.metric("egress25_verdicts_by_action_total", ["verdict": "accept"]) == 3)
             #expect(try topology.metric("egress25_malformed_packets_total") == 0)
@@ -101,8 +107,10 @@ struct OperationsTests {
             let pid = try #require(topology.daemonPID)
             kill(pid, SIGSTOP)
             let flood = try run(
-                ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
-                 "100.64.0.10", "198.51.100.25", "25", "2000", "20"], timeout: 40)
+                [
+                    "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
+                    "100.64.0.10", "198.51.100.25", "25", "2000", "20",
+                ], timeout: 40)
             #expect(Int(flood.output.trimmingCharacters(in: .whitespacesAndNewlines)) == 2000)
             let waiting = try #require(try topology.kernelQueue(0)).waiting
             #expect(waiting == 2000, "the backlog waits in the kernel queue")
@@ -148,8 +156,10 @@ struct OperationsTests {
         defer { topology.tearDown() }
         try topology.writeConfiguration()
         let result = try run(
-            ["ip", "netns", "exec", topology.rtr, "capsh", "--drop=cap_net_admin", "--",
-             "-c", "exec \(EndToEnd.binaries)/egress25d --config \(topology.configPath)"], timeout: 20)
+            [
+                "ip", "netns", "exec", topology.rtr, "capsh", "--drop=cap_net_admin", "--",
+                "-c", "exec \(EndToEnd.binaries)/egress25d --config \(topology.configPath)",
+            ], timeout: 20)
         #expect(result.status != 0)
         let lines = result.error.split(separator: "\n")
         #expect(lines.count == 1, "\(result.error)")

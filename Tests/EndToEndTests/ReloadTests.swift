@@ -30,8 +30,10 @@ struct ReloadTests {
         // 10 s of SYNs at ~4,000/s alternating between the always-blocked and the sometimes-allowed host.
         let flood = Process()
         flood.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        flood.arguments = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
-                           "100.64.0.10", "198.51.100.25,198.51.100.26", "25", "40000", "12", "4000"]
+        flood.arguments = [
+            "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/synflood.py",
+            "100.64.0.10", "198.51.100.25,198.51.100.26", "25", "40000", "12", "4000",
+        ]
         flood.standardOutput = FileHandle.nullDevice
         try flood.run()
 
@@ -62,13 +64,15 @@ struct ReloadTests {
         let blocked = try #require(try topology.metric("egress25_verdicts_by_action_total", ["verdict": "block"]))
         #expect(Int(accepted + blocked) == queued, "every queued SYN got exactly one verdict")
         // Accepted SYNs are exactly the relay decisions for 198.51.100.26 under policy A, and each reached it.
-        let relayed = try #require(try topology.metric("egress25_verdicts_total", ["reason": "relay", "family": "ipv4"]))
+        let relayed = try #require(
+            try topology.metric("egress25_verdicts_total", ["reason": "relay", "family": "ipv4"]))
         #expect(relayed == accepted)
         #expect(Double(try topology.synsArrived(at: "198.51.100.26")) == accepted)
         let reloads = try #require(try topology.metric("egress25_policy_reloads_total"))
         #expect(reloads >= 100, "reloads applied: \(reloads)")
-        print("measured: reload storm: \(Int(reloads)) snapshots published for 1000 SIGHUPs; \(queued) SYNs queued, "
-              + "\(Int(accepted)) accepted, \(Int(blocked)) blocked, 0 dropped")
+        print(
+            "measured: reload storm: \(Int(reloads)) snapshots published for 1000 SIGHUPs; \(queued) SYNs queued, "
+                + "\(Int(accepted)) accepted, \(Int(blocked)) blocked, 0 dropped")
         #expect(try topology.metric("egress25_policy_reload_failures_total") == 0)
         #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
     }
@@ -127,7 +131,8 @@ struct ReloadTests {
         #expect(try topology.probe("198.51.100.25", 25).outcome == .connected, "shadow mode lets it through")
         usleep(300_000)
         #expect(try topology.metric("egress25_shadow_would_block_total") == 1)
-        #expect(try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) == 1)
+        #expect(
+            try topology.metric("egress25_verdicts_total", ["reason": "blocked_no_exception", "family": "ipv4"]) == 1)
         let check = try topology.ctl(["check", "100.64.0.10", "198.51.100.25"])
         #expect(check.output.contains("shadow mode: would have been blocked"), "\(check.output)")
     }

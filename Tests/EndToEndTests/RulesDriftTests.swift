@@ -92,11 +92,15 @@ struct RulesDriftTests {
                 .replacingOccurrences(of: "reject_mark: 0x25", with: "reject_mark: 0x40000000")
             try text.write(toFile: changed, atomically: true, encoding: .utf8)
             let refused = try run(
-                ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-                 "--config", changed])
+                [
+                    "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+                    "--config", changed,
+                ])
             #expect(refused.status == 1)
-            #expect(refused.error.contains("reject_mark 0x25/0x25, accept_mark 0x20") && refused.error.contains("0x40000000"),
-                    "\(refused.error)")
+            #expect(
+                refused.error.contains("reject_mark 0x25/0x25, accept_mark 0x20")
+                    && refused.error.contains("0x40000000"),
+                "\(refused.error)")
             // Nothing changed: blocked SYNs are still reset, and the rules still match the daemon.
             #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
             #expect(try topology.ctl(["rules", "status"]).status == 0)
@@ -109,8 +113,9 @@ struct RulesDriftTests {
                 (try topology.metric("egress25_policy_reload_failures_total") ?? 0) > failuresBefore
             }
             #expect(refusedReload)
-            #expect(topology.daemonOutput.contains("policy.reject_mark (0x25 -> 0x40000000) changed"),
-                    "\(topology.daemonOutput)")
+            #expect(
+                topology.daemonOutput.contains("policy.reject_mark (0x25 -> 0x40000000) changed"),
+                "\(topology.daemonOutput)")
             #expect(topology.daemonOutput.contains("needs a restart"))
             #expect(try topology.probe("198.51.100.25", 25).outcome == .refused)
         }
@@ -127,8 +132,10 @@ struct RulesDriftTests {
         let text = try String(contentsOfFile: topology.configPath, encoding: .utf8) + "\nunknown_key: 1\n"
         try text.write(toFile: broken, atomically: true, encoding: .utf8)
         let result = try run(
-            ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-             "--fail-closed", "--config", broken])
+            [
+                "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+                "--fail-closed", "--config", broken,
+            ])
         #expect(result.status == 1)
         #expect(result.error.contains("last applied rules were installed again"), "\(result.error)")
         #expect(try topology.probe("192.0.2.25", 25).outcome == .connected, "relay open: the saved rules, not lockdown")
@@ -150,7 +157,9 @@ struct RulesDriftTests {
         usleep(500_000)
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        daemon.arguments = ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25d", "--config", topology.configPath]
+        daemon.arguments = [
+            "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25d", "--config", topology.configPath,
+        ]
         let log = topology.directory + "/squatted.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         daemon.standardError = FileHandle(forWritingAtPath: log)
@@ -158,7 +167,8 @@ struct RulesDriftTests {
         try daemon.run()
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }; daemon.waitUntilExit() }
         let logged = eventually(within: 5) {
-            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("the metrics listener on 127.0.0.1:9325 failed")
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains(
+                "the metrics listener on 127.0.0.1:9325 failed")
         }
         #expect(logged, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         #expect(daemon.isRunning)
@@ -175,8 +185,10 @@ struct RulesDriftTests {
 
         // First boot, nothing saved yet: the fallback closes port 25 to everyone, relays included.
         var result = try run(
-            ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-             "--fail-closed", "--last-applied", saved, "--config", broken])
+            [
+                "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+                "--fail-closed", "--last-applied", saved, "--config", broken,
+            ])
         #expect(result.status == 1)
         #expect(result.error.contains("broken.yaml:2"), "\(result.error)")
         #expect(result.error.contains("closed to everyone"), "\(result.error)")
@@ -188,8 +200,10 @@ struct RulesDriftTests {
         #expect(FileManager.default.fileExists(atPath: saved))
         try #require(try topology.ctl(["rules", "remove"]).status == 0)
         result = try run(
-            ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-             "--fail-closed", "--last-applied", saved, "--config", broken])
+            [
+                "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+                "--fail-closed", "--last-applied", saved, "--config", broken,
+            ])
         #expect(result.status == 1)
         #expect(result.error.contains("last applied rules were installed again"), "\(result.error)")
         #expect(try topology.ctl(["rules", "status"]).status == 0, "the restored rules are the saved ones")
@@ -198,8 +212,10 @@ struct RulesDriftTests {
 
         // With rules in place, a broken file changes nothing (no --fail-closed needed to keep them).
         result = try run(
-            ["ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-             "--config", broken])
+            [
+                "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+                "--config", broken,
+            ])
         #expect(result.status == 1)
         #expect(try topology.ctl(["rules", "status"]).status == 0)
     }

@@ -46,8 +46,10 @@ struct SessionLeaseLiveTests {
             try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
             let live = try measure(topology, Self.employerMX, from: .refused, to: .connected) {
                 try topology.ctlSucceeding(
-                    ["exception", "grant", "c-1001", "--to", Self.employerMX, "--for", "1h", "--reason",
-                     "telecommuter", "--by", "alice"])
+                    [
+                        "exception", "grant", "c-1001", "--to", Self.employerMX, "--for", "1h", "--reason",
+                        "telecommuter", "--by", "alice",
+                    ])
             }
             try #require(live.outcome == .connected, "the exception never went live: \(live)")
 
@@ -78,8 +80,10 @@ struct SessionLeaseLiveTests {
         try withRouter(extra: "sessions: { lease: 4s }") { topology in
             // The grant first (no address yet), then the session: its 4 s lease starts now.
             try topology.ctlSucceeding(
-                ["exception", "grant", "c-1001", "--to", Self.employerMX, "--for", "1h", "--reason", "telecommuter",
-                 "--by", "alice"])
+                [
+                    "exception", "grant", "c-1001", "--to", Self.employerMX, "--for", "1h", "--reason", "telecommuter",
+                    "--by", "alice",
+                ])
             try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
             let sessions = try #require(
                 try topology.ctlJSON(["session", "list", "--format", "json"]) as? [[String: Any]])
@@ -135,7 +139,8 @@ struct SessionLeaseLiveTests {
         let prune = try topology.ctl(["session", "prune", "--older-than", "7d", "--by", "cron"])
         #expect(prune.status == 2 && prune.error.contains("younger than 90 days"), "\(prune)")
         // reload refuses a pid file whose process is not egress25d.
-        try "\(getpid())\n".write(toFile: topology.directory + "/state/egress25d.pid", atomically: true, encoding: .utf8)
+        try "\(getpid())\n".write(
+            toFile: topology.directory + "/state/egress25d.pid", atomically: true, encoding: .utf8)
         let reload = try topology.ctl(["reload"])
         #expect(reload.status == 1 && reload.error.contains("not egress25d"), "\(reload)")
     }

@@ -9,9 +9,13 @@ import Glibc
 /// Whether the end-to-end suite can run: it needs root (network namespaces, NFQUEUE) and the tools.
 enum EndToEnd {
     static let hasTools = ["/usr/sbin/ip", "/usr/sbin/iptables", "/usr/sbin/ipset", "/usr/bin/python3"]
-        .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) || FileManager.default.isExecutableFile(atPath: $0.replacingOccurrences(of: "/usr/sbin", with: "/sbin")) }
+        .allSatisfy {
+            FileManager.default.isExecutableFile(atPath: $0)
+                || FileManager.default.isExecutableFile(atPath: $0.replacingOccurrences(of: "/usr/sbin", with: "/sbin"))
+        }
     static var enabled: Bool { TestEnvironment.isRoot && hasTools }
-    static let skipReason: Comment = "end-to-end tests need root, iproute2, iptables, ipset and python3 (run as root, as CI does)"
+    static let skipReason: Comment =
+        "end-to-end tests need root, iproute2, iptables, ipset and python3 (run as root, as CI does)"
 
     /// Tests/EndToEndTests/Scripts in the source tree.
     static let scripts = testScripts
@@ -21,7 +25,9 @@ enum EndToEnd {
         if let directory = ProcessInfo.processInfo.environment["EGRESS25_BIN_DIR"] { return directory }
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         while url.path != "/" {
-            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("egress25d").path) { return url.path }
+            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("egress25d").path) {
+                return url.path
+            }
             url.deleteLastPathComponent()
         }
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -57,7 +63,8 @@ final class Topology {
         temporary = TemporaryDirectory(prefix: "egress25-e2e")
         daemonLog = temporary.path + "/egress25d.log"
         do {
-            try FileManager.default.createDirectory(atPath: temporary.path + "/state", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: temporary.path + "/state", withIntermediateDirectories: true)
             // As readable as a directory made with the default umask (the daemon's state directory lives here).
             chmod(temporary.path, 0o755)
             namespaces = try NamespaceTopology()
@@ -67,15 +74,19 @@ final class Topology {
         }
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        listener.arguments = ["ip", "netns", "exec", net, "python3", EndToEnd.scripts + "/smtpd.py",
-                              "192.0.2.25:25", "198.51.100.25:25", "198.51.100.26:25", "198.51.100.25:587",
-                              "[2001:db8:25::25]:25", "[2001:db8:99::25]:25", "[2001:db8:99::25]:587"]
+        listener.arguments = [
+            "ip", "netns", "exec", net, "python3", EndToEnd.scripts + "/smtpd.py",
+            "192.0.2.25:25", "198.51.100.25:25", "198.51.100.26:25", "198.51.100.25:587",
+            "[2001:db8:25::25]:25", "[2001:db8:99::25]:25", "[2001:db8:99::25]:587",
+        ]
         listener.standardOutput = FileHandle.nullDevice
         try listener.run()
         self.listener = listener
         // Wait for the listener: a connect inside the internet namespace succeeds.
         for _ in 0..<100 {
-            let probe = try run(["ip", "netns", "exec", net, "python3", EndToEnd.scripts + "/probe.py", "192.0.2.25", "25", "0.5"])
+            let probe = try run([
+                "ip", "netns", "exec", net, "python3", EndToEnd.scripts + "/probe.py", "192.0.2.25", "25", "0.5",
+            ])
             if probe.output.hasPrefix("connected") { return }
             usleep(50_000)
         }
@@ -95,9 +106,11 @@ final class Topology {
     var configPath: String { directory + "/egress25.yaml" }
 
     /// Writes the daemon's configuration for this topology.
-    func writeConfiguration(blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096,
-                            queues: String = "[0]", relays: String = "[192.0.2.25, 2001:db8:25::25]",
-                            extra: String = "", to path: String? = nil) throws {
+    func writeConfiguration(
+        blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096,
+        queues: String = "[0]", relays: String = "[192.0.2.25, 2001:db8:25::25]",
+        extra: String = "", to path: String? = nil
+    ) throws {
         let yaml = """
             node_name: e2e-router
             state_directory: \(directory)/state
@@ -152,7 +165,9 @@ final class Topology {
     }
 
     /// The kernel's counters for `queue` in the router namespace.
-    func kernelQueue(_ queue: Int) throws -> (portID: UInt32, waiting: Int, dropped: Int, userDropped: Int, sequence: UInt32)? {
+    func kernelQueue(
+        _ queue: Int
+    ) throws -> (portID: UInt32, waiting: Int, dropped: Int, userDropped: Int, sequence: UInt32)? {
         let text = try run(["ip", "netns", "exec", rtr, "cat", "/proc/net/netfilter/nfnetlink_queue"]).output
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ").compactMap { Int($0) }
@@ -166,7 +181,8 @@ final class Topology {
     /// `egress25ctl ARGS --config <this topology's config>` run inside the router namespace.
     @discardableResult
     func ctl(_ arguments: [String]) throws -> CommandResult {
-        try run(["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25ctl"] + arguments + ["--config", configPath])
+        try run(
+            ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25ctl"] + arguments + ["--config", configPath])
     }
 
     /// Starts egress25d in the router namespace and waits until queue 0 is bound.
@@ -176,7 +192,8 @@ final class Topology {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
+        process.arguments =
+            ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
             + extraArguments
         FileManager.default.createFile(atPath: daemonLog, contents: nil)
         let output = FileHandle(forWritingAtPath: daemonLog)!
@@ -212,11 +229,14 @@ final class Topology {
 
     /// One TCP connect from the subscriber namespace.
     func probe(_ host: String, _ port: Int, timeout: Double = 2, source: String? = nil) throws -> ProbeResult {
-        var arguments = ["ip", "netns", "exec", sub, "python3", EndToEnd.scripts + "/probe.py", host, "\(port)", "\(timeout)"]
+        var arguments = [
+            "ip", "netns", "exec", sub, "python3", EndToEnd.scripts + "/probe.py", host, "\(port)", "\(timeout)",
+        ]
         if let source { arguments.append(source) }
         let line = try run(arguments).output.trimmingCharacters(in: .whitespacesAndNewlines)
         let fields = line.split(separator: " ", maxSplits: 2).map(String.init)
-        guard fields.count >= 2, let outcome = ProbeResult.Outcome(rawValue: fields[0]), let ms = Double(fields[1]) else {
+        guard fields.count >= 2, let outcome = ProbeResult.Outcome(rawValue: fields[0]), let ms = Double(fields[1])
+        else {
             throw TopologyError("probe printed \(line)")
         }
         return ProbeResult(outcome: outcome, milliseconds: ms, banner: fields.count > 2 ? fields[2] : "")
@@ -228,7 +248,8 @@ final class Topology {
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
             if fields.count > 8, fields[8] == Substring(destination) || fields.contains(Substring(destination)),
-               let packets = Int(fields[0]) {
+                let packets = Int(fields[0])
+            {
                 return packets
             }
         }
@@ -326,8 +347,10 @@ final class LiveProber {
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/probeloop.py",
-                             host, "\(port)", expected.rawValue]
+        process.arguments = [
+            "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/probeloop.py",
+            host, "\(port)", expected.rawValue,
+        ]
         input = Pipe()
         process.standardInput = input
         process.standardOutput = FileHandle(forWritingAtPath: outputPath)

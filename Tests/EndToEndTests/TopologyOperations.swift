@@ -24,7 +24,8 @@ extension Topology {
     func inRouterSucceeding(_ arguments: [String]) throws -> String {
         let result = try inRouter(arguments)
         guard result.status == 0 else {
-            throw TopologyError("\(arguments.joined(separator: " ")) exited \(result.status): \(result.error) \(result.output)")
+            throw TopologyError(
+                "\(arguments.joined(separator: " ")) exited \(result.status): \(result.error) \(result.output)")
         }
         return result.output
     }
@@ -87,8 +88,10 @@ enum CraftedCorpus {
 extension Topology {
     /// Runs the corpus (or the cases in `only`) from the subscriber namespace; one outcome per case, in order.
     func craft(wait: Double = 0.6, only: [String] = [], basePort: Int? = nil) throws -> [CraftedOutcome] {
-        var arguments = ["ip", "netns", "exec", sub, "python3", EndToEnd.scripts + "/craft.py",
-                         "--wait", "\(wait)", "--max-seconds", "150", "--interface", prefix + "s0"]
+        var arguments = [
+            "ip", "netns", "exec", sub, "python3", EndToEnd.scripts + "/craft.py",
+            "--wait", "\(wait)", "--max-seconds", "150", "--interface", prefix + "s0",
+        ]
         if !only.isEmpty { arguments += ["--only", only.joined(separator: ",")] }
         if let basePort { arguments += ["--base-port", "\(basePort)"] }
         let result = try run(arguments, timeout: 200)
@@ -128,17 +131,21 @@ final class ContinuousProber {
     private let started = Date()
 
     /// Starts the prober and waits (at most 10 s) until it has made its first attempt.
-    init(_ topology: Topology, targets: [String] = ["198.51.100.25:25", "[2001:db8:99::25]:25"],
-         maxSeconds: Double = 120) throws
-    {
+    init(
+        _ topology: Topology, targets: [String] = ["198.51.100.25:25", "[2001:db8:99::25]:25"],
+        maxSeconds: Double = 120
+    ) throws {
         let tag = UUID().uuidString.prefix(8)
         outputPath = topology.directory + "/prober-\(tag).out"
         stopPath = topology.directory + "/prober-\(tag).stop"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/prober.py",
-                             "--stop", stopPath, "--max", "\(maxSeconds)"] + targets
+        process.arguments =
+            [
+                "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/prober.py",
+                "--stop", stopPath, "--max", "\(maxSeconds)",
+            ] + targets
         process.standardOutput = FileHandle(forWritingAtPath: outputPath)
         process.standardError = FileHandle(forWritingAtPath: outputPath)
         try process.run()
@@ -198,9 +205,10 @@ final class ContinuousProber {
 /// A unit file from deploy/, read for its `Exec*` lines so that the tests follow the units when they change.
 /// `EGRESS25_UNIT_DIR` overrides the directory (e.g. to run the tests against another revision's units).
 struct SystemdUnit {
-    static let directory = ProcessInfo.processInfo.environment["EGRESS25_UNIT_DIR"]
+    static let directory =
+        ProcessInfo.processInfo.environment["EGRESS25_UNIT_DIR"]
         ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("deploy").path
+        .deletingLastPathComponent().appendingPathComponent("deploy").path
 
     let name: String
     /// Key and value of every assignment in the [Service] section, in order (continuation lines joined).
@@ -223,8 +231,11 @@ struct SystemdUnit {
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") { section = line; continue }
             guard section == "[Service]", let equals = line.firstIndex(of: "=") else { continue }
-            assignments.append((String(line[..<equals]).trimmingCharacters(in: .whitespaces),
-                                String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces)))
+            assignments.append(
+                (
+                    String(line[..<equals]).trimmingCharacters(in: .whitespaces),
+                    String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
+                ))
         }
         self.assignments = assignments
     }
@@ -266,7 +277,9 @@ extension Topology {
             }
             var arguments = text.split(separator: " ", omittingEmptySubsequences: true).map { word -> String in
                 var word = String(word)
-                if word.hasPrefix("\""), word.hasSuffix("\""), word.count >= 2 { word = String(word.dropFirst().dropLast()) }
+                if word.hasPrefix("\""), word.hasSuffix("\""), word.count >= 2 {
+                    word = String(word.dropFirst().dropLast())
+                }
                 for binary in ["egress25ctl", "egress25d"] where word == binary || word.hasSuffix("/" + binary) {
                     return EndToEnd.binaries + "/" + binary
                 }
@@ -289,7 +302,9 @@ extension Topology {
     /// Runs `unit`'s KEY commands in the router namespace as systemd does: in order, stopping at the first one
     /// that fails (unless its line has the "-" prefix). Returns whether they all succeeded, and what ran.
     @discardableResult
-    func runUnit(_ unit: SystemdUnit, _ key: String, mainPID: pid_t? = nil) throws
+    func runUnit(
+        _ unit: SystemdUnit, _ key: String, mainPID: pid_t? = nil
+    ) throws
         -> (succeeded: Bool, log: String)
     {
         var log = ""
@@ -333,7 +348,9 @@ extension Topology {
         }
         // Extra arguments of the unit's ExecStart beyond `--config FILE` are passed on.
         var extra = Array(start[0].arguments.dropFirst())
-        if let index = extra.firstIndex(of: "--config"), index + 1 < extra.count { extra.removeSubrange(index...index + 1) }
+        if let index = extra.firstIndex(of: "--config"), index + 1 < extra.count {
+            extra.removeSubrange(index...index + 1)
+        }
         try startDaemon(extraArguments: extra)
         return pre.log
     }
@@ -345,8 +362,10 @@ extension Topology {
         guard let daemon, daemon.isRunning else { return "not running" }
         daemonStoppedOnPurpose = true
         var log = try runUnit(unit, "ExecStop", mainPID: daemon.processIdentifier).log
-        let signals: [String: Int32] = ["SIGTERM": SIGTERM, "SIGINT": SIGINT, "SIGQUIT": SIGQUIT, "SIGHUP": SIGHUP,
-                                        "SIGKILL": SIGKILL, "SIGUSR1": SIGUSR1, "SIGUSR2": SIGUSR2]
+        let signals: [String: Int32] = [
+            "SIGTERM": SIGTERM, "SIGINT": SIGINT, "SIGQUIT": SIGQUIT, "SIGHUP": SIGHUP,
+            "SIGKILL": SIGKILL, "SIGUSR1": SIGUSR1, "SIGUSR2": SIGUSR2,
+        ]
         let signal = unit.value("KillSignal").flatMap { signals[$0.hasPrefix("SIG") ? $0 : "SIG" + $0] } ?? SIGTERM
         let timeout = unit.value("TimeoutStopSec").flatMap { Double($0.replacingOccurrences(of: "s", with: "")) } ?? 30
         if daemon.isRunning { kill(daemon.processIdentifier, signal) }

@@ -9,111 +9,111 @@ import Testing
 @Suite struct ReleasedStoreTests {
     /// Schema 1 (`v1-initial`), as the migrator of schema-1 builds created it.
     static let schema1SQL = """
-    CREATE TABLE customer (
-        id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),
-        name TEXT,
-        note TEXT,
-        created_at INTEGER NOT NULL
-    ) STRICT;
+        CREATE TABLE customer (
+            id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),
+            name TEXT,
+            note TEXT,
+            created_at INTEGER NOT NULL
+        ) STRICT;
 
-    -- kind: 'static' or 'session'. [valid_from, valid_until) in UTC seconds; valid_until NULL while in
-    -- force. prefix is canonical CIDR text; family 4 or 6; first/last are the first and last address
-    -- as fixed-width lowercase hex (8 or 32 digits), so text order is numeric order.
-    CREATE TABLE binding (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        customer_id TEXT NOT NULL REFERENCES customer(id),
-        prefix TEXT NOT NULL,
-        family INTEGER NOT NULL CHECK (family IN (4, 6)),
-        first TEXT NOT NULL,
-        last TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('static', 'session')),
-        valid_from INTEGER NOT NULL,
-        valid_until INTEGER
-    ) STRICT;
-    CREATE INDEX binding_by_customer ON binding(customer_id, valid_until);
-    -- Bindings in force, in address order; covering for the policy rebuild (no table lookups).
-    CREATE INDEX binding_open_by_first ON binding(family, first, last, customer_id, valid_from)
-        WHERE valid_until IS NULL;
-    CREATE INDEX binding_by_end ON binding(valid_until) WHERE valid_until IS NOT NULL;
+        -- kind: 'static' or 'session'. [valid_from, valid_until) in UTC seconds; valid_until NULL while in
+        -- force. prefix is canonical CIDR text; family 4 or 6; first/last are the first and last address
+        -- as fixed-width lowercase hex (8 or 32 digits), so text order is numeric order.
+        CREATE TABLE binding (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            customer_id TEXT NOT NULL REFERENCES customer(id),
+            prefix TEXT NOT NULL,
+            family INTEGER NOT NULL CHECK (family IN (4, 6)),
+            first TEXT NOT NULL,
+            last TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('static', 'session')),
+            valid_from INTEGER NOT NULL,
+            valid_until INTEGER
+        ) STRICT;
+        CREATE INDEX binding_by_customer ON binding(customer_id, valid_until);
+        -- Bindings in force, in address order; covering for the policy rebuild (no table lookups).
+        CREATE INDEX binding_open_by_first ON binding(family, first, last, customer_id, valid_from)
+            WHERE valid_until IS NULL;
+        CREATE INDEX binding_by_end ON binding(valid_until) WHERE valid_until IS NOT NULL;
 
-    -- destinations: NULL for any destination, else canonical CIDR prefixes joined by ','.
-    -- expires_at: NULL for permanent, else UTC seconds (exclusive).
-    CREATE TABLE exception (
-        id TEXT PRIMARY KEY NOT NULL,
-        customer_id TEXT NOT NULL REFERENCES customer(id),
-        destinations TEXT,
-        expires_at INTEGER,
-        reason TEXT NOT NULL,
-        ticket TEXT,
-        granted_by TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        revoked_at INTEGER,
-        revoked_by TEXT,
-        revoke_reason TEXT
-    ) STRICT;
-    CREATE INDEX exception_by_customer ON exception(customer_id);
-    CREATE INDEX exception_by_expiry ON exception(expires_at);
+        -- destinations: NULL for any destination, else canonical CIDR prefixes joined by ','.
+        -- expires_at: NULL for permanent, else UTC seconds (exclusive).
+        CREATE TABLE exception (
+            id TEXT PRIMARY KEY NOT NULL,
+            customer_id TEXT NOT NULL REFERENCES customer(id),
+            destinations TEXT,
+            expires_at INTEGER,
+            reason TEXT NOT NULL,
+            ticket TEXT,
+            granted_by TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER,
+            revoked_by TEXT,
+            revoke_reason TEXT
+        ) STRICT;
+        CREATE INDEX exception_by_customer ON exception(customer_id);
+        CREATE INDEX exception_by_expiry ON exception(expires_at);
 
-    CREATE TABLE audit (
-        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
-        at INTEGER NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        customer_id TEXT,
-        object_id TEXT,
-        before TEXT,
-        after TEXT
-    ) STRICT;
-    CREATE INDEX audit_by_customer ON audit(customer_id, sequence);
-    CREATE INDEX audit_by_object ON audit(object_id, sequence);
-    CREATE INDEX audit_by_time ON audit(at);
-    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    -- Only the session feed's entries may go (pruneSessionHistory, with their ended bindings); support
-    -- staff's changes stay forever.
-    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-        WHEN old.action NOT IN ('session.start', 'session.end')
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TABLE audit (
+            sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            customer_id TEXT,
+            object_id TEXT,
+            before TEXT,
+            after TEXT
+        ) STRICT;
+        CREATE INDEX audit_by_customer ON audit(customer_id, sequence);
+        CREATE INDEX audit_by_object ON audit(object_id, sequence);
+        CREATE INDEX audit_by_time ON audit(at);
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        -- Only the session feed's entries may go (pruneSessionHistory, with their ended bindings); support
+        -- staff's changes stay forever.
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            WHEN old.action NOT IN ('session.start', 'session.end')
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
-    -- One row. generation grows with every audited change, in the same transaction as the change:
-    -- the daemon polls it (changeToken) to notice writes by any process.
-    CREATE TABLE store_state (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        generation INTEGER NOT NULL
-    ) STRICT;
-    INSERT INTO store_state (id, generation) VALUES (1, 0);
-    CREATE TRIGGER audit_bumps_generation AFTER INSERT ON audit
-        BEGIN UPDATE store_state SET generation = generation + 1 WHERE id = 1; END;
+        -- One row. generation grows with every audited change, in the same transaction as the change:
+        -- the daemon polls it (changeToken) to notice writes by any process.
+        CREATE TABLE store_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            generation INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO store_state (id, generation) VALUES (1, 0);
+        CREATE TRIGGER audit_bumps_generation AFTER INSERT ON audit
+            BEGIN UPDATE store_state SET generation = generation + 1 WHERE id = 1; END;
 
-    PRAGMA user_version = 1;
-    """
+        PRAGMA user_version = 1;
+        """
 
     /// Schema 2 (`v2-leases-os-user`), applied on top of schema 1.
     static let schema2SQL = """
-    -- 1 when the session feed created the customer for an id the store had never seen (no exceptions,
-    -- no name); 0 when support staff added it.
-    ALTER TABLE customer ADD COLUMN auto_created INTEGER NOT NULL DEFAULT 0;
+        -- 1 when the session feed created the customer for an id the store had never seen (no exceptions,
+        -- no name); 0 when support staff added it.
+        ALTER TABLE customer ADD COLUMN auto_created INTEGER NOT NULL DEFAULT 0;
 
-    -- Sessions only: the lease end, UTC seconds (exclusive). An exception no longer applies through a
-    -- session at or after it; a start or renewal of the same session moves it to now + sessions.lease.
-    -- NULL for static bindings. Sessions open at the upgrade get one default lease (26 h) from the
-    -- upgrade (or their start, if later), so the upgrade itself cuts nobody off.
-    ALTER TABLE binding ADD COLUMN lease_until INTEGER;
-    UPDATE binding SET lease_until = max(valid_from, CAST(strftime('%s', 'now') AS INTEGER)) + 93600
-        WHERE kind = 'session' AND valid_until IS NULL;
-    -- The policy rebuild's covering index now includes the lease end.
-    DROP INDEX binding_open_by_first;
-    CREATE INDEX binding_open_by_first
-        ON binding(family, first, last, customer_id, valid_from, lease_until)
-        WHERE valid_until IS NULL;
+        -- Sessions only: the lease end, UTC seconds (exclusive). An exception no longer applies through a
+        -- session at or after it; a start or renewal of the same session moves it to now + sessions.lease.
+        -- NULL for static bindings. Sessions open at the upgrade get one default lease (26 h) from the
+        -- upgrade (or their start, if later), so the upgrade itself cuts nobody off.
+        ALTER TABLE binding ADD COLUMN lease_until INTEGER;
+        UPDATE binding SET lease_until = max(valid_from, CAST(strftime('%s', 'now') AS INTEGER)) + 93600
+            WHERE kind = 'session' AND valid_until IS NULL;
+        -- The policy rebuild's covering index now includes the lease end.
+        DROP INDEX binding_open_by_first;
+        CREATE INDEX binding_open_by_first
+            ON binding(family, first, last, customer_id, valid_from, lease_until)
+            WHERE valid_until IS NULL;
 
-    -- Who ran the command on the machine, beside the --by name: the effective user's login name
-    -- (getpwuid(geteuid())) and $SUDO_USER. NULL in entries written before v2.
-    ALTER TABLE audit ADD COLUMN os_user TEXT;
-    ALTER TABLE audit ADD COLUMN sudo_user TEXT;
+        -- Who ran the command on the machine, beside the --by name: the effective user's login name
+        -- (getpwuid(geteuid())) and $SUDO_USER. NULL in entries written before v2.
+        ALTER TABLE audit ADD COLUMN os_user TEXT;
+        ALTER TABLE audit ADD COLUMN sudo_user TEXT;
 
-    PRAGMA user_version = 2;
-    """
+        PRAGMA user_version = 2;
+        """
 
     /// GRDB's bookkeeping table, as `DatabaseMigrator` creates it.
     static let migrationsTableSQL = "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)"

@@ -13,7 +13,8 @@ import Testing
             ])
         #expect(try SessionLeaseFile.parse("", file: "empty.csv").isEmpty)
         // A byte order mark (spreadsheet exports) is not part of the first id.
-        #expect(try SessionLeaseFile.parse("\u{FEFF}c-1001,100.64.1.7\n", file: "bom.csv").map(\.customer) == ["c-1001"])
+        #expect(
+            try SessionLeaseFile.parse("\u{FEFF}c-1001,100.64.1.7\n", file: "bom.csv").map(\.customer) == ["c-1001"])
     }
 
     @Test(arguments: [

@@ -6,7 +6,7 @@ import Testing
 @testable import ExceptionStore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Issue 10: the session feed is the truth of who holds an address; leases bound exceptions.
@@ -42,10 +42,12 @@ import Testing
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         let id = try grantAny(store, "c-1001", now: t0 + 1)
-        #expect(try snapshot(store, at: t0 + 2).decide(syn("100.64.1.7", "198.51.100.9"), now: t0 + 2).verdict == .accept)
+        #expect(
+            try snapshot(store, at: t0 + 2).decide(syn("100.64.1.7", "198.51.100.9"), now: t0 + 2).verdict == .accept)
 
         // c-1001's Accounting-Stop is lost; the address goes to c-7777, whom the store has never seen.
-        let change = try store.startSession(customer: "c-7777", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 60)
+        let change = try store.startSession(
+            customer: "c-7777", prefix: prefix("100.64.1.7"), actor: "radius", now: t0 + 60)
         #expect(change.createdCustomers == ["c-7777"])
         #expect(change.ended.map(\.customer) == ["c-1001"])
         #expect(change.ended.first?.validUntil == t0 + 60)
@@ -178,7 +180,10 @@ import Testing
             leases, replace: true, actor: "import", now: t0 + 10, leaseSeconds: 600,
             plan: AddressPlan(subscriberRanges: Self.policy.subscriberRanges))
         #expect(change.createdCustomers == ["c-404", "c-505"])
-        #expect(Set(change.started.map(\.prefix)) == [prefix("100.64.0.1"), prefix("2001:db8:6400:100::/56"), prefix("100.64.0.9")])
+        #expect(
+            Set(change.started.map(\.prefix)) == [
+                prefix("100.64.0.1"), prefix("2001:db8:6400:100::/56"), prefix("100.64.0.9"),
+            ])
         #expect(change.renewed.map(\.prefix) == [prefix("100.64.0.2")])
         #expect(change.renewed.first?.leaseUntil == t0 + 610)
         #expect(change.ended.map(\.prefix) == [prefix("100.64.0.1")])
@@ -198,7 +203,9 @@ import Testing
         #expect(error?.code == .invalidArgument)
         #expect(error?.message.hasPrefix("bad.csv:2: ") == true)
         // A prefix outside the plan aborts with FILE:LINE too.
-        try expectNothingWritten(store, code: .invalidArgument, messageContains: "leases.csv:2: 198.51.100.7/32 is not inside") {
+        try expectNothingWritten(
+            store, code: .invalidArgument, messageContains: "leases.csv:2: 198.51.100.7/32 is not inside"
+        ) {
             try store.importSessions(
                 [
                     SessionLease(customer: "c-606", prefix: prefix("100.64.0.50"), origin: "leases.csv:1"),
@@ -221,7 +228,8 @@ import Testing
         }
         try expectNothingWritten(
             store, code: .invalidArgument,
-            messageContains: "100.64.0.0/23 is larger than the largest block a binding or session may cover (/24 for IPv4"
+            messageContains:
+                "100.64.0.0/23 is larger than the largest block a binding or session may cover (/24 for IPv4"
         ) {
             try store.startSession(customer: "c-1001", prefix: prefix("100.64.0.0/23"), actor: "r", now: t0, plan: plan)
         }
@@ -291,7 +299,10 @@ import Testing
                         VALUES ('c-1001', '100.64.1.7/32', 4, '64400107', '64400107', 'session', ?)
                         """, arguments: [t0])
                 try db.execute(
-                    sql: "INSERT INTO audit (at, actor, action, customer_id) VALUES (?, 'alice', 'customer.add', 'c-1001')",
+                    sql: """
+                        INSERT INTO audit (at, actor, action, customer_id)
+                        VALUES (?, 'alice', 'customer.add', 'c-1001')
+                        """,
                     arguments: [t0])
                 #expect(try Int.fetchOne(db, sql: "PRAGMA user_version") == 1)
             }

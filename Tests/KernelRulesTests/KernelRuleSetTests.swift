@@ -140,17 +140,26 @@ struct KernelRuleSetTests {
                 -A EGRESS25-FIRSTFRAG -p tcp -m u32 --u32 "0>>22&0x3C@16&0x0=0x0" -j RETURN
                 -A EGRESS25-FIRSTFRAG ! -p tcp -j RETURN
                 -A EGRESS25-FIRSTFRAG -j DROP
-                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" -j DROP
-                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x3FFF=0x2000" -j EGRESS25-FIRSTFRAG
-                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j RETURN
-                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
-                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m comment --comment "\(rules.fingerprintComment)" -j NFQUEUE --queue-num 0
+                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 --u32 "4&0x1FFF=1" \
+                -j DROP
+                -A EGRESS25-JUDGE -p tcp -m set --match-set egress25-subscribers-v4 src -m u32 \
+                --u32 "4&0x3FFF=0x2000" -j EGRESS25-FIRSTFRAG
+                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set \
+                --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j RETURN
+                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set \
+                --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
+                -A EGRESS25-JUDGE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set \
+                --match-set egress25-subscribers-v4 src -m comment --comment "\(rules.fingerprintComment)" \
+                -j NFQUEUE --queue-num 0
                 COMMIT
                 *filter
                 :EGRESS25-ENFORCE - [0:0]
-                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
-                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
-                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set --match-set egress25-subscribers-v4 src -m mark ! --mark 0x20/0x25 -j DROP
+                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set \
+                --match-set egress25-subscribers-v4 src -m mark --mark 0x25/0x25 -j REJECT --reject-with tcp-reset
+                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set \
+                --match-set egress25-subscribers-v4 src -m set --match-set egress25-relays-v4 dst -j RETURN
+                -A EGRESS25-ENFORCE -p tcp -m tcp --tcp-flags SYN,ACK SYN --dport 25 -m set \
+                --match-set egress25-subscribers-v4 src -m mark ! --mark 0x20/0x25 -j DROP
                 COMMIT
 
                 """)
@@ -186,7 +195,8 @@ struct KernelRuleSetTests {
         #expect(
             judgeRules == [
                 "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x1fff == 1 drop",
-                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x3fff == 0x2000 jump subscriber_first_fragment",
+                "ip saddr @subscribers_v4 ip protocol tcp ip frag-off & 0x3fff == 0x2000 "
+                    + "jump subscriber_first_fragment",
                 "ip6 saddr @subscribers_v6 frag frag-off 0 jump subscriber_first_fragment",
                 "ip saddr @subscribers_v4 \(syn) \(mark) reject with tcp reset",
                 "ip6 saddr @subscribers_v6 \(syn) \(mark) reject with tcp reset",
@@ -196,8 +206,9 @@ struct KernelRuleSetTests {
                 "ip6 saddr @subscribers_v6 \(syn) \(queue)",
             ])
         let firstFragment = try #require(text.range(of: "\tchain subscriber_first_fragment {\n"))
-        #expect(text[firstFragment.upperBound...].hasPrefix(
-            "\t\ttcp urgptr >= 0 return\n\t\tmeta l4proto != tcp return\n\t\tdrop\n\t}\n"))
+        #expect(
+            text[firstFragment.upperBound...].hasPrefix(
+                "\t\ttcp urgptr >= 0 return\n\t\tmeta l4proto != tcp return\n\t\tdrop\n\t}\n"))
         let enforceRules = text[enforce.upperBound...].split(separator: "\n")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("ip") }
         #expect(

@@ -6,7 +6,7 @@ import KernelRules
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 func occurrences(of needle: String, in text: String) -> Int {
@@ -16,7 +16,8 @@ func occurrences(of needle: String, in text: String) -> Int {
 @Suite(
     "KernelRulesInstaller in a throwaway network namespace",
     .serialized,
-    .enabled(if: TestEnvironment.isRoot, "needs root: creates network namespaces (ip netns add) and installs rules in them")
+    .enabled(
+        if: TestEnvironment.isRoot, "needs root: creates network namespaces (ip netns add) and installs rules in them")
 )
 struct KernelRulesInstallerTests {
     static let exampleRules: KernelRuleSet = {
@@ -163,7 +164,8 @@ struct KernelRulesInstallerTests {
         changed.rejectMask = 0x40
         let drift = inspector.check(changed)
         #expect(!drift.isCurrent)
-        #expect(drift.description.contains("mark=0x25/0x25") && drift.description.contains("mark=0x40/0x40"), "\(drift)")
+        #expect(
+            drift.description.contains("mark=0x25/0x25") && drift.description.contains("mark=0x40/0x40"), "\(drift)")
 
         let removal = try installer.remove()
         #expect(removal.removed == ["nftables table inet egress25"])

@@ -65,8 +65,10 @@ struct KernelRulesPacketTests {
         /// reassembled it and answered (nothing listens); `silent`: it never arrived whole.
         func rawSYN(_ host: String, _ port: Int, first: Int, payload: Int = 0) throws -> String {
             let result = try client.runner.run(
-                ["python3", testScripts + "/fragsyn.py", host.contains(":") ? "2001:db8:6400::10" : "100.64.0.10",
-                 host, "\(port)", "\(first)", "\(payload)", "1"])
+                [
+                    "python3", testScripts + "/fragsyn.py", host.contains(":") ? "2001:db8:6400::10" : "100.64.0.10",
+                    host, "\(port)", "\(first)", "\(payload)", "1",
+                ])
             return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
                 + (result.succeeded ? "" : " (status \(result.status): \(result.standardError))")
         }
@@ -139,7 +141,8 @@ struct KernelRulesPacketTests {
         #expect(try topology.connect("192.0.2.97", 25) == .timedOut, "partial mark: not rejected")
         #expect(try topology.connect("192.0.2.98", 587) == .timedOut, "marked, but not a policed port")
         try topology.router.check(
-            "ip6tables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "2001:db8:25::98", "-j", "MARK", "--or-mark", "0x25")
+            "ip6tables", "-t", "mangle", "-I", "FORWARD", "1", "-d", "2001:db8:25::98", "-j", "MARK", "--or-mark",
+            "0x25")
         #expect(try topology.connect("2001:db8:25::98", 25) == .refused, "IPv6: mark & 0x25 == 0x25: TCP reset")
     }
 
@@ -179,7 +182,8 @@ struct KernelRulesPacketTests {
     /// IPv6: a subscriber's first fragment without the whole TCP header is dropped in the kernel (RFC 7112; Linux
     /// receivers drop it too, RFC 8200 section 4.5, but not every MX host runs Linux); one with the whole header
     /// meets the SYN rules like an unfragmented packet.
-    @Test("fail closed, daemon down: IPv6 TCP first fragments are judged or dropped", arguments: ["iptables", "nftables"])
+    @Test(
+        "fail closed, daemon down: IPv6 TCP first fragments are judged or dropped", arguments: ["iptables", "nftables"])
     func ipv6FirstFragments(backend: String) throws {
         let topology = try Topology()
         try #require(try topology.waitUntilReachable(), "sanity: without rules the SYNs get through")

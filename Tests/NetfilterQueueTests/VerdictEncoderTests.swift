@@ -44,7 +44,8 @@ import Testing
     }
 
     @Test func capacityIsBoundedByTheBuffer() {
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: VerdictEncoder.maximumMessageSize * 2, alignment: 16)
+        let storage = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: VerdictEncoder.maximumMessageSize * 2, alignment: 16)
         defer { storage.deallocate() }
         var encoder = VerdictEncoder(buffer: storage, queueNumber: 1)
         encoder.append(id: 1, verdict: .accept(mark: 1))
