@@ -109,6 +109,9 @@ import Testing
 
         let worker = try #require(daemon.workers.first)
         try worker.bind()
+        // Running, the worker stays alive however slow the machine is (a bound worker that never returns from a
+        // receive for 5 s is reported as stuck, as a loaded CI machine showed).
+        worker.start()
         defer { worker.stop() }
         try await application.test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { response in
