@@ -1,24 +1,23 @@
 import Egress25Core
 
 /// Renders a ``KernelRuleSet`` for iptables/ip6tables and ipset: the form for kernels without the nftables
-/// `queue` expression. Equivalent to ``NftablesRenderer`` (see rules/egress25-iptables.sh):
+/// `queue` expression. Equivalent to ``NftablesRenderer`` (see rules/egress25-iptables.sh and rules/README.md):
 ///
 /// - ipsets `egress25-subscribers-v4`/`-v6` and `egress25-relays-v4`/`-v6` (`hash:net`, family inet/inet6),
-///   replaced atomically: filled under a temporary name (`…-new`), then `ipset swap`, then the old one destroyed;
-/// - chain `EGRESS25-JUDGE` in table mangle (reached from FORWARD): from a subscriber, TCP SYN without ACK
-///   (`--tcp-flags SYN,ACK SYN`, the exact equivalent of nft `tcp flags & (syn | ack) == syn`; `--syn` would
-///   let SYN+FIN or SYN+RST past the judge) to a policed port: to a relay → `RETURN` (not queued, continues
-///   through FORWARD as if untouched), else → `NFQUEUE --queue-num N` / `--queue-balance A:B`
-///   (`--queue-bypass` with fail_policy open); against tiny and overlapping TCP fragments (RFC 1858, RFC 3128;
-///   the same as ``NftablesRenderer``): first, an IPv4 TCP fragment from a subscriber at offset 1 → `DROP`
-///   (`-m u32 --u32 "4&0x1FFF=1"`: the 32 bits at byte 4 end with flags + fragment offset); last, an IPv4 TCP
-///   first fragment shorter than 80 bytes (`4&0x3FFF=0x2000&&0&0xFFFF=0:79`) and every IPv6 TCP first fragment
-///   (`-m frag --fragfirst --fragmore`) → `NFQUEUE`, whatever the port and flags;
-/// - chain `EGRESS25-ENFORCE` in table filter (reached from FORWARD; runs after mangle, so after the verdict):
-///   a SYN to a policed port whose mark has all reject-mark bits set (`-m mark --mark M/M`) →
-///   `REJECT --reject-with tcp-reset`; then a marked TCP first fragment → `DROP` (a truncated one gets no reset).
+///   staged under a temporary name (`…-new`) and swapped in only after the chains are committed;
+/// - chain `EGRESS25-FIRSTFRAG` (mangle): a first fragment returns only when it holds the TCP header (IPv4: u32
+///   proves the 4 bytes at IHL*4+16 exist; IPv6: the tcp match loads the header up to the flags) or a known
+///   non-TCP transport; anything else → `DROP` (RFC 7112, RFC 1858);
+/// - chain `EGRESS25-JUDGE` (mangle, reached from FORWARD), from subscribers only: an IPv4 TCP fragment at
+///   offset 1 → `DROP` (RFC 3128); first fragments → `EGRESS25-FIRSTFRAG`; optionally the conntrack guard; a SYN
+///   (`--tcp-flags SYN,ACK SYN`, so SYN+FIN is judged too) to a policed port already carrying the reject mark →
+///   `RETURN` (never queued twice); to a relay → `RETURN`; else → `NFQUEUE` (`--queue-num N` /
+///   `--queue-balance A:B`, `--queue-bypass` with fail_policy open) with the rules' fingerprint as comment;
+/// - chain `EGRESS25-ENFORCE` (filter, its jump kept first in FORWARD): a subscriber's SYN to a policed port with
+///   the reject mark under the mask → `REJECT --reject-with tcp-reset`; with fail_policy closed, relays →
+///   `RETURN`, then such a SYN without the accept mark → `DROP`.
 ///
-/// Both chains are replaced atomically with `iptables-restore --noflush` (declaring a chain flushes it in the
+/// The chains are replaced atomically with `iptables-restore --noflush` (declaring a chain flushes it in the
 /// same commit). The jumps are added once, checked with `-C` first: `-I FORWARD 1` in filter, so the reject
 /// comes before the router's own accept rules; `-A FORWARD` in mangle, so rules already there (such as TCPMSS
 /// clamping of SYNs) still see the SYNs that egress25d accepts (an NFQUEUE accept ends the table's chain).

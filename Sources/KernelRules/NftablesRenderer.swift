@@ -1,25 +1,20 @@
-/// Renders a ``KernelRuleSet`` as an nftables script for `nft -f -` (the primary form; see rules/egress25.nft).
+/// Renders a ``KernelRuleSet`` as an nftables script for `nft -f -` (the primary form; see rules/egress25.nft and
+/// rules/README.md, which explains each rule and the RFC it follows).
 ///
 /// One `table inet egress25` holds everything:
 /// - sets `subscribers_v4`/`_v6`, `relays_v4`/`_v6` (interval sets of prefixes) and `policed_ports`;
-/// - chain `judge` at the forward hook, priority mangle: from a subscriber, TCP SYN without ACK
-///   (`tcp flags & (syn | ack) == syn`) to a policed port: to a relay → accept (kernel fast path, works while
-///   the daemon is down), else → `queue num A-B` (flow hash over the queues; `bypass` with fail_policy open);
-/// - in `judge`, against tiny and overlapping TCP fragments (RFC 1858, RFC 3128; no conntrack, so nothing
-///   reassembles on the router): an IPv4 TCP fragment from a subscriber at fragment offset 1 (8 bytes: it can
-///   only overwrite the TCP flags of the first fragment, never legitimate) → drop, first of all; an IPv4 TCP
-///   first fragment (MF set, offset 0) shorter than 80 bytes, which may lack the TCP flags or ports the rules
-///   above match on (60-byte IP header at most + 20-byte TCP header), → the queue whatever its port and flags,
-///   so egress25d judges it: a complete TCP header like any packet, a truncated one as `malformed`; an IPv6 TCP
-///   first fragment (fragment header offset 0, M set) → the queue. Longer IPv4 first fragments carry the whole
-///   TCP header and meet the SYN rules like unfragmented packets; later fragments carry no TCP header and
-///   cannot become a SYN without their first fragment.
-/// - chain `enforce` at the forward hook, priority filter (after `judge`: a verdict accept from the queue ends
-///   only the `judge` chain): a SYN to a policed port whose mark has all reject-mark bits set
-///   (`meta mark & M == M`; the daemon ORs M into the packet's mark) → `reject with tcp reset`.
-///   Rendered whatever `block_action` is: with `drop` the daemon never sets the mark, so it never matches,
-///   and a reload that switches to `reject` needs no rule change. Then a marked TCP first fragment (IPv4 or
-///   IPv6) → drop: egress25d blocked it, and a truncated one (`malformed`) cannot be answered with a reset.
+/// - chain `subscriber_first_fragment`: a first fragment returns only when it holds the whole TCP header
+///   (`tcp urgptr` loads) or a known non-TCP transport; anything else is dropped (RFC 7112, RFC 1858);
+/// - chain `judge` at the forward hook, priority mangle, from subscribers only: an IPv4 TCP fragment at offset 1
+///   → drop (RFC 3128); IPv4 TCP first fragments and IPv6 fragment headers with offset 0 → the first-fragment
+///   check; optionally the conntrack guard (`policy.guard_non_syn`); a SYN to a policed port carrying the reject
+///   mark under the mask (a block answered with `NF_REPEAT`) → `reject with tcp reset`; a SYN without ACK to a
+///   policed port: to a relay → accept (kernel fast path, works while the daemon is down), else → `queue num
+///   A-B` (flow hash; `bypass` with fail_policy open) with the rules' fingerprint as comment;
+/// - chain `enforce` at the forward hook, priority filter (after `judge`): a subscriber's SYN to a policed port
+///   with the reject mark under the mask → `reject with tcp reset` (a block answered with `NF_ACCEPT`); with
+///   fail_policy closed, such a SYN not to a relay and without the accept mark → drop (never judged, or its mark
+///   was rewritten after the verdict).
 ///
 /// The forward hook is used because the router forwards subscriber traffic; source NAT happens later in
 /// postrouting, so `saddr` is still the subscriber's address.
