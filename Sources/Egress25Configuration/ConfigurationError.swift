@@ -46,21 +46,16 @@ public struct ConfigurationWarning: Sendable, Hashable, CustomStringConvertible 
     /// What is suspicious, starting with the key path.
     public var message: String
 
-    /// Creates a warning at `line`:`column` (both from 1; `nil` for the whole file) of `file`.
-    public init(file: String, line: Int?, column: Int?, message: String) {
-        self.file = file
-        self.line = line
-        self.column = column
-        self.message = message
-    }
-
-    init(_ node: ConfigurationNode, _ message: String) {
-        let error = node.error(message)
-        self.init(file: error.file, line: error.line, column: error.column, message: error.message)
-    }
-
     /// `FILE:LINE:COLUMN: warning: MESSAGE`, or `FILE: warning: MESSAGE` without a position.
     public var description: String {
         ConfigurationError(file: file, line: line, column: column, message: "warning: " + message).description
+    }
+}
+
+// Only the loader makes warnings: with the synthesized (internal) memberwise initializer, or this one.
+extension ConfigurationWarning {
+    init(_ node: ConfigurationNode, _ message: String) {
+        let error = node.error(message)
+        self.init(file: error.file, line: error.line, column: error.column, message: error.message)
     }
 }
