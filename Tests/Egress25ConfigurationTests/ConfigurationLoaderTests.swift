@@ -162,6 +162,18 @@ struct ConfigurationLoaderTests {
     // MARK: - errors with exact positions
 
     /// (YAML, expected `FILE:LINE:COL: MESSAGE`) for every kind of error.
+    /// Lines 1-6 of the exception cases: one subscriber range and exception `a` of customer `c`, up to its
+    /// `sources`; each case goes on at line 7, indented as the exception's keys.
+    static let exceptionA = """
+        policy:
+          subscriber_ranges: [10.0.0.0/8]
+          exceptions:
+            - id: a
+              customer: c
+              sources: [10.1.0.0/16]
+
+        """
+
     static let errorCases: [(String, String)] = [
         // The example from the brief: host bits, pointing at the offending list element.
         (
@@ -325,77 +337,47 @@ struct ConfigurationLoaderTests {
         ),
         // Exceptions.
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-                  reason: r
-                - id: a
-                  customer: d
-                  sources: [10.2.0.0/16]
-                  destinations: any
-                  reason: r
-            """,
+            exceptionA + """
+                      destinations: any
+                      reason: r
+                    - id: a
+                      customer: d
+                      sources: [10.2.0.0/16]
+                      destinations: any
+                      reason: r
+                """,
             "F:9:11: policy.exceptions[1].id: exception id \"a\" is already used by policy.exceptions[0]"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-                  reason: r
-                  expires_at: 2026-13-01T00:00:00Z
-            """,
+            exceptionA + """
+                      destinations: any
+                      reason: r
+                      expires_at: 2026-13-01T00:00:00Z
+                """,
             "F:9:19: policy.exceptions[0].expires_at: \"2026-13-01T00:00:00Z\" is not an RFC 3339 time such as "
                 + "2027-01-01T00:00:00Z: month 13 is out of range 1...12"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-                  reason: r
-                  not_before: 2027-01-01T00:00:00Z
-                  expires_at: 2026-01-01T00:00:00Z
-            """,
+            exceptionA + """
+                      destinations: any
+                      reason: r
+                      not_before: 2027-01-01T00:00:00Z
+                      expires_at: 2026-01-01T00:00:00Z
+                """,
             "F:10:19: policy.exceptions[0].expires_at: 2026-01-01T00:00:00Z is not after not_before "
                 + "(2027-01-01T00:00:00Z), so the exception would never apply"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: anny
-                  reason: r
-            """,
+            exceptionA + """
+                      destinations: anny
+                      reason: r
+                """,
             "F:7:21: policy.exceptions[0].destinations: \"anny\" is neither any nor a prefix (did you mean any?)"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-            """,
+            exceptionA + """
+                      destinations: any
+                """,
             "F:4:7: policy.exceptions[0].reason: required key is missing"
         ),
         (
