@@ -151,7 +151,7 @@ struct ConfigurationLoaderTests {
     func missingFile() {
         #expect(
             throws: ConfigurationError(
-                file: "/nonexistent/egress25.yaml", line: nil, column: nil,
+                .unreadable, file: "/nonexistent/egress25.yaml", line: nil, column: nil,
                 message: "cannot open the configuration file: No such file or directory "
                     + "(copy deploy/egress25.yaml there, or name another file with --config)")
         ) {
@@ -403,6 +403,21 @@ struct ConfigurationLoaderTests {
     func errorPositions(_ index: Int) {
         let (yaml, expected) = Self.errorCases[index]
         #expect(configurationError(yaml, path: "F") == expected)
+    }
+
+    @Test("the code tells invalid YAML and a wrong value apart (an unreadable file: missingFile)")
+    func errorCodes() {
+        func error(_ yaml: String) -> ConfigurationError? {
+            do {
+                _ = try ConfigurationLoader.parse(yaml: yaml, path: "F")
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(error("policy:\n  subscriber_ranges: [10.0.0.0/8\nqueue: {}\n")?.code == .syntax)
+        #expect(error("policy:\n  subscriber_ranges: [10.0.0.0/33]\n")?.code == .invalidValue)
+        #expect(error("policy:\n  subscriber_ranges: [10.0.0.0/8]\n")?.code == nil)
     }
 
     @Test("an exception whose sources are outside every subscriber range is a warning, with its position")

@@ -35,9 +35,10 @@ import Testing
         let fixture = StoreFixture()
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
-        try expectNothingWritten(store, code: .duplicateCustomer, messageContains: "c-1001") {
+        let duplicate = try expectNothingWritten(store, code: .duplicateCustomer, messageContains: "c-1001") {
             try store.addCustomer(id: "c-1001", name: "again", actor: "alice", now: t0)
         }
+        #expect(duplicate?.operation == "addCustomer(id:name:note:actor:now:)")
         for id in ["", "c 1001", "c-1001;drop", String(repeating: "x", count: 65), "kü-1"] {
             try expectNothingWritten(store, code: .invalidArgument, messageContains: "invalid customer id") {
                 try store.addCustomer(id: id, actor: "alice", now: t0)
