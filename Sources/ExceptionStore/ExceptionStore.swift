@@ -241,7 +241,10 @@ public final class ExceptionStore: Sendable {
     static func mapError(
         _ error: any Error, path: String, operation: String, function: String = #function
     ) -> ExceptionStoreError {
-        if let error = error as? ExceptionStoreError { return error }
+        if var error = error as? ExceptionStoreError {
+            error.operation = function  // thrown by a helper inside the transaction: name the store method
+            return error
+        }
         func failure(_ code: ExceptionStoreError.Code, _ message: String) -> ExceptionStoreError {
             ExceptionStoreError(code, message, operation: function)
         }

@@ -47,7 +47,8 @@ public struct ExceptionStoreError: Egress25Error, Hashable {
 
     /// What went wrong.
     public var code: Code
-    /// The store operation that failed: the function that found the failure, e.g. `grantException(_:now:)`.
+    /// The store operation that failed, e.g. `grantException(_:now:)`: the store method whose transaction failed,
+    /// else the function that found the failure (an input check made before any transaction).
     public var operation: String
     /// One line for the operator, naming the object (customer id, exception id, prefix, path).
     public var message: String

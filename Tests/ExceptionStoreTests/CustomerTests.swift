@@ -92,9 +92,10 @@ import Testing
         try store.bind(customer: "c-1001", prefix: prefix("192.0.2.0/28"), actor: "alice", now: t0)
         try store.startSession(customer: "c-2002", prefix: prefix("2001:db8:1::/56"), actor: "radius", now: t0)
 
-        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "unknown customer c-9") {
+        let unknown = try expectNothingWritten(store, code: .unknownCustomer, messageContains: "unknown customer c-9") {
             try store.bind(customer: "c-9", prefix: prefix("198.51.100.1"), actor: "alice", now: t0)
         }
+        #expect(unknown?.operation == "bind(customer:prefix:actor:now:plan:)", "the store method, not its helper")
         // Overlaps another customer's static binding (inside it, and around it).
         try expectNothingWritten(store, code: .conflict, messageContains: "c-1001") {
             try store.bind(customer: "c-2002", prefix: prefix("192.0.2.5"), actor: "alice", now: t0)
