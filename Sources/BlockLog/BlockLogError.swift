@@ -1,5 +1,7 @@
+import Egress25System
+
 /// An error of the block log: a segment that cannot be opened, read or written, or a bad setting.
-public struct BlockLogError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct BlockLogError: Egress25Error, Hashable {
     /// What failed.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
@@ -19,15 +21,17 @@ public struct BlockLogError: Error, Hashable, Sendable, CustomStringConvertible 
 
     /// What failed.
     public var code: Code
+    /// The block-log operation that failed: the function that found the failure, e.g. `timeline(_:bucketSeconds:)`.
+    public var operation: String
     /// A one-line message naming the file or field and the reason.
     public var message: String
 
-    /// Creates an error with `code` and a one-line `message`.
-    public init(_ code: Code, _ message: String) {
+    /// Creates an error with `code` and a one-line `message`; `operation` defaults to the calling function.
+    public init(_ code: Code, _ message: String, operation: String = #function) {
         self.code = code
+        self.operation = operation
         self.message = message
     }
-
     /// The message.
     public var description: String { message }
 }

@@ -330,7 +330,9 @@ public final class BlockLogReader: Sendable {
                 }
             }
         } catch let error as BlockLogError {
-            throw BlockLogError(error.code, error.message.hasPrefix(path) ? error.message : "\(path): \(error.message)")
+            throw BlockLogError(
+                error.code, error.message.hasPrefix(path) ? error.message : "\(path): \(error.message)",
+                operation: error.operation)
         } catch {
             throw BlockLogError(.segment, "\(path): \(error)")
         }

@@ -93,7 +93,8 @@ public enum ConfigurationLoader {
         } catch let error as YamlError {
             throw syntaxError(error, yaml: yaml, path: path)
         } catch {
-            throw ConfigurationError(file: path, line: nil, column: nil, message: "cannot parse YAML: \(error)")
+            throw ConfigurationError(
+                .syntax, file: path, line: nil, column: nil, message: "cannot parse YAML: \(error)")
         }
         guard let rootNode else {
             throw ConfigurationError(
@@ -586,7 +587,8 @@ public enum ConfigurationLoader {
     static func readFile(_ path: String) throws(ConfigurationError) -> String {
         func failure(_ what: String) -> ConfigurationError {
             let reason = SystemCallError.describe(errno)
-            return ConfigurationError(file: path, line: nil, column: nil, message: "cannot \(what): \(reason)")
+            return ConfigurationError(
+                .unreadable, file: path, line: nil, column: nil, message: "cannot \(what): \(reason)")
         }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -609,7 +611,8 @@ public enum ConfigurationLoader {
             bytes.append(contentsOf: chunk[0..<count])
             if bytes.count > 16 << 20 {
                 throw ConfigurationError(
-                    file: path, line: nil, column: nil, message: "the configuration file is larger than 16 MiB")
+                    .unreadable, file: path, line: nil, column: nil,
+                    message: "the configuration file is larger than 16 MiB")
             }
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -626,14 +629,15 @@ public enum ConfigurationLoader {
                     break decoding
                 }
             }
-            throw ConfigurationError(file: path, line: line, column: column, message: "the file is not UTF-8 text")
+            throw ConfigurationError(
+                .unreadable, file: path, line: line, column: column, message: "the file is not UTF-8 text")
         }
         return text
     }
 
     static func syntaxError(_ error: YamlError, yaml: String, path: String) -> ConfigurationError {
         func at(_ mark: Mark?, _ message: String) -> ConfigurationError {
-            ConfigurationError(file: path, line: mark?.line, column: mark?.column, message: message)
+            ConfigurationError(.syntax, file: path, line: mark?.line, column: mark?.column, message: message)
         }
         func contextText(_ context: YamlError.Context?) -> String {
             guard let context else { return "" }
@@ -658,7 +662,7 @@ public enum ConfigurationLoader {
                 }
             }
             return ConfigurationError(
-                file: path, line: offset == nil ? nil : line, column: offset == nil ? nil : column,
+                .syntax, file: path, line: offset == nil ? nil : line, column: offset == nil ? nil : column,
                 message: "cannot read YAML: \(problem)")
         default:
             return at(nil, "cannot parse YAML: \(error)")

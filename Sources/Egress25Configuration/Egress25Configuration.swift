@@ -179,9 +179,8 @@ public struct PolicySettings: Sendable {
         self.policy = policy
         self.blockAction = blockAction
         self.rejectMark = rejectMark
-        let acceptMark = acceptMark ?? Self.defaultAcceptMark(rejectMark: rejectMark)
-        self.acceptMark = acceptMark
-        self.rejectMask = rejectMask ?? (rejectMark | acceptMark)
+        (self.acceptMark, self.rejectMask) = BlockVerdictPolicy.marks(
+            rejectMark: rejectMark, acceptMark: acceptMark, rejectMask: rejectMask)
         self.guardNonSYN = guardNonSYN
     }
 

@@ -47,10 +47,19 @@ public struct BlockVerdictPolicy: Sendable, Hashable {
     ) {
         self.action = action
         self.rejectMark = rejectMark
-        let acceptMark = acceptMark ?? Self.defaultAcceptMark(rejectMark: rejectMark)
-        self.acceptMark = acceptMark
-        self.rejectMask = rejectMask ?? (rejectMark | acceptMark)
+        (self.acceptMark, self.rejectMask) = Self.marks(
+            rejectMark: rejectMark, acceptMark: acceptMark, rejectMask: rejectMask)
         self.repeatInJudgeChain = repeatInJudgeChain
+    }
+
+    /// `acceptMark` and `rejectMask` with their defaults filled in, as the configuration, the kernel rules and
+    /// the judge all resolve them: `acceptMark` defaults to ``defaultAcceptMark(rejectMark:)``, `rejectMask` to
+    /// `rejectMark | acceptMark`.
+    public static func marks(
+        rejectMark: UInt32, acceptMark: UInt32?, rejectMask: UInt32?
+    ) -> (acceptMark: UInt32, rejectMask: UInt32) {
+        let acceptMark = acceptMark ?? defaultAcceptMark(rejectMark: rejectMark)
+        return (acceptMark, rejectMask ?? (rejectMark | acceptMark))
     }
 
     /// The default `accept_mark`: the highest bit of `rejectMark` when it has more than one (no new mark bit is

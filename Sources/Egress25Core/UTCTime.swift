@@ -105,12 +105,19 @@ public enum UTCTime {
             }
             index += 1
         }
+        /// `count` digits named `name`, whose value must lie in `range`.
+        func number(_ count: Int, _ name: String, in range: ClosedRange<Int64>) throws(TimeParseError) -> Int64 {
+            let value = try digits(count, name)
+            guard range.contains(value) else {
+                throw fail("\(name) \(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+            }
+            return value
+        }
 
         if bytes.isEmpty { throw fail("empty time") }
         let year = try digits(4, "year")
         try expect(UInt8(ascii: "-"), after: "year")
-        let month = try digits(2, "month")
-        guard (1...12).contains(month) else { throw fail("month \(month) is out of range 1...12") }
+        let month = try number(2, "month", in: 1...12)
         try expect(UInt8(ascii: "-"), after: "month")
         let day = try digits(2, "day")
         let monthDays = daysInMonth(year: year, month: month)
@@ -128,14 +135,11 @@ public enum UTCTime {
             )
         }
         index += 1
-        let hour = try digits(2, "hour")
-        guard hour <= 23 else { throw fail("hour \(hour) is out of range 0...23") }
+        let hour = try number(2, "hour", in: 0...23)
         try expect(UInt8(ascii: ":"), after: "hour")
-        let minute = try digits(2, "minute")
-        guard minute <= 59 else { throw fail("minute \(minute) is out of range 0...59") }
+        let minute = try number(2, "minute", in: 0...59)
         try expect(UInt8(ascii: ":"), after: "minute")
-        let second = try digits(2, "second")
-        guard second <= 60 else { throw fail("second \(second) is out of range 0...60") }
+        let second = try number(2, "second", in: 0...60)
         if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             index += 1
             let start = index
@@ -152,11 +156,9 @@ public enum UTCTime {
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             let sign: Int64 = bytes[index] == UInt8(ascii: "+") ? 1 : -1
             index += 1
-            let offsetHour = try digits(2, "offset hour")
-            guard offsetHour <= 23 else { throw fail("offset hour \(offsetHour) is out of range 0...23") }
+            let offsetHour = try number(2, "offset hour", in: 0...23)
             try expect(UInt8(ascii: ":"), after: "offset hour")
-            let offsetMinute = try digits(2, "offset minute")
-            guard offsetMinute <= 59 else { throw fail("offset minute \(offsetMinute) is out of range 0...59") }
+            let offsetMinute = try number(2, "offset minute", in: 0...59)
             offset = sign * (offsetHour * 3600 + offsetMinute * 60)
         default:
             throw fail(

@@ -289,23 +289,17 @@ public final class Daemon: Sendable {
     /// match the kernel rules), e.g. `policy.reject_mark (0x25 -> 0x40)`; `nil` when none does.
     static func restartOnlyChange(from old: Egress25Configuration, to new: Egress25Configuration) -> String? {
         func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
-        if old.queue.numbers != new.queue.numbers {
-            return "queue.numbers (\(old.queue.numbers) -> \(new.queue.numbers))"
-        }
-        if old.queue.failPolicy != new.queue.failPolicy {
-            return "queue.fail_policy (\(old.queue.failPolicy.rawValue) -> \(new.queue.failPolicy.rawValue))"
-        }
-        if old.queue.maxLength != new.queue.maxLength {
-            return "queue.max_length (\(old.queue.maxLength) -> \(new.queue.maxLength))"
-        }
-        if old.policy.rejectMark != new.policy.rejectMark {
-            return "policy.reject_mark (\(hex(old.policy.rejectMark)) -> \(hex(new.policy.rejectMark)))"
-        }
-        if old.policy.acceptMark != new.policy.acceptMark {
-            return "policy.accept_mark (\(hex(old.policy.acceptMark)) -> \(hex(new.policy.acceptMark)))"
-        }
-        if old.policy.rejectMask != new.policy.rejectMask {
-            return "policy.reject_mask (\(hex(old.policy.rejectMask)) -> \(hex(new.policy.rejectMask)))"
+        // Each such setting: its key, and its value in the words of the message (equal words, equal values).
+        let settings: [(key: String, value: (Egress25Configuration) -> String)] = [
+            ("queue.numbers", { "\($0.queue.numbers)" }),
+            ("queue.fail_policy", { $0.queue.failPolicy.rawValue }),
+            ("queue.max_length", { "\($0.queue.maxLength)" }),
+            ("policy.reject_mark", { hex($0.policy.rejectMark) }),
+            ("policy.accept_mark", { hex($0.policy.acceptMark) }),
+            ("policy.reject_mask", { hex($0.policy.rejectMask) }),
+        ]
+        for (key, value) in settings where value(old) != value(new) {
+            return "\(key) (\(value(old)) -> \(value(new)))"
         }
         return nil
     }

@@ -32,12 +32,17 @@ final class DaemonMetrics: Sendable {
             last[key] = value
             return value >= previous ? value - previous : value
         }
-        let counter = registry.makeCounter(name: name, labels: labels, help: help)
+        let counter = registry.makeCounter(descriptor: Self.descriptor(name, help: help), labels: labels)
         if delta > 0 { counter.increment(by: Int64(clamping: delta)) }
     }
 
     private func gauge(_ name: String, _ labels: [(String, String)] = [], help: String, _ value: Double) {
-        registry.makeGauge(name: name, labels: labels, help: help).set(value)
+        registry.makeGauge(descriptor: Self.descriptor(name, help: help), labels: labels).set(value)
+    }
+
+    /// `name` whole (the unit is already part of egress25's metric names, e.g. `_total`) and its `# HELP` text.
+    private static func descriptor(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     /// The exposition text for `/metrics` (Prometheus text format 0.0.4).

@@ -5,23 +5,23 @@ import Musl
 #endif
 
 /// A failed system call: the call and `errno`, in the shape of egress25's other errors.
-public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertible {
+package struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The call that failed, e.g. `waitpid` or `open /var/lib/egress25/x`.
-    public var operation: String
+    package var operation: String
     /// `errno` after the call (`<errno.h>`).
-    public var errno: Int32
+    package var errno: Int32
 
     /// Creates an error for the `operation` that failed with `errno`.
-    public init(operation: String, errno: Int32) {
+    package init(operation: String, errno: Int32) {
         self.operation = operation
         self.errno = errno
     }
 
     /// `operation: reason`, e.g. `waitpid: No child processes`.
-    public var description: String { "\(operation): \(Self.describe(errno))" }
+    package var description: String { "\(operation): \(Self.describe(errno))" }
 
     /// `strerror(code)` as a String: the one place egress25 turns an errno into words.
-    public static func describe(_ code: Int32) -> String {
+    package static func describe(_ code: Int32) -> String {
         guard code != 0, let text = strerror(code) else { return "unknown error" }
         return String(cString: text)
     }
@@ -32,7 +32,7 @@ public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertibl
 /// - Returns: `body`'s result (>= 0).
 /// - Throws: ``SystemCallError`` naming `operation` with the `errno` of the failure.
 @inline(__always)
-public func syscall<T: FixedWidthInteger>(
+package func syscall<T: FixedWidthInteger>(
     _ operation: @autoclosure () -> String, _ body: () -> T
 )
     throws(SystemCallError) -> T
@@ -49,7 +49,7 @@ public func syscall<T: FixedWidthInteger>(
 /// Calls `body` until it does not fail with EINTR and returns its result, failures included (for calls whose
 /// callers handle other errnos themselves, such as EAGAIN on a non-blocking descriptor).
 @inline(__always)
-public func retryingOnInterrupt<T: FixedWidthInteger>(_ body: () -> T) -> T {
+package func retryingOnInterrupt<T: FixedWidthInteger>(_ body: () -> T) -> T {
     while true {
         let result = body()
         if result >= 0 || errno != EINTR { return result }

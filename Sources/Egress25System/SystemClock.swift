@@ -6,37 +6,37 @@ import Musl
 
 /// Clock readings without allocation, for the hot path and everything else: the one place egress25 calls
 /// `clock_gettime(2)`.
-public enum SystemClock {
+package enum SystemClock {
     /// Wall-clock time in ms since the Unix epoch (UTC), `CLOCK_REALTIME`.
     @inline(__always)
-    public static func realtimeMilliseconds() -> Int64 {
+    package static func realtimeMilliseconds() -> Int64 {
         let time = read(CLOCK_REALTIME)
         return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
     }
 
     /// Wall-clock time in s since the Unix epoch (UTC), `CLOCK_REALTIME`, rounded down.
     @inline(__always)
-    public static func realtimeSeconds() -> Int64 {
+    package static func realtimeSeconds() -> Int64 {
         Int64(read(CLOCK_REALTIME).tv_sec)
     }
 
     /// Monotonic time in ns, `CLOCK_MONOTONIC`.
     @inline(__always)
-    public static func monotonicNanoseconds() -> UInt64 {
+    package static func monotonicNanoseconds() -> UInt64 {
         let time = read(CLOCK_MONOTONIC)
         return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
 
     /// Monotonic time in ms, `CLOCK_MONOTONIC`: for intervals and liveness, immune to clock steps.
     @inline(__always)
-    public static func monotonicMilliseconds() -> Int64 {
+    package static func monotonicMilliseconds() -> Int64 {
         let time = read(CLOCK_MONOTONIC)
         return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
     }
 
     /// Monotonic time in s (fractional), `CLOCK_MONOTONIC`.
     @inline(__always)
-    public static func monotonicSeconds() -> Double {
+    package static func monotonicSeconds() -> Double {
         let time = read(CLOCK_MONOTONIC)
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }

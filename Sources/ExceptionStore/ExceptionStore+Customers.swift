@@ -61,11 +61,7 @@ extension ExceptionStore {
     {
         try read("read") { db in
             typealias Columns = BindingRecord.Columns
-            var request = BindingRecord.all()
-            if let customer {
-                _ = try Self.requireCustomer(db, customer)
-                request = request.filter(Columns.customerID == customer)
-            }
+            var request = try Self.rows(BindingRecord.self, of: customer, customerColumn: Columns.customerID, db)
             if let inForceAt {
                 request = request.filter(
                     Columns.validFrom <= inForceAt && (Columns.validUntil == nil || Columns.validUntil > inForceAt))

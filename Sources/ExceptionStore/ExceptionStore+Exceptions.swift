@@ -102,11 +102,7 @@ extension ExceptionStore {
     ) throws(ExceptionStoreError) -> [StoredException] {
         try read("read") { db in
             typealias Columns = ExceptionRecord.Columns
-            var request = ExceptionRecord.all()
-            if let customer {
-                _ = try Self.requireCustomer(db, customer)
-                request = request.filter(Columns.customerID == customer)
-            }
+            var request = try Self.rows(ExceptionRecord.self, of: customer, customerColumn: Columns.customerID, db)
             switch status {
             case .active:
                 request = request.filter(

@@ -134,6 +134,16 @@ extension ExceptionStore {
         )?.customer
     }
 
+    /// Every row of `Record`, or only those of `customer` (by `customerColumn`), which must exist.
+    /// - Throws: ``ExceptionStoreError`` `unknownCustomer`.
+    static func rows<Record: TableRecord>(
+        _: Record.Type, of customer: String?, customerColumn: Column, _ db: Database
+    ) throws -> QueryInterfaceRequest<Record> {
+        guard let customer else { return Record.all() }
+        _ = try requireCustomer(db, customer)
+        return Record.filter(customerColumn == customer)
+    }
+
     static func requireCustomer(_ db: Database, _ id: String) throws -> Customer {
         guard let customer = try fetchCustomer(db, id) else {
             throw ExceptionStoreError(.unknownCustomer, "unknown customer \(id)")

@@ -121,7 +121,7 @@ extension ExceptionStore {
             do {
                 try Self.validateCustomerID(lease.customer)
             } catch {
-                throw ExceptionStoreError(error.code, located(lease, error.message))
+                throw ExceptionStoreError(error.code, located(lease, error.message), operation: error.operation)
             }
             lease.prefix = Self.canonical(lease.prefix)
             if let plan, let problem = plan.problem(with: lease.prefix) {

@@ -211,51 +211,65 @@ public final class ExceptionStore: Sendable {
 
     // MARK: - Transactions
 
-    /// Runs `body` in one IMMEDIATE write transaction (rolled back when it throws).
-    func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(ExceptionStoreError) -> T {
+    /// Runs `body` in one IMMEDIATE write transaction (rolled back when it throws). `operation` words the
+    /// messages ("cannot OPERATION store PATH"); an error names `function`, the store method, as its operation.
+    func write<T>(
+        _ operation: String, function: String = #function, _ body: (Database) throws -> T
+    ) throws(ExceptionStoreError) -> T {
         if mode == .readOnly {
-            throw ExceptionStoreError(.io, "cannot \(operation) store \(path): it is open read-only")
+            throw ExceptionStoreError(
+                .io, "cannot \(operation) store \(path): it is open read-only", operation: function)
         }
         do {
             return try database.write(body)
         } catch {
-            throw Self.mapError(error, path: path, operation: operation)
+            throw Self.mapError(error, path: path, operation: operation, function: function)
         }
     }
 
-    /// Runs `body` in one read transaction (a consistent snapshot in WAL mode).
-    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(ExceptionStoreError) -> T {
+    /// Runs `body` in one read transaction (a consistent snapshot in WAL mode); as ``write(_:function:_:)``.
+    func read<T>(
+        _ operation: String, function: String = #function, _ body: (Database) throws -> T
+    ) throws(ExceptionStoreError) -> T {
         do {
             return try database.read(body)
         } catch {
-            throw Self.mapError(error, path: path, operation: operation)
+            throw Self.mapError(error, path: path, operation: operation, function: function)
         }
     }
 
-    static func mapError(_ error: any Error, path: String, operation: String) -> ExceptionStoreError {
-        if let error = error as? ExceptionStoreError { return error }
+    static func mapError(
+        _ error: any Error, path: String, operation: String, function: String = #function
+    ) -> ExceptionStoreError {
+        if var error = error as? ExceptionStoreError {
+            error.operation = function  // thrown by a helper inside the transaction: name the store method
+            return error
+        }
+        func failure(_ code: ExceptionStoreError.Code, _ message: String) -> ExceptionStoreError {
+            ExceptionStoreError(code, message, operation: function)
+        }
         guard let error = error as? DatabaseError else {
-            return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(error)")
+            return failure(.io, "cannot \(operation) store \(path): \(error)")
         }
         let detail = error.message ?? "\(error.resultCode)"
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return ExceptionStoreError(
+            return failure(
                 .locked,
                 "cannot \(operation) store \(path): another process held its "
                     + "write lock for longer than the busy timeout (\(detail)); try again")
         case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
-            return ExceptionStoreError(
+            return failure(
                 .io,
                 "cannot \(operation) store \(path): \(detail) "
                     + "(check that it exists and that you may write to it and to its directory)")
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            return ExceptionStoreError(
+            return failure(
                 .io,
                 "cannot \(operation) store \(path): not a usable SQLite database "
                     + "(\(detail))")
         default:
-            return ExceptionStoreError(.io, "cannot \(operation) store \(path): \(detail)")
+            return failure(.io, "cannot \(operation) store \(path): \(detail)")
         }
     }
 

@@ -1,8 +1,10 @@
+import Egress25System
+
 /// An error from ``ExceptionStore``: what went wrong (``code``) and one line for the operator (``message``).
 ///
 /// Every mutating call validates its input before it opens a write transaction, and runs all of its writes and
 /// their audit entries in one transaction: when it throws, nothing was written.
-public struct ExceptionStoreError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct ExceptionStoreError: Egress25Error, Hashable {
     /// The kind of failure. Extensible: switch with a `default` case.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
@@ -45,15 +47,18 @@ public struct ExceptionStoreError: Error, Hashable, Sendable, CustomStringConver
 
     /// What went wrong.
     public var code: Code
+    /// The store operation that failed, e.g. `grantException(_:now:)`: the store method whose transaction failed,
+    /// else the function that found the failure (an input check made before any transaction).
+    public var operation: String
     /// One line for the operator, naming the object (customer id, exception id, prefix, path).
     public var message: String
 
-    /// Creates an error with `code` and a one-line `message`.
-    public init(_ code: Code, _ message: String) {
+    /// Creates an error with `code` and a one-line `message`; `operation` defaults to the calling function.
+    public init(_ code: Code, _ message: String, operation: String = #function) {
         self.code = code
+        self.operation = operation
         self.message = message
     }
-
     /// The message.
     public var description: String { message }
 }

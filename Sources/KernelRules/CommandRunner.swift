@@ -1,3 +1,17 @@
+// Why posix_spawn and not a library (issue 11, measured on 2026-12-01 with Swift 6.3.1 on Linux):
+// - Foundation `Process` hangs for ever when the calling process runs in a network namespace whose loopback is
+//   down ("Could not create wakeup socket pair for CFSocket"): the first run of /bin/true under
+//   `ip netns exec NS` never finished (killed by `timeout 20`).
+// - swift-subprocess 1.0.2 does not hang there: 50 of 50 runs of `ip netns exec NS cat`, of `cat` and of
+//   `nft -c -f -` inside such a namespace finished (median 8-28 ms, max 77 ms), and it adds only about 40 s
+//   (19 s CPU) to a clean build. But a child that exits without reading all of its stdin kills the caller.
+//   With the default SIGPIPE disposition the process dies of SIGPIPE (exit 141: `true` given input, in and
+//   out of the namespace). With SIGPIPE ignored it traps in its own deinit ("Subprocess/Configuration.swift:1115:
+//   Fatal error: FileDescriptor ... was not closed", on the 1st run inside the namespace, the 26th from
+//   outside; open issue swiftlang/swift-subprocess#367). An `nft -f -` or `iptables-restore` that fails early
+//   does exactly that, and the daemon's rules watch must survive it. Its API is also async only, while every
+//   caller here (installer, inspector, egress25ctl, the rules watch thread) is synchronous.
+// So this runner stays: posix_spawn, SIGPIPE blocked on the calling thread only, one poll loop, a timeout.
 import Egress25System
 
 #if canImport(Glibc)

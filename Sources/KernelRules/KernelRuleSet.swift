@@ -36,8 +36,8 @@ public struct KernelRuleSet: Sendable, Hashable {
     public var guardNonSYN: Bool
 
     /// Creates a rule set. Prefix lists are normalized (sorted, covered prefixes removed) and ports sorted
-    /// without duplicates; `acceptMark` defaults as ``PolicySettings/defaultAcceptMark(rejectMark:)``, `rejectMask` to
-    /// `rejectMark | acceptMark`.
+    /// without duplicates; `acceptMark` and `rejectMask` default as
+    /// ``BlockVerdictPolicy/marks(rejectMark:acceptMark:rejectMask:)`` resolves them.
     public init(
         subscribersV4: [IPPrefix], subscribersV6: [IPPrefix], relaysV4: [IPPrefix], relaysV6: [IPPrefix],
         ports: [UInt16], queueNumbers: ClosedRange<UInt16>, failOpen: Bool, rejectMark: UInt32,
@@ -51,9 +51,8 @@ public struct KernelRuleSet: Sendable, Hashable {
         self.queueNumbers = queueNumbers
         self.failOpen = failOpen
         self.rejectMark = rejectMark
-        let acceptMark = acceptMark ?? PolicySettings.defaultAcceptMark(rejectMark: rejectMark)
-        self.acceptMark = acceptMark
-        self.rejectMask = rejectMask ?? (rejectMark | acceptMark)
+        (self.acceptMark, self.rejectMask) = BlockVerdictPolicy.marks(
+            rejectMark: rejectMark, acceptMark: acceptMark, rejectMask: rejectMask)
         self.guardNonSYN = guardNonSYN
     }
 

@@ -1,5 +1,6 @@
-#if canImport(Glibc)
 import Egress25System
+
+#if canImport(Glibc)
 import Glibc
 #endif
 
@@ -7,7 +8,7 @@ import Glibc
 ///
 /// The `description` is one line an operator can act on, e.g.
 /// `queue 0 is already bound by another process (is a second egress25d running?)`.
-public struct NetfilterQueueError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct NetfilterQueueError: Egress25Error, Hashable {
     /// What went wrong, independent of the queue and errno.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: Hashable, Sendable {
@@ -55,6 +56,9 @@ public struct NetfilterQueueError: Error, Hashable, Sendable, CustomStringConver
         self.operation = operation
         self.errno = errno
     }
+
+    /// The ``description``.
+    public var message: String { description }
 
     /// One line an operator can act on, naming the queue and, for socket failures, the operation and errno.
     public var description: String {

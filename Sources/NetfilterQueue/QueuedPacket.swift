@@ -14,14 +14,7 @@ public struct QueuedPacket {
     /// The copied bytes, starting at the IP header; at most the configured copy range.
     /// Points into the receive buffer: do not keep it beyond the judging closure.
     public var payload: UnsafeRawBufferPointer
-
-    init(id: UInt32, hardwareProtocol: UInt16, hook: UInt8, mark: UInt32, payload: UnsafeRawBufferPointer) {
-        self.id = id
-        self.hardwareProtocol = hardwareProtocol
-        self.hook = hook
-        self.mark = mark
-        self.payload = payload
-    }
+    // Created by the socket only, with the synthesized (internal) memberwise initializer.
 }
 
 /// The verdict for one queued packet.

@@ -32,11 +32,10 @@ struct CustomerCommand: ParsableCommand {
         @Option(help: "Free-text note for support staff.")
         var note: String?
 
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var changedBy: ActorOptions
 
         func run() throws {
-            let actor = by ?? StoreCommandSupport.defaultActor
+            let actor = changedBy.actor
             let path = try StoreCommandSupport.storePath(global)
             if try !StoreCommandSupport.perform({ try ExceptionStore.storeExists(at: path) }) {
                 // The first customer creates the store: check the input on an empty store in memory first, so
@@ -210,8 +209,7 @@ struct CustomerCommand: ParsableCommand {
         @Flag(help: "Accept a prefix outside policy.subscriber_ranges or larger than sessions.max_prefix.")
         var force = false
 
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var changedBy: ActorOptions
 
         func run() throws {
             let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
@@ -219,7 +217,7 @@ struct CustomerCommand: ParsableCommand {
             let store = try StoreCommandSupport.open(global, .write)
             let binding = try StoreCommandSupport.perform {
                 try store.bind(
-                    customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor,
+                    customer: id, prefix: prefix, actor: changedBy.actor,
                     plan: StoreCommandSupport.addressPlan(configuration, force: force))
             }
             let since = UTCTime.format(binding.validFrom)
@@ -240,14 +238,13 @@ struct CustomerCommand: ParsableCommand {
         @Argument(help: "ADDRESS or ADDRESS/PREFIX as bound.")
         var address: String
 
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var changedBy: ActorOptions
 
         func run() throws {
             let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
             let store = try StoreCommandSupport.open(global, .write)
             let binding = try StoreCommandSupport.perform {
-                try store.unbind(customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor)
+                try store.unbind(customer: id, prefix: prefix, actor: changedBy.actor)
             }
             print("\(binding.prefix) is no longer bound to \(binding.customer)")
         }

@@ -18,6 +18,15 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+/// `--by NAME` of the commands that change the store without requiring a name: who makes the change.
+struct ActorOptions: ParsableArguments {
+    @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
+    var by: String?
+
+    /// The actor recorded in the audit log: `--by`, else ``StoreCommandSupport/defaultActor``.
+    var actor: String { by ?? StoreCommandSupport.defaultActor }
+}
+
 /// A usage error: the operator typed something wrong (bad address, bad time, unknown option value).
 ///
 /// `egress25ctl` prints `error: <message>` on one line to stderr and exits with code 2. Nothing is written.

@@ -73,19 +73,18 @@ struct SessionCommand: ParsableCommand {
         @Flag(help: "Accept a prefix outside policy.subscriber_ranges or larger than sessions.max_prefix.")
         var force = false
 
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var changedBy: ActorOptions
     }
 
     /// `session start` and `session renew`: the same store call.
     static func start(global: GlobalOptions, _ arguments: SessionArguments, mayTakeOver: Bool = true) throws {
-        let (id, address, force, by) = (arguments.id, arguments.address, arguments.force, arguments.by)
+        let (id, address, force) = (arguments.id, arguments.address, arguments.force)
         let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
         let configuration = try global.loadConfiguration()
         let store = try StoreCommandSupport.open(global, .write)
         let change = try StoreCommandSupport.perform {
             try store.startSession(
-                customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor,
+                customer: id, prefix: prefix, actor: arguments.changedBy.actor,
                 leaseSeconds: configuration.sessions.leaseSeconds,
                 plan: StoreCommandSupport.addressPlan(configuration, force: force), mayTakeOver: mayTakeOver)
         }
@@ -106,14 +105,13 @@ struct SessionCommand: ParsableCommand {
         @Argument(help: "ADDRESS or ADDRESS/PREFIX of the session; omit to end all of the customer's sessions.")
         var address: String?
 
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var changedBy: ActorOptions
 
         func run() throws {
             let prefix = try address.map { try StoreCommandSupport.parsePrefix($0, what: "address") }
             let store = try StoreCommandSupport.open(global, .write)
             let ended = try StoreCommandSupport.perform {
-                try store.stopSessions(customer: id, prefix: prefix, actor: by ?? StoreCommandSupport.defaultActor)
+                try store.stopSessions(customer: id, prefix: prefix, actor: changedBy.actor)
             }
             if ended.isEmpty {
                 StoreCommandSupport.warn(
@@ -150,8 +148,7 @@ struct SessionCommand: ParsableCommand {
         @Flag(help: "Accept prefixes outside policy.subscriber_ranges or larger than sessions.max_prefix.")
         var force = false
 
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var changedBy: ActorOptions
 
         func run() throws {
             let text: String
@@ -171,7 +168,7 @@ struct SessionCommand: ParsableCommand {
             let store = try StoreCommandSupport.open(global, .write)
             let change = try StoreCommandSupport.perform {
                 try store.importSessions(
-                    leases, replace: replace, actor: by ?? StoreCommandSupport.defaultActor,
+                    leases, replace: replace, actor: changedBy.actor,
                     leaseSeconds: configuration.sessions.leaseSeconds,
                     plan: StoreCommandSupport.addressPlan(configuration, force: force))
             }
@@ -251,8 +248,7 @@ struct SessionCommand: ParsableCommand {
         @Flag(help: "Allow deleting history younger than 90 days.")
         var force = false
 
-        @Option(help: "Who makes the change, for the audit log (default: $SUDO_USER or your login name).")
-        var by: String?
+        @OptionGroup var changedBy: ActorOptions
 
         func run() throws {
             let now = UTCTime.now()
@@ -265,7 +261,7 @@ struct SessionCommand: ParsableCommand {
             let store = try StoreCommandSupport.open(global, .write)
             let result = try StoreCommandSupport.perform {
                 try store.pruneSessionHistory(
-                    endedBefore: cutoff, actor: by ?? StoreCommandSupport.defaultActor, now: now, force: force)
+                    endedBefore: cutoff, actor: changedBy.actor, now: now, force: force)
             }
             let sessions = result.bindings == 1 ? "session" : "sessions"
             let entries = result.auditEntries == 1 ? "entry" : "entries"

@@ -278,32 +278,30 @@ import Testing
     /// wait for the reader (closing steps that need exclusive access are skipped), nothing is lost, and the
     /// segment stays readable afterwards.
     @Test func closingASegmentDoesNotWaitForReaders() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.cleanup() }
         let start = instant("2026-11-29T07:58:00Z")
-        let clock = ManualClock(start)
-        let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
-        push(ring, (0..<100).map { attempt(start + Int64($0), to: "192.0.2.\($0 + 1)", port: 1) })
-        writer.flush()
-        let reader = BlockLogReader(directory: directory.blockLog)
-        var seen = 0
-        var flushMilliseconds: Int64 = 0
-        try reader.forEach(BlockLogFilter()) { _ in
-            seen += 1
-            if seen == 1 {
-                clock.set(start + 5 * 60_000)  // 08:03: rows of 07:58 closed, segment 07 idle
-                push(ring, [attempt(start + 5 * 60_000, port: 2)])
-                let before = SystemBlockLogClock().nowMilliseconds()
-                writer.flush()
-                flushMilliseconds = SystemBlockLogClock().nowMilliseconds() - before
+        try withWriter(at: start) { directory, clock, writer, ring throws in
+            push(ring, (0..<100).map { attempt(start + Int64($0), to: "192.0.2.\($0 + 1)", port: 1) })
+            writer.flush()
+            let reader = BlockLogReader(directory: directory.blockLog)
+            var seen = 0
+            var flushMilliseconds: Int64 = 0
+            try reader.forEach(BlockLogFilter()) { _ in
+                seen += 1
+                if seen == 1 {
+                    clock.set(start + 5 * 60_000)  // 08:03: rows of 07:58 closed, segment 07 idle
+                    push(ring, [attempt(start + 5 * 60_000, port: 2)])
+                    let before = SystemBlockLogClock().nowMilliseconds()
+                    writer.flush()
+                    flushMilliseconds = SystemBlockLogClock().nowMilliseconds() - before
+                }
             }
+            #expect(seen == 100)
+            #expect(flushMilliseconds < 1000)
+            writer.shutdown()
+            #expect(writer.statistics.writeErrors == 0)
+            #expect(writer.statistics.synsRecorded == 101)
+            #expect(try reader.query(BlockLogFilter(untilMilliseconds: instant("2026-11-29T08:00:00Z"))).count == 100)
+            #expect(fileNames(directory.blockLog) == ["blocked-2026-11-29T07.sqlite", "blocked-2026-11-29T08.sqlite"])
         }
-        #expect(seen == 100)
-        #expect(flushMilliseconds < 1000)
-        writer.shutdown()
-        #expect(writer.statistics.writeErrors == 0)
-        #expect(writer.statistics.synsRecorded == 101)
-        #expect(try reader.query(BlockLogFilter(untilMilliseconds: instant("2026-11-29T08:00:00Z"))).count == 100)
-        #expect(fileNames(directory.blockLog) == ["blocked-2026-11-29T07.sqlite", "blocked-2026-11-29T08.sqlite"])
     }
 }

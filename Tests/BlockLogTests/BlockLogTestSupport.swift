@@ -92,3 +92,15 @@ func push(_ ring: BlockLogRing, _ attempts: [BlockedAttempt]) {
 func fileNames(_ directory: String) -> [String] {
     SegmentDirectory.list(directory).map(\.name)
 }
+
+/// Runs `body` with a fresh directory and a writer on its `blocklog/`, whose manual clock starts at `start` (ms),
+/// with an attached ring; removes the directory afterwards.
+func withWriter(
+    at start: Int64, _ body: (TemporaryDirectory, ManualClock, BlockLogWriter, BlockLogRing) throws -> Void
+) throws {
+    let directory = TemporaryDirectory()
+    defer { directory.cleanup() }
+    let clock = ManualClock(start)
+    let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
+    try body(directory, clock, writer, ring)
+}

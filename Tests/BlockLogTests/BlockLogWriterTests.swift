@@ -10,95 +10,91 @@ import Testing
     /// Window edges: a SYN 59.999 s after a row's first SYN joins it, one at exactly 60 s opens a new row;
     /// a retransmission (same source port) adds a SYN but no attempt; a new source port adds both.
     @Test func aggregationWindowEdgesAndRetransmissions() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.cleanup() }
-        let clock = ManualClock(t0)
-        let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
-        push(
-            ring,
-            [
-                attempt(t0, port: 1000),
-                attempt(t0 + 1000, port: 1000),  // retransmission
-                attempt(t0 + 3000, port: 1000),  // retransmission
-                attempt(t0 + 2000, port: 1001),  // new connection
-                attempt(t0 + 59_999, port: 1002),  // new connection, last ms of the window
-                attempt(t0 + 60_000, port: 1002),  // window edge: new row
-                attempt(t0 + 61_000, port: 1003),
-                attempt(t0 + 500, to: "192.0.2.26", port: 1000),  // other destination: own row
-                attempt(t0 + 500, port: 1000, destinationPort: 587),  // other destination port: own row
-            ])
-        clock.set(t0 + 62_000)
-        writer.flush()
-        writer.shutdown()
+        try withWriter(at: t0) { directory, clock, writer, ring throws in
+            push(
+                ring,
+                [
+                    attempt(t0, port: 1000),
+                    attempt(t0 + 1000, port: 1000),  // retransmission
+                    attempt(t0 + 3000, port: 1000),  // retransmission
+                    attempt(t0 + 2000, port: 1001),  // new connection
+                    attempt(t0 + 59_999, port: 1002),  // new connection, last ms of the window
+                    attempt(t0 + 60_000, port: 1002),  // window edge: new row
+                    attempt(t0 + 61_000, port: 1003),
+                    attempt(t0 + 500, to: "192.0.2.26", port: 1000),  // other destination: own row
+                    attempt(t0 + 500, port: 1000, destinationPort: 587),  // other destination port: own row
+                ])
+            clock.set(t0 + 62_000)
+            writer.flush()
+            writer.shutdown()
 
-        let rows = try BlockLogReader(directory: directory.blockLog).query(BlockLogFilter())
-            .sorted { ($0.firstSeenMilliseconds, $0.destinationPort) < ($1.firstSeenMilliseconds, $1.destinationPort) }
-        #expect(rows.count == 4)
-        let first = try #require(rows.first { $0.firstSeenMilliseconds == t0 })
-        #expect(first.lastSeenMilliseconds == t0 + 59_999)
-        #expect(first.attempts == 3)
-        #expect(first.syns == 5)
-        #expect(first.customer == "customer-7")
-        #expect(first.nodeName == "edge-1")
-        #expect(first.reason == .noException)
-        let second = try #require(rows.first { $0.firstSeenMilliseconds == t0 + 60_000 })
-        #expect(second.lastSeenMilliseconds == t0 + 61_000)
-        #expect((second.attempts, second.syns) == (2, 2))
-        #expect(rows.filter { $0.firstSeenMilliseconds == t0 + 500 }.map(\.syns) == [1, 1])
-        #expect(rows.reduce(0) { $0 + $1.syns } == 9)
-        let statistics = writer.statistics
-        #expect(statistics.synsRecorded == 9)
-        #expect(statistics.rowsWritten == 4)
-        #expect(statistics.lostEvents == 0)
+            let rows = try BlockLogReader(directory: directory.blockLog).query(BlockLogFilter())
+                .sorted {
+                    ($0.firstSeenMilliseconds, $0.destinationPort) < ($1.firstSeenMilliseconds, $1.destinationPort)
+                }
+            #expect(rows.count == 4)
+            let first = try #require(rows.first { $0.firstSeenMilliseconds == t0 })
+            #expect(first.lastSeenMilliseconds == t0 + 59_999)
+            #expect(first.attempts == 3)
+            #expect(first.syns == 5)
+            #expect(first.customer == "customer-7")
+            #expect(first.nodeName == "edge-1")
+            #expect(first.reason == .noException)
+            let second = try #require(rows.first { $0.firstSeenMilliseconds == t0 + 60_000 })
+            #expect(second.lastSeenMilliseconds == t0 + 61_000)
+            #expect((second.attempts, second.syns) == (2, 2))
+            #expect(rows.filter { $0.firstSeenMilliseconds == t0 + 500 }.map(\.syns) == [1, 1])
+            #expect(rows.reduce(0) { $0 + $1.syns } == 9)
+            let statistics = writer.statistics
+            #expect(statistics.synsRecorded == 9)
+            #expect(statistics.rowsWritten == 4)
+            #expect(statistics.lostEvents == 0)
+        }
     }
 
     /// An open row is written at every flush and updated in place; the clock closing its window does not
     /// add a row; a later SYN opens a new one.
     @Test func openRowsAreCommittedEveryFlushAndUpdatedInPlace() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.cleanup() }
-        let clock = ManualClock(t0)
-        let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
-        let reader = BlockLogReader(directory: directory.blockLog)
-        push(ring, [attempt(t0, port: 1)])
-        writer.flush()
-        #expect(try reader.query(BlockLogFilter()).map(\.syns) == [1])
-        clock.advance(by: 10_000)
-        push(ring, [attempt(t0 + 10_000, port: 2)])
-        writer.flush()
-        #expect(try reader.query(BlockLogFilter()).map(\.syns) == [2])
-        #expect(try reader.query(BlockLogFilter()).map(\.attempts) == [2])
-        clock.advance(by: 60_000)
-        writer.flush()  // window closed by the clock
-        push(ring, [attempt(t0 + 70_000, port: 2)])
-        writer.flush()
-        #expect(try reader.query(BlockLogFilter()).map(\.syns) == [1, 2])
-        writer.shutdown()
-        #expect(writer.statistics.rowsWritten == 2)
-        #expect(writer.statistics.rowUpdates == 1)
+        try withWriter(at: t0) { directory, clock, writer, ring throws in
+            let reader = BlockLogReader(directory: directory.blockLog)
+            push(ring, [attempt(t0, port: 1)])
+            writer.flush()
+            #expect(try reader.query(BlockLogFilter()).map(\.syns) == [1])
+            clock.advance(by: 10_000)
+            push(ring, [attempt(t0 + 10_000, port: 2)])
+            writer.flush()
+            #expect(try reader.query(BlockLogFilter()).map(\.syns) == [2])
+            #expect(try reader.query(BlockLogFilter()).map(\.attempts) == [2])
+            clock.advance(by: 60_000)
+            writer.flush()  // window closed by the clock
+            push(ring, [attempt(t0 + 70_000, port: 2)])
+            writer.flush()
+            #expect(try reader.query(BlockLogFilter()).map(\.syns) == [1, 2])
+            writer.shutdown()
+            #expect(writer.statistics.rowsWritten == 2)
+            #expect(writer.statistics.rowUpdates == 1)
+        }
     }
 
     /// The customer is resolved at block time: when a reload hands the address to another customer, the
     /// next SYN starts a new row for the new customer; a mere generation change does not.
     @Test func customerResolvedAtBlockTime() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.cleanup() }
-        let clock = ManualClock(t0)
-        let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
-        push(
-            ring,
-            [
-                attempt(t0, port: 1, customer: 7, generation: 1),
-                attempt(t0 + 1000, port: 2, customer: 7, generation: 3),  // same customer, new generation
-                attempt(t0 + 2000, port: 3, customer: 7, generation: 2),  // generation 2 maps to customer-107
-                attempt(t0 + 3000, port: 4, customer: -1, generation: 3, exception: 4),
-            ])
-        writer.flush()
-        writer.shutdown()
-        let rows = try BlockLogReader(directory: directory.blockLog).query(BlockLogFilter())
-        #expect(rows.map(\.customer) == [nil, "customer-107", "customer-7"])
-        #expect(rows.map(\.syns) == [1, 1, 2])
-        #expect(rows[0].exceptionID == "exception-4")
+        try withWriter(at: t0) { directory, clock, writer, ring throws in
+            push(
+                ring,
+                [
+                    attempt(t0, port: 1, customer: 7, generation: 1),
+                    attempt(t0 + 1000, port: 2, customer: 7, generation: 3),  // same customer, new generation
+                    attempt(t0 + 2000, port: 3, customer: 7, generation: 2),  // generation 2 maps to customer-107
+                    attempt(t0 + 3000, port: 4, customer: -1, generation: 3, exception: 4),
+                ])
+            writer.flush()
+            writer.shutdown()
+            let rows = try BlockLogReader(directory: directory.blockLog).query(BlockLogFilter())
+            #expect(rows.map(\.customer) == [nil, "customer-107", "customer-7"])
+            #expect(rows.map(\.syns) == [1, 1, 2])
+            #expect(rows[0].exceptionID == "exception-4")
+        }
     }
 
     /// Segment files are created 0640 and in WAL mode while written; after a restart in the same slice the
@@ -132,26 +128,24 @@ import Testing
     /// A row opened in one hour keeps collecting SYNs past the hour boundary and stays in its first
     /// segment; the next row goes to the new segment.
     @Test func rotationAtSliceBoundary() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.cleanup() }
         let start = instant("2026-11-29T07:59:30Z")
-        let clock = ManualClock(start)
-        let (writer, ring) = try makeWriter(directory.blockLog, clock: clock)
-        push(ring, [attempt(start, port: 1)])
-        writer.flush()
-        clock.set(start + 40_000)
-        push(ring, [attempt(start + 40_000, port: 2), attempt(start + 40_000, to: "192.0.2.99", port: 3)])
-        writer.flush()
-        clock.set(start + 120_000)
-        writer.flush()
-        writer.shutdown()
-        #expect(fileNames(directory.blockLog) == ["blocked-2026-11-29T07.sqlite", "blocked-2026-11-29T08.sqlite"])
-        let reader = BlockLogReader(directory: directory.blockLog)
-        let old = try reader.query(BlockLogFilter(untilMilliseconds: instant("2026-11-29T08:00:00Z")))
-        #expect(old.map(\.syns) == [2])
-        #expect(old.first?.lastSeenMilliseconds == start + 40_000)
-        let since = try reader.query(BlockLogFilter(sinceMilliseconds: instant("2026-11-29T08:00:00Z")))
-        #expect(since.count == 2)  // the old row overlaps 08:00 through its last SYN
+        try withWriter(at: start) { directory, clock, writer, ring throws in
+            push(ring, [attempt(start, port: 1)])
+            writer.flush()
+            clock.set(start + 40_000)
+            push(ring, [attempt(start + 40_000, port: 2), attempt(start + 40_000, to: "192.0.2.99", port: 3)])
+            writer.flush()
+            clock.set(start + 120_000)
+            writer.flush()
+            writer.shutdown()
+            #expect(fileNames(directory.blockLog) == ["blocked-2026-11-29T07.sqlite", "blocked-2026-11-29T08.sqlite"])
+            let reader = BlockLogReader(directory: directory.blockLog)
+            let old = try reader.query(BlockLogFilter(untilMilliseconds: instant("2026-11-29T08:00:00Z")))
+            #expect(old.map(\.syns) == [2])
+            #expect(old.first?.lastSeenMilliseconds == start + 40_000)
+            let since = try reader.query(BlockLogFilter(sinceMilliseconds: instant("2026-11-29T08:00:00Z")))
+            #expect(since.count == 2)  // the old row overlaps 08:00 through its last SYN
+        }
     }
 
     /// A directory that cannot be created (its parent is a regular file): no crash, each flush error counted,

@@ -152,7 +152,7 @@ struct ConfigurationLoaderTests {
     func missingFile() {
         #expect(
             throws: ConfigurationError(
-                file: "/nonexistent/egress25.yaml", line: nil, column: nil,
+                .unreadable, file: "/nonexistent/egress25.yaml", line: nil, column: nil,
                 message: "cannot open the configuration file: No such file or directory "
                     + "(copy deploy/egress25.yaml there, or name another file with --config)")
         ) {
@@ -163,6 +163,18 @@ struct ConfigurationLoaderTests {
     // MARK: - errors with exact positions
 
     /// (YAML, expected `FILE:LINE:COL: MESSAGE`) for every kind of error.
+    /// Lines 1-6 of the exception cases: one subscriber range and exception `a` of customer `c`, up to its
+    /// `sources`; each case goes on at line 7, indented as the exception's keys.
+    static let exceptionA = """
+        policy:
+          subscriber_ranges: [10.0.0.0/8]
+          exceptions:
+            - id: a
+              customer: c
+              sources: [10.1.0.0/16]
+
+        """
+
     static let errorCases: [(String, String)] = [
         // The example from the brief: host bits, pointing at the offending list element.
         (
@@ -334,77 +346,47 @@ struct ConfigurationLoaderTests {
         ),
         // Exceptions.
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-                  reason: r
-                - id: a
-                  customer: d
-                  sources: [10.2.0.0/16]
-                  destinations: any
-                  reason: r
-            """,
+            exceptionA + """
+                      destinations: any
+                      reason: r
+                    - id: a
+                      customer: d
+                      sources: [10.2.0.0/16]
+                      destinations: any
+                      reason: r
+                """,
             "F:9:11: policy.exceptions[1].id: exception id \"a\" is already used by policy.exceptions[0]"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-                  reason: r
-                  expires_at: 2026-13-01T00:00:00Z
-            """,
+            exceptionA + """
+                      destinations: any
+                      reason: r
+                      expires_at: 2026-13-01T00:00:00Z
+                """,
             "F:9:19: policy.exceptions[0].expires_at: \"2026-13-01T00:00:00Z\" is not an RFC 3339 time such as "
                 + "2027-01-01T00:00:00Z: month 13 is out of range 1...12"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-                  reason: r
-                  not_before: 2027-01-01T00:00:00Z
-                  expires_at: 2026-01-01T00:00:00Z
-            """,
+            exceptionA + """
+                      destinations: any
+                      reason: r
+                      not_before: 2027-01-01T00:00:00Z
+                      expires_at: 2026-01-01T00:00:00Z
+                """,
             "F:10:19: policy.exceptions[0].expires_at: 2026-01-01T00:00:00Z is not after not_before "
                 + "(2027-01-01T00:00:00Z), so the exception would never apply"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: anny
-                  reason: r
-            """,
+            exceptionA + """
+                      destinations: anny
+                      reason: r
+                """,
             "F:7:21: policy.exceptions[0].destinations: \"anny\" is neither any nor a prefix (did you mean any?)"
         ),
         (
-            """
-            policy:
-              subscriber_ranges: [10.0.0.0/8]
-              exceptions:
-                - id: a
-                  customer: c
-                  sources: [10.1.0.0/16]
-                  destinations: any
-            """,
+            exceptionA + """
+                      destinations: any
+                """,
             "F:4:7: policy.exceptions[0].reason: required key is missing"
         ),
         (
@@ -430,6 +412,21 @@ struct ConfigurationLoaderTests {
     func errorPositions(_ index: Int) {
         let (yaml, expected) = Self.errorCases[index]
         #expect(configurationError(yaml, path: "F") == expected)
+    }
+
+    @Test("the code tells invalid YAML and a wrong value apart (an unreadable file: missingFile)")
+    func errorCodes() {
+        func error(_ yaml: String) -> ConfigurationError? {
+            do {
+                _ = try ConfigurationLoader.parse(yaml: yaml, path: "F")
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(error("policy:\n  subscriber_ranges: [10.0.0.0/8\nqueue: {}\n")?.code == .syntax)
+        #expect(error("policy:\n  subscriber_ranges: [10.0.0.0/33]\n")?.code == .invalidValue)
+        #expect(error("policy:\n  subscriber_ranges: [10.0.0.0/8]\n")?.code == nil)
     }
 
     @Test("an exception whose sources are outside every subscriber range is a warning, with its position")

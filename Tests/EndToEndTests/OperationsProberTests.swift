@@ -69,6 +69,17 @@ struct OperationsProberTests {
             var log = ""
             // Checks made after the prober has stopped.
             var checkRulesPresent = false, checkHealth = false, checkReloaded = false, checkMarkRefused = false
+            /// `systemctl reload egress25d`, which must succeed; its log.
+            func reloadDaemon() throws -> String {
+                let reload = try topology.reloadDaemonUnit()
+                #expect(reload.succeeded, "egress25d ExecReload failed: \(reload.log)")
+                return reload.log
+            }
+            func changeRejectMark() throws {
+                try topology.editConfiguration {
+                    $0.replacingOccurrences(of: "reject_mark: 0x25", with: "reject_mark: 0x40")
+                }
+            }
             switch operation {
             case .rulesReload:
                 let reload = try topology.runUnit(try SystemdUnit("egress25-rules.service"), "ExecReload")
@@ -114,28 +125,20 @@ struct OperationsProberTests {
                 checkHealth = true
 
             case .daemonReload:
-                let reload = try topology.reloadDaemonUnit()
-                log = reload.log
-                #expect(reload.succeeded, "egress25d ExecReload failed: \(reload.log)")
+                log = try reloadDaemon()
                 usleep(1_000_000)
                 checkHealth = true
                 checkReloaded = true
 
             case .daemonReloadChangingRejectMark:
-                try topology.editConfiguration {
-                    $0.replacingOccurrences(of: "reject_mark: 0x25", with: "reject_mark: 0x40")
-                }
-                let reload = try topology.reloadDaemonUnit()
-                log = reload.log
-                #expect(reload.succeeded, "egress25d ExecReload failed: \(reload.log)")
+                try changeRejectMark()
+                log = try reloadDaemon()
                 usleep(1_500_000)
                 checkHealth = true
                 checkMarkRefused = true
 
             case .rejectMarkChangedThenRulesRestarted:
-                try topology.editConfiguration {
-                    $0.replacingOccurrences(of: "reject_mark: 0x25", with: "reject_mark: 0x40")
-                }
+                try changeRejectMark()
                 let reload = try topology.reloadDaemonUnit()
                 usleep(500_000)
                 let stop = try topology.stopRulesUnit()

@@ -161,7 +161,7 @@ struct RulesDriftTests {
             "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25d", "--config", topology.configPath,
         ]
         let log = topology.directory + "/squatted.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         daemon.standardError = FileHandle(forWritingAtPath: log)
         daemon.standardOutput = FileHandle(forWritingAtPath: log)
         try daemon.run()

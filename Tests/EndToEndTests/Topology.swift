@@ -195,7 +195,7 @@ final class Topology {
         process.arguments =
             ["ip", "netns", "exec", rtr, EndToEnd.binaries + "/egress25d", "--config", configPath]
             + extraArguments
-        FileManager.default.createFile(atPath: daemonLog, contents: nil)
+        _ = FileManager.default.createFile(atPath: daemonLog, contents: nil)
         let output = FileHandle(forWritingAtPath: daemonLog)!
         process.standardOutput = output
         process.standardError = output
@@ -344,7 +344,7 @@ final class LiveProber {
     /// Starts the prober and waits (at most 10 s) for its first connect.
     init(_ topology: Topology, _ host: String, _ port: Int, until expected: ProbeResult.Outcome) throws {
         outputPath = topology.directory + "/probeloop-\(UUID().uuidString.prefix(8)).out"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [

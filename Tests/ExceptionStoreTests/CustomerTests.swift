@@ -35,9 +35,10 @@ import Testing
         let fixture = StoreFixture()
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
-        try expectNothingWritten(store, code: .duplicateCustomer, messageContains: "c-1001") {
+        let duplicate = try expectNothingWritten(store, code: .duplicateCustomer, messageContains: "c-1001") {
             try store.addCustomer(id: "c-1001", name: "again", actor: "alice", now: t0)
         }
+        #expect(duplicate?.operation == "addCustomer(id:name:note:actor:now:)")
         for id in ["", "c 1001", "c-1001;drop", String(repeating: "x", count: 65), "kü-1"] {
             try expectNothingWritten(store, code: .invalidArgument, messageContains: "invalid customer id") {
                 try store.addCustomer(id: id, actor: "alice", now: t0)
@@ -91,9 +92,10 @@ import Testing
         try store.bind(customer: "c-1001", prefix: prefix("192.0.2.0/28"), actor: "alice", now: t0)
         try store.startSession(customer: "c-2002", prefix: prefix("2001:db8:1::/56"), actor: "radius", now: t0)
 
-        try expectNothingWritten(store, code: .unknownCustomer, messageContains: "unknown customer c-9") {
+        let unknown = try expectNothingWritten(store, code: .unknownCustomer, messageContains: "unknown customer c-9") {
             try store.bind(customer: "c-9", prefix: prefix("198.51.100.1"), actor: "alice", now: t0)
         }
+        #expect(unknown?.operation == "bind(customer:prefix:actor:now:plan:)", "the store method, not its helper")
         // Overlaps another customer's static binding (inside it, and around it).
         try expectNothingWritten(store, code: .conflict, messageContains: "c-1001") {
             try store.bind(customer: "c-2002", prefix: prefix("192.0.2.5"), actor: "alice", now: t0)

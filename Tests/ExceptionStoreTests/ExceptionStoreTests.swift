@@ -163,9 +163,10 @@ import Testing
         let fixture = StoreFixture()
         _ = try fixture.open()
         let readOnly = try fixture.open(.readOnly)
-        try expectNothingWritten(readOnly, code: .io, messageContains: "read-only") {
+        let error = try expectNothingWritten(readOnly, code: .io, messageContains: "read-only") {
             try readOnly.addCustomer(id: "c-1", actor: "test", now: t0)
         }
+        #expect(error?.operation == "addCustomer(id:name:note:actor:now:)", "the store method, not its helper")
     }
 
     @Test func auditLogIsAppendOnly() throws {

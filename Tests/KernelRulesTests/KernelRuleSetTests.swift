@@ -276,23 +276,19 @@ struct KernelRuleSetTests {
         #expect(text.hasSuffix("swap egress25-relays-v6-new egress25-relays-v6\ndestroy egress25-relays-v6-new\n"))
     }
 
-    @Test("rules/egress25.nft is exactly what deploy/egress25.yaml renders")
-    func nftablesReferenceFile() throws {
+    @Test(
+        "each reference copy in rules/ is exactly what deploy/egress25.yaml renders",
+        arguments: [("rules/egress25.nft", "nftables"), ("rules/egress25-iptables.sh", "iptables")])
+    func referenceFile(file: String, backend: String) throws {
         let configuration = try ConfigurationLoader.load(path: packageRoot + "/deploy/egress25.yaml")
-        let rendered = NftablesRenderer.render(
-            KernelRuleSet(configuration: configuration), source: "deploy/egress25.yaml")
-        let reference = try readTextFile(packageRoot + "/rules/egress25.nft")
+        let rules = KernelRuleSet(configuration: configuration)
+        let rendered =
+            backend == "nftables"
+            ? NftablesRenderer.render(rules, source: "deploy/egress25.yaml")
+            : IptablesRenderer.renderScript(rules, source: "deploy/egress25.yaml")
+        let reference = try readTextFile(packageRoot + "/" + file)
         #expect(
             rendered == reference,
-            "regenerate with: egress25ctl rules show --config deploy/egress25.yaml > rules/egress25.nft")
-    }
-
-    @Test("rules/egress25-iptables.sh is exactly what deploy/egress25.yaml renders")
-    func iptablesReferenceFile() throws {
-        let configuration = try ConfigurationLoader.load(path: packageRoot + "/deploy/egress25.yaml")
-        let rendered = IptablesRenderer.renderScript(
-            KernelRuleSet(configuration: configuration), source: "deploy/egress25.yaml")
-        let reference = try readTextFile(packageRoot + "/rules/egress25-iptables.sh")
-        #expect(rendered == reference)
+            "regenerate with: egress25ctl rules show --config deploy/egress25.yaml --backend \(backend) > \(file)")
     }
 }
