@@ -16,7 +16,7 @@
 /// Validity times are compared as `UInt32` UTC seconds, exact to the second from 1970-01-01 to 2106-02-07; earlier
 /// or later `notBefore`/`expiresAt` values (and `now`) are clamped into that range.
 ///
-/// Memory (measured, see Benchmarks/Egress25CoreBenchmarks): about 80 bytes of lookup tables per single-source
+/// Memory (measured, see Benchmarks/Egress25CoreBenchmarks): about 130 bytes of lookup tables per single-source
 /// exception, plus the `ExceptionRule` values themselves (kept for `exception(at:)`, shared with the caller's array
 /// when `policy.exceptions` is empty). Tables of 1 MiB or more are 2 MiB-aligned and advised to use transparent huge
 /// pages.
