@@ -118,7 +118,7 @@ DAEMON_PID=""
 # The SIGUSR1 line: judged=N allowed=N blocked=N malformed=N lost=N (lost: attempts the rings refused).
 stats=$(grep 'judged=' "$WORK/daemon.out" | tail -1)
 blocked=$(kv blocked "$stats")
-recorded=$("$(dirname "$DAEMON")/egress25ctl" blocked timeline --since 2d --bucket 1d --format csv \
+recorded=$("$(dirname "$DAEMON")/egress25ctl" blocked top --by destination --since 2d --limit 1000000 --format csv \
     --config "$WORK/egress25.yaml" | awk -F, 'NR > 1 {s += $3} END {print s + 0}')
 echo "peak RSS ${peak} MiB; egress25d: $stats"
 echo "blocked SYNs judged: ${blocked:-?}; SYNs in the block log after shutdown: $recorded" \

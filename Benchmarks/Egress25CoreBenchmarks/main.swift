@@ -316,6 +316,7 @@ print("")
 // Decide: 10,000 subscribers, 1,000 relays, 100,000 exceptions.
 let exceptions100k = makeExceptions(100_000, idPrefix: "ex-")
 let snapshot = try PolicySnapshot(policy: policy, exceptions: exceptions100k, bindings: [], generation: 1)
+print("lookup tables, 100,000 exceptions: \(snapshot.tableByteCount) bytes")
 let unindexed = try PolicySnapshot(
     policy: policy, exceptions: exceptions100k, bindings: [], generation: 1, indexed: false)
 let flows = makeFlows(1 << 16, exceptions: exceptions100k)

@@ -16,7 +16,7 @@
 /// Validity times are compared as `UInt32` UTC seconds, exact to the second from 1970-01-01 to 2106-02-07; earlier
 /// or later `notBefore`/`expiresAt` values (and `now`) are clamped into that range.
 ///
-/// Memory (measured, see Benchmarks/Egress25CoreBenchmarks): about 80 bytes of lookup tables per single-source
+/// Memory (measured, see Benchmarks/Egress25CoreBenchmarks): about 130 bytes of lookup tables per single-source
 /// exception, plus the `ExceptionRule` values themselves (kept for `exception(at:)`, shared with the caller's array
 /// when `policy.exceptions` is empty). Tables of 1 MiB or more are 2 MiB-aligned and advised to use transparent huge
 /// pages.
@@ -46,6 +46,9 @@ public final class PolicySnapshot: Sendable {
         var scopeV6: FrozenArray<Range6>
         var bindings: PrefixTable<Int32>
         var exceptionCustomers: FrozenArray<Int32>
+        /// Subscriber and exception lookups by source in one walk (nil: use `subscribers` and `exceptions`).
+        var source4: SourceTrie<UInt32>?
+        var source6: SourceTrie<UInt128>?
 
         func deallocate() {
             policedPorts.deallocate()
@@ -58,12 +61,14 @@ public final class PolicySnapshot: Sendable {
             scopeV6.deallocate()
             bindings.deallocate()
             exceptionCustomers.deallocate()
+            source4?.deallocate()
+            source6?.deallocate()
         }
 
         var byteCount: Int {
             policedPorts.byteCount + subscribers.byteCount + relays.byteCount + relayPortList.byteCount
                 + exceptions.byteCount + scopes.byteCount + scopeV4.byteCount + scopeV6.byteCount + bindings.byteCount
-                + exceptionCustomers.byteCount
+                + exceptionCustomers.byteCount + (source4?.byteCount ?? 0) + (source6?.byteCount ?? 0)
         }
     }
 
@@ -142,13 +147,17 @@ public final class PolicySnapshot: Sendable {
         )
     }
 
-    /// - Parameter indexThreshold: a prefix table family with more intervals than this gets a direct index.
+    /// - Parameters:
+    ///   - indexThreshold: a prefix table family with more intervals than this gets a direct index, and a family
+    ///     whose subscriber and exception tables hold more intervals than this together gets a `SourceTrie`.
+    ///   - maxBucket: the source tries' bucket size (tests force deep tries with 1).
     init(
         policy: Policy,
         exceptions storeExceptions: [ExceptionRule],
         bindings: [CustomerBinding],
         generation: UInt64,
-        indexThreshold: Int
+        indexThreshold: Int,
+        maxBucket: Int = PolicySnapshot.sourceTrieBucket
     ) throws(PolicyBuildError) {
         self.generation = generation
         self.policy = policy
@@ -280,23 +289,43 @@ public final class PolicySnapshot: Sendable {
 
         self.customers = customers
 
+        let subscriberTable = PrefixTable<UInt8>(
+            policy.subscriberRanges.map { (prefix: $0.unmapped, order: 0, payload: 0) },
+            indexThreshold: indexThreshold
+        )
+        let exceptionPrefixTable = exceptionTable.build(indexThreshold: indexThreshold)
+        var source4: SourceTrie<UInt32>? = nil
+        var source6: SourceTrie<UInt128>? = nil
+        if indexThreshold < .max && subscriberTable.v4.count + exceptionPrefixTable.v4.count > indexThreshold {
+            source4 = SourceTrie(
+                subscribers: subscriberTable.intervals4, exceptions: exceptionPrefixTable.intervals4,
+                entries: exceptionPrefixTable.entries, maxBucket: maxBucket)
+        }
+        if indexThreshold < .max && subscriberTable.v6.count + exceptionPrefixTable.v6.count > indexThreshold {
+            source6 = SourceTrie(
+                subscribers: subscriberTable.intervals6, exceptions: exceptionPrefixTable.intervals6,
+                entries: exceptionPrefixTable.entries, maxBucket: maxBucket)
+        }
+
         self.tables = Tables(
             shadow: policy.mode == .shadow,
             policedPorts: FrozenArray(bitmap),
-            subscribers: PrefixTable(
-                policy.subscriberRanges.map { (prefix: $0.unmapped, order: 0, payload: 0) },
-                indexThreshold: indexThreshold
-            ),
+            subscribers: subscriberTable,
             relays: PrefixTable(relayItems, indexThreshold: indexThreshold),
             relayPortList: FrozenArray(relayPortList),
-            exceptions: exceptionTable.build(indexThreshold: indexThreshold),
+            exceptions: exceptionPrefixTable,
             scopes: FrozenArray(scopes),
             scopeV4: FrozenArray(scopeV4),
             scopeV6: FrozenArray(scopeV6),
             bindings: PrefixTable(bindingItems, indexThreshold: indexThreshold),
-            exceptionCustomers: FrozenArray(exceptionCustomers)
+            exceptionCustomers: FrozenArray(exceptionCustomers),
+            source4: source4,
+            source6: source6
         )
     }
+
+    /// The source tries' bucket size: a trie slot covering more elementary intervals than this gets a block.
+    static var sourceTrieBucket: Int { 16 }
 
     /// Sorts `ranges[start...]` by first address and merges overlapping or adjacent ranges, in place.
     static func sortAndMerge<Range: Comparable & RangePair>(_ ranges: inout [Range], from start: Int) {
@@ -353,10 +382,22 @@ public final class PolicySnapshot: Sendable {
     public func decide(_ flow: Flow, now: Int64) -> Decision {
         let source = flow.source.unmapped
         let destination = flow.destination.unmapped
-        // The subscriber and relay tables are small (cache-resident); the exception table is looked up only when
-        // the SYN is not to a relay, so relay traffic never pays its cache miss.
+        // One trie walk answers both "subscriber?" and "which exception?" (see `SourceTrie`); its loads and the
+        // relay table's are independent, so their cache misses overlap.
+        switch source {
+        case .v4(let address):
+            if let trie = tables.source4 {
+                return decide(flow, destination, trie.lookup(address.value), now)
+            }
+        case .v6(let address):
+            if let trie = tables.source6 {
+                return decide(flow, destination, trie.lookup(UInt128(address.high) << 64 | UInt128(address.low)), now)
+            }
+        }
+        // Small tables: the prefix tables (cache-resident). The exception table is looked up only when the SYN is
+        // not to a relay.
         let subscriber = tables.subscribers.lookup(source)
-        var relayEntry = tables.relays.lookup(destination)
+        let relayEntry = tables.relays.lookup(destination)
         let port = flow.destinationPort
         guard tables.policedPorts[Int(port >> 6)] & (1 << UInt64(port & 63)) != 0 else {
             return Decision(verdict: .accept, reason: .notPolicedPort)
@@ -367,9 +408,46 @@ public final class PolicySnapshot: Sendable {
         guard subscriber >= 0 else {
             return Decision(verdict: .accept, reason: .notSubscriber)
         }
+        if let relay = relayDecision(relayEntry, port) { return relay }
+        return exceptionDecision(tables.exceptions.lookup(source), destination, now)
+    }
 
-        // Relays: most specific relay prefix first.
+    /// `decide` with the source already looked up in a `SourceTrie`.
+    @inline(__always)
+    func decide<Key>(
+        _ flow: Flow, _ destination: IPAddress, _ leaf: UnsafeMutablePointer<SourceTrie<Key>.Leaf>, _ now: Int64
+    ) -> Decision {
+        let relayEntry = tables.relays.lookup(destination)
+        let port = flow.destinationPort
+        guard tables.policedPorts[Int(port >> 6)] & (1 << UInt64(port & 63)) != 0 else {
+            return Decision(verdict: .accept, reason: .notPolicedPort)
+        }
+        guard flow.flags.isInitialSYN else {
+            return Decision(verdict: .accept, reason: .notInitialSYN)
+        }
+        let info = leaf.pointee.info
+        guard info & SourceTrie<Key>.subscriberBit != 0 else {
+            return Decision(verdict: .accept, reason: .notSubscriber)
+        }
+        if let relay = relayDecision(relayEntry, port) { return relay }
+        let entry = Int32(bitPattern: info & SourceTrie<Key>.entryMask) - 1
+        if entry < 0 { return blocked(.blockedNoException) }
+        if info & SourceTrie<Key>.complexBit != 0 { return exceptionDecision(entry, destination, now) }
+        // One prefix, one payload: stored in the leaf.
+        let payload = leaf.pointee.payload
+        let time = UInt32(clamping: now)
+        guard payload.notBefore <= time && time < payload.expiresAt else {
+            return blocked(.blockedExceptionExpired(payload.index))
+        }
+        if inScope(payload, destination) { return Decision(verdict: .accept, reason: .exception(payload.index)) }
+        return blocked(.blockedOutsideScope(payload.index))
+    }
+
+    /// The relay decision for the destination's relay entry (most specific relay prefix first), or nil.
+    @inline(__always)
+    func relayDecision(_ entry: Int32, _ port: UInt16) -> Decision? {
         let relayTable = tables.relays
+        var relayEntry = entry
         while relayEntry >= 0 {
             let record = relayTable.entries[Int(relayEntry)]
             if relayServes(record.first, port) {
@@ -386,13 +464,18 @@ public final class PolicySnapshot: Sendable {
             }
             relayEntry = record.parent
         }
+        return nil
+    }
 
-        // Exceptions covering the source: most specific first.
+    /// The decision from the exceptions covering the source, starting at its most specific exception entry (-1:
+    /// none).
+    @inline(__always)
+    func exceptionDecision(_ entry: Int32, _ destination: IPAddress, _ now: Int64) -> Decision {
         let exceptionTable = tables.exceptions
         let time = UInt32(clamping: now)
         var outsideScope: Int32 = -1
         var expired: Int32 = -1
-        var exceptionEntry = exceptionTable.lookup(source)
+        var exceptionEntry = entry
         while exceptionEntry >= 0 {
             let record = exceptionTable.entries[Int(exceptionEntry)]
             var payload = record.first

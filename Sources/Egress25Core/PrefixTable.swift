@@ -435,6 +435,16 @@ struct PrefixTable<Payload>: @unchecked Sendable {
         return result
     }
 
+    /// The IPv4 elementary intervals (start, most specific entry or -1), sorted; the first starts at 0.
+    var intervals4: [(start: UInt32, entry: Int32)] {
+        (0..<v4.count).map { (v4[$0].start, v4[$0].entry) }
+    }
+
+    /// The IPv6 elementary intervals (see `intervals4`).
+    var intervals6: [(start: UInt128, entry: Int32)] {
+        (0..<v6.count).map { (PrefixTable.key(v6[$0].high, v6[$0].low), v6[$0].entry) }
+    }
+
     /// Heap bytes held by the table.
     var byteCount: Int {
         MemoryLayout<Storage>.size + v4.byteCount + v4Index.byteCount + v6.byteCount + v6Index.byteCount

@@ -109,10 +109,11 @@ struct ReferenceDecider {
     @Test(arguments: 0..<40)
     func matchesReferenceOnRandomFlows(seed: Int) throws {
         let (policy, storeExceptions) = Self.randomPolicy(seed: UInt64(seed) &* 0x1234_5678_9ABC)
-        // Odd seeds force the prefix tables' direct index on, even seeds off.
+        // Odd seeds force the prefix tables' direct index and the source tries on (seeds 4k+1 with the deepest
+        // tries), even seeds off.
         let snapshot = try PolicySnapshot(
             policy: policy, exceptions: storeExceptions, bindings: [], generation: 1,
-            indexThreshold: seed % 2 == 1 ? 0 : .max
+            indexThreshold: seed % 2 == 1 ? 0 : .max, maxBucket: seed % 4 == 1 ? 1 : PolicySnapshot.sourceTrieBucket
         )
         let reference = ReferenceDecider(policy: policy, storeExceptions: storeExceptions)
         var g = SplitMix64(seed: UInt64(seed) &+ 99)
