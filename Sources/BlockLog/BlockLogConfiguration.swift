@@ -30,6 +30,9 @@ public struct BlockLogConfiguration: Sendable, Hashable {
     /// as fresh as new rows); when more changed (a flood), only those whose checkpoint is due. 1024 rewrites
     /// cost about 3 ms of the writer's CPU.
     package var freshUpdateLimit = 1024
+    /// In a flood, at most this many open rows whose checkpoint is due are rewritten per flush (about 12 ms of the
+    /// writer's CPU); the others wait for the next flush. New and closed rows are never held back.
+    package var checkpointsPerFlush = 4096
     /// SQLite page cache of the segment being written, in bytes.
     public var cacheBytes: Int
 

@@ -5,7 +5,7 @@ import Logging
 /// Writes blocked attempts to rotating SQLite segment files from two dedicated threads.
 ///
 /// Queue workers push ``BlockedAttempt``s into their own ``BlockLogRing`` (never blocking, never
-/// allocating). The writer runs two threads, 5 nice levels below the workers: `blocklog-agg` drains the rings
+/// allocating). The writer runs two threads, 10 nice levels below the workers: `blocklog-agg` drains the rings
 /// every 5 ms and aggregates repeated SYNs into rows (see ``BlockLogConfiguration/aggregationWindowSeconds``)
 /// in a fixed-size pool; every flush interval it hands copies of the rows due to `blocklog-sql`, which
 /// commits them (one transaction per segment: group commit), rotates to a new file per UTC time slice and
@@ -133,7 +133,8 @@ public final class BlockLogWriter: Sendable {
         state.core.rings = state.rings
     }
 
-    /// Lowers the calling thread's scheduling priority by 5 nice levels, so on a busy core the queue workers'
+    /// Lowers the calling thread's scheduling priority by 10 nice levels (a tenth of a busy core's time, by the
+    /// kernel's nice weights), so on a busy core the queue workers'
     /// verdicts win over logging. On Linux the nice value is per thread, and `setpriority(PRIO_PROCESS, 0)`
     /// applies to the calling thread (setpriority(2), BUGS). Needs no privilege; failures are ignored.
     private static func yieldToQueueWorkers() {
@@ -142,7 +143,7 @@ public final class BlockLogWriter: Sendable {
         errno = 0
         let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread)
         if errno == 0 {
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, min(current + 5, 19))
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, min(current + 10, 19))
         }
         #endif
     }

@@ -24,7 +24,7 @@ final class WriterCounters: Sendable {
 
 /// How the writer's memory budget (``BlockLogConfiguration/maxMemoryBytes``) is split, in bytes.
 ///
-/// Rings (`BlockLogRing`, the daemon sizes them): 1/8. The SQLite page cache of the segment being written:
+/// Rings (`BlockLogRing`, the daemon sizes them): 3/16. The SQLite page cache of the segment being written:
 /// 1/8, at most ``BlockLogConfiguration/cacheBytes``. Rows in memory (the row pool, its index, the expiry
 /// queue, the dirty list and the batch copies): the rest, at ``rowBytes`` each.
 public struct BlockLogMemoryPlan: Sendable, Hashable {
@@ -47,17 +47,17 @@ public struct BlockLogMemoryPlan: Sendable, Hashable {
     /// Splits `configuration.maxMemoryBytes`.
     public init(_ configuration: BlockLogConfiguration) {
         budgetBytes = configuration.maxMemoryBytes
-        ringBytes = budgetBytes / 8
+        ringBytes = budgetBytes / 16 * 3
         cacheBytes = min(budgetBytes / 8, configuration.cacheBytes)
         rows = max(64, (budgetBytes - ringBytes - cacheBytes) / Self.rowBytes)
     }
 
-    /// The slots of each of `queues` rings: a power of two, at most 2^16 (about 260 ms of a 250,000 SYN/s
+    /// The slots of each of `queues` rings: a power of two, at most 2^17 (about 500 ms of a 250,000 SYN/s
     /// flood per queue while the writer is busy), at least 256, within ``ringBytes`` together.
     public func ringCapacity(queues: Int) -> Int {
         let perQueue = ringBytes / max(queues, 1) / MemoryLayout<BlockedAttempt>.stride
         var capacity = 256
-        while capacity * 2 <= min(perQueue, 1 << 16) { capacity *= 2 }
+        while capacity * 2 <= min(perQueue, 1 << 17) { capacity *= 2 }
         return capacity
     }
 }
@@ -421,15 +421,20 @@ final class WriterCore {
             for slot in pending where pool[Int(slot)].inserted && !pool[Int(slot)].closed { changedOpen += 1 }
         }
         let fresh = everything || changedOpen <= configuration.freshUpdateLimit
+        // Checkpoints of open rows in a flood: at most this many per batch, the rest at the next flush, so the
+        // SQL work of one flush stays bounded (new and closed rows are never held back).
+        var checkpoints = everything ? Int.max : configuration.checkpointsPerFlush
         for (count, slot) in pending.enumerated() {
             // A batch can hold many rows: keep the rings drained meanwhile (rows changed now go into
             // `dirtySlots` again, or are already marked dirty and copied below with their latest values).
             if count & 8191 == 8191 { drainRings(now: now) }
             let row = pool + Int(slot)
             guard row.pointee.live, row.pointee.dirty else { continue }
-            let due =
-                fresh || !row.pointee.inserted || row.pointee.closed
-                || now - row.pointee.checkpoint >= checkpointMilliseconds
+            var due = fresh || !row.pointee.inserted || row.pointee.closed
+            if !due && now - row.pointee.checkpoint >= checkpointMilliseconds && checkpoints > 0 {
+                checkpoints -= 1
+                due = true
+            }
             guard due else {
                 dirtySlots.append(slot)  // still dirty, stays listed
                 continue

@@ -90,8 +90,8 @@ public final class Daemon: Sendable {
         self.kernelRules = kernelRules
         self.workers = queue.numbers.map { number in
             let ring = blockLog.map { writer in
-                // Sized by the block log's memory budget: at most 2^16 attempts (about 260 ms of a 250,000 SYN/s
-                // flood, 5 MiB) absorb a burst while the writer catches up; beyond that attempts are counted as
+                // Sized by the block log's memory budget: at most 2^17 attempts (about 500 ms of a 250,000 SYN/s
+                // flood, 9 MiB) absorb a burst while the writer catches up; beyond that attempts are counted as
                 // lost, never waited for.
                 let ring = BlockLogRing(capacity: writer.memoryPlan.ringCapacity(queues: queue.numbers.count))
                 writer.attach(ring)

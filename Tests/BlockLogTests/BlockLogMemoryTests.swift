@@ -278,14 +278,14 @@ import Testing
     /// their share.
     @Test func memoryPlanSplitsTheBudget() {
         let plan = BlockLogMemoryPlan(BlockLogConfiguration(maxMemoryBytes: 64 << 20))
-        #expect(plan.ringBytes == 8 << 20)
+        #expect(plan.ringBytes == 12 << 20)
         #expect(plan.cacheBytes == 8 << 20)
-        #expect(plan.rows * BlockLogMemoryPlan.rowBytes <= 48 << 20)
-        #expect(plan.rows > 48 << 20 / (BlockLogMemoryPlan.rowBytes + 1))
-        #expect(plan.ringCapacity(queues: 1) == 1 << 16)
+        #expect(plan.rows * BlockLogMemoryPlan.rowBytes <= 44 << 20)
+        #expect(plan.rows > 44 << 20 / (BlockLogMemoryPlan.rowBytes + 1))
+        #expect(plan.ringCapacity(queues: 1) == 1 << 17)
         let four = plan.ringCapacity(queues: 4)
         #expect(four & (four - 1) == 0)
-        #expect(four * 4 * MemoryLayout<BlockedAttempt>.stride <= 8 << 20)
+        #expect(four * 4 * MemoryLayout<BlockedAttempt>.stride <= 12 << 20)
     }
 }
 
