@@ -15,30 +15,47 @@ public struct BlockLogConfiguration: Sendable, Hashable {
     /// When all segment files (with their `-wal` and `-shm` files) exceed this many bytes, the oldest are
     /// deleted until they fit; the segment being written is never deleted.
     public var maxBytes: Int64
-    /// The most aggregates (rows in memory, open or waiting to be written) the writer keeps; beyond it a new
-    /// row's SYN is counted as lost. Bounds memory when the disk fails for a long time. Reserved up front as
-    /// address space (about 200 bytes a row), resident only as rows are used.
-    public var maxPendingRows: Int
+    /// The most memory the block log holds, in bytes: the rings, the rows in memory (open, or waiting for
+    /// their commit) and the SQLite page cache (see ``BlockLogMemoryPlan``). Fixed at start; nothing grows
+    /// with the traffic. Past it, rows close early, then SYNs are counted per source without their
+    /// destination (coarse rows), then counted as lost. At least 4 MiB.
+    public var maxMemoryBytes: Int
+    /// How often a changed open row's counts are rewritten, in ms (never more often than the flush interval). A new row is
+    /// inserted at the next flush and a closed row's final counts are written at the next flush; in between,
+    /// an open row is rewritten at most this often, so a `kill -9` loses at most this much of the counts of
+    /// rows already written, and at most one flush interval of new rows. Applies only in a flood: see
+    /// `freshUpdateLimit`.
+    public var checkpointIntervalMilliseconds: Int64
+    /// When at most this many open rows changed since the last flush, every one is rewritten at the flush (counts
+    /// as fresh as new rows); when more changed (a flood), only those whose checkpoint is due. 1024 rewrites
+    /// cost about 3 ms of the writer's CPU.
+    package var freshUpdateLimit = 1024
+    /// In a flood, at most this many open rows whose checkpoint is due are rewritten per flush (about 12 ms of the
+    /// writer's CPU); the others wait for the next flush. New and closed rows are never held back.
+    package var checkpointsPerFlush = 4096
     /// SQLite page cache of the segment being written, in bytes.
     public var cacheBytes: Int
 
     /// Creates a configuration; the defaults are the daemon's defaults (1 h segments, 1000 ms flush, 60 s
-    /// aggregation, 30 d retention, 10 GiB, 2,000,000 pending rows, 64 MiB cache). Call ``validate()`` before use.
+    /// aggregation, 30 d retention, 10 GiB, 64 MiB of memory, 10 s checkpoints, a page cache of at most 64 MiB).
+    /// Call ``validate()`` before use.
     public init(
         segmentSeconds: Int64 = 3600,
         flushIntervalMilliseconds: Int64 = 1000,
         aggregationWindowSeconds: Int64 = 60,
         retentionSeconds: Int64 = 30 * 86400,
         maxBytes: Int64 = 10 * 1024 * 1024 * 1024,
-        maxPendingRows: Int = 2_000_000,
-        cacheBytes: Int = 64 * 1024 * 1024
+        maxMemoryBytes: Int = 64 << 20,
+        checkpointIntervalMilliseconds: Int64 = 10_000,
+        cacheBytes: Int = 64 << 20
     ) {
         self.segmentSeconds = segmentSeconds
         self.flushIntervalMilliseconds = flushIntervalMilliseconds
         self.aggregationWindowSeconds = aggregationWindowSeconds
         self.retentionSeconds = retentionSeconds
         self.maxBytes = maxBytes
-        self.maxPendingRows = maxPendingRows
+        self.maxMemoryBytes = maxMemoryBytes
+        self.checkpointIntervalMilliseconds = checkpointIntervalMilliseconds
         self.cacheBytes = cacheBytes
     }
 
@@ -53,14 +70,19 @@ public struct BlockLogConfiguration: Sendable, Hashable {
         guard flushIntervalMilliseconds >= 1 && flushIntervalMilliseconds <= 60_000 else {
             throw fail("flush_interval must be between 1 ms and 60 s, got \(flushIntervalMilliseconds) ms")
         }
-        guard aggregationWindowSeconds >= 1 && aggregationWindowSeconds <= 3600 else {
-            throw fail("aggregation_window must be between 1 s and 1 h, got \(aggregationWindowSeconds) s")
+        guard aggregationWindowSeconds >= 0 && aggregationWindowSeconds <= 3600 else {
+            throw fail("aggregation_window must be between 0 s and 1 h, got \(aggregationWindowSeconds) s")
         }
         guard retentionSeconds >= segmentSeconds else {
             throw fail("retention (\(retentionSeconds) s) must be at least one segment (\(segmentSeconds) s)")
         }
         guard maxBytes > 0 else { throw fail("max_bytes must be positive, got \(maxBytes)") }
-        guard maxPendingRows > 0 else { throw fail("maxPendingRows must be positive") }
+        guard maxMemoryBytes >= 4 << 20 else {
+            throw fail("max_memory must be at least 4 MiB, got \(maxMemoryBytes) bytes")
+        }
+        guard checkpointIntervalMilliseconds >= 1 && checkpointIntervalMilliseconds <= 3_600_000 else {
+            throw fail("checkpoint_interval must be between 1 ms and 1 h, got \(checkpointIntervalMilliseconds) ms")
+        }
     }
 }
 

@@ -5,20 +5,26 @@ import Logging
 /// Writes blocked attempts to rotating SQLite segment files from two dedicated threads.
 ///
 /// Queue workers push ``BlockedAttempt``s into their own ``BlockLogRing`` (never blocking, never
-/// allocating). The writer runs two threads: `blocklog-agg` drains the rings every 5 ms and aggregates
-/// repeated SYNs into rows (see ``BlockLogConfiguration/aggregationWindowSeconds``); every flush interval
-/// it hands a copy of the new and changed rows to `blocklog-sql`, which commits them (one
-/// transaction per segment: group commit), rotates to a new file per UTC time slice and deletes whole old
-/// files by age and total size. A slow disk therefore delays commits (bigger batches), not draining.
+/// allocating). The writer runs two threads, 10 nice levels below the workers: `blocklog-agg` drains the rings
+/// every 5 ms and aggregates repeated SYNs into rows (see ``BlockLogConfiguration/aggregationWindowSeconds``)
+/// in a fixed-size pool; every flush interval it hands copies of the rows due to `blocklog-sql`, which
+/// commits them (one transaction per segment: group commit), rotates to a new file per UTC time slice and
+/// deletes whole old files by age and total size. A slow disk therefore delays commits (bigger batches), not
+/// draining. Rows due at a flush: new rows (inserted once), closed rows (their final counts), and open rows
+/// whose counts changed and were last written a checkpoint interval ago
+/// (``BlockLogConfiguration/checkpointIntervalMilliseconds``): repeats cost no SQL between checkpoints.
 ///
-/// Durability: rows are written while still open, so `kill -9` loses at most the SYNs of the last flush
-/// interval — as long as the disk keeps up; when a commit takes longer than the flush interval, the next
-/// batch waits for it and ``BlockLogStatistics/lagMilliseconds`` (the most a crash would lose) grows, with a
-/// warning logged once a minute. ``shutdown()`` commits everything. After a restart the writer reopens the
-/// existing file of the current slice and appends to it. When the directory is read-only or the disk full, the
-/// writer keeps rows in memory (up to ``BlockLogConfiguration/maxPendingRows``) and retries every flush
-/// interval; SYNs that can never be committed are counted in ``BlockLogStatistics/lostEvents``; an error is
-/// logged at most once a minute. Producers are never slowed down.
+/// Durability: `kill -9` loses at most the new rows of the last flush interval, and the counts of the last
+/// checkpoint interval — as long as the disk keeps up; when a commit takes longer than the flush interval,
+/// the next batch waits for it and ``BlockLogStatistics/lagMilliseconds`` grows, with a warning logged once a
+/// minute. ``shutdown()`` and ``flush()`` commit everything. After a restart the writer reopens the existing
+/// file of the current slice and appends to it.
+///
+/// Memory: fixed at start by ``BlockLogConfiguration/maxMemoryBytes`` (``BlockLogMemoryPlan``). Under
+/// pressure rows close early (exact counts, shorter rows), then SYNs whose key has no row are counted in
+/// their source's coarse row (destination `0.0.0.0` or `::`: not kept), then counted as lost. When the
+/// directory is read-only or the disk full, rows stay in memory within that budget and the commit is
+/// retried every flush interval; an error is logged at most once a minute. Producers are never slowed down.
 ///
 /// Lifecycle: `init`, ``attach(_:)`` each ring, ``start()``, and ``shutdown()`` at SIGTERM. Before
 /// ``start()``, ``flush()`` runs one drain-and-commit cycle on the calling thread (tests, tools).
@@ -33,6 +39,9 @@ public final class BlockLogWriter: Sendable {
     public let directory: String
     /// The configuration the writer was created with (validated).
     public let configuration: BlockLogConfiguration
+    /// How ``BlockLogConfiguration/maxMemoryBytes`` is split; size the rings with
+    /// ``BlockLogMemoryPlan/ringCapacity(queues:)``.
+    public let memoryPlan: BlockLogMemoryPlan
     private let counters = WriterCounters()
     private let clock: any BlockLogClock
     private let state: State
@@ -92,6 +101,7 @@ public final class BlockLogWriter: Sendable {
         try configuration.validate()
         self.directory = directory
         self.configuration = configuration
+        self.memoryPlan = BlockLogMemoryPlan(configuration)
         self.clock = clock
         let counters = self.counters
         self.state = State(
@@ -123,7 +133,8 @@ public final class BlockLogWriter: Sendable {
         state.core.rings = state.rings
     }
 
-    /// Lowers the calling thread's scheduling priority by 5 nice levels, so on a busy core the queue workers'
+    /// Lowers the calling thread's scheduling priority by 10 nice levels (a tenth of a busy core's time, by the
+    /// kernel's nice weights), so on a busy core the queue workers'
     /// verdicts win over logging. On Linux the nice value is per thread, and `setpriority(PRIO_PROCESS, 0)`
     /// applies to the calling thread (setpriority(2), BUGS). Needs no privilege; failures are ignored.
     private static func yieldToQueueWorkers() {
@@ -132,7 +143,7 @@ public final class BlockLogWriter: Sendable {
         errno = 0
         let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread)
         if errno == 0 {
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, min(current + 5, 19))
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, min(current + 10, 19))
         }
         #endif
     }
@@ -171,7 +182,7 @@ public final class BlockLogWriter: Sendable {
             let core = state.core
             core.drainRings(now: clock.nowMilliseconds())
             core.expire(now: clock.nowMilliseconds())
-            if let batch = core.makeBatch(now: clock.nowMilliseconds()) {
+            if let batch = core.makeBatch(now: clock.nowMilliseconds(), everything: true) {
                 core.apply(state.committer.commit(batch))
             }
         case .running:
@@ -184,6 +195,20 @@ public final class BlockLogWriter: Sendable {
         case .stopping, .stopped:
             break
         }
+    }
+
+    /// One periodic cycle of the writer on the calling thread, as its threads run it every flush interval:
+    /// drain, close the rows due, commit new and closed rows and the open rows whose checkpoint is due.
+    /// Before ``start()`` only (benchmarks, tests); does nothing once started.
+    package func runCycle() {
+        state.control.lock()
+        defer { state.control.unlock() }
+        guard state.phase == .idle else { return }
+        let core = state.core
+        let now = clock.nowMilliseconds()
+        core.drainRings(now: now)
+        core.expire(now: now)
+        if let batch = core.makeBatch(now: now) { core.apply(state.committer.commit(batch)) }
     }
 
     /// Stops the writer: drains every ring, closes and commits every row (3 attempts), closes every segment
@@ -232,7 +257,10 @@ public final class BlockLogWriter: Sendable {
             writeErrors: counters.writeErrors.load(ordering: .relaxed),
             bytesOnDisk: counters.bytesOnDisk.load(ordering: .relaxed),
             segmentsDeleted: counters.segmentsDeleted.load(ordering: .relaxed),
-            lagMilliseconds: oldest == 0 ? 0 : max(0, clock.nowMilliseconds() - oldest))
+            lagMilliseconds: oldest == 0 ? 0 : max(0, clock.nowMilliseconds() - oldest),
+            rowsClosedEarly: counters.rowsClosedEarly.load(ordering: .relaxed),
+            synsInCoarseRows: counters.synsInCoarseRows.load(ordering: .relaxed),
+            rowsInMemory: counters.rowsInMemory.load(ordering: .relaxed), rowCapacity: memoryPlan.rows)
     }
 
     // MARK: - Threads
@@ -245,7 +273,9 @@ public final class BlockLogWriter: Sendable {
         var attempt = 0
         while core.hasDirtyRows && attempt < 3 {
             if attempt > 0 { usleep(100_000) }
-            if let batch = core.makeBatch(now: clock.nowMilliseconds()) { core.apply(commit(batch)) }
+            if let batch = core.makeBatch(now: clock.nowMilliseconds(), everything: true) {
+                core.apply(commit(batch))
+            }
             attempt += 1
         }
         _ = core.countUncommittedAsLost()
@@ -304,14 +334,18 @@ public final class BlockLogWriter: Sendable {
                 // An explicit flush: wait for the batch out, then commit everything drained so far.
                 if core.inFlight { core.apply(waitForResult()) }
                 core.drainRings(now: clock.nowMilliseconds())
-                if let batch = core.makeBatch(now: clock.nowMilliseconds()) { core.apply(commitAndWait(batch)) }
+                if let batch = core.makeBatch(now: clock.nowMilliseconds(), everything: true) {
+                    core.apply(commitAndWait(batch))
+                }
                 state.lastFlush = clock.nowMilliseconds()
                 served = requested
                 state.control.lock()
                 state.flushesDone = max(state.flushesDone, requested)
                 state.control.broadcast()
                 state.control.unlock()
-            } else if state.lastFlush == .min || now - state.lastFlush >= configuration.flushIntervalMilliseconds {
+            } else if state.lastFlush == .min || now - state.lastFlush >= configuration.flushIntervalMilliseconds
+                || core.wantsEarlyFlush
+            {
                 if let batch = core.makeBatch(now: now) {
                     post(batch)
                     state.lastFlush = now

@@ -1,11 +1,14 @@
 /// The distinct TCP source ports seen in one row: their count is the row's `attempts` (new connections);
 /// a SYN whose source port is already in the set is a retransmission.
 ///
-/// Stays inline for the common single-connection row; grows into an array, then a hash set.
+/// Stays inline for the common single-connection row; grows into an array, then a hash set. A closed row
+/// keeps only the count (``counted(_:)``).
 enum PortSet {
     case one(UInt16)
     case few([UInt16])
     case many(Set<UInt16>)
+    /// A closed row's count: it takes no more SYNs.
+    case counted(Int)
 
     static let fewLimit = 16
 
@@ -14,10 +17,22 @@ enum PortSet {
         case .one: return 1
         case .few(let ports): return ports.count
         case .many(let ports): return ports.count
+        case .counted(let count): return count
         }
     }
 
-    /// Adds `port`. - Returns: `true` if it was new (a new connection).
+    /// Heap bytes the set holds (an estimate for the memory budget: buffer headers plus 2 bytes a port, the
+    /// hash set's at its capacity with one bit of metadata per bucket).
+    var heapBytes: Int {
+        switch self {
+        case .one, .counted: return 0
+        case .few(let ports): return 32 + 2 * ports.capacity
+        case .many(let ports): return 64 + ports.capacity * 2 + ports.capacity / 8 + ports.capacity / 2
+        }
+    }
+
+    /// Adds `port`. - Returns: `true` if it was new (a new connection); `false` for a retransmission, and
+    /// always for a closed row's ``counted(_:)`` (it never takes SYNs).
     mutating func insert(_ port: UInt16) -> Bool {
         switch self {
         case .one(let existing):
@@ -42,6 +57,8 @@ enum PortSet {
             ports.insert(port)
             self = .many(ports)
             return true
+        case .counted:
+            return false
         }
     }
 }

@@ -99,8 +99,10 @@ final class SegmentCommitter {
         var failed: Set<Int64> = []
         let now = clock.nowMilliseconds()
         for (sliceStart, unordered) in bySlice.sorted(by: { $0.key < $1.key }) {
-            // In row-id order the b-tree work walks the table (and the WAL) sequentially.
-            let positions = unordered.sorted { batch.rows[$0].rowNumber < batch.rows[$1].rowNumber }
+            // In primary-key order, (source, id), the b-tree work walks the table sequentially: each leaf page is
+            // read and dirtied once per batch instead of once per row, which is what lets a flood of new sources
+            // commit without re-reading (and spilling) pages a small page cache cannot hold.
+            let positions = unordered.sorted { Self.primaryKeyOrder(batch.rows[$0], batch.rows[$1]) }
             do {
                 let segment = try segment(for: sliceStart)
                 // segment(for:) records the offset when it opens the file; the fallback is the same value.
@@ -119,6 +121,21 @@ final class SegmentCommitter {
         }
         maintain(now: clock.nowMilliseconds())
         return CommitResult(batch: batch, failedSlices: failed)
+    }
+
+    /// `true` when `a` sorts before `b` in the table's primary key: the source as `AddressCoding` stores it
+    /// (BLOBs compare as bytes: IPv4 before IPv6, then the address big-endian), then the row id.
+    static func primaryKeyOrder(_ a: RowImage, _ b: RowImage) -> Bool {
+        let (x, y) = (sortKey(a.source), sortKey(b.source))
+        if x != y { return x < y }
+        return a.rowNumber < b.rowNumber
+    }
+
+    private static func sortKey(_ address: IPAddress) -> (UInt8, UInt64, UInt64) {
+        switch address {
+        case .v4(let v4): return (AddressCoding.ipv4Tag, UInt64(v4.value) << 32, 0)
+        case .v6(let v6): return (AddressCoding.ipv6Tag, v6.high, v6.low)
+        }
     }
 
     /// Closes idle segments and runs retention when due. Called after each commit and when idle.
@@ -201,7 +218,8 @@ final class SegmentCommitter {
         try ensureDirectory()
         let slice = SegmentSlice(containing: sliceStart * 1000, lengthSeconds: configuration.segmentSeconds)
         let segment = try SegmentWriter(
-            directory: directory, slice: slice, nodeName: nodeName, cacheBytes: configuration.cacheBytes)
+            directory: directory, slice: slice, nodeName: nodeName,
+            cacheBytes: BlockLogMemoryPlan(configuration).cacheBytes)
         segments[sliceStart] = segment
         if offsets[sliceStart] == nil { offsets[sliceStart] = segment.largestID }
         logger.info("block log: writing segment", metadata: ["file": "\(segment.path)"])

@@ -40,7 +40,7 @@ final class SegmentWriter {
         configuration.journalMode = .wal
         configuration.busyMode = .timeout(5)
         configuration.label = "blocklog-writer"
-        let cacheKibibytes = max(cacheBytes / 1024, 1024)
+        let cacheKibibytes = max(cacheBytes / 1024, 256)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA journal_size_limit = 134217728")

@@ -12,37 +12,96 @@ final class WriterCounters: Sendable {
     let writeErrors = ManagedAtomic<UInt64>(0)
     let bytesOnDisk = ManagedAtomic<Int64>(0)
     let segmentsDeleted = ManagedAtomic<UInt64>(0)
-    /// Unix ms when the oldest SYN not yet committed was drained; 0 when none is pending.
+    /// Rows closed before their aggregation window ended, to stay within the memory budget.
+    let rowsClosedEarly = ManagedAtomic<UInt64>(0)
+    /// SYNs counted in a coarse row (destination not kept) because the memory budget was exhausted.
+    let synsInCoarseRows = ManagedAtomic<UInt64>(0)
+    /// Rows in memory (open, or closed and waiting for their commit).
+    let rowsInMemory = ManagedAtomic<Int>(0)
+    /// Unix ms when the oldest row not yet inserted was opened; 0 when none is pending.
     let oldestPendingMilliseconds = ManagedAtomic<Int64>(0)
 }
 
-/// The aggregating side of the writer: drains the rings and folds SYNs into rows. Never touches SQLite:
-/// at each flush it copies the changed rows into a ``CommitBatch`` for the ``SegmentCommitter`` and applies
-/// the ``CommitResult`` when it comes back (one batch outstanding at a time; rows changed meanwhile go
-/// into the next one). Not thread-safe: one thread at a time.
-final class WriterCore {
-    struct Key: Hashable {
-        var source: IPAddress
-        var destination: IPAddress
-        var destinationPort: UInt16
-        var reason: BlockReason
+/// How the writer's memory budget (``BlockLogConfiguration/maxMemoryBytes``) is split, in bytes.
+///
+/// Rings (`BlockLogRing`, the daemon sizes them): 3/16. The SQLite page cache of the segment being written:
+/// 1/8, at most ``BlockLogConfiguration/cacheBytes``. Rows in memory (the row pool, its index, the expiry
+/// queue, the dirty list and the batch copies): the rest, at ``rowBytes`` each.
+public struct BlockLogMemoryPlan: Sendable, Hashable {
+    /// The budget the plan divides.
+    public let budgetBytes: Int
+    /// The most rows the writer holds in memory, open or waiting for their commit.
+    public let rows: Int
+    /// The SQLite page cache of the segment being written.
+    public let cacheBytes: Int
+    /// What the rings of all queue workers may hold together.
+    public let ringBytes: Int
+
+    /// Bytes one row costs: its slot in the pool, two index buckets, an expiry entry, a dirty-list entry and
+    /// its copy in a commit batch. Port sets of rows with more than one source port come on top and count
+    /// against the same budget as they grow.
+    public static let rowBytes =
+        MemoryLayout<WriterCore.Row>.stride + 2 * MemoryLayout<UInt64>.stride
+        + MemoryLayout<WriterCore.Expiry>.stride + MemoryLayout<Int32>.stride + MemoryLayout<RowImage>.stride
+
+    /// Splits `configuration.maxMemoryBytes`.
+    public init(_ configuration: BlockLogConfiguration) {
+        budgetBytes = configuration.maxMemoryBytes
+        ringBytes = budgetBytes / 16 * 3
+        cacheBytes = min(budgetBytes / 8, configuration.cacheBytes)
+        rows = max(64, (budgetBytes - ringBytes - cacheBytes) / Self.rowBytes)
     }
 
+    /// The slots of each of `queues` rings: a power of two, at most 2^17 (about 500 ms of a 250,000 SYN/s
+    /// flood per queue while the writer is busy), at least 256, within ``ringBytes`` together.
+    public func ringCapacity(queues: Int) -> Int {
+        let perQueue = ringBytes / max(queues, 1) / MemoryLayout<BlockedAttempt>.stride
+        var capacity = 256
+        while capacity * 2 <= min(perQueue, 1 << 17) { capacity *= 2 }
+        return capacity
+    }
+}
+
+/// The aggregating side of the writer: drains the rings and folds SYNs into rows. Never touches SQLite:
+/// at each flush it copies the rows due into a ``CommitBatch`` for the ``SegmentCommitter`` and applies
+/// the ``CommitResult`` when it comes back (one batch outstanding at a time; rows changed meanwhile go
+/// into the next one). Not thread-safe: one thread at a time.
+///
+/// **What a flush writes.** A row is inserted at the first flush after it opens, and rewritten when it
+/// closes (its aggregation window ended, or it was closed early). While it stays open and changes, it is
+/// rewritten at every flush as long as few open rows changed (at most
+/// ``BlockLogConfiguration/freshUpdateLimit``), and in a flood at most once per checkpoint interval. So a SYN
+/// flood whose keys repeat costs one `INSERT` and a few `UPDATE`s per row per window, not one `UPDATE` per
+/// row per flush. An explicit flush (shutdown, tools) writes every changed row.
+///
+/// **Memory.** Rows live in a pool of fixed capacity (``BlockLogMemoryPlan/rows``), indexed by an
+/// open-addressing ``RowIndex``; nothing grows with the traffic. Past half of the pool, open rows are
+/// closed early, oldest first (counts stay exact: the next SYN of the key opens a new row). When the pool
+/// is full anyway (the disk does not take the rows), a SYN whose key has no row is counted in the coarse row
+/// of its source (destination not kept), which may use the next-to-last 1/16 of the pool, then in the row of
+/// its source's /24 or /56 network (destination and port not kept), which may use the last 1/64; past that it
+/// is lost, and counted.
+final class WriterCore {
     /// One row in memory: open (accepting SYNs), or closed and waiting for its final values to be committed.
-    struct Aggregate {
-        var key: Key
+    struct Row {
+        var key: RowKey
+        var hash: UInt64
         var sliceStart: Int64
         var rowNumber: Int64
         var firstSeen: Int64
         var lastSeen: Int64
         var syns: Int64
         var committedSyns: Int64
+        /// Unix ms of the last commit of this row (its checkpoint), or of its opening.
+        var checkpoint: Int64
         var ports: PortSet
+        var portBytes: Int
         var customerGeneration: UInt64
         var customerIndex: Int32
         var customer: String?
         var exceptionID: String?
         var serial: UInt64
+        var live: Bool
         var inserted: Bool
         var dirty: Bool
         var inFlight: Bool
@@ -50,26 +109,47 @@ final class WriterCore {
         var firstSeenMoved: Bool
     }
 
+    /// An open row's place in the order rows close: oldest opened first.
+    struct Expiry {
+        var slot: Int32
+        var serial: UInt64
+    }
+
     let configuration: BlockLogConfiguration
     let resolver: any BlockLogResolver
     let counters: WriterCounters
     let windowMilliseconds: Int64
+    let checkpointMilliseconds: Int64
     var rings: [BlockLogRing] = []
 
-    /// Rows by slot; `nil` for a free slot (in `freeSlots`). A slot is freed only by `freeIfDone`, once its row is
-    /// closed (out of `index`), committed (out of `dirtySlots`) and not in a batch (no `inFlight`). So a slot
-    /// taken from `index` or `dirtySlots`, or from a batch row whose serial still matches, holds a row: the
-    /// `slots[position]!` below cannot fail (and stay force unwraps: this is the per-SYN path, mutated in place).
-    private var slots: [Aggregate?] = []
+    /// The pool: `capacity` slots allocated once, slots `0..<initialized` initialized (a slot becomes
+    /// resident when first used); a free slot has `live == false` and is on `freeSlots`.
+    private let pool: UnsafeMutablePointer<Row>
+    let capacity: Int
+    private var initialized = 0
     private var freeSlots: [Int32] = []
-    private var liveCount = 0
-    private var index: [Key: Int32] = [:]
-    private var expiry: [(slot: Int32, serial: UInt64)] = []
+    /// Rows in the pool (open or waiting for their commit).
+    private(set) var liveCount = 0
+    /// Open rows (in `index`).
+    private var openCount: Int { index.count }
+    /// Fine rows (per destination) may use this many slots; source rows up to `sourceLimit`; prefix rows the rest.
+    private let fineLimit: Int
+    private let sourceLimit: Int
+    /// Past this many open rows, the oldest are closed early.
+    private let openHighWater: Int
+    /// Bytes that port sets hold beyond their rows, against `portBudget`.
+    private var portBytes = 0
+    private let portBudget: Int
+
+    private var index: RowIndex
+    private var expiry: [Expiry] = []
     private var expiryHead = 0
     private var dirtySlots: [Int32] = []
     private var nextSerial: UInt64 = 1
     private var nextRowNumber: Int64 = 1
     private var liveBySlice: [Int64: Int] = [:]
+    /// Rows not yet inserted (a kill -9 would lose them).
+    private var uninserted = 0
     /// A batch is out at the committer.
     private(set) var inFlight = false
 
@@ -85,14 +165,37 @@ final class WriterCore {
         self.resolver = resolver
         self.counters = counters
         self.windowMilliseconds = configuration.aggregationWindowSeconds * 1000
-        // Reserved up front so that a flood never stalls draining on a rehash or an array copy; the pages
-        // of untouched capacity are not resident until rows use them.
-        index.reserveCapacity(configuration.maxPendingRows)
-        slots.reserveCapacity(configuration.maxPendingRows)
+        self.checkpointMilliseconds = max(
+            configuration.checkpointIntervalMilliseconds, configuration.flushIntervalMilliseconds)
+        let plan = BlockLogMemoryPlan(configuration)
+        capacity = plan.rows
+        pool = .allocate(capacity: capacity)
+        index = RowIndex(rows: capacity)
+        fineLimit = capacity - capacity / 16
+        sourceLimit = capacity - capacity / 64
+        openHighWater = capacity / 2
+        portBudget = max(capacity * BlockLogMemoryPlan.rowBytes / 8, 1 << 16)
+        // Reserved up front so that a flood never stalls draining on an array copy; untouched pages are not
+        // resident until rows use them.
+        expiry.reserveCapacity(capacity)
+        dirtySlots.reserveCapacity(capacity)
+        freeSlots.reserveCapacity(capacity)
     }
 
-    /// Rows changed since the last batch.
+    deinit {
+        pool.deinitialize(count: initialized)
+        pool.deallocate()
+    }
+
+    /// Rows changed since their last commit.
     var hasDirtyRows: Bool { !dirtySlots.isEmpty }
+
+    /// More than 3/4 of the pool is in use and the last commit succeeded: commit now rather than at the next
+    /// flush interval, so that the closed rows waiting for their commit leave the pool sooner. (After a failed
+    /// commit, retries keep to the flush interval.)
+    var wantsEarlyFlush: Bool { liveCount > capacity - capacity / 4 && !lastCommitFailed }
+    /// The last commit failed for some segment.
+    private var lastCommitFailed = false
 
     // MARK: - Draining
 
@@ -103,7 +206,7 @@ final class WriterCore {
         for ring in rings {
             drained += ring.drain { attempt in record(attempt) }
         }
-        if drained > 0 && counters.oldestPendingMilliseconds.load(ordering: .relaxed) == 0 {
+        if uninserted > 0 && counters.oldestPendingMilliseconds.load(ordering: .relaxed) == 0 {
             counters.oldestPendingMilliseconds.store(now, ordering: .relaxed)
         }
         return drained
@@ -111,78 +214,112 @@ final class WriterCore {
 
     /// Adds one blocked SYN to its row, opening a new row when none is open for its key, when the row's
     /// window (`first_seen + aggregation window`) has passed, or when the source now belongs to another
-    /// customer.
+    /// customer. Without room for a new row, the SYN goes to its source's coarse row, or is counted lost.
     func record(_ attempt: BlockedAttempt) {
-        let key = Key(
+        let key = RowKey(
             source: attempt.source, destination: attempt.destination,
             destinationPort: attempt.destinationPort, reason: attempt.reason)
-        if let slot = index[key] {
-            let position = Int(slot)  // from `index`: a live row (see `slots`)
-            let sameWindow = attempt.timeMilliseconds - slots[position]!.firstSeen < windowMilliseconds
-            if sameWindow && sameCustomer(attempt, slot: position) {
-                slots[position]!.syns += 1
-                _ = slots[position]!.ports.insert(attempt.sourcePort)
-                if attempt.timeMilliseconds > slots[position]!.lastSeen {
-                    slots[position]!.lastSeen = attempt.timeMilliseconds
-                }
-                if attempt.timeMilliseconds < slots[position]!.firstSeen {
-                    slots[position]!.firstSeen = attempt.timeMilliseconds
-                    slots[position]!.firstSeenMoved = true
-                }
-                markDirty(slot)
-                return
-            }
-            index[key] = nil
-            close(slot)
+        let hash = key.hashValue64
+        if add(attempt, to: key, hash: hash) { return }
+        if liveCount < fineLimit, open(key, hash: hash, attempt) { return }
+        // No room for a row of this destination: the source's row, then its network's row.
+        let source = key.coarse
+        let sourceHash = source.hashValue64
+        if add(attempt, to: source, hash: sourceHash)
+            || (liveCount < sourceLimit && open(source, hash: sourceHash, attempt))
+        {
+            counters.synsInCoarseRows.wrappingIncrement(ordering: .relaxed)
+            return
         }
-        open(key, attempt)
+        let prefix = key.prefixCoarse
+        let prefixHash = prefix.hashValue64
+        if add(attempt, to: prefix, hash: prefixHash) || open(prefix, hash: prefixHash, attempt) {
+            counters.synsInCoarseRows.wrappingIncrement(ordering: .relaxed)
+            return
+        }
+        counters.lostByWriter.wrappingIncrement(ordering: .relaxed)
     }
 
-    /// - Parameter position: A slot from `index` (a live row, see `slots`).
-    private func sameCustomer(_ attempt: BlockedAttempt, slot position: Int) -> Bool {
-        let aggregate = slots[position]!
-        if attempt.policyGeneration == aggregate.customerGeneration && attempt.customerIndex == aggregate.customerIndex
+    /// Adds `attempt` to the open row of `key` when it is in the same window and customer.
+    /// - Returns: `false` when there is no such row (an open row of another window or customer is closed).
+    @inline(__always)
+    private func add(_ attempt: BlockedAttempt, to key: RowKey, hash: UInt64) -> Bool {
+        let pool = self.pool
+        guard let slot = index.find(key, hash: hash, keyAt: { pool[Int($0)].key }) else { return false }
+        let row = pool + Int(slot)
+        let sameWindow = attempt.timeMilliseconds - row.pointee.firstSeen < windowMilliseconds
+        guard sameWindow && sameCustomer(attempt, row: row) else {
+            closeOpen(slot)
+            return false
+        }
+        row.pointee.syns += 1
+        if row.pointee.ports.insert(attempt.sourcePort) && row.pointee.ports.count > 1 {
+            let bytes = row.pointee.ports.heapBytes
+            portBytes += bytes - row.pointee.portBytes
+            row.pointee.portBytes = bytes
+        }
+        if attempt.timeMilliseconds > row.pointee.lastSeen {
+            row.pointee.lastSeen = attempt.timeMilliseconds
+        }
+        if attempt.timeMilliseconds < row.pointee.firstSeen {
+            row.pointee.firstSeen = attempt.timeMilliseconds
+            row.pointee.firstSeenMoved = true
+        }
+        markDirty(slot)
+        return true
+    }
+
+    private func sameCustomer(_ attempt: BlockedAttempt, row: UnsafeMutablePointer<Row>) -> Bool {
+        if attempt.policyGeneration == row.pointee.customerGeneration
+            && attempt.customerIndex == row.pointee.customerIndex
         {
             return true
         }
         let customer = resolve(generation: attempt.policyGeneration, index: attempt.customerIndex, exception: false)
-        guard customer == aggregate.customer else { return false }
-        slots[position]!.customerGeneration = attempt.policyGeneration
-        slots[position]!.customerIndex = attempt.customerIndex
+        guard customer == row.pointee.customer else { return false }
+        row.pointee.customerGeneration = attempt.policyGeneration
+        row.pointee.customerIndex = attempt.customerIndex
         return true
     }
 
-    private func open(_ key: Key, _ attempt: BlockedAttempt) {
-        guard liveCount < configuration.maxPendingRows else {
-            counters.lostByWriter.wrappingIncrement(ordering: .relaxed)
-            return
+    /// Opens a row for `key` with its first SYN. - Returns: `false` when the pool is full.
+    private func open(_ key: RowKey, hash: UInt64, _ attempt: BlockedAttempt) -> Bool {
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+        } else if initialized < capacity {
+            slot = Int32(initialized)
+        } else {
+            return false
         }
         let slice = SegmentSlice(containing: attempt.timeMilliseconds, lengthSeconds: configuration.segmentSeconds)
         let serial = nextSerial
         nextSerial += 1
         let rowNumber = nextRowNumber
         nextRowNumber += 1
-        let aggregate = Aggregate(
-            key: key, sliceStart: slice.startSeconds, rowNumber: rowNumber,
+        let row = Row(
+            key: key, hash: hash, sliceStart: slice.startSeconds, rowNumber: rowNumber,
             firstSeen: attempt.timeMilliseconds, lastSeen: attempt.timeMilliseconds,
-            syns: 1, committedSyns: 0, ports: .one(attempt.sourcePort),
-            customerGeneration: attempt.policyGeneration, customerIndex: attempt.customerIndex,
+            syns: 1, committedSyns: 0, checkpoint: attempt.timeMilliseconds, ports: .one(attempt.sourcePort),
+            portBytes: 0, customerGeneration: attempt.policyGeneration, customerIndex: attempt.customerIndex,
             customer: resolve(generation: attempt.policyGeneration, index: attempt.customerIndex, exception: false),
             exceptionID: resolve(generation: attempt.policyGeneration, index: attempt.exceptionIndex, exception: true),
-            serial: serial, inserted: false, dirty: false, inFlight: false, closed: false, firstSeenMoved: false)
-        let slot: Int32
-        if let free = freeSlots.popLast() {
-            slot = free
-            slots[Int(slot)] = aggregate
+            serial: serial, live: true, inserted: false, dirty: false, inFlight: false, closed: false,
+            firstSeenMoved: false)
+        if Int(slot) == initialized {
+            (pool + Int(slot)).initialize(to: row)
+            initialized += 1
         } else {
-            slot = Int32(slots.count)
-            slots.append(aggregate)
+            pool[Int(slot)] = row
         }
         liveCount += 1
+        uninserted += 1
+        counters.rowsInMemory.store(liveCount, ordering: .relaxed)
         liveBySlice[slice.startSeconds, default: 0] += 1
-        index[key] = slot
-        expiry.append((slot, serial))
+        index.insert(slot: slot, hash: hash)
+        expiry.append(Expiry(slot: slot, serial: serial))
         markDirty(slot)
+        return true
     }
 
     private func resolve(generation: UInt64, index: Int32, exception: Bool) -> String? {
@@ -198,41 +335,55 @@ final class WriterCore {
         return value
     }
 
-    /// - Parameter slot: A live row's slot (from `index`, a just-opened row, or a batch row whose serial matched).
+    @inline(__always)
     private func markDirty(_ slot: Int32) {
-        if !slots[Int(slot)]!.dirty {
-            slots[Int(slot)]!.dirty = true
+        let row = pool + Int(slot)
+        if !row.pointee.dirty {
+            row.pointee.dirty = true
             dirtySlots.append(slot)
         }
     }
 
-    /// Marks a row closed; it is freed once its final values are committed. The caller removes it from `index`.
-    private func close(_ slot: Int32) {
-        let position = Int(slot)
-        guard slots[position]?.closed == false else { return }
-        slots[position]?.closed = true
+    /// Closes the open row in `slot`: out of the index, its final values due at the next flush; freed once
+    /// committed.
+    private func closeOpen(_ slot: Int32) {
+        let row = pool + Int(slot)
+        guard row.pointee.live, !row.pointee.closed else { return }
+        index.remove(slot: slot, hash: row.pointee.hash)
+        row.pointee.closed = true
+        // Its port set is no longer needed: the count is kept.
+        portBytes -= row.pointee.portBytes
+        row.pointee.portBytes = 0
+        if row.pointee.ports.count > 1 { row.pointee.ports = .counted(row.pointee.ports.count) }
         freeIfDone(slot)
     }
 
     private func freeIfDone(_ slot: Int32) {
-        let position = Int(slot)
-        guard let aggregate = slots[position], aggregate.closed, !aggregate.dirty, !aggregate.inFlight else { return }
-        slots[position] = nil
+        let row = pool + Int(slot)
+        guard row.pointee.live, row.pointee.closed, !row.pointee.dirty, !row.pointee.inFlight else { return }
+        row.pointee.live = false
+        row.pointee.customer = nil
+        row.pointee.exceptionID = nil
+        row.pointee.ports = .one(0)
         freeSlots.append(slot)
         liveCount -= 1
-        let remaining = (liveBySlice[aggregate.sliceStart] ?? 1) - 1
-        liveBySlice[aggregate.sliceStart] = remaining > 0 ? remaining : nil
+        counters.rowsInMemory.store(liveCount, ordering: .relaxed)
+        let sliceStart = row.pointee.sliceStart
+        let remaining = (liveBySlice[sliceStart] ?? 1) - 1
+        liveBySlice[sliceStart] = remaining > 0 ? remaining : nil
     }
 
-    /// Closes rows whose window has passed at `now` (Unix ms).
+    /// Closes rows whose window has passed at `now` (Unix ms), and the oldest open rows while more are open
+    /// than the memory budget's high-water mark or port sets hold more than their share.
     func expire(now: Int64) {
         while expiryHead < expiry.count {
-            let (slot, serial) = expiry[expiryHead]
-            let position = Int(slot)
-            if let aggregate = slots[position], aggregate.serial == serial, !aggregate.closed {
-                guard aggregate.firstSeen + windowMilliseconds <= now else { break }
-                if index[aggregate.key] == slot { index[aggregate.key] = nil }
-                close(slot)
+            let entry = expiry[expiryHead]
+            let row = pool + Int(entry.slot)
+            if row.pointee.live, row.pointee.serial == entry.serial, !row.pointee.closed {
+                let due = row.pointee.firstSeen + windowMilliseconds <= now
+                guard due || openCount > openHighWater || portBytes > portBudget else { break }
+                if !due { counters.rowsClosedEarly.wrappingIncrement(ordering: .relaxed) }
+                closeOpen(entry.slot)
             }
             expiryHead += 1
         }
@@ -244,38 +395,62 @@ final class WriterCore {
 
     /// Closes every open row (shutdown).
     func closeAll() {
-        for slot in index.values { close(slot) }
+        var open: [Int32] = []
+        open.reserveCapacity(index.count)
+        index.forEachSlot { open.append($0) }
+        for slot in open { closeOpen(slot) }
         index.removeAll()
     }
 
     // MARK: - Batches
 
-    /// Copies every changed row into a batch, or `nil` when a batch is already out.
-    /// An empty batch (nothing changed) still carries the live slices for segment housekeeping.
-    func makeBatch(now: Int64) -> CommitBatch? {
+    /// Copies the rows due into a batch, or returns `nil` when a batch is already out: rows not yet
+    /// inserted, closed rows, and changed open rows — all of them when at most
+    /// ``BlockLogConfiguration/freshUpdateLimit`` open rows changed, else only those last written a checkpoint
+    /// interval ago (a flood: their counts wait, their SQL is saved). With `everything`, every changed row.
+    /// An empty batch still carries the live slices for segment housekeeping.
+    func makeBatch(now: Int64, everything: Bool = false) -> CommitBatch? {
         guard !inFlight else { return nil }
         var rows: [RowImage] = []
         rows.reserveCapacity(dirtySlots.count)
         let pending = dirtySlots
         dirtySlots = []
+        dirtySlots.reserveCapacity(capacity)
+        var changedOpen = 0
+        if !everything {
+            for slot in pending where pool[Int(slot)].inserted && !pool[Int(slot)].closed { changedOpen += 1 }
+        }
+        let fresh = everything || changedOpen <= configuration.freshUpdateLimit
+        // Checkpoints of open rows in a flood: at most this many per batch, the rest at the next flush, so the
+        // SQL work of one flush stays bounded (new and closed rows are never held back).
+        var checkpoints = everything ? Int.max : configuration.checkpointsPerFlush
         for (count, slot) in pending.enumerated() {
-            // A batch can hold a million rows: keep the rings drained meanwhile (rows changed now go into
+            // A batch can hold many rows: keep the rings drained meanwhile (rows changed now go into
             // `dirtySlots` again, or are already marked dirty and copied below with their latest values).
             if count & 8191 == 8191 { drainRings(now: now) }
-            let position = Int(slot)
-            guard let aggregate = slots[position], aggregate.dirty else { continue }  // non-nil below
+            let row = pool + Int(slot)
+            guard row.pointee.live, row.pointee.dirty else { continue }
+            var due = fresh || !row.pointee.inserted || row.pointee.closed
+            if !due && now - row.pointee.checkpoint >= checkpointMilliseconds && checkpoints > 0 {
+                checkpoints -= 1
+                due = true
+            }
+            guard due else {
+                dirtySlots.append(slot)  // still dirty, stays listed
+                continue
+            }
             rows.append(
                 RowImage(
-                    slot: slot, serial: aggregate.serial, sliceStart: aggregate.sliceStart,
-                    rowNumber: aggregate.rowNumber, insert: !aggregate.inserted,
-                    firstSeenMoved: aggregate.firstSeenMoved && aggregate.inserted,
-                    firstSeen: aggregate.firstSeen, lastSeen: aggregate.lastSeen, source: aggregate.key.source,
-                    destination: aggregate.key.destination, destinationPort: aggregate.key.destinationPort,
-                    attempts: Int64(aggregate.ports.count), syns: aggregate.syns, customer: aggregate.customer,
-                    reason: aggregate.key.reason, exceptionID: aggregate.exceptionID))
-            slots[position]!.dirty = false
-            slots[position]!.inFlight = true
-            slots[position]!.firstSeenMoved = false
+                    slot: slot, serial: row.pointee.serial, sliceStart: row.pointee.sliceStart,
+                    rowNumber: row.pointee.rowNumber, insert: !row.pointee.inserted,
+                    firstSeenMoved: row.pointee.firstSeenMoved && row.pointee.inserted,
+                    firstSeen: row.pointee.firstSeen, lastSeen: row.pointee.lastSeen, source: row.pointee.key.source,
+                    destination: row.pointee.key.destination, destinationPort: row.pointee.key.destinationPort,
+                    attempts: Int64(row.pointee.ports.count), syns: row.pointee.syns, customer: row.pointee.customer,
+                    reason: row.pointee.key.reason, exceptionID: row.pointee.exceptionID))
+            row.pointee.dirty = false
+            row.pointee.inFlight = true
+            row.pointee.firstSeenMoved = false
         }
         inFlight = true
         return CommitBatch(rows: rows, liveSlices: Set(liveBySlice.keys), builtAt: now)
@@ -285,33 +460,38 @@ final class WriterCore {
     /// segments are marked for the next batch.
     func apply(_ result: CommitResult) {
         inFlight = false
+        lastCommitFailed = !result.failedSlices.isEmpty
         var committed: Int64 = 0
-        for (count, row) in result.batch.rows.enumerated() {
+        for (count, image) in result.batch.rows.enumerated() {
             if count & 8191 == 8191 { drainRings(now: result.batch.builtAt) }
-            let position = Int(row.slot)
-            guard slots[position]?.serial == row.serial else { continue }  // non-nil below
-            slots[position]!.inFlight = false
-            if result.failedSlices.contains(row.sliceStart) {
-                if row.firstSeenMoved { slots[position]!.firstSeenMoved = true }
-                markDirty(row.slot)
+            let row = pool + Int(image.slot)
+            guard row.pointee.live, row.pointee.serial == image.serial else { continue }
+            row.pointee.inFlight = false
+            if result.failedSlices.contains(image.sliceStart) {
+                if image.firstSeenMoved { row.pointee.firstSeenMoved = true }
+                markDirty(image.slot)
             } else {
-                if row.insert { slots[position]!.inserted = true }
-                committed += row.syns - slots[position]!.committedSyns
-                slots[position]!.committedSyns = row.syns
-                freeIfDone(row.slot)
+                if image.insert {
+                    row.pointee.inserted = true
+                    uninserted -= 1
+                }
+                row.pointee.checkpoint = result.batch.builtAt
+                committed += image.syns - row.pointee.committedSyns
+                row.pointee.committedSyns = image.syns
+                freeIfDone(image.slot)
             }
         }
         counters.synsRecorded.wrappingIncrement(by: UInt64(max(committed, 0)), ordering: .relaxed)
         if result.failedSlices.isEmpty {
-            counters.oldestPendingMilliseconds.store(dirtySlots.isEmpty ? 0 : result.batch.builtAt, ordering: .relaxed)
+            counters.oldestPendingMilliseconds.store(uninserted == 0 ? 0 : result.batch.builtAt, ordering: .relaxed)
         }
     }
 
     /// Counts every SYN not committed as lost (shutdown after the last attempt). - Returns: the count.
     func countUncommittedAsLost() -> Int64 {
         var lost: Int64 = 0
-        for case let aggregate? in slots {
-            lost += aggregate.syns - aggregate.committedSyns
+        for position in 0..<initialized where pool[position].live {
+            lost += pool[position].syns - pool[position].committedSyns
         }
         if lost > 0 { counters.lostByWriter.wrappingIncrement(by: UInt64(lost), ordering: .relaxed) }
         counters.oldestPendingMilliseconds.store(0, ordering: .relaxed)

@@ -35,7 +35,7 @@ import Darwin
 ///   guard_non_syn: false               # conntrack guard against unjudged flows
 ///   exceptions: [{id, customer, sources, destinations, not_before, expires_at, reason, ticket}]
 /// block_log: { enabled: true, segment: 1h, flush_interval: 1s, aggregation_window: 60s, retention: 30d,
-///              max_bytes: 10GiB }
+///              max_bytes: 10GiB, max_memory: 64MiB, checkpoint_interval: 10s }
 /// metrics: { listen: 127.0.0.1:9325 }
 /// rules: { reapply: false, check_interval: 5s }
 /// ```
@@ -56,7 +56,8 @@ public enum ConfigurationLoader {
         "id", "customer", "sources", "destinations", "not_before", "expires_at", "reason", "ticket",
     ]
     static let blockLogKeys = [
-        "enabled", "segment", "flush_interval", "aggregation_window", "retention", "max_bytes",
+        "enabled", "segment", "flush_interval", "aggregation_window", "retention", "max_bytes", "max_memory",
+        "checkpoint_interval",
     ]
     static let metricsKeys = ["listen"]
 
@@ -449,6 +450,10 @@ public enum ConfigurationLoader {
             }
         }
         if let value = map["max_bytes"] { settings.maxBytes = try size(value, in: (1 << 20)...Int64.max) }
+        if let value = map["max_memory"] { settings.maxMemoryBytes = try size(value, in: (4 << 20)...(1 << 40)) }
+        if let value = map["checkpoint_interval"] {
+            settings.checkpointIntervalMilliseconds = try duration(value, in: 1...3_600_000, milliseconds: true)
+        }
         return settings
     }
 

@@ -208,16 +208,25 @@ public struct BlockLogSettings: Sendable, Hashable {
     /// Key `max_bytes`: oldest segments are deleted while all segments together exceed this many bytes
     /// (at least 1 MiB). Default 10 GiB.
     public var maxBytes: Int64
+    /// Key `max_memory`: the most memory the block log holds in egress25d, in bytes (rings, rows in memory and
+    /// the SQLite page cache; 4 MiB ... 1 TiB). Past it rows close early, then SYNs are counted per source
+    /// without their destination, then counted as lost. Default 64 MiB.
+    public var maxMemoryBytes: Int64
+    /// Key `checkpoint_interval`: how often the counts of a row still open are rewritten, in ms (1 ms ... 1 h;
+    /// never more often than `flush_interval`). New rows are written every flush interval. Default 10 s.
+    public var checkpointIntervalMilliseconds: Int64
 
     /// Creates the section; the defaults are those of a file without `block_log:` (enabled, 1 h segments,
-    /// 1000 ms flush, 60 s aggregation, 30 d retention, 10 GiB).
+    /// 1000 ms flush, 60 s aggregation, 30 d retention, 10 GiB, 64 MiB of memory, 10 s checkpoints).
     public init(
         enabled: Bool = true,
         segmentSeconds: Int64 = 3600,
         flushIntervalMilliseconds: Int64 = 1000,
         aggregationWindowSeconds: Int64 = 60,
         retentionSeconds: Int64 = 30 * 86400,
-        maxBytes: Int64 = 10 << 30
+        maxBytes: Int64 = 10 << 30,
+        maxMemoryBytes: Int64 = 64 << 20,
+        checkpointIntervalMilliseconds: Int64 = 10_000
     ) {
         self.enabled = enabled
         self.segmentSeconds = segmentSeconds
@@ -225,6 +234,8 @@ public struct BlockLogSettings: Sendable, Hashable {
         self.aggregationWindowSeconds = aggregationWindowSeconds
         self.retentionSeconds = retentionSeconds
         self.maxBytes = maxBytes
+        self.maxMemoryBytes = maxMemoryBytes
+        self.checkpointIntervalMilliseconds = checkpointIntervalMilliseconds
     }
 }
 

@@ -90,9 +90,10 @@ public final class Daemon: Sendable {
         self.kernelRules = kernelRules
         self.workers = queue.numbers.map { number in
             let ring = blockLog.map { writer in
-                // 2^18 blocked attempts (about 1 s at 250,000 blocked SYN/s; 18 MiB) absorb a botnet burst
-                // while the writer catches up; beyond that attempts are counted as lost, never waited for.
-                let ring = BlockLogRing(capacity: 1 << 18)
+                // Sized by the block log's memory budget: at most 2^17 attempts (about 500 ms of a 250,000 SYN/s
+                // flood, 9 MiB) absorb a burst while the writer catches up; beyond that attempts are counted as
+                // lost, never waited for.
+                let ring = BlockLogRing(capacity: writer.memoryPlan.ringCapacity(queues: queue.numbers.count))
                 writer.attach(ring)
                 return ring
             }
@@ -318,7 +319,9 @@ extension BlockLogConfiguration {
             flushIntervalMilliseconds: settings.flushIntervalMilliseconds,
             aggregationWindowSeconds: settings.aggregationWindowSeconds,
             retentionSeconds: settings.retentionSeconds,
-            maxBytes: settings.maxBytes
+            maxBytes: settings.maxBytes,
+            maxMemoryBytes: Int(settings.maxMemoryBytes),
+            checkpointIntervalMilliseconds: settings.checkpointIntervalMilliseconds
         )
     }
 }

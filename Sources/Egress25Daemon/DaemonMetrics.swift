@@ -118,8 +118,26 @@ final class DaemonMetrics: Sendable {
                 "egress25_block_log_bytes", help: "Bytes of block-log segment files on disk.",
                 Double(statistics.bytesOnDisk))
             gauge(
-                "egress25_block_log_lag_seconds", help: "Age of the oldest blocked attempt not yet committed.",
+                "egress25_block_log_lag_seconds",
+                help: "Age of the oldest block-log row not yet in a segment (what a kill -9 would lose).",
                 Double(statistics.lagMilliseconds) / 1000)
+            mirror(
+                "egress25_block_log_row_updates_total", help: "Block-log row updates (checkpoints and final counts).",
+                statistics.rowUpdates)
+            mirror(
+                "egress25_block_log_rows_closed_early_total",
+                help: "Block-log rows closed before their aggregation window ended, to stay within max_memory.",
+                statistics.rowsClosedEarly)
+            mirror(
+                "egress25_block_log_coarse_syns_total",
+                help: "Blocked SYNs counted per source without their destination because max_memory was full.",
+                statistics.synsInCoarseRows)
+            gauge(
+                "egress25_block_log_rows_in_memory", help: "Block-log rows in memory (open or waiting for commit).",
+                Double(statistics.rowsInMemory))
+            gauge(
+                "egress25_block_log_row_capacity", help: "The most block-log rows max_memory allows.",
+                Double(statistics.rowCapacity))
         }
 
         let snapshot = daemon.publisher.current

@@ -186,27 +186,25 @@ import Testing
         #expect(try BlockLogReader(directory: other + "/blocklog").query(BlockLogFilter()).first?.syns == 10)
     }
 
-    /// Ring overflow and `recordLost` are in `lostEvents`; `maxPendingRows` bounds memory and counts the rest.
+    /// Ring overflow and `recordLost` are in `lostEvents`, and every SYN is either recorded or lost.
     @Test func lostEventsAccounting() throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let clock = ManualClock(t0)
-        var configuration = BlockLogConfiguration()
-        configuration.maxPendingRows = 3
         let writer = try BlockLogWriter(
-            directory: directory.blockLog, settings: configuration, nodeName: "edge-1", resolver: TestResolver(),
-            logger: CapturedLogs().logger(), clock: clock)
+            directory: directory.blockLog, settings: BlockLogConfiguration(), nodeName: "edge-1",
+            resolver: TestResolver(), logger: CapturedLogs().logger(), clock: clock)
         let ring = BlockLogRing(capacity: 8)
         writer.attach(ring)
         for index in 0..<10 {
             _ = ring.push(attempt(t0, to: "192.0.2.\(index + 1)", port: 1))
         }
         writer.recordLost(5)
-        writer.flush()  // 8 drained; 3 rows fit, 5 refused
+        writer.flush()  // 8 drained, 2 refused by the ring
         writer.shutdown()
         let statistics = writer.statistics
-        #expect(statistics.synsRecorded == 3)
-        #expect(statistics.lostEvents == 2 + 5 + 5)
+        #expect(statistics.synsRecorded == 8)
+        #expect(statistics.lostEvents == 2 + 5)
         #expect(statistics.synsRecorded + statistics.lostEvents == 10 + 5)
     }
 

@@ -31,7 +31,7 @@ struct ConfigurationLoaderTests {
               destinations: [198.51.100.10, 198.51.100.0/28]
               reason: telecommuter
         block_log: { enabled: false, segment: 1d, flush_interval: 250ms, aggregation_window: 5m, retention: 2w,
-                     max_bytes: 512MiB }
+                     max_bytes: 512MiB, max_memory: 96MiB, checkpoint_interval: 30s }
         metrics: { listen: "[::1]:9100" }
         """
 
@@ -77,7 +77,8 @@ struct ConfigurationLoaderTests {
             configuration.blockLog
                 == BlockLogSettings(
                     enabled: false, segmentSeconds: 86400, flushIntervalMilliseconds: 250,
-                    aggregationWindowSeconds: 300, retentionSeconds: 14 * 86400, maxBytes: 512 << 20))
+                    aggregationWindowSeconds: 300, retentionSeconds: 14 * 86400, maxBytes: 512 << 20,
+                    maxMemoryBytes: 96 << 20, checkpointIntervalMilliseconds: 30_000))
         #expect(configuration.metrics.listen.description == "[::1]:9100")
     }
 
@@ -272,6 +273,14 @@ struct ConfigurationLoaderTests {
         (
             "policy: {subscriber_ranges: [10.0.0.0/8]}\nblock_log: {flush_interval: 2m}\n",
             "F:2:29: block_log.flush_interval: 2m is out of range (1...60000 ms)"
+        ),
+        (
+            "policy: {subscriber_ranges: [10.0.0.0/8]}\nblock_log: {max_memory: 1MiB}\n",
+            "F:2:25: block_log.max_memory: 1MiB is out of range (4MiB...1TiB)"
+        ),
+        (
+            "policy: {subscriber_ranges: [10.0.0.0/8]}\nblock_log: {checkpoint_interval: 2h}\n",
+            "F:2:34: block_log.checkpoint_interval: 2h is out of range (1...3600000 ms)"
         ),
         (
             "policy: {subscriber_ranges: [10.0.0.0/8]}\nmetrics: {listen: localhost:9325}\n",
