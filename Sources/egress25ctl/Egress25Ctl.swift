@@ -25,7 +25,7 @@ struct Egress25Ctl: ParsableCommand {
     /// 0 success, 1 runtime error, 2 usage error.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try leadingGlobalOptionsMovedLast(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let error as UsageError {
             fail(error.description, code: 2)
@@ -44,6 +44,36 @@ struct Egress25Ctl: ParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// `egress25ctl --config FILE exception list`: ArgumentParser reads an option only after the subcommand that
+    /// declares it, so `--config FILE` (or `--config=FILE`) written before the first subcommand is moved to the
+    /// end of the arguments (before a `--`, when there is one). Every command takes `--config`.
+    ///
+    /// - Throws: ``UsageError`` when `--config` is given both before and after the subcommand.
+    static func leadingGlobalOptionsMovedLast(_ arguments: [String]) throws -> [String] {
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--config", index + 1 < arguments.count {
+                leading += [argument, arguments[index + 1]]
+                index += 2
+            } else if argument.hasPrefix("--config=") {
+                leading.append(argument)
+                index += 1
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty else { return arguments }
+        var rest = Array(arguments[index...])
+        let end = rest.firstIndex(of: "--") ?? rest.endIndex
+        if rest[..<end].contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {
+            throw UsageError("--config is given twice (before and after the subcommand); give it once")
+        }
+        rest.insert(contentsOf: leading, at: end)
+        return rest
     }
 
     private static func fail(_ message: String, code: Int32) -> Never {

@@ -1,10 +1,15 @@
 import ArgumentParser
 import Egress25Configuration
+import Foundation
 
 /// Options every `egress25ctl` command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "The egress25 configuration file (YAML).")
-    var config: String = "/etc/egress25/egress25.yaml"
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The egress25 configuration file (YAML); also accepted before the subcommand.",
+            discussion: "Default: $EGRESS25_CONFIG when set, else /etc/egress25/egress25.yaml."))
+    var config: String = ProcessInfo.processInfo.environment["EGRESS25_CONFIG"] ?? "/etc/egress25/egress25.yaml"
 
     /// Loads and validates the configuration named by `--config`.
     ///

@@ -3,9 +3,7 @@ import KernelRules
 /// The tests' one process runner is KernelRules' ``CommandRunner`` (`posix_spawn`, pipes served by one `poll`
 /// loop, a timeout that kills). Foundation's `Process` hangs for ever in a network namespace whose loopback is
 /// down ("Could not create wakeup socket pair for CFSocket"), which is where the namespace tests run their
-/// commands. swift-subprocess was not adopted: it would be a new dependency for what the daemon's own runner,
-/// already covered by CommandRunnerTests, does in tests and in production alike, and it was not checked in a
-/// namespace whose loopback is down.
+/// commands. swift-subprocess was tried and not adopted; `KernelRules/CommandRunner.swift` says why.
 ///
 /// What stays on Foundation `Process`: processes a test starts and leaves running (egress25d, the SMTP listener,
 /// the continuous prober), which `CommandRunner` does not do; they run in namespaces whose loopback is up.

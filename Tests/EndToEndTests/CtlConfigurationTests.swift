@@ -1,0 +1,68 @@
+import Egress25TestSupport
+import Foundation
+import Testing
+
+/// How `egress25ctl` is told its configuration, run as the real binary: `--config` after the subcommand,
+/// before it (`egress25ctl --config FILE exception list`, which failed with "Unknown option" before), as
+/// `--config=FILE`, and from `$EGRESS25_CONFIG`. Giving it twice is a usage error that writes nothing.
+@Suite struct CtlConfigurationTests {
+    private func withConfiguration(_ body: (String) throws -> Void) throws {
+        let directory = TemporaryDirectory(prefix: "ctl-config")
+        defer { directory.cleanup() }
+        let path = directory.path + "/egress25.yaml"
+        let yaml = """
+            node_name: ctl-test
+            state_directory: \(directory.path)/state
+            policy:
+              subscriber_ranges: [100.64.0.0/10]
+              relay_hosts: [192.0.2.25]
+            """
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8)))
+        try body(path)
+    }
+
+    private var ctl: String { EndToEnd.binaries + "/egress25ctl" }
+
+    @Test func configBeforeOrAfterTheSubcommandOrFromTheEnvironment() throws {
+        try withConfiguration { path in
+            let add = try run([ctl, "--config", path, "customer", "add", "c-1", "--by", "t"])
+            #expect(add.status == 0, "\(add.error)")
+            let grant = try run(
+                [
+                    ctl, "--config=\(path)", "exception", "grant", "c-1", "--to", "198.51.100.25", "--for", "30d",
+                    "--reason", "telecommuter", "--by", "t",
+                ])
+            #expect(grant.status == 0, "\(grant.error)")
+            let forms: [[String]] = [
+                [ctl, "exception", "list", "--config", path],
+                [ctl, "--config", path, "exception", "list"],
+                [ctl, "--config=\(path)", "exception", "list"],
+                ["env", "EGRESS25_CONFIG=\(path)", ctl, "exception", "list"],
+            ]
+            for form in forms {
+                let result = try run(form)
+                #expect(result.status == 0, "\(form): \(result.error)")
+                #expect(result.output.contains("c-1"), "\(form): \(result.output)")
+            }
+            let check = try run([ctl, "--config", path, "check", "100.64.0.7", "192.0.2.25"])
+            #expect(check.status == 0, "\(check.error)")
+            #expect(check.output.hasPrefix("verdict:     accept"), "\(check.output)")
+            #expect(check.output.contains("config \(path)"), "\(check.output)")
+        }
+    }
+
+    @Test func configGivenTwiceIsAUsageError() throws {
+        try withConfiguration { path in
+            let result = try run([ctl, "--config", path, "exception", "list", "--config", path])
+            #expect(result.status == 2)
+            #expect(result.error == "error: --config is given twice (before and after the subcommand); give it once\n")
+            #expect(result.output.isEmpty)
+        }
+    }
+
+    @Test func aMissingConfigurationNamesTheFileFromTheEnvironment() throws {
+        let result = try run(["env", "EGRESS25_CONFIG=/nonexistent/egress25.yaml", ctl, "exception", "list"])
+        #expect(result.status == 1)
+        #expect(result.error.contains("/nonexistent/egress25.yaml"), "\(result.error)")
+    }
+}
