@@ -49,7 +49,8 @@ public struct BlockLogMemoryPlan: Sendable, Hashable {
         budgetBytes = configuration.maxMemoryBytes
         ringBytes = budgetBytes / 16 * 3
         cacheBytes = min(budgetBytes / 8, configuration.cacheBytes)
-        rows = max(64, (budgetBytes - ringBytes - cacheBytes) / Self.rowBytes)
+        // Slots are Int32 and the index is zeroed at start: at most 2^28 rows (about 100 GiB of budget).
+        rows = min(max(64, (budgetBytes - ringBytes - cacheBytes) / Self.rowBytes), 1 << 28)
     }
 
     /// The slots of each of `queues` rings: a power of two, at most 2^17 (about 500 ms of a 250,000 SYN/s
@@ -145,6 +146,8 @@ final class WriterCore {
     private var expiry: [Expiry] = []
     private var expiryHead = 0
     private var dirtySlots: [Int32] = []
+    /// The other half of a double buffer with `dirtySlots`, so that a batch reuses its storage.
+    private var spareDirtySlots: [Int32] = []
     private var nextSerial: UInt64 = 1
     private var nextRowNumber: Int64 = 1
     private var liveBySlice: [Int64: Int] = [:]
@@ -179,6 +182,7 @@ final class WriterCore {
         // resident until rows use them.
         expiry.reserveCapacity(capacity)
         dirtySlots.reserveCapacity(capacity)
+        spareDirtySlots.reserveCapacity(capacity)
         freeSlots.reserveCapacity(capacity)
     }
 
@@ -413,18 +417,20 @@ final class WriterCore {
         guard !inFlight else { return nil }
         var rows: [RowImage] = []
         rows.reserveCapacity(dirtySlots.count)
-        let pending = dirtySlots
-        dirtySlots = []
-        dirtySlots.reserveCapacity(capacity)
+        // The rows listed so far move to the spare buffer (read by index below, never copied); rows changed
+        // while the batch is built are listed in `dirtySlots` again.
+        swap(&dirtySlots, &spareDirtySlots)
+        defer { spareDirtySlots.removeAll(keepingCapacity: true) }
         var changedOpen = 0
         if !everything {
-            for slot in pending where pool[Int(slot)].inserted && !pool[Int(slot)].closed { changedOpen += 1 }
+            for slot in spareDirtySlots where pool[Int(slot)].inserted && !pool[Int(slot)].closed { changedOpen += 1 }
         }
         let fresh = everything || changedOpen <= configuration.freshUpdateLimit
         // Checkpoints of open rows in a flood: at most this many per batch, the rest at the next flush, so the
         // SQL work of one flush stays bounded (new and closed rows are never held back).
         var checkpoints = everything ? Int.max : configuration.checkpointsPerFlush
-        for (count, slot) in pending.enumerated() {
+        for count in 0..<spareDirtySlots.count {
+            let slot = spareDirtySlots[count]
             // A batch can hold many rows: keep the rings drained meanwhile (rows changed now go into
             // `dirtySlots` again, or are already marked dirty and copied below with their latest values).
             if count & 8191 == 8191 { drainRings(now: now) }

@@ -450,7 +450,7 @@ public enum ConfigurationLoader {
             }
         }
         if let value = map["max_bytes"] { settings.maxBytes = try size(value, in: (1 << 20)...Int64.max) }
-        if let value = map["max_memory"] { settings.maxMemoryBytes = try size(value, in: (4 << 20)...(1 << 40)) }
+        if let value = map["max_memory"] { settings.maxMemoryBytes = try size(value, in: (4 << 20)...(64 << 30)) }
         if let value = map["checkpoint_interval"] {
             settings.checkpointIntervalMilliseconds = try duration(value, in: 1...3_600_000, milliseconds: true)
         }

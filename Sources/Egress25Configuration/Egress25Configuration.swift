@@ -209,7 +209,7 @@ public struct BlockLogSettings: Sendable, Hashable {
     /// (at least 1 MiB). Default 10 GiB.
     public var maxBytes: Int64
     /// Key `max_memory`: the most memory the block log holds in egress25d, in bytes (rings, rows in memory and
-    /// the SQLite page cache; 4 MiB ... 1 TiB). Past it rows close early, then SYNs are counted per source
+    /// the SQLite page cache; 4 MiB ... 64 GiB). Past it rows close early, then SYNs are counted per source
     /// without their destination, then counted as lost. Default 64 MiB.
     public var maxMemoryBytes: Int64
     /// Key `checkpoint_interval`: how often the counts of a row still open are rewritten, in ms (1 ms ... 1 h;

@@ -276,7 +276,7 @@ struct ConfigurationLoaderTests {
         ),
         (
             "policy: {subscriber_ranges: [10.0.0.0/8]}\nblock_log: {max_memory: 1MiB}\n",
-            "F:2:25: block_log.max_memory: 1MiB is out of range (4MiB...1TiB)"
+            "F:2:25: block_log.max_memory: 1MiB is out of range (4MiB...64GiB)"
         ),
         (
             "policy: {subscriber_ranges: [10.0.0.0/8]}\nblock_log: {checkpoint_interval: 2h}\n",
