@@ -94,7 +94,8 @@ import Testing
         #expect {
             try Daemon.checkBlockLogMemory(settings)
         } throws: { error in
-            "\(error)".contains("block_log.max_memory") && "\(error)".contains("more than half of this machine's memory")
+            "\(error)".contains("block_log.max_memory")
+                && "\(error)".contains("more than half of this machine's memory")
         }
     }
 
