@@ -1,9 +1,8 @@
 import Egress25Core
 
 /// What identifies one block-log row while it is open: the flow's addresses, the destination port and the
-/// reason. Past the memory budget, coarser keys: a *source* row has the unspecified address of the source's
-/// family as its destination; a *prefix* row also has destination port 0 and the source's /24 (IPv4) or /56
-/// (IPv6) network as its source.
+/// reason. Past the memory budget, a coarser key: a *source* row has the unspecified address of the source's
+/// family as its destination.
 struct RowKey: Hashable {
     var source: IPAddress
     var destination: IPAddress
@@ -17,18 +16,6 @@ struct RowKey: Hashable {
         switch source {
         case .v4: key.destination = .v4(IPv4Address(0))
         case .v6: key.destination = .v6(IPv6Address(high: 0, low: 0))
-        }
-        return key
-    }
-
-    /// The key of the per-prefix row that counts this key's SYNs when even source rows no longer fit:
-    /// source the /24 (IPv4) or /56 (IPv6) network, destination unspecified, destination port 0.
-    var prefixCoarse: RowKey {
-        var key = coarse
-        key.destinationPort = 0
-        switch source {
-        case .v4(let v4): key.source = .v4(IPv4Address(v4.value & 0xffff_ff00))
-        case .v6(let v6): key.source = .v6(IPv6Address(high: v6.high & ~0xff, low: 0))
         }
         return key
     }

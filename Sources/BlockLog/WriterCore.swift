@@ -79,9 +79,8 @@ public struct BlockLogMemoryPlan: Sendable, Hashable {
 /// open-addressing ``RowIndex``; nothing grows with the traffic. Past half of the pool, open rows are
 /// closed early, oldest first (counts stay exact: the next SYN of the key opens a new row). When the pool
 /// is full anyway (the disk does not take the rows), a SYN whose key has no row is counted in the coarse row
-/// of its source (destination not kept), which may use the next-to-last 1/16 of the pool, then in the row of
-/// its source's /24 or /56 network (destination and port not kept), which may use the last 1/64; past that it
-/// is lost, and counted.
+/// of its source (destination not kept), which may use the last 1/16 of the pool; past that it is lost, and
+/// counted.
 final class WriterCore {
     /// One row in memory: open (accepting SYNs), or closed and waiting for its final values to be committed.
     struct Row {
@@ -133,9 +132,8 @@ final class WriterCore {
     private(set) var liveCount = 0
     /// Open rows (in `index`).
     private var openCount: Int { index.count }
-    /// Fine rows (per destination) may use this many slots; source rows up to `sourceLimit`; prefix rows the rest.
+    /// Fine rows (per destination) may use this many slots; source rows the rest.
     private let fineLimit: Int
-    private let sourceLimit: Int
     /// Past this many open rows, the oldest are closed early.
     private let openHighWater: Int
     /// Bytes that port sets hold beyond their rows, against `portBudget`.
@@ -175,7 +173,6 @@ final class WriterCore {
         pool = .allocate(capacity: capacity)
         index = RowIndex(rows: capacity)
         fineLimit = capacity - capacity / 16
-        sourceLimit = capacity - capacity / 64
         openHighWater = capacity / 2
         portBudget = max(capacity * BlockLogMemoryPlan.rowBytes / 8, 1 << 16)
         // Reserved up front so that a flood never stalls draining on an array copy; untouched pages are not
@@ -226,18 +223,11 @@ final class WriterCore {
         let hash = key.hashValue64
         if add(attempt, to: key, hash: hash) { return }
         if liveCount < fineLimit, open(key, hash: hash, attempt) { return }
-        // No room for a row of this destination: the source's row, then its network's row.
+        // No room for a row of this destination: the source's row (the source stays exact, the destination is
+        // not kept). There is no coarser stage: a row for a network would be read, and reported, as one host.
         let source = key.coarse
         let sourceHash = source.hashValue64
-        if add(attempt, to: source, hash: sourceHash)
-            || (liveCount < sourceLimit && open(source, hash: sourceHash, attempt))
-        {
-            counters.synsInCoarseRows.wrappingIncrement(ordering: .relaxed)
-            return
-        }
-        let prefix = key.prefixCoarse
-        let prefixHash = prefix.hashValue64
-        if add(attempt, to: prefix, hash: prefixHash) || open(prefix, hash: prefixHash, attempt) {
+        if add(attempt, to: source, hash: sourceHash) || open(source, hash: sourceHash, attempt) {
             counters.synsInCoarseRows.wrappingIncrement(ordering: .relaxed)
             return
         }

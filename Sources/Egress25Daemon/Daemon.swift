@@ -66,6 +66,7 @@ public final class Daemon: Sendable {
 
         var blockLog: BlockLogWriter?
         if configuration.blockLog.enabled {
+            try Self.checkBlockLogMemory(configuration.blockLog)
             do {
                 blockLog = try BlockLogWriter(
                     directory: configuration.state.blockLog,
@@ -134,11 +135,28 @@ public final class Daemon: Sendable {
         {
             throw DaemonStartupError("state_directory \(configuration.stateDirectory) exists but is not a directory")
         }
+        if configuration.blockLog.enabled { try checkBlockLogMemory(configuration.blockLog) }
         let warnings = configuration.warnings.map { "\($0)\n" }.joined()
         return warnings + "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
             + "\(policy.subscriberRanges.count) subscriber ranges, \(policy.relayHosts.count) relay hosts, "
             + "\(snapshot.exceptionCount) exceptions, mode \(policy.mode.rawValue), "
             + "block_action \(configuration.policy.blockAction.rawValue)"
+    }
+
+    /// Refuses a block-log memory budget above half of this machine's physical memory
+    /// (`sysconf(_SC_PHYS_PAGES)` × page size): the writer reserves its pool at start, and a budget the machine
+    /// cannot hold would abort the daemon instead of failing with a message.
+    ///
+    /// - Throws: ``DaemonStartupError`` naming the budget and the machine's memory.
+    static func checkBlockLogMemory(_ settings: BlockLogSettings) throws {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES))
+        let pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return }
+        let physical = Int64(pages) * Int64(pageSize)
+        guard settings.maxMemoryBytes > physical / 2 else { return }
+        throw DaemonStartupError(
+            "block_log.max_memory (\(settings.maxMemoryBytes >> 20) MiB) is more than half of this machine's memory "
+                + "(\(physical >> 20) MiB); lower it")
     }
 
     /// Binds every queue, then runs until SIGTERM/SIGINT.

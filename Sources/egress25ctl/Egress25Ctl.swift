@@ -56,6 +56,9 @@ struct Egress25Ctl: ParsableCommand {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
+            if !leading.isEmpty && (argument == "--config" || argument.hasPrefix("--config=")) {
+                throw UsageError("--config is given twice; give it once")
+            }
             if argument == "--config", index + 1 < arguments.count {
                 leading += [argument, arguments[index + 1]]
                 index += 2

@@ -9,7 +9,11 @@ struct GlobalOptions: ParsableArguments {
         help: ArgumentHelp(
             "The egress25 configuration file (YAML); also accepted before the subcommand.",
             discussion: "Default: $EGRESS25_CONFIG when set, else /etc/egress25/egress25.yaml."))
-    var config: String = ProcessInfo.processInfo.environment["EGRESS25_CONFIG"] ?? "/etc/egress25/egress25.yaml"
+    var config: String = {
+        // An empty $EGRESS25_CONFIG counts as unset.
+        if let path = ProcessInfo.processInfo.environment["EGRESS25_CONFIG"], !path.isEmpty { return path }
+        return "/etc/egress25/egress25.yaml"
+    }()
 
     /// Loads and validates the configuration named by `--config`.
     ///

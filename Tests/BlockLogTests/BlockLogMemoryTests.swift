@@ -162,9 +162,9 @@ import Testing
     }
 
     /// When the pool is full (rows cannot be committed, here: everything arrives within one drain), a SYN
-    /// whose key has no row is counted in its source's row (destination 0.0.0.0), then in its /24's row
-    /// (destination 0.0.0.0, port 0), and only past the whole pool counted as lost. Every SYN is recorded or lost.
-    @Test func pastTheBudgetSYNsGoToSourceRowsThenPrefixRowsThenAreCountedLost() throws {
+    /// whose key has no row is counted in its source's row (destination 0.0.0.0, the source and port exact),
+    /// and past the whole pool counted as lost; never under another address. Every SYN is recorded or lost.
+    @Test func pastTheBudgetSYNsGoToSourceRowsThenAreCountedLost() throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let clock = ManualClock(t0)
@@ -175,43 +175,40 @@ import Testing
         writer.attach(ring)
         let capacity = writer.statistics.rowCapacity
         let fine = capacity - capacity / 16
-        let sourceRows = (capacity - capacity / 64) - (fine + 1)
         var pushed = 0
+        var sources: Set<IPAddress> = []
         func offer(_ item: BlockedAttempt) {
             #expect(ring.push(item))
             pushed += 1
-        }
-        func from(_ source: UInt32) -> BlockedAttempt {
-            BlockedAttempt(
-                timeMilliseconds: t0 + 2, source: .v4(IPv4Address(source)), destination: .v4(IPv4Address(0xC633_6401)),
-                sourcePort: 1000, destinationPort: 25, reason: .noException)
+            sources.insert(item.source)
         }
         // 1. One source fills every fine row with distinct destinations.
         for key in 0..<fine { offer(keyed(key, at: t0)) }
         // 2. 50 more destinations from the same source: its source row.
         for key in fine..<(fine + 50) { offer(keyed(key, at: t0 + 1)) }
-        // 3. New sources (100.65.x.y): a source row each, up to the source rows' share.
-        for index in 0..<sourceRows { offer(from(0x6441_0000 + UInt32(index))) }
-        // 4. 100 hosts of 100.66.1.0/24: one prefix row.
-        for host in 0..<100 { offer(from(0x6442_0100 + UInt32(host))) }
-        // 5. One host in each of (capacity/64 - 1 + 5) other /24s (100.67.x.0): prefix rows until the pool is
-        //    full, then 5 lost.
-        let prefixes = capacity / 64 - 1 + 5
-        for index in 0..<prefixes { offer(from(0x6443_0000 + UInt32(index) << 8)) }
+        // 3. New sources (100.65.x.y): a source row each until the pool is full, then 10 lost.
+        let newSources = capacity / 16 - 1 + 10
+        for index in 0..<newSources {
+            offer(
+                BlockedAttempt(
+                    timeMilliseconds: t0 + 2, source: .v4(IPv4Address(0x6441_0000 + UInt32(index))),
+                    destination: .v4(IPv4Address(0xC633_6401)), sourcePort: 1000, destinationPort: 25,
+                    reason: .noException))
+        }
         writer.flush()
         writer.shutdown()
         let statistics = writer.statistics
-        #expect(statistics.lostEvents == 5)
-        #expect(statistics.synsInCoarseRows == UInt64(50 + sourceRows + 100 + capacity / 64 - 1))
+        #expect(statistics.lostEvents == 10)
+        #expect(statistics.synsInCoarseRows == UInt64(50 + capacity / 16 - 1))
         #expect(statistics.synsRecorded + statistics.lostEvents == UInt64(pushed))
         let rows = try BlockLogReader(directory: directory.blockLog).query(BlockLogFilter())
         #expect(rows.count == capacity)
-        let sourceRowsStored = rows.filter { $0.destination == .v4(IPv4Address(0)) && $0.destinationPort == 25 }
-        #expect(sourceRowsStored.count == 1 + sourceRows)
-        #expect(sourceRowsStored.first { $0.source == .v4(IPv4Address(0x6440_0001)) }?.syns == 50)
-        let prefixRows = rows.filter { $0.destination == .v4(IPv4Address(0)) && $0.destinationPort == 0 }
-        #expect(prefixRows.count == capacity / 64)
-        #expect(prefixRows.first { $0.source == .v4(IPv4Address(0x6442_0100)) }?.syns == 100)
+        let coarse = rows.filter { $0.destination == .v4(IPv4Address(0)) }
+        #expect(coarse.count == capacity / 16)
+        #expect(coarse.allSatisfy { $0.destinationPort == 25 })
+        #expect(coarse.first { $0.source == .v4(IPv4Address(0x6440_0001)) }?.syns == 50)
+        // Every stored source sent SYNs itself: no row stands for a network.
+        #expect(rows.allSatisfy { sources.contains($0.source) })
         #expect(rows.reduce(0) { $0 + $1.syns } == Int64(statistics.synsRecorded))
     }
 

@@ -1,5 +1,6 @@
 import Egress25Configuration
 import Egress25Core
+import Foundation
 import NetfilterQueue
 import Testing
 
@@ -79,5 +80,26 @@ import Testing
         #expect(
             policy.verdict(for: Decision(verdict: .accept, reason: .relay(0)), existingMark: 0x105)
                 == .accept(mark: 0x120))
+    }
+}
+
+/// A block-log budget the machine cannot hold is refused with one line at start and by `--check-config`,
+/// instead of aborting when the writer reserves its pool.
+@Suite struct BlockLogMemoryBudgetTests {
+    private var physicalBytes: Int64 { Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE))) }
+
+    @Test func aBudgetAboveHalfThePhysicalMemoryIsRefused() throws {
+        var settings = BlockLogSettings()
+        settings.maxMemoryBytes = physicalBytes / 2 + (1 << 20)
+        #expect {
+            try Daemon.checkBlockLogMemory(settings)
+        } throws: { error in
+            "\(error)".contains("block_log.max_memory")
+                && "\(error)".contains("more than half of this machine's memory")
+        }
+    }
+
+    @Test func theDefaultBudgetIsAccepted() throws {
+        try Daemon.checkBlockLogMemory(BlockLogSettings())
     }
 }

@@ -53,6 +53,9 @@ import Testing
 
     @Test func configGivenTwiceIsAUsageError() throws {
         try withConfiguration { path in
+            let leading = try run([ctl, "--config", path, "--config=\(path)", "exception", "list"])
+            #expect(leading.status == 2)
+            #expect(leading.error == "error: --config is given twice; give it once\n")
             let result = try run([ctl, "--config", path, "exception", "list", "--config", path])
             #expect(result.status == 2)
             #expect(result.error == "error: --config is given twice (before and after the subcommand); give it once\n")
