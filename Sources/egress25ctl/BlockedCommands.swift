@@ -194,19 +194,19 @@ struct BlockedTopCommand: ParsableCommand {
     @Option(help: "Only attempts before this time (RFC 3339 or a duration ago).")
     var until: String?
 
-    @Option(help: "At most this many entries.")
+    @Option(help: "At most this many entries (0: no limit).")
     var limit: Int = 20
 
     @Option(help: "Output format: table, json or csv.")
     var format: BlockedListFormat = .table
 
     func run() throws {
-        guard limit >= 1 else { throw UsageError("--limit must be at least 1, got \(limit)") }
+        guard limit >= 0 else { throw UsageError("--limit must be 0 or more, got \(limit)") }
         let filter = try BlockedFilterOptions.filter(since: since, until: until, now: UTCTime.now())
         let (reader, _) = try location.open()
         let entries: [BlockLogTopEntry]
         do {
-            entries = try reader.top(by: by, filter: filter, limit: limit)
+            entries = try reader.top(by: by, filter: filter, limit: limit == 0 ? .max : limit)
         } catch {
             throw CommandFailure("\(error)")
         }

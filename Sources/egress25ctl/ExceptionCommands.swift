@@ -75,6 +75,9 @@ struct ExceptionCommand: ParsableCommand {
                     throw UsageError("--for: \(error)")
                 }
                 guard seconds > 0 else { throw UsageError("--for \(duration) must be longer than 0 seconds") }
+                guard seconds <= 100 * 366 * 86400 else {
+                    throw UsageError("--for \(duration) is longer than 100 years; use --permanent for no expiry")
+                }
                 expiresAt = now + seconds
             } else if let expires {
                 do {
@@ -91,6 +94,11 @@ struct ExceptionCommand: ParsableCommand {
             }
             if !destinations.isEmpty && prefixes.isEmpty {
                 throw UsageError("--to needs an address or CIDR prefix")
+            }
+            for prefix in prefixes where prefix.length == 0 {
+                StoreCommandSupport.warn(
+                    "--to \(prefix) covers every \(prefix.address.isIPv4 ? "IPv4" : "IPv6") destination: customer \(id) may reach "
+                        + "any mail server over \(prefix.address.isIPv4 ? "IPv4" : "IPv6")")
             }
             let grant = ExceptionGrant(
                 customer: id, destinations: prefixes.isEmpty ? .any : .prefixes(prefixes), expiresAt: expiresAt,

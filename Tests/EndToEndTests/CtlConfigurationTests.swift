@@ -69,3 +69,47 @@ import Testing
         #expect(result.error.contains("/nonexistent/egress25.yaml"), "\(result.error)")
     }
 }
+
+/// Support-agent mistakes the fresh-user run found, on the real binary: a grant for an absurd duration is refused
+/// and writes nothing; a grant to every destination of a family is allowed with a warning; `blocked top --limit 0`
+/// means no limit, as it does for `blocked query`.
+@Suite struct CtlGuardTests {
+    private var ctl: String { EndToEnd.binaries + "/egress25ctl" }
+
+    @Test func grantsAndLimits() throws {
+        let directory = TemporaryDirectory(prefix: "ctl-guards")
+        defer { directory.cleanup() }
+        let path = directory.path + "/egress25.yaml"
+        let yaml = """
+            node_name: ctl-test
+            state_directory: \(directory.path)/state
+            policy:
+              subscriber_ranges: [100.64.0.0/10]
+            """
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8)))
+        #expect(try run([ctl, "--config", path, "customer", "add", "c-1", "--by", "t"]).status == 0)
+
+        let absurd = try run(
+            [ctl, "--config", path, "exception", "grant", "c-1", "--for", "99999999999d", "--reason", "r", "--by", "t"])
+        #expect(absurd.status == 2)
+        #expect(absurd.error.contains("longer than 100 years"), "\(absurd.error)")
+        let none = try run([ctl, "--config", path, "exception", "list", "--format", "csv"])
+        #expect(none.output.split(separator: "\n").count == 1, "only the header: \(none.output)")
+
+        let everywhere = try run(
+            [
+                ctl, "--config", path, "exception", "grant", "c-1", "--to", "0.0.0.0/0", "--for", "1d", "--reason", "r",
+                "--by", "t",
+            ])
+        #expect(everywhere.status == 0, "\(everywhere.error)")
+        #expect(everywhere.error.contains("covers every IPv4 destination"), "\(everywhere.error)")
+
+        try FileManager.default.createDirectory(
+            atPath: directory.path + "/state/blocklog", withIntermediateDirectories: true)
+        let top = try run([ctl, "--config", path, "blocked", "top", "--limit", "0"])
+        #expect(top.status == 0, "\(top.error)")
+        let negative = try run([ctl, "--config", path, "blocked", "top", "--limit=-1"])
+        #expect(negative.status == 2)
+        #expect(negative.error == "error: --limit must be 0 or more, got -1\n", "\(negative.error)")
+    }
+}
