@@ -61,9 +61,8 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let clock = ManualClock(t0)
-        var configuration = BlockLogConfiguration(checkpointIntervalMilliseconds: 10_000)
-        configuration.freshUpdateLimit = 0
-        let (writer, ring) = try makeWriter(directory.blockLog, clock: clock, configuration: configuration)
+        let (writer, ring) = try makeWriter(
+            directory.blockLog, clock: clock, configuration: floodSchedule(checkpointMilliseconds: 10_000))
         let reader = BlockLogReader(directory: directory.blockLog)
         push(ring, [attempt(t0, port: 1)])
         writer.runCycle()
@@ -112,9 +111,8 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let clock = ManualClock(t0)
-        var configuration = BlockLogConfiguration(checkpointIntervalMilliseconds: 3_600_000)
-        configuration.freshUpdateLimit = 0
-        let (writer, ring) = try makeWriter(directory.blockLog, clock: clock, configuration: configuration)
+        let (writer, ring) = try makeWriter(
+            directory.blockLog, clock: clock, configuration: floodSchedule(checkpointMilliseconds: 3_600_000))
         push(ring, [attempt(t0, port: 1)])
         writer.runCycle()
         push(ring, [attempt(t0 + 5000, port: 2), attempt(t0 + 6000, port: 2)])
@@ -284,6 +282,14 @@ import Testing
         #expect(four & (four - 1) == 0)
         #expect(four * 4 * MemoryLayout<BlockedAttempt>.stride <= 12 << 20)
     }
+}
+
+/// A configuration whose writer always takes the flood schedule (`freshUpdateLimit` 0): open rows are rewritten
+/// only when their checkpoint is due.
+private func floodSchedule(checkpointMilliseconds: Int64) -> BlockLogConfiguration {
+    var configuration = BlockLogConfiguration(checkpointIntervalMilliseconds: checkpointMilliseconds)
+    configuration.freshUpdateLimit = 0
+    return configuration
 }
 
 /// Key `n`: source 100.64.0.1 to destination 198.51.0.0 + n, port 25.

@@ -6,23 +6,6 @@ import Testing
 /// before it (`egress25ctl --config FILE exception list`, which failed with "Unknown option" before), as
 /// `--config=FILE`, and from `$EGRESS25_CONFIG`. Giving it twice is a usage error that writes nothing.
 @Suite struct CtlConfigurationTests {
-    private func withConfiguration(_ body: (String) throws -> Void) throws {
-        let directory = TemporaryDirectory(prefix: "ctl-config")
-        defer { directory.cleanup() }
-        let path = directory.path + "/egress25.yaml"
-        let yaml = """
-            node_name: ctl-test
-            state_directory: \(directory.path)/state
-            policy:
-              subscriber_ranges: [100.64.0.0/10]
-              relay_hosts: [192.0.2.25]
-            """
-        #expect(FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8)))
-        try body(path)
-    }
-
-    private var ctl: String { EndToEnd.binaries + "/egress25ctl" }
-
     @Test func configBeforeOrAfterTheSubcommandOrFromTheEnvironment() throws {
         try withConfiguration { path in
             let add = try run([ctl, "--config", path, "customer", "add", "c-1", "--by", "t"])
@@ -74,42 +57,57 @@ import Testing
 /// and writes nothing; a grant to every destination of a family is allowed with a warning; `blocked top --limit 0`
 /// means no limit, as it does for `blocked query`.
 @Suite struct CtlGuardTests {
-    private var ctl: String { EndToEnd.binaries + "/egress25ctl" }
-
     @Test func grantsAndLimits() throws {
-        let directory = TemporaryDirectory(prefix: "ctl-guards")
-        defer { directory.cleanup() }
-        let path = directory.path + "/egress25.yaml"
-        let yaml = """
-            node_name: ctl-test
-            state_directory: \(directory.path)/state
-            policy:
-              subscriber_ranges: [100.64.0.0/10]
-            """
-        #expect(FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8)))
-        #expect(try run([ctl, "--config", path, "customer", "add", "c-1", "--by", "t"]).status == 0)
+        try withConfiguration { path in
+            #expect(try run([ctl, "--config", path, "customer", "add", "c-1", "--by", "t"]).status == 0)
 
-        let absurd = try run(
-            [ctl, "--config", path, "exception", "grant", "c-1", "--for", "99999999999d", "--reason", "r", "--by", "t"])
-        #expect(absurd.status == 2)
-        #expect(absurd.error.contains("longer than 100 years"), "\(absurd.error)")
-        let none = try run([ctl, "--config", path, "exception", "list", "--format", "csv"])
-        #expect(none.output.split(separator: "\n").count == 1, "only the header: \(none.output)")
+            let absurd = try run(
+                [
+                    ctl, "--config", path, "exception", "grant", "c-1", "--for", "99999999999d", "--reason", "r",
+                    "--by", "t",
+                ])
+            #expect(absurd.status == 2)
+            #expect(absurd.error.contains("longer than 100 years"), "\(absurd.error)")
+            let none = try run([ctl, "--config", path, "exception", "list", "--format", "csv"])
+            #expect(none.output.split(separator: "\n").count == 1, "only the header: \(none.output)")
 
-        let everywhere = try run(
-            [
-                ctl, "--config", path, "exception", "grant", "c-1", "--to", "0.0.0.0/0", "--for", "1d", "--reason", "r",
-                "--by", "t",
-            ])
-        #expect(everywhere.status == 0, "\(everywhere.error)")
-        #expect(everywhere.error.contains("covers every IPv4 destination"), "\(everywhere.error)")
+            let everywhere = try run(
+                [
+                    ctl, "--config", path, "exception", "grant", "c-1", "--to", "0.0.0.0/0", "--for", "1d", "--reason",
+                    "r",
+                    "--by", "t",
+                ])
+            #expect(everywhere.status == 0, "\(everywhere.error)")
+            #expect(everywhere.error.contains("covers every IPv4 destination"), "\(everywhere.error)")
 
-        try FileManager.default.createDirectory(
-            atPath: directory.path + "/state/blocklog", withIntermediateDirectories: true)
-        let top = try run([ctl, "--config", path, "blocked", "top", "--limit", "0"])
-        #expect(top.status == 0, "\(top.error)")
-        let negative = try run([ctl, "--config", path, "blocked", "top", "--limit=-1"])
-        #expect(negative.status == 2)
-        #expect(negative.error == "error: --limit must be 0 or more, got -1\n", "\(negative.error)")
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent + "/state/blocklog",
+                withIntermediateDirectories: true)
+            let top = try run([ctl, "--config", path, "blocked", "top", "--limit", "0"])
+            #expect(top.status == 0, "\(top.error)")
+            let negative = try run([ctl, "--config", path, "blocked", "top", "--limit=-1"])
+            #expect(negative.status == 2)
+            #expect(negative.error == "error: --limit must be 0 or more, got -1\n", "\(negative.error)")
+        }
     }
+}
+
+/// The real egress25ctl binary.
+private var ctl: String { EndToEnd.binaries + "/egress25ctl" }
+
+/// Runs `body` with the path of a minimal configuration (subscribers 100.64.0.0/10, relay 192.0.2.25) whose state
+/// directory is a fresh temporary directory, removed afterwards.
+private func withConfiguration(_ body: (String) throws -> Void) throws {
+    let directory = TemporaryDirectory(prefix: "ctl-config")
+    defer { directory.cleanup() }
+    let path = directory.path + "/egress25.yaml"
+    let yaml = """
+        node_name: ctl-test
+        state_directory: \(directory.path)/state
+        policy:
+          subscriber_ranges: [100.64.0.0/10]
+          relay_hosts: [192.0.2.25]
+        """
+    #expect(FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8)))
+    try body(path)
 }
