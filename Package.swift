@@ -216,6 +216,7 @@ let package = Package(
             dependencies: [
                 "Egress25Daemon",
                 "Egress25Core",
+                "Egress25System",
                 "Egress25Configuration",
                 "NetfilterQueue",
                 "BlockLog",

@@ -59,6 +59,8 @@ final class SegmentCommitter {
     let clock: any BlockLogClock
     let logger: Logger
     let counters: WriterCounters
+    /// The page cache of each segment opened: ``BlockLogMemoryPlan/cacheBytes``.
+    let cacheBytes: Int
 
     private var segments: [Int64: SegmentWriter] = [:]
     /// Row id offset per slice for this run: the file's largest id when first opened.
@@ -87,6 +89,7 @@ final class SegmentCommitter {
         self.clock = clock
         self.logger = logger
         self.counters = counters
+        self.cacheBytes = BlockLogMemoryPlan(configuration).cacheBytes
     }
 
     /// Commits `batch`, one transaction per segment; a failed segment's rows are reported back for retry.
@@ -218,8 +221,7 @@ final class SegmentCommitter {
         try ensureDirectory()
         let slice = SegmentSlice(containing: sliceStart * 1000, lengthSeconds: configuration.segmentSeconds)
         let segment = try SegmentWriter(
-            directory: directory, slice: slice, nodeName: nodeName,
-            cacheBytes: BlockLogMemoryPlan(configuration).cacheBytes)
+            directory: directory, slice: slice, nodeName: nodeName, cacheBytes: cacheBytes)
         segments[sliceStart] = segment
         if offsets[sliceStart] == nil { offsets[sliceStart] = segment.largestID }
         logger.info("block log: writing segment", metadata: ["file": "\(segment.path)"])

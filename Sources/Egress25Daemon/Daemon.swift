@@ -2,6 +2,7 @@ import Atomics
 import BlockLog
 import Egress25Configuration
 import Egress25Core
+import Egress25System
 import ExceptionStore
 import Foundation
 import KernelRules
@@ -144,16 +145,12 @@ public final class Daemon: Sendable {
     }
 
     /// Refuses a block-log memory budget above half of this machine's physical memory
-    /// (`sysconf(_SC_PHYS_PAGES)` × page size): the writer reserves its pool at start, and a budget the machine
+    /// (``SystemMemory/physicalBytes``): the writer reserves its pool at start, and a budget the machine
     /// cannot hold would abort the daemon instead of failing with a message.
     ///
     /// - Throws: ``DaemonStartupError`` naming the budget and the machine's memory.
     static func checkBlockLogMemory(_ settings: BlockLogSettings) throws {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES))
-        let pageSize = sysconf(Int32(_SC_PAGESIZE))
-        guard pages > 0, pageSize > 0 else { return }
-        let physical = Int64(pages) * Int64(pageSize)
-        guard settings.maxMemoryBytes > physical / 2 else { return }
+        guard let physical = SystemMemory.physicalBytes, settings.maxMemoryBytes > physical / 2 else { return }
         throw DaemonStartupError(
             "block_log.max_memory (\(settings.maxMemoryBytes >> 20) MiB) is more than half of this machine's memory "
                 + "(\(physical >> 20) MiB); lower it")

@@ -1,6 +1,6 @@
 import Egress25Configuration
 import Egress25Core
-import Foundation
+import Egress25System
 import NetfilterQueue
 import Testing
 
@@ -86,7 +86,7 @@ import Testing
 /// A block-log budget the machine cannot hold is refused with one line at start and by `--check-config`,
 /// instead of aborting when the writer reserves its pool.
 @Suite struct BlockLogMemoryBudgetTests {
-    private var physicalBytes: Int64 { Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE))) }
+    private var physicalBytes: Int64 { SystemMemory.physicalBytes ?? 0 }
 
     @Test func aBudgetAboveHalfThePhysicalMemoryIsRefused() throws {
         var settings = BlockLogSettings()
