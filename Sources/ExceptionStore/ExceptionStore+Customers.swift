@@ -1,5 +1,4 @@
 import Egress25Core
-import GRDB
 
 extension ExceptionStore {
     /// Adds a customer. Audit action `customer.add`.
@@ -44,7 +43,9 @@ extension ExceptionStore {
     /// - Throws: ``ExceptionStoreError`` (`io`).
     public func customers() throws(ExceptionStoreError) -> [Customer] {
         try read("read") { db in
-            try CustomerRecord.order(CustomerRecord.Columns.id).fetchAll(db).map(\.customer)
+            try db.rows("SELECT \(CustomerRecord.columns) FROM customer ORDER BY id").map {
+                try CustomerRecord(row: $0).customer
+            }
         }
     }
 
@@ -60,13 +61,14 @@ extension ExceptionStore {
         -> [AddressBinding]
     {
         try read("read") { db in
-            typealias Columns = BindingRecord.Columns
-            var request = try Self.rows(BindingRecord.self, of: customer, customerColumn: Columns.customerID, db)
+            let filter = try Self.customerFilter(db, customer)
+            var sql = "SELECT \(BindingRecord.columns) FROM binding WHERE 1 = 1" + filter.sql
+            var arguments = filter.arguments
             if let inForceAt {
-                request = request.filter(
-                    Columns.validFrom <= inForceAt && (Columns.validUntil == nil || Columns.validUntil > inForceAt))
+                sql += " AND valid_from <= ? AND (valid_until IS NULL OR valid_until > ?)"
+                arguments += [.integer(inForceAt), .integer(inForceAt)]
             }
-            return try request.order(Columns.id).fetchAll(db).map { try $0.binding() }
+            return try db.rows(sql + " ORDER BY id", arguments).map(BindingRecord.binding)
         }
     }
 

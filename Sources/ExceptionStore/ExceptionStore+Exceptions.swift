@@ -1,5 +1,4 @@
 import Egress25Core
-import GRDB
 
 extension ExceptionStore {
     /// Grants an exception to a customer. Audit action `exception.grant`.
@@ -43,7 +42,7 @@ extension ExceptionStore {
             let exception = StoredException(
                 id: id, customer: grant.customer, destinations: destinations, expiresAt: grant.expiresAt,
                 reason: reason, ticket: ticket, grantedBy: grantedBy, createdAt: now)
-            try ExceptionRecord(exception).insert(db)
+            try ExceptionRecord.insert(db, exception)
             try appendAudit(
                 db, at: now, actor: grantedBy, action: "exception.grant", customer: grant.customer, objectID: id,
                 before: StoredException?.none, after: exception)
@@ -75,9 +74,9 @@ extension ExceptionStore {
             }
             var revoked = exception
             revoked.revocation = .init(at: now, by: actor, reason: reason)
-            typealias Columns = ExceptionRecord.Columns
-            try ExceptionRecord(revoked).update(
-                db, columns: [Columns.revokedAt, Columns.revokedBy, Columns.revokeReason])
+            try db.execute(
+                "UPDATE exception SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ?",
+                [.integer(now), .text(actor), .text(reason), .text(id)])
             try appendAudit(
                 db, at: now, actor: actor, action: "exception.revoke", customer: exception.customer, objectID: id,
                 before: exception, after: revoked)
@@ -101,20 +100,22 @@ extension ExceptionStore {
         customer: String? = nil, status: ExceptionStatusFilter = .active, now: Int64 = UTCTime.now()
     ) throws(ExceptionStoreError) -> [StoredException] {
         try read("read") { db in
-            typealias Columns = ExceptionRecord.Columns
-            var request = try Self.rows(ExceptionRecord.self, of: customer, customerColumn: Columns.customerID, db)
+            let filter = try Self.customerFilter(db, customer)
+            var sql = "SELECT \(ExceptionRecord.columns) FROM exception WHERE 1 = 1" + filter.sql
+            var arguments = filter.arguments
             switch status {
             case .active:
-                request = request.filter(
-                    Columns.revokedAt == nil && (Columns.expiresAt == nil || Columns.expiresAt > now))
+                sql += " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+                arguments.append(.integer(now))
             case .expired:
-                request = request.filter(Columns.revokedAt == nil && Columns.expiresAt <= now)
+                sql += " AND revoked_at IS NULL AND expires_at <= ?"
+                arguments.append(.integer(now))
             case .revoked:
-                request = request.filter(Columns.revokedAt != nil)
+                sql += " AND revoked_at IS NOT NULL"
             case .all:
                 break
             }
-            return try request.order(Columns.createdAt, Columns.id).fetchAll(db).map { try $0.exception() }
+            return try db.rows(sql + " ORDER BY created_at, id", arguments).map(ExceptionRecord.exception)
         }
     }
 
@@ -129,14 +130,26 @@ extension ExceptionStore {
         since: Int64? = nil, customer: String? = nil, objectID: String? = nil, limit: Int? = nil
     ) throws(ExceptionStoreError) -> [AuditEntry] {
         try read("read the audit log of") { db in
-            typealias Columns = AuditRecord.Columns
-            var request = AuditRecord.all()
-            if let since { request = request.filter(Columns.at >= since) }
-            if let customer { request = request.filter(Columns.customerID == customer) }
-            if let objectID { request = request.filter(Columns.objectID == objectID) }
-            request = request.order(Columns.sequence.desc)
-            if let limit { request = request.limit(max(0, limit)) }
-            return try request.fetchAll(db).reversed().map { try $0.entry() }
+            var sql = "SELECT \(AuditRecord.columns) FROM audit WHERE 1 = 1"
+            var arguments: [SQLValue] = []
+            if let since {
+                sql += " AND at >= ?"
+                arguments.append(.integer(since))
+            }
+            if let customer {
+                sql += " AND customer_id = ?"
+                arguments.append(.text(customer))
+            }
+            if let objectID {
+                sql += " AND object_id = ?"
+                arguments.append(.text(objectID))
+            }
+            sql += " ORDER BY sequence DESC"
+            if let limit {
+                sql += " LIMIT ?"
+                arguments.append(.integer(Int64(max(0, limit))))
+            }
+            return try db.rows(sql, arguments).reversed().map(AuditRecord.entry)
         }
     }
 }

@@ -1,5 +1,4 @@
 import Egress25Core
-import GRDB
 
 extension ExceptionStore {
     /// What the daemon needs to build a `PolicySnapshot`, read in ONE read transaction (a consistent snapshot:
@@ -36,23 +35,28 @@ extension ExceptionStore {
             // lease-less session holds the same prefix).
             var leaseEndsByCustomer: [String: [IPPrefix: Int64?]] = [:]
             var openCount = 0
-            typealias Columns = BindingRecord.Columns
-            for (index, request) in [
+            for (index, condition) in [
                 // Open bindings, from the partial covering index binding_open_by_first, in its order.
-                BindingInForce.filter(Columns.validUntil == nil && Columns.validFrom <= now),
+                "valid_until IS NULL AND valid_from <= ?",
                 // Ended after `now`: only when `now` is in the past (index binding_by_end).
-                BindingInForce.filter(Columns.validUntil > now && Columns.validFrom <= now),
+                "valid_until > ? AND valid_from <= ?",
             ].enumerated() {
-                let rows = try request.order(Columns.family, Columns.first).fetchCursor(db)
-                while let row = try rows.next() {
-                    let customer = row.customerID
-                    let (first, last) = (row.first, row.last)
-                    guard let prefix = PrefixRange.prefix(family: row.family, first: first, last: last) else {
+                let arguments: [SQLValue] = index == 0 ? [.integer(now)] : [.integer(now), .integer(now)]
+                try db.forEachRow(
+                    """
+                    SELECT customer_id, family, first, last, lease_until FROM binding
+                    WHERE \(condition) ORDER BY family, first
+                    """, arguments
+                ) { row in
+                    let customer = try row.text(0)
+                    let (first, last) = (try row.text(2), try row.text(3))
+                    guard let prefix = PrefixRange.prefix(family: Int(try row.int64(1)), first: first, last: last)
+                    else {
                         throw ExceptionStoreError(.io, "corrupt binding of \(customer): range \(first)-\(last)")
                     }
                     bindings.append(CustomerBinding(customer: customer, prefix: prefix))
                     sourcesByCustomer[customer, default: []].append(prefix)
-                    let leaseUntil = row.leaseUntil
+                    let leaseUntil = try row.optionalInt64(4)
                     if let previous = leaseEndsByCustomer[customer]?[prefix] {
                         // The same prefix twice (static and session): the longest hold wins, nil (no lease) longest.
                         if let previous, let leaseUntil {
@@ -69,15 +73,14 @@ extension ExceptionStore {
             if openCount > 0 && bindings.count > openCount {
                 bindings.sort { $0.prefix < $1.prefix }  // `now` in the past: merge the two ordered lists
             }
-            typealias ExceptionColumns = ExceptionRecord.Columns
             let recent = now - Self.recentlyExpiredWindowSeconds
-            let stored = try ExceptionRecord.filter(
-                ExceptionColumns.revokedAt == nil
-                    && (ExceptionColumns.expiresAt == nil || ExceptionColumns.expiresAt > recent)
-            )
-            .order(ExceptionColumns.createdAt, ExceptionColumns.id)
-            .fetchAll(db)
-            .map { try $0.exception() }
+            let stored = try db.rows(
+                """
+                SELECT \(ExceptionRecord.columns) FROM exception
+                WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at, id
+                """,
+                [.integer(recent)]
+            ).map(ExceptionRecord.exception)
             var rules: [ExceptionRule] = []
             rules.reserveCapacity(stored.count)
             for exception in stored {

@@ -1,6 +1,5 @@
 import Egress25Core
 import Foundation
-import GRDB
 
 // Internal helpers: validation, row decoding, prefix ranges, audit entries, exception ids.
 
@@ -125,34 +124,31 @@ extension ExceptionStore {
 
     // MARK: Lookups inside transactions
 
-    // The lookups a bulk session import makes for every lease use cached statements (SQL naming the record's
-    // columns, rows decoded by column name); the others go through the query interface.
-
-    static func fetchCustomer(_ db: Database, _ id: String) throws -> Customer? {
-        try CustomerRecord.fetchOne(
-            db.cachedStatement(sql: "SELECT \(CustomerRecord.columnList) FROM customer WHERE id = ?"), arguments: [id]
-        )?.customer
+    static func fetchCustomer(_ db: any StoreSQL, _ id: String) throws -> Customer? {
+        try db.firstRow("SELECT \(CustomerRecord.columns) FROM customer WHERE id = ?", [.text(id)])
+            .map { try CustomerRecord(row: $0).customer }
     }
 
-    /// Every row of `Record`, or only those of `customer` (by `customerColumn`), which must exist.
-    /// - Throws: ``ExceptionStoreError`` `unknownCustomer`.
-    static func rows<Record: TableRecord>(
-        _: Record.Type, of customer: String?, customerColumn: Column, _ db: Database
-    ) throws -> QueryInterfaceRequest<Record> {
-        guard let customer else { return Record.all() }
-        _ = try requireCustomer(db, customer)
-        return Record.filter(customerColumn == customer)
-    }
-
-    static func requireCustomer(_ db: Database, _ id: String) throws -> Customer {
+    static func requireCustomer(_ db: any StoreSQL, _ id: String) throws -> Customer {
         guard let customer = try fetchCustomer(db, id) else {
             throw ExceptionStoreError(.unknownCustomer, "unknown customer \(id)")
         }
         return customer
     }
 
-    static func fetchException(_ db: Database, _ id: String) throws -> StoredException? {
-        try ExceptionRecord.fetchOne(db, key: id)?.exception()
+    /// The condition and arguments that keep only `customer`'s rows (column `customer_id`), after checking the
+    /// customer exists; no condition for `nil`.
+    /// - Throws: ``ExceptionStoreError`` `unknownCustomer`.
+    static func customerFilter(_ db: any StoreSQL, _ customer: String?) throws -> (sql: String, arguments: [SQLValue])
+    {
+        guard let customer else { return ("", []) }
+        _ = try requireCustomer(db, customer)
+        return (" AND customer_id = ?", [.text(customer)])
+    }
+
+    static func fetchException(_ db: any StoreSQL, _ id: String) throws -> StoredException? {
+        try db.firstRow("SELECT \(ExceptionRecord.columns) FROM exception WHERE id = ?", [.text(id)])
+            .map(ExceptionRecord.exception)
     }
 
     /// In-force bindings (`valid_until IS NULL`) whose range overlaps `prefix`, any customer and kind.
@@ -161,63 +157,60 @@ extension ExceptionStore {
     /// inside `prefix` (one index range scan on `binding_open_by_first`), or starts before it and contains its
     /// first address: then it starts at that address truncated to a shorter length (at most 32 or 128 index
     /// seeks). No scan over unrelated bindings: a bulk import stays linear.
-    static func openBindings(_ db: Database, overlapping prefix: IPPrefix) throws -> [AddressBinding] {
+    static func openBindings(_ db: any StoreSQL, overlapping prefix: IPPrefix) throws -> [AddressBinding] {
         let range = PrefixRange(prefix)
-        var found = try BindingRecord.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    SELECT \(BindingRecord.columnList) FROM binding
-                    WHERE valid_until IS NULL AND family = ? AND first >= ? AND first <= ?
-                    """),
-            arguments: [range.family, range.first, range.last])
+        var found = try db.rows(
+            """
+            SELECT \(BindingRecord.columns) FROM binding
+            WHERE valid_until IS NULL AND family = ? AND first >= ? AND first <= ?
+            """,
+            [.integer(Int64(range.family)), .text(range.first), .text(range.last)]
+        ).map(BindingRecord.binding)
         if prefix.length > 0 {
             let enclosingStarts = Set(
                 (0..<prefix.length).map {
                     PrefixRange(IPPrefix(truncating: prefix.address, length: $0)).first
                 }
-            ).subtracting([range.first])
+            ).subtracting([range.first]).sorted()
             if !enclosingStarts.isEmpty {
                 let placeholders = Array(repeating: "?", count: enclosingStarts.count).joined(separator: ", ")
-                var arguments: StatementArguments = [range.family]
-                arguments += StatementArguments(Array(enclosingStarts))
-                arguments += [range.first]
-                found += try BindingRecord.fetchAll(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT \(BindingRecord.columnList) FROM binding
-                            WHERE valid_until IS NULL AND family = ? AND first IN (\(placeholders)) AND last >= ?
-                            """),
-                    arguments: arguments)
+                let arguments: [SQLValue] =
+                    [.integer(Int64(range.family))] + enclosingStarts.map { .text($0) } + [.text(range.first)]
+                found += try db.rows(
+                    """
+                    SELECT \(BindingRecord.columns) FROM binding
+                    WHERE valid_until IS NULL AND family = ? AND first IN (\(placeholders)) AND last >= ?
+                    """,
+                    arguments
+                ).map(BindingRecord.binding)
             }
         }
-        return try found.map { try $0.binding() }.sorted { $0.id < $1.id }
+        return found.sorted { $0.id < $1.id }
     }
 
     /// The customer's bindings in force (`valid_until IS NULL`), oldest first.
-    static func openBindings(_ db: Database, customer: String) throws -> [AddressBinding] {
-        typealias Columns = BindingRecord.Columns
-        return try BindingRecord.filter(Columns.customerID == customer && Columns.validUntil == nil)
-            .order(Columns.id)
-            .fetchAll(db)
-            .map { try $0.binding() }
+    static func openBindings(_ db: any StoreSQL, customer: String) throws -> [AddressBinding] {
+        try db.rows(
+            "SELECT \(BindingRecord.columns) FROM binding WHERE customer_id = ? AND valid_until IS NULL ORDER BY id",
+            [.text(customer)]
+        ).map(BindingRecord.binding)
     }
 
     /// - Parameter leaseUntil: Sessions: the lease end (UTC seconds); `nil` for static bindings.
     static func insertBinding(
-        _ db: Database, customer: String, prefix: IPPrefix, kind: BindingKind, now: Int64, leaseUntil: Int64? = nil
+        _ db: any StoreSQL, customer: String, prefix: IPPrefix, kind: BindingKind, now: Int64,
+        leaseUntil: Int64? = nil
     ) throws -> AddressBinding {
-        var record = BindingRecord(
-            customer: customer, prefix: prefix, kind: kind, validFrom: now, leaseUntil: leaseUntil)
-        try record.insert(db)
+        let id = try BindingRecord.insert(
+            db, customer: customer, prefix: prefix, kind: kind, validFrom: now, leaseUntil: leaseUntil)
         return AddressBinding(
-            id: db.lastInsertedRowID, customer: customer, prefix: prefix, kind: kind, validFrom: now, validUntil: nil,
+            id: id, customer: customer, prefix: prefix, kind: kind, validFrom: now, validUntil: nil,
             leaseUntil: leaseUntil)
     }
 
     /// Ends `binding` at `now` (UTC seconds). - Returns: The binding with `validUntil == now`.
-    static func endBinding(_ db: Database, _ binding: AddressBinding, now: Int64) throws -> AddressBinding {
-        try db.cachedStatement(sql: "UPDATE binding SET valid_until = ? WHERE id = ?")
-            .execute(arguments: [now, binding.id])
+    static func endBinding(_ db: any StoreSQL, _ binding: AddressBinding, now: Int64) throws -> AddressBinding {
+        try db.execute("UPDATE binding SET valid_until = ? WHERE id = ?", [.integer(now), .integer(binding.id)])
         var ended = binding
         ended.validUntil = now
         return ended
@@ -239,7 +232,7 @@ extension ExceptionStore {
     /// Appends one audit entry, with this store's ``identity``; the `audit_bumps_generation` trigger bumps the
     /// change token in the same transaction.
     func appendAudit<Before: Encodable, After: Encodable>(
-        _ db: Database,
+        _ db: any StoreSQL,
         at: Int64,
         actor: String,
         action: String,
@@ -248,11 +241,9 @@ extension ExceptionStore {
         before: Before?,
         after: After?
     ) throws {
-        var record = AuditRecord(
-            sequence: nil, at: at, actor: actor, action: action, customerID: customer, objectID: objectID,
-            before: try Self.json(before), after: try Self.json(after), osUser: identity.user,
-            sudoUser: identity.sudoUser)
-        try record.insert(db)
+        try AuditRecord.insert(
+            db, at: at, actor: actor, action: action, customer: customer, objectID: objectID,
+            before: try Self.json(before), after: try Self.json(after), identity: identity)
     }
 
     // MARK: Exception ids
@@ -260,7 +251,7 @@ extension ExceptionStore {
     static let idAlphabet = Array("23456789abcdefghjkmnpqrstuvwxyz")
 
     /// `exc-` and 8 random characters (31^8, about 8.5e11 ids); retried on the rare collision.
-    static func newExceptionID(_ db: Database) throws -> String {
+    static func newExceptionID(_ db: any StoreSQL) throws -> String {
         var generator = SystemRandomNumberGenerator()
         while true {
             let suffix = String(

@@ -1,5 +1,4 @@
 import Egress25Core
-import GRDB
 
 extension ExceptionStore {
     /// A session's lease when the caller gives none: 26 h (93600 s), the default of `sessions.lease`.
@@ -173,13 +172,10 @@ extension ExceptionStore {
                 kept.formUnion(one.renewed.map(\.id))
             }
             if replace {
-                typealias Columns = BindingRecord.Columns
-                let open =
-                    try BindingRecord
-                    .filter(Columns.kind == BindingKind.session.rawValue && Columns.validUntil == nil)
-                    .order(Columns.id)
-                    .fetchAll(db)
-                    .map { try $0.binding() }
+                let open = try db.rows(
+                    "SELECT \(BindingRecord.columns) FROM binding WHERE kind = ? AND valid_until IS NULL ORDER BY id",
+                    [.text(BindingKind.session.rawValue)]
+                ).map(BindingRecord.binding)
                 for session in open where !kept.contains(session.id) {
                     let record = try Self.endBinding(db, session, now: now)
                     try appendAudit(
@@ -223,24 +219,17 @@ extension ExceptionStore {
                     + "after \(UTCTime.format(youngest))); use --force to delete it anyway")
         }
         return try write("prune session history in") { db in
-            try db.execute(
-                sql: """
-                    CREATE TEMP TABLE IF NOT EXISTS pruned_binding (id INTEGER PRIMARY KEY);
-                    DELETE FROM pruned_binding;
-                    INSERT INTO pruned_binding (id)
-                        SELECT id FROM binding WHERE kind = 'session' AND valid_until < ?;
-                    """,
-                arguments: [cutoff])
-            try db.execute(sql: "DELETE FROM binding WHERE id IN (SELECT id FROM pruned_binding)")
-            let bindings = db.changesCount
-            try db.execute(
-                sql: """
-                    DELETE FROM audit
-                    WHERE action IN ('session.start', 'session.end') AND object_id LIKE 'binding-%'
-                        AND CAST(substr(object_id, 9) AS INTEGER) IN (SELECT id FROM pruned_binding)
-                    """)
-            let entries = db.changesCount
-            try db.execute(sql: "DELETE FROM pruned_binding")
+            // The audit entries first, while their bindings still name them.
+            let entries = try db.execute(
+                """
+                DELETE FROM audit
+                WHERE action IN ('session.start', 'session.end') AND object_id LIKE 'binding-%'
+                    AND CAST(substr(object_id, 9) AS BIGINT) IN (
+                        SELECT id FROM binding WHERE kind = 'session' AND valid_until < ?)
+                """,
+                [.integer(cutoff)])
+            let bindings = try db.execute(
+                "DELETE FROM binding WHERE kind = 'session' AND valid_until < ?", [.integer(cutoff)])
             let result = SessionPruneResult(cutoff: cutoff, bindings: bindings, auditEntries: entries)
             if bindings == 0 && entries == 0 { return result }  // nothing changed: no entry, no change token bump
             try appendAudit(
@@ -259,7 +248,7 @@ extension ExceptionStore {
 
     /// Records `id` as an auto-created customer when the store has never seen it (audit `customer.add`).
     /// - Returns: Whether it was created.
-    func ensureCustomer(_ db: Database, _ id: String, actor: String, now: Int64) throws -> Bool {
+    func ensureCustomer(_ db: any StoreSQL, _ id: String, actor: String, now: Int64) throws -> Bool {
         if try Self.fetchCustomer(db, id) != nil { return false }
         let customer = Customer(id: id, name: nil, note: nil, createdAt: now, autoCreated: true)
         try CustomerRecord(customer).insert(db)
@@ -271,7 +260,7 @@ extension ExceptionStore {
 
     /// The session logic inside a write transaction; the customer exists.
     func startSession(
-        _ db: Database, customer: String, prefix: IPPrefix, actor: String, now: Int64, leaseUntil: Int64,
+        _ db: any StoreSQL, customer: String, prefix: IPPrefix, actor: String, now: Int64, leaseUntil: Int64,
         origin: String?, mayTakeOver: Bool = true
     ) throws -> SessionChangeWithKept {
         let overlapping = try Self.openBindings(db, overlapping: prefix)
@@ -292,13 +281,11 @@ extension ExceptionStore {
                 // The same session again (an Interim-Update, a repeated Start): renew its lease.
                 var renewed = session
                 if session.leaseUntil != leaseUntil {
-                    // Cached statements: an import of leases already held renews every one of them.
-                    try db.cachedStatement(sql: "UPDATE binding SET lease_until = ? WHERE id = ?")
-                        .execute(arguments: [leaseUntil, session.id])
+                    try db.execute(
+                        "UPDATE binding SET lease_until = ? WHERE id = ?", [.integer(leaseUntil), .integer(session.id)])
                     // Not audited (a feed renews every few minutes; the lease becomes now + lease), but
                     // the change token grows so the daemon rebuilds with the new lease end.
-                    try db.cachedStatement(sql: "UPDATE store_state SET generation = generation + 1 WHERE id = 1")
-                        .execute()
+                    try db.execute("UPDATE store_state SET generation = generation + 1 WHERE id = 1")
                     renewed.leaseUntil = leaseUntil
                 }
                 result.renewed.append(renewed)

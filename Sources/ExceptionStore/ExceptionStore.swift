@@ -11,13 +11,14 @@ import Musl
 import Darwin
 #endif
 
-/// The persistent store of customers, their address bindings, per-customer exceptions and the audit log:
-/// one SQLite file (`<state_directory>/exceptions.sqlite`) in WAL mode, opened through GRDB.
+/// The persistent store of customers, their address bindings, per-customer exceptions and the audit log: one
+/// SQLite file (`<state_directory>/exceptions.sqlite`) in WAL mode, opened through GRDB (one router), or the fleet's
+/// PostgreSQL database (`store.url`), with the same logic and the same SQL on both (``StoreSQL``).
 ///
-/// - Every change runs in one `BEGIN IMMEDIATE` transaction together with its audit entries, after its input
-///   was validated: a call that throws wrote nothing.
-/// - Writers from several processes queue on SQLite's write lock for up to the busy timeout (5 s by default);
-///   readers (WAL) see either all of a change or none of it.
+/// - Every change runs in one write transaction together with its audit entries, after its input was validated:
+///   a call that throws wrote nothing.
+/// - Writers are serialised: on SQLite they queue on the write lock for up to the busy timeout (5 s by default),
+///   on PostgreSQL on a row lock of `store_state`; readers see either all of a change or none of it.
 /// - The daemon reads ``policyInputs(now:)`` (one read transaction) and polls ``changeToken()``.
 ///
 /// Times are UTC seconds (`Int64`). Every method that changes something takes the actor (who) and `now`
@@ -35,13 +36,20 @@ public final class ExceptionStore: Sendable {
         case readOnly
     }
 
-    /// The database file.
+    /// The database file, or for PostgreSQL the database's description (`USER@HOST:PORT/DB`): for messages.
     public let path: String
     /// The open mode.
     public let mode: OpenMode
     /// The operating-system user recorded in every audit entry this store writes.
     public let identity: OperatingSystemIdentity
-    let database: any DatabaseWriter
+    /// Where the transactions run.
+    let backend: any StoreBackend
+
+    /// Which database holds the store.
+    public var dialect: StoreDialect { backend.dialect }
+
+    /// The backend and where it is, e.g. `SQLite /var/lib/egress25/exceptions.sqlite`.
+    public var backendDescription: String { backend.description }
 
     /// Exceptions that expired within this many seconds before `now` (30 days) are still handed to the policy,
     /// so `decide()` can say "exception X expired" rather than "no exception".
@@ -90,10 +98,10 @@ public final class ExceptionStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
-            throw Self.mapError(error, path: path, operation: "open")
+            throw SQLiteStoreBackend.mapError(error, path: path, operation: "open", function: #function)
         }
-        self.database = pool
-        try checkSchema()
+        self.backend = SQLiteStoreBackend(path: path, database: pool, readOnly: mode == .readOnly)
+        try checkSchema(pool)
     }
 
     /// An empty, migrated store in memory: for read commands when no store file exists yet.
@@ -109,9 +117,9 @@ public final class ExceptionStore: Sendable {
         do {
             let queue = try DatabaseQueue()
             try Self.migrator.migrate(queue)
-            self.database = queue
+            self.backend = SQLiteStoreBackend(path: ":memory:", database: queue, readOnly: false)
         } catch {
-            throw Self.mapError(error, path: ":memory:", operation: "open")
+            throw SQLiteStoreBackend.mapError(error, path: ":memory:", operation: "open", function: #function)
         }
     }
 
@@ -131,7 +139,7 @@ public final class ExceptionStore: Sendable {
 
     /// Refuses stores written by a newer schema; migrates older ones unless read-only. The store's schema is
     /// what the migrator recorded in `grdb_migrations` (see ``schemaVersion``); `PRAGMA user_version` is not read.
-    private func checkSchema() throws(ExceptionStoreError) {
+    private func checkSchema(_ database: any DatabaseWriter) throws(ExceptionStoreError) {
         let version: Int
         let superseded: Bool
         let complete: Bool
@@ -143,7 +151,8 @@ public final class ExceptionStore: Sendable {
                 )
             }
         } catch {
-            throw Self.mapError(error, path: path, operation: "read the schema version of")
+            throw SQLiteStoreBackend.mapError(
+                error, path: path, operation: "read the schema version of", function: #function)
         }
         if superseded {
             throw ExceptionStoreError(
@@ -165,7 +174,7 @@ public final class ExceptionStore: Sendable {
             // (GRDB checks applied migrations outside the migration's transaction): fine if it is complete now.
             let completeNow = (try? database.read { db in try Self.migrator.hasCompletedMigrations(db) }) ?? false
             if !completeNow {
-                throw Self.mapError(error, path: path, operation: "migrate")
+                throw SQLiteStoreBackend.mapError(error, path: path, operation: "migrate", function: #function)
             }
         }
     }
@@ -211,65 +220,30 @@ public final class ExceptionStore: Sendable {
 
     // MARK: - Transactions
 
-    /// Runs `body` in one IMMEDIATE write transaction (rolled back when it throws). `operation` words the
-    /// messages ("cannot OPERATION store PATH"); an error names `function`, the store method, as its operation.
+    /// Runs `body` in one write transaction (rolled back when it throws). `operation` words the messages ("cannot
+    /// OPERATION store PATH"); an error names `function`, the store method, as its operation.
     func write<T>(
-        _ operation: String, function: String = #function, _ body: (Database) throws -> T
+        _ operation: String, function: String = #function, _ body: (any StoreSQL) throws -> T
     ) throws(ExceptionStoreError) -> T {
         if mode == .readOnly {
             throw ExceptionStoreError(
                 .io, "cannot \(operation) store \(path): it is open read-only", operation: function)
         }
         do {
-            return try database.write(body)
+            return try backend.write(body)
         } catch {
-            throw Self.mapError(error, path: path, operation: operation, function: function)
+            throw backend.storeError(error, operation: operation, function: function)
         }
     }
 
-    /// Runs `body` in one read transaction (a consistent snapshot in WAL mode); as ``write(_:function:_:)``.
+    /// Runs `body` in one read transaction (one consistent state); as ``write(_:function:_:)``.
     func read<T>(
-        _ operation: String, function: String = #function, _ body: (Database) throws -> T
+        _ operation: String, function: String = #function, _ body: (any StoreSQL) throws -> T
     ) throws(ExceptionStoreError) -> T {
         do {
-            return try database.read(body)
+            return try backend.read(body)
         } catch {
-            throw Self.mapError(error, path: path, operation: operation, function: function)
-        }
-    }
-
-    static func mapError(
-        _ error: any Error, path: String, operation: String, function: String = #function
-    ) -> ExceptionStoreError {
-        if var error = error as? ExceptionStoreError {
-            error.operation = function  // thrown by a helper inside the transaction: name the store method
-            return error
-        }
-        func failure(_ code: ExceptionStoreError.Code, _ message: String) -> ExceptionStoreError {
-            ExceptionStoreError(code, message, operation: function)
-        }
-        guard let error = error as? DatabaseError else {
-            return failure(.io, "cannot \(operation) store \(path): \(error)")
-        }
-        let detail = error.message ?? "\(error.resultCode)"
-        switch error.resultCode {
-        case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return failure(
-                .locked,
-                "cannot \(operation) store \(path): another process held its "
-                    + "write lock for longer than the busy timeout (\(detail)); try again")
-        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
-            return failure(
-                .io,
-                "cannot \(operation) store \(path): \(detail) "
-                    + "(check that it exists and that you may write to it and to its directory)")
-        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            return failure(
-                .io,
-                "cannot \(operation) store \(path): not a usable SQLite database "
-                    + "(\(detail))")
-        default:
-            return failure(.io, "cannot \(operation) store \(path): \(detail)")
+            throw backend.storeError(error, operation: operation, function: function)
         }
     }
 
@@ -283,7 +257,7 @@ public final class ExceptionStore: Sendable {
     /// - Throws: ``ExceptionStoreError`` (`io`).
     public func changeToken() throws(ExceptionStoreError) -> Int64 {
         try read("read the change token of") { db in
-            try StoreStateRecord.fetchOne(db, key: StoreStateRecord.key)?.generation ?? 0
+            try db.firstRow("SELECT generation FROM store_state WHERE id = 1")?.int64(0) ?? 0
         }
     }
 }
