@@ -29,12 +29,7 @@ extension ExceptionStore {
         try read("read the policy inputs from") { db in
             // In force at `now`: open bindings (partial index binding_open_by_first, already in prefix order),
             // plus bindings that end after `now` (only when `now` is in the past; index binding_by_end).
-            var bindings: [CustomerBinding] = []
-            var sourcesByCustomer: [String: [IPPrefix]] = [:]
-            // Per customer: the lease end of each source held by session only (nil once a static binding or a
-            // lease-less session holds the same prefix).
-            var leaseEndsByCustomer: [String: [IPPrefix: Int64?]] = [:]
-            var openCount = 0
+            var assembler = PolicyInputsAssembler()
             for (index, condition) in [
                 // Open bindings, from the partial covering index binding_open_by_first, in its order.
                 "valid_until IS NULL AND valid_from <= ?",
@@ -54,49 +49,80 @@ extension ExceptionStore {
                     else {
                         throw ExceptionStoreError(.io, "corrupt binding of \(customer): range \(first)-\(last)")
                     }
-                    bindings.append(CustomerBinding(customer: customer, prefix: prefix))
-                    sourcesByCustomer[customer, default: []].append(prefix)
-                    let leaseUntil = try row.optionalInt64(4)
-                    if let previous = leaseEndsByCustomer[customer]?[prefix] {
-                        // The same prefix twice (static and session): the longest hold wins, nil (no lease) longest.
-                        if let previous, let leaseUntil {
-                            leaseEndsByCustomer[customer]?[prefix] = max(previous, leaseUntil)
-                        } else {
-                            leaseEndsByCustomer[customer]?[prefix] = .some(nil)
-                        }
-                    } else {
-                        leaseEndsByCustomer[customer, default: [:]][prefix] = .some(leaseUntil)
-                    }
+                    assembler.add(customer: customer, prefix: prefix, leaseUntil: try row.optionalInt64(4))
                 }
-                if index == 0 { openCount = bindings.count }
+                if index == 0 { assembler.endOfOrderedRun() }
             }
-            if openCount > 0 && bindings.count > openCount {
-                bindings.sort { $0.prefix < $1.prefix }  // `now` in the past: merge the two ordered lists
-            }
-            let recent = now - Self.recentlyExpiredWindowSeconds
             let stored = try db.rows(
                 """
                 SELECT \(ExceptionRecord.columns) FROM exception
                 WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at, id
                 """,
-                [.integer(recent)]
+                [.integer(now - Self.recentlyExpiredWindowSeconds)]
             ).map(ExceptionRecord.exception)
-            var rules: [ExceptionRule] = []
-            rules.reserveCapacity(stored.count)
-            for exception in stored {
-                guard let sources = sourcesByCustomer[exception.customer], !sources.isEmpty else { continue }
-                var leaseEnds: [IPPrefix: Int64] = [:]
-                for (prefix, end) in leaseEndsByCustomer[exception.customer] ?? [:] {
-                    if let end { leaseEnds[prefix] = end }
-                }
-                rules.append(
-                    ExceptionRule(
-                        id: exception.id, customer: exception.customer, sources: Array(Set(sources)).sorted(),
-                        destinations: exception.destinations, notBefore: exception.createdAt,
-                        expiresAt: exception.expiresAt, reason: exception.reason, ticket: exception.ticket,
-                        sourceLeaseEnds: leaseEnds))
-            }
-            return (rules, bindings)
+            return assembler.finish(exceptions: stored)
         }
+    }
+}
+
+/// Turns bindings in force and exceptions into what `PolicySnapshot` takes: the bindings in address order, and each
+/// exception resolved to its customer's prefixes with their lease ends. Shared by ``ExceptionStore/policyInputs(now:)``
+/// (rows read from the store) and the fleet router's ``PolicyReplica`` (rows kept in memory), so both judge alike.
+struct PolicyInputsAssembler {
+    private(set) var bindings: [CustomerBinding] = []
+    private var sourcesByCustomer: [String: [IPPrefix]] = [:]
+    /// Per customer: the lease end of each source held by session only (nil once a static binding or a lease-less
+    /// session holds the same prefix).
+    private var leaseEndsByCustomer: [String: [IPPrefix: Int64?]] = [:]
+    /// How many bindings came in address order before ``endOfOrderedRun()``; `nil`: all unordered.
+    private var orderedCount: Int? = 0
+
+    /// Adds one binding in force. `leaseUntil`: the session's lease end (UTC seconds), `nil` for static.
+    mutating func add(customer: String, prefix: IPPrefix, leaseUntil: Int64?) {
+        bindings.append(CustomerBinding(customer: customer, prefix: prefix))
+        sourcesByCustomer[customer, default: []].append(prefix)
+        if let previous = leaseEndsByCustomer[customer]?[prefix] {
+            // The same prefix twice (static and session): the longest hold wins, nil (no lease) longest.
+            if let previous, let leaseUntil {
+                leaseEndsByCustomer[customer]?[prefix] = max(previous, leaseUntil)
+            } else {
+                leaseEndsByCustomer[customer]?[prefix] = .some(nil)
+            }
+        } else {
+            leaseEndsByCustomer[customer, default: [:]][prefix] = .some(leaseUntil)
+        }
+    }
+
+    /// The bindings added so far came in address order; later ones are merged in by sorting.
+    mutating func endOfOrderedRun() {
+        if orderedCount == 0 { orderedCount = bindings.count }
+    }
+
+    /// The bindings added in no particular order: ``finish(exceptions:)`` sorts them all.
+    mutating func unordered() { orderedCount = nil }
+
+    /// The policy inputs. `exceptions`: not revoked, not expired before the recently-expired window, ordered by
+    /// grant time then id; those of customers without a binding are left out (they cannot match a source).
+    func finish(exceptions stored: [StoredException]) -> (exceptions: [ExceptionRule], bindings: [CustomerBinding]) {
+        var bindings = self.bindings
+        if orderedCount.map({ $0 < bindings.count }) ?? true {
+            bindings.sort { $0.prefix < $1.prefix }
+        }
+        var rules: [ExceptionRule] = []
+        rules.reserveCapacity(stored.count)
+        for exception in stored {
+            guard let sources = sourcesByCustomer[exception.customer], !sources.isEmpty else { continue }
+            var leaseEnds: [IPPrefix: Int64] = [:]
+            for (prefix, end) in leaseEndsByCustomer[exception.customer] ?? [:] {
+                if let end { leaseEnds[prefix] = end }
+            }
+            rules.append(
+                ExceptionRule(
+                    id: exception.id, customer: exception.customer, sources: Array(Set(sources)).sorted(),
+                    destinations: exception.destinations, notBefore: exception.createdAt,
+                    expiresAt: exception.expiresAt, reason: exception.reason, ticket: exception.ticket,
+                    sourceLeaseEnds: leaseEnds))
+        }
+        return (rules, bindings)
     }
 }
