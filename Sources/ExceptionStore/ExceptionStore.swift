@@ -222,15 +222,19 @@ public final class ExceptionStore: Sendable {
 
     /// Runs `body` in one write transaction (rolled back when it throws). `operation` words the messages ("cannot
     /// OPERATION store PATH"); an error names `function`, the store method, as its operation.
+    ///
+    /// `policyLock: false` skips the writers' serialisation (PostgreSQL's `store_state` row lock), for writes that
+    /// touch no policy table (a router's `node` row): the router role may not take that lock.
     func write<T>(
-        _ operation: String, function: String = #function, _ body: (any StoreSQL) throws -> T
+        _ operation: String, function: String = #function, policyLock: Bool = true,
+        _ body: (any StoreSQL) throws -> T
     ) throws(ExceptionStoreError) -> T {
         if mode == .readOnly {
             throw ExceptionStoreError(
                 .io, "cannot \(operation) store \(path): it is open read-only", operation: function)
         }
         do {
-            return try backend.write(body)
+            return try policyLock ? backend.write(body) : backend.writeWithoutPolicyLock(body)
         } catch {
             throw backend.storeError(error, operation: operation, function: function)
         }

@@ -205,3 +205,50 @@ extension ExceptionStore {
         stride(from: 0, to: items.count, by: size).map { items[$0..<min($0 + size, items.count)] }
     }
 }
+
+/// What a fleet router writes into its own `node` row (``ExceptionStore/recordNodeHeartbeat(_:)``). Times are UTC
+/// seconds.
+public struct NodeHeartbeat: Hashable, Sendable {
+    /// `node_name` of the router.
+    public var node: String
+    /// When the heartbeat was taken.
+    public var at: Int64
+    /// The store's change token of the policy data in force.
+    public var policyGeneration: Int64
+    /// When that data was last confirmed current; 0 for none.
+    public var policyDataAt: Int64
+
+    public init(node: String, at: Int64, policyGeneration: Int64, policyDataAt: Int64) {
+        self.node = node
+        self.at = at
+        self.policyGeneration = policyGeneration
+        self.policyDataAt = policyDataAt
+    }
+}
+
+extension ExceptionStore {
+    /// Writes the router's own `node` row (inserted on its first heartbeat, with `started_at`). The row belongs to
+    /// the database role that first wrote it: the router role may write only rows of its own role (row-level
+    /// security), so one router cannot pose as another. Takes no policy lock: heartbeats never wait for, nor
+    /// delay, a support agent's change.
+    /// - Throws: ``ExceptionStoreError`` (`permissionDenied` when the name belongs to another role, `unreachable`,
+    ///   `io`); on the embedded SQLite store `invalidArgument`.
+    public func recordNodeHeartbeat(_ heartbeat: NodeHeartbeat) throws(ExceptionStoreError) {
+        guard dialect == .postgresql else {
+            throw ExceptionStoreError(.invalidArgument, "node heartbeats need the fleet store (store.url)")
+        }
+        try write("record the heartbeat of node \(heartbeat.node) in", policyLock: false) { db in
+            try db.execute(
+                """
+                INSERT INTO node (name, last_heartbeat, policy_generation, policy_data_at, started_at)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET last_heartbeat = excluded.last_heartbeat,
+                    policy_generation = excluded.policy_generation, policy_data_at = excluded.policy_data_at
+                """,
+                [
+                    .text(heartbeat.node), .integer(heartbeat.at), .integer(heartbeat.policyGeneration),
+                    .integer(heartbeat.policyDataAt), .integer(heartbeat.at),
+                ])
+        }
+    }
+}

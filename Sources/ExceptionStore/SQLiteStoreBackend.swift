@@ -27,6 +27,11 @@ final class SQLiteStoreBackend: StoreBackend {
         try database.write { db in try body(GRDBStoreSQL(db: db)) }
     }
 
+    /// SQLite has one write lock for everything: the same as ``write(_:)``.
+    func writeWithoutPolicyLock<T>(_ body: (any StoreSQL) throws -> T) throws -> T {
+        try write(body)
+    }
+
     func storeError(_ error: any Error, operation: String, function: String) -> ExceptionStoreError {
         Self.mapError(error, path: path, operation: operation, function: function)
     }

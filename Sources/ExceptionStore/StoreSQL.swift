@@ -150,6 +150,9 @@ protocol StoreBackend: Sendable {
 
     func read<T>(_ body: (any StoreSQL) throws -> T) throws -> T
     func write<T>(_ body: (any StoreSQL) throws -> T) throws -> T
+    /// A write transaction that does not take the writers' lock: for tables outside the policy (a router's `node`
+    /// row, shipped blocked attempts), which the router role writes but may not lock `store_state` for.
+    func writeWithoutPolicyLock<T>(_ body: (any StoreSQL) throws -> T) throws -> T
 
     /// Maps an error a transaction threw (not an ``ExceptionStoreError``) to one line for the operator:
     /// "cannot OPERATION store DESCRIPTION: why".
