@@ -121,7 +121,8 @@ public struct SessionChange: Hashable, Sendable {
 /// `sessions.max_prefix`): a binding must lie inside one subscriber range and must not be a larger block than the
 /// family's shortest allowed prefix length. `egress25ctl --force` passes `nil` instead (no bounds).
 public struct AddressPlan: Hashable, Sendable {
-    /// Subscriber ranges (`policy.subscriber_ranges`).
+    /// Subscriber ranges (`policy.subscriber_ranges`); empty when not known (an admin machine's store-only
+    /// configuration): then only the largest block is checked.
     public var subscriberRanges: [IPPrefix]
     /// Shortest IPv4 prefix length allowed (e.g. 24: a /23 is refused).
     public var shortestIPv4: UInt8
@@ -146,7 +147,9 @@ public struct AddressPlan: Hashable, Sendable {
                 + "\(isIPv4 ? "IPv4" : "IPv6"), sessions.max_prefix); "
                 + "use --force if one subscriber really holds all of it"
         }
-        guard subscriberRanges.contains(where: { $0.unmapped.contains(prefix) }) else {
+        // No ranges: they are not known here (an admin machine's configuration holds only `store:`); the routers
+        // police only their own subscriber ranges, so a binding outside them opens nothing.
+        guard subscriberRanges.isEmpty || subscriberRanges.contains(where: { $0.unmapped.contains(prefix) }) else {
             let ranges = subscriberRanges.map(\.description).joined(separator: ", ")
             return "\(prefix) is not inside a subscriber range (policy.subscriber_ranges: "
                 + "\(ranges.isEmpty ? "none" : ranges)); use --force to record it anyway"

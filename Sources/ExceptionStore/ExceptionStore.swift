@@ -104,6 +104,14 @@ public final class ExceptionStore: Sendable {
         try checkSchema(pool)
     }
 
+    /// A store on an open backend whose schema was checked (the fleet's PostgreSQL).
+    init(backend: any StoreBackend, path: String, mode: OpenMode, identity: OperatingSystemIdentity) {
+        self.backend = backend
+        self.path = path
+        self.mode = mode
+        self.identity = identity
+    }
+
     /// An empty, migrated store in memory: for read commands when no store file exists yet.
     /// - Throws: ``ExceptionStoreError`` (`io`).
     public static func inMemory() throws(ExceptionStoreError) -> ExceptionStore {
