@@ -10,6 +10,7 @@ public struct ExceptionStoreError: Egress25Error, Hashable {
         private enum Base: String, Hashable, Sendable {
             case unknownCustomer, duplicateCustomer, unknownException, unknownBinding, alreadyRevoked
             case invalidArgument, conflict, newerSchema, olderSchema, notFound, locked, io
+            case unreachable, authentication, tls, permissionDenied, connectionLost
         }
 
         private let base: Base
@@ -32,12 +33,29 @@ public struct ExceptionStoreError: Egress25Error, Hashable {
         public static let conflict = Code(.conflict)
         /// The store was written by a newer egress25 (its schema version is higher than this build knows).
         public static let newerSchema = Code(.newerSchema)
-        /// A read-only open found a store that still needs a migration (run any write command first).
+        /// A read-only open found a store that still needs a migration (run any write command first); on
+        /// PostgreSQL, a database whose schema is missing or older than this build (run `egress25ctl store migrate`).
         public static let olderSchema = Code(.olderSchema)
-        /// A read-only open found no store file.
+        /// A read-only open found no store file; on PostgreSQL, the database named by `store.url` does not exist.
         public static let notFound = Code(.notFound)
-        /// Another process held the write lock for longer than the busy timeout.
+        /// Another process held the write lock for longer than the busy timeout (on PostgreSQL: a lock wait longer
+        /// than the lock timeout, a serialization failure or a deadlock). Nothing was written; try again.
         public static let locked = Code(.locked)
+        /// PostgreSQL: the server could not be reached (connection refused, timeout, unknown host name, no socket
+        /// file) or is starting up or shutting down. Nothing was written.
+        public static let unreachable = Code(.unreachable)
+        /// PostgreSQL: the server refused the login (wrong password, unknown role, no `pg_hba.conf` entry, a
+        /// password it wants but `store.password_file` does not give).
+        public static let authentication = Code(.authentication)
+        /// PostgreSQL: TLS failed (the certificate does not verify, the host name does not match, or the server
+        /// does not offer the TLS that `sslmode` requires).
+        public static let tls = Code(.tls)
+        /// PostgreSQL: the role may not do this (e.g. a router's credentials cannot change policy). Nothing was
+        /// written.
+        public static let permissionDenied = Code(.permissionDenied)
+        /// PostgreSQL: the connection was lost during a transaction. Before `COMMIT` was sent nothing was
+        /// applied; the message says when it was lost while committing (the change may then have been applied).
+        public static let connectionLost = Code(.connectionLost)
         /// The store could not be opened, read or written (permissions, disk full, not a SQLite file, ...).
         public static let io = Code(.io)
 
