@@ -8,6 +8,10 @@ extension ExceptionStore {
     /// `force`: 90 days (7776000 s).
     static let minimumSessionHistorySeconds: Int64 = 90 * 86_400
 
+    /// How long the fleet store keeps its change log: 1 day (86400 s). ``pruneSessionHistory(endedBefore:actor:now:force:)``
+    /// deletes older entries; a router further behind reads the policy data whole.
+    static let changeLogRetentionSeconds: Int64 = 86_400
+
     /// Records that `customer` holds `prefix` now (a RADIUS Accounting-Start or Interim-Update, a DHCP lease or
     /// renewal), with a lease until `now + leaseSeconds`.
     ///
@@ -230,6 +234,18 @@ extension ExceptionStore {
                 [.integer(cutoff)])
             let bindings = try db.execute(
                 "DELETE FROM binding WHERE kind = 'session' AND valid_until < ?", [.integer(cutoff)])
+            if db.dialect == .postgresql {
+                // The fleet store's change log: routers need only the recent entries (one further behind reads the
+                // policy data whole), and an Interim-Update feed writes one per renewal.
+                let horizon = now - Self.changeLogRetentionSeconds
+                if let through = try db.firstRow("SELECT max(seq) FROM change_log WHERE at < ?", [.integer(horizon)])?
+                    .optionalInt64(0)
+                {
+                    try db.execute("DELETE FROM change_log WHERE seq <= ?", [.integer(through)])
+                    try db.execute(
+                        "UPDATE store_state SET change_log_pruned_through = ? WHERE id = 1", [.integer(through)])
+                }
+            }
             let result = SessionPruneResult(cutoff: cutoff, bindings: bindings, auditEntries: entries)
             if bindings == 0 && entries == 0 { return result }  // nothing changed: no entry, no change token bump
             try appendAudit(

@@ -294,6 +294,63 @@ public enum PostgresSchema {
                     USING (db_role = current_user) WITH CHECK (db_role = current_user)
                 """,
                 "CREATE POLICY node_admin_reads ON node FOR SELECT TO egress25_admin USING (true)",
+                // The change log: one entry per binding or exception row inserted or updated, in commit order
+                // (writers hold the store_state row lock until they commit, so entries commit in seq order). A
+                // router reads the entries after the last one it applied and the current rows they name, in one
+                // snapshot (PolicyReplica); a statement-level trigger rings the doorbell (NOTIFY egress25_policy)
+                // when the transaction commits. at: UTC seconds, for pruning.
+                """
+                CREATE TABLE change_log (
+                    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    at bigint NOT NULL DEFAULT extract(epoch FROM now())::bigint,
+                    table_name text NOT NULL CHECK (table_name IN ('binding', 'exception')),
+                    row_id text NOT NULL
+                )
+                """,
+                "CREATE INDEX change_log_by_time ON change_log(at)",
+                // Entries up to this seq were pruned: a router behind it reads the policy data whole.
+                "ALTER TABLE store_state ADD COLUMN change_log_pruned_through bigint NOT NULL DEFAULT 0",
+                """
+                CREATE FUNCTION change_log_record() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO change_log (table_name, row_id) VALUES (TG_TABLE_NAME, NEW.id::text);
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER binding_logs_change AFTER INSERT OR UPDATE ON binding
+                    FOR EACH ROW EXECUTE FUNCTION change_log_record()
+                """,
+                """
+                CREATE TRIGGER exception_logs_change AFTER INSERT OR UPDATE ON exception
+                    FOR EACH ROW EXECUTE FUNCTION change_log_record()
+                """,
+                """
+                CREATE FUNCTION change_log_ring() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM pg_notify('egress25_policy', '');
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER change_log_rings AFTER INSERT ON change_log
+                    FOR EACH STATEMENT EXECUTE FUNCTION change_log_ring()
+                """,
+                "GRANT SELECT ON change_log TO egress25_router, egress25_admin",
+                "GRANT INSERT, DELETE ON change_log TO egress25_admin",
+                // One row per SQLite store moved in by `egress25ctl store import-sqlite` (its fingerprint): a second
+                // import of the same store writes nothing.
+                """
+                CREATE TABLE store_import (
+                    fingerprint text COLLATE "C" PRIMARY KEY,
+                    source_path text NOT NULL,
+                    imported_at bigint NOT NULL,
+                    imported_by text NOT NULL
+                )
+                """,
+                "GRANT SELECT, INSERT ON store_import TO egress25_admin",
             ])
     ]
 }

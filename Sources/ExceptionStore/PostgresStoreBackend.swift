@@ -94,6 +94,10 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
         try transaction(.write, body)
     }
 
+    func writeWithoutPolicyLock<T>(_ body: (any StoreSQL) throws -> T) throws -> T {
+        try transaction(.unlocked, body)
+    }
+
     /// Runs `body` in one transaction of `kind`: commits when it returns, rolls back when it throws.
     /// - Throws: What `body` throws; postgres-nio's errors (``storeError(_:operation:function:)`` words them);
     ///   ``CommitOutcomeUnknown`` when the connection was lost while committing.
