@@ -113,7 +113,7 @@ public final class Daemon: Sendable {
                 logger: logger
             )
         }
-        self.health = Health(workers: workers, kernelRules: kernelRules)
+        self.health = Health(workers: workers, kernelRules: kernelRules, fleet: source.fleet)
     }
 
     /// Validates the configuration and everything the policy is built from, without binding queues.
@@ -137,7 +137,15 @@ public final class Daemon: Sendable {
             throw DaemonStartupError("state_directory \(configuration.stateDirectory) exists but is not a directory")
         }
         if configuration.blockLog.enabled { try checkBlockLogMemory(configuration.blockLog) }
-        let warnings = configuration.warnings.map { "\($0)\n" }.joined()
+        var notes = configuration.warnings
+        if case .postgresql = configuration.store.location {
+            // An unreachable fleet store is not a configuration error: the router starts from its cache.
+            let status = ExceptionStore.status(of: configuration.store.location)
+            if let problem = status.problem {
+                notes.append("fleet store \(status.location): \(problem) (egress25d would start from its policy cache)")
+            }
+        }
+        let warnings = notes.map { "\($0)\n" }.joined()
         return warnings + "\(path): OK: queues \(configuration.queue.numbers.map(String.init).joined(separator: ",")), "
             + "\(policy.subscriberRanges.count) subscriber ranges, \(policy.relayHosts.count) relay hosts, "
             + "\(snapshot.exceptionCount) exceptions, mode \(policy.mode.rawValue), "
@@ -212,6 +220,13 @@ public final class Daemon: Sendable {
         }
         // A service group shuts its services down in reverse order: the queue workers (last) stop first, so no
         // verdict is pending when the block log (first) flushes.
+        if let fleet = policySource.fleet {
+            services.append(
+                .init(
+                    service: FleetSyncService(
+                        fleet: fleet, reload: { [self] source, reason in reload(from: source, reason: reason) }),
+                    serviceName: "fleet-sync"))
+        }
         services += [
             .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),
             // A metrics endpoint that cannot listen is logged, but never stops the judging.

@@ -147,6 +147,21 @@ final class DaemonMetrics: Sendable {
             let rule = snapshot.exception(at: Int32(index))
             if (rule.notBefore ?? .min) <= now && now < (rule.expiresAt ?? .max) { active += 1 }
         }
+        if let fleet = daemon.policySource.fleet {
+            gauge(
+                "egress25_store_connected", help: "1 when the last call to the fleet store succeeded.",
+                fleet.connected.load(ordering: .relaxed) ? 1 : 0)
+            gauge(
+                "egress25_policy_data_age_seconds",
+                help: "Age of the policy data in force (from the fleet store or its cache), s; -1 for none.",
+                Double(fleet.dataAgeSeconds() ?? -1))
+            gauge(
+                "egress25_policy_store_generation", help: "The fleet store's change token of the policy data in force.",
+                Double(fleet.dataGeneration.load(ordering: .relaxed)))
+            mirror(
+                "egress25_store_errors_total", help: "Calls to the fleet store that failed.",
+                fleet.errors.load(ordering: .relaxed))
+        }
         gauge(
             "egress25_policy_generation", help: "Generation of the policy snapshot in force.",
             Double(snapshot.generation))

@@ -195,15 +195,19 @@ struct StatisticsDumpService: Service {
 
 /// The daemon's health, judged once from one set of inputs for `/healthz` and for the systemd watchdog
 /// keep-alive: every queue bound and its worker alive, the watchdog's kernel-side findings (a queue unbound in
-/// the kernel, a backlog nobody judges), and the kernel rules check (missing or stale rules).
+/// the kernel, a backlog nobody judges), the kernel rules check (missing or stale rules), and in fleet mode the age
+/// of the policy data (older than `store.max_staleness`, or none).
 final class Health: Sendable {
     let workers: [QueueWorker]
     let kernelRules: KernelRulesState
+    /// Fleet mode: the age of the policy data (beyond `store.max_staleness` the router is unhealthy).
+    let fleet: FleetPolicy?
     private let watchdogFindings = Mutex<[String]>([])
 
-    init(workers: [QueueWorker], kernelRules: KernelRulesState) {
+    init(workers: [QueueWorker], kernelRules: KernelRulesState, fleet: FleetPolicy? = nil) {
         self.workers = workers
         self.kernelRules = kernelRules
+        self.fleet = fleet
     }
 
     /// One evaluation.
@@ -236,6 +240,8 @@ final class Health: Sendable {
         queueProblems += watchdogFindings.withLock { $0 }
         var problems = queueProblems
         if let rules = kernelRules.problem { problems.append(rules) }
+        // Not a queue problem: restarting the daemon cannot make the fleet store answer.
+        if let data = fleet?.problem() { problems.append(data) }
         return Report(queueProblems: queueProblems, problems: problems)
     }
 }

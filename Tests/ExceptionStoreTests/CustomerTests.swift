@@ -5,8 +5,8 @@ import Testing
 
 /// Customers and static bindings.
 @Suite struct CustomerTests {
-    @Test func addShowList() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func addShowList(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         let added = try store.addCustomer(
             id: "c-1001", name: "Ada Lovelace", note: "home office", actor: "alice", now: t0)
@@ -31,8 +31,8 @@ import Testing
         #expect(try store.changeToken() == 2)
     }
 
-    @Test func badCustomerInputWritesNothing() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func badCustomerInputWritesNothing(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         let duplicate = try expectNothingWritten(store, code: .duplicateCustomer, messageContains: "c-1001") {
@@ -52,8 +52,8 @@ import Testing
         }
     }
 
-    @Test func bindAndUnbindStatically() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func bindAndUnbindStatically(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         let bound = try store.bind(customer: "c-1001", prefix: prefix("192.0.2.8/29"), actor: "alice", now: t0 + 10)
@@ -84,8 +84,8 @@ import Testing
         #expect(audit[3].after?.contains("\"valid_until\":\"2026-11-29T08:00:40Z\"") == true)
     }
 
-    @Test func badBindingInputWritesNothing() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func badBindingInputWritesNothing(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         try store.addCustomer(id: "c-2002", actor: "alice", now: t0)

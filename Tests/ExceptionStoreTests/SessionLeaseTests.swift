@@ -36,8 +36,8 @@ import Glibc
         ).exception.id
     }
 
-    @Test func aStartForAnUnknownIdEndsThePreviousHoldersSessionAndItsException() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func aStartForAnUnknownIdEndsThePreviousHoldersSessionAndItsException(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
@@ -71,8 +71,8 @@ import Glibc
         #expect(try store.exception(id: id)?.status(at: t0 + 61) == .active)  // the grant itself is untouched
     }
 
-    @Test func anExceptionDoesNotApplyThroughAnExpiredLeaseAndRenewalExtendsIt() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func anExceptionDoesNotApplyThroughAnExpiredLeaseAndRenewalExtendsIt(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         try store.startSession(
@@ -112,8 +112,8 @@ import Glibc
         #expect(try snapshot(store, at: t0 + 9001).decide(flow, now: t0 + 9001).verdict == .accept)
     }
 
-    @Test func theEffectiveEndIsTheEarlierOfExpiryAndLease() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func theEffectiveEndIsTheEarlierOfExpiryAndLease(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.startSession(
             customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0, leaseSeconds: 3600)
@@ -124,8 +124,8 @@ import Glibc
         #expect(built.decide(flow, now: t0 + 600).verdict == .block)
     }
 
-    @Test func aRenewalOfAnUnknownSessionStartsItAndTakesTheAddressOver() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func aRenewalOfAnUnknownSessionStartsItAndTakesTheAddressOver(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         // c-2002's Accounting-Start was lost; its Interim-Update arrives.
@@ -141,8 +141,8 @@ import Glibc
     }
 
     /// Found by a fresh tester: a late Interim-Update of the previous holder must not hand it the address back.
-    @Test func aRenewalThatContradictsTheHolderVoidsBothClaims() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func aRenewalThatContradictsTheHolderVoidsBothClaims(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
@@ -166,8 +166,8 @@ import Glibc
         #expect(renewal.renewed.map(\.customer) == ["c-7777"] && renewal.ended.isEmpty)
     }
 
-    @Test func importRecordsUnknownIdsAndSkipsNothing() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func importRecordsUnknownIdsAndSkipsNothing(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.0.1"), actor: "radius", now: t0)
@@ -214,8 +214,8 @@ import Glibc
         }
     }
 
-    @Test func prefixesMustLieInsideTheSubscriberRangesAndNotBeTooLarge() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func prefixesMustLieInsideTheSubscriberRangesAndNotBeTooLarge(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
         let plan = AddressPlan(subscriberRanges: Self.policy.subscriberRanges, shortestIPv4: 24, shortestIPv6: 48)
@@ -248,8 +248,8 @@ import Glibc
         #expect(try store.bindings(inForceAt: t0).count == 4)
     }
 
-    @Test func pruneRefusesHistoryYoungerThan90DaysWithoutForce() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func pruneRefusesHistoryYoungerThan90DaysWithoutForce(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         let day: Int64 = 86400
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)

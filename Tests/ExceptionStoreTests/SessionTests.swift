@@ -14,8 +14,8 @@ import Testing
         return store
     }
 
-    @Test func addressMovesToAnotherCustomer() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func addressMovesToAnotherCustomer(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try storeWithCustomers(fixture)
         let first = try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         #expect(first.started.map(\.prefix) == [prefix("100.64.1.7/32")])
@@ -54,8 +54,8 @@ import Testing
         #expect(inputs.exceptions.first?.sources == [prefix("100.64.9.9/32")])
     }
 
-    @Test func policyInputsAtAPastTimeIncludeBindingsEndedSinceInAddressOrder() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func policyInputsAtAPastTimeIncludeBindingsEndedSinceInAddressOrder(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.0.1"), actor: "radius", now: t0)
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.0.9"), actor: "radius", now: t0)
@@ -68,8 +68,8 @@ import Testing
         #expect(try store.policyInputs(now: t0 - 1).bindings.isEmpty)
     }
 
-    @Test func ipv6PrefixOverlapEndsTheOldSession() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func ipv6PrefixOverlapEndsTheOldSession(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-1001", prefix: prefix("2001:db8:1::/56"), actor: "dhcp", now: t0)
         try store.startSession(customer: "c-3003", prefix: prefix("2001:db8:2::/56"), actor: "dhcp", now: t0)
@@ -80,8 +80,8 @@ import Testing
         #expect(holders == ["c-3003 2001:db8:2::/56", "c-2002 2001:db8:1:5::/64"])
     }
 
-    @Test func repeatedStartRenewsAndStopEndsSessions() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func repeatedStartRenewsAndStopEndsSessions(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
         let token = try store.changeToken()
@@ -119,8 +119,8 @@ import Testing
         #expect(try store.customer(id: "c-9") == nil)
     }
 
-    @Test func sessionNeverTakesOverAStaticAddress() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func sessionNeverTakesOverAStaticAddress(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try storeWithCustomers(fixture)
         try store.bind(customer: "c-1001", prefix: prefix("192.0.2.0/29"), actor: "alice", now: t0)
         try expectNothingWritten(store, code: .conflict, messageContains: "holds 192.0.2.0/29 statically") {
@@ -134,8 +134,8 @@ import Testing
         }
     }
 
-    @Test func importIsOneTransaction() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func importIsOneTransaction(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-3003", prefix: prefix("100.64.0.3"), actor: "radius", now: t0)
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.0.9"), actor: "radius", now: t0)

@@ -4,24 +4,71 @@ import ExceptionStore
 import Foundation
 import Testing
 
-/// A temporary state directory with a real SQLite store file, removed afterwards. `directory` does not exist
-/// until a test or the store creates it.
+/// The backends the store tests run on: the embedded SQLite file always, the fleet's PostgreSQL when
+/// `EGRESS25_TEST_PG_URL` names a server (`.ci/run` starts one; `scripts/test-postgres.sh start` on a developer
+/// machine). One test body runs on both.
+enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite
+    case postgresql
+
+    /// SQLite, and PostgreSQL when a test server is configured.
+    static var available: [TestBackend] { TestPostgres.isAvailable ? [.sqlite, .postgresql] : [.sqlite] }
+
+    var testDescription: String { rawValue }
+}
+
+/// A store for one test, removed afterwards: a real SQLite file in a temporary state directory, or a fresh
+/// database on the test PostgreSQL server, migrated. For SQLite, `directory` does not exist until a test or the
+/// store creates it.
 struct StoreFixture: ~Copyable {
     private let temporary = TemporaryDirectory(prefix: "egress25-store-tests")
+    let backend: TestBackend
     let directory: String
+    /// The SQLite file (also for PostgreSQL fixtures, unused there).
     let path: String
+    /// The PostgreSQL database, for PostgreSQL fixtures.
+    let database: TestDatabase?
 
     init() {
         directory = temporary.path + "/store"
         path = directory + "/state/exceptions.sqlite"
+        backend = .sqlite
+        database = nil
+    }
+
+    init(_ backend: TestBackend) throws {
+        directory = temporary.path + "/store"
+        path = directory + "/state/exceptions.sqlite"
+        self.backend = backend
+        switch backend {
+        case .sqlite:
+            database = nil
+        case .postgresql:
+            let database = try TestPostgres.makeDatabase(prefix: "store")
+            self.database = database
+            _ = try ExceptionStore.migrateSchema(at: .postgresql(try PostgresLocation.parse(url: database.url)))
+        }
     }
 
     deinit {
         temporary.cleanup()
+        try? database?.drop()
     }
 
-    func open(_ mode: ExceptionStore.OpenMode = .create, busyTimeoutSeconds: Double = 5) throws -> ExceptionStore {
-        try ExceptionStore(path: path, mode: mode, busyTimeoutSeconds: busyTimeoutSeconds)
+    /// Where the store is.
+    var location: StoreLocation {
+        get throws {
+            if let database { return .postgresql(try PostgresLocation.parse(url: database.url)) }
+            return .sqlite(path: path)
+        }
+    }
+
+    func open(
+        _ mode: ExceptionStore.OpenMode = .create, busyTimeoutSeconds: Double = 5,
+        identity: OperatingSystemIdentity = .current()
+    ) throws -> ExceptionStore {
+        if database != nil { return try ExceptionStore(location: location, mode: mode, identity: identity) }
+        return try ExceptionStore(path: path, mode: mode, busyTimeoutSeconds: busyTimeoutSeconds, identity: identity)
     }
 }
 

@@ -23,8 +23,8 @@ import Testing
             grantedBy: by)
     }
 
-    @Test func grantStoresAndAudits() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func grantStoresAndAudits(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         let result = try store.grantException(
             grant(
@@ -56,8 +56,8 @@ import Testing
         #expect(ids.count == 51)
     }
 
-    @Test func grantWithoutBindingIsAllowedButReported() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func grantWithoutBindingIsAllowedButReported(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         let result = try store.grantException(grant("c-2002", expiresAt: t0 + 60), now: t0)
         #expect(result.bindingsInForce.isEmpty)
@@ -69,8 +69,8 @@ import Testing
         #expect(try store.policyInputs(now: t0 + 3).exceptions.map(\.id) == [result.exception.id])
     }
 
-    @Test func badGrantsWriteNothing() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func badGrantsWriteNothing(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         try expectNothingWritten(store, code: .unknownCustomer, messageContains: "unknown customer c-404") {
             _ = try store.grantException(grant("c-404", expiresAt: t0 + 60), now: t0)
@@ -92,8 +92,8 @@ import Testing
         }
     }
 
-    @Test func revokeOnceThenRefuse() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func revokeOnceThenRefuse(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         let id = try store.grantException(grant(expiresAt: t0 + 3600), now: t0).exception.id
         let revoked = try store.revokeException(
@@ -122,8 +122,8 @@ import Testing
         }
     }
 
-    @Test func listFiltersByStatusAndCustomer() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func listFiltersByStatusAndCustomer(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.2.2"), actor: "radius", now: t0)
         let active = try store.grantException(grant(expiresAt: t0 + 3600), now: t0).exception.id
@@ -142,8 +142,8 @@ import Testing
         }
     }
 
-    @Test func auditFiltersBySinceAndCustomer() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func auditFiltersBySinceAndCustomer(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         _ = try store.grantException(grant("c-2002", expiresAt: t0 + 3600), now: t0 + 500)
         #expect(try store.auditEntries(since: t0 + 1).map(\.action) == ["exception.grant"])
@@ -157,8 +157,8 @@ import Testing
         #expect(try store.auditEntries(limit: 2) == Array(all.suffix(2)))
     }
 
-    @Test func policyInputsResolveToCurrentBindings() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func policyInputsResolveToCurrentBindings(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         try store.startSession(customer: "c-2002", prefix: prefix("100.64.2.2"), actor: "radius", now: t0)
         let day: Int64 = 86400
@@ -198,8 +198,8 @@ import Testing
         #expect(try store.policyInputs(now: t0 + 16).exceptions.count == 4)
     }
 
-    @Test func policyInputsBuildASnapshotThatJudgesByTheSecond() throws {
-        let fixture = StoreFixture()
+    @Test(arguments: TestBackend.available) func policyInputsBuildASnapshotThatJudgesByTheSecond(backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         let id = try store.grantException(
             grant(to: .prefixes([prefix("198.51.100.25")]), expiresAt: t0 + 3600), now: t0 + 10
