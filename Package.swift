@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "Egress25Core",
                 "Egress25System",
+                "ExceptionStore",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -179,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "Egress25ConfigurationTests",
-            dependencies: ["Egress25Configuration", "Egress25Core", "Egress25TestSupport"],
+            dependencies: ["Egress25Configuration", "Egress25Core", "ExceptionStore", "Egress25TestSupport"],
             swiftSettings: swiftSettings
         ),
         // Rendering, installing (in throwaway network namespaces, as root) and the rules on real packets.

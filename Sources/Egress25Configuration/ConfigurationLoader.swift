@@ -1,5 +1,6 @@
 import Egress25Core
 import Egress25System
+import ExceptionStore
 import Yams
 
 #if canImport(Glibc)
@@ -18,7 +19,8 @@ import Darwin
 /// (did you mean 100.64.0.0/10?)`. Unknown keys, wrong types, out-of-range values, duplicates and YAML syntax
 /// errors are all fatal; nothing is guessed. The first problem in reading order is reported.
 ///
-/// Keys (all optional except `policy.subscriber_ranges`):
+/// Keys (all optional except `policy.subscriber_ranges`; for ``ConfigurationPurpose/storeClient`` only
+/// `store.url` is required):
 /// ```yaml
 /// node_name: edge-1                    # default: the host name
 /// state_directory: /var/lib/egress25
@@ -38,11 +40,13 @@ import Darwin
 ///              max_bytes: 10GiB, max_memory: 64MiB, checkpoint_interval: 10s }
 /// metrics: { listen: 127.0.0.1:9325 }
 /// rules: { reapply: false, check_interval: 5s }
+/// store: { url: postgresql://USER@HOST/DB?sslmode=verify-full, password_file: /etc/egress25/db-password,
+///          max_staleness: 1h, node: edge-fra-1 }   # absent: <state_directory>/exceptions.sqlite
 /// ```
 public enum ConfigurationLoader {
     /// Keys allowed at the top level.
     static let topLevelKeys = [
-        "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules", "sessions",
+        "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules", "sessions", "store",
     ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
@@ -65,11 +69,16 @@ public enum ConfigurationLoader {
     static let maximumQueueCount = 256
 
     /// Reads, parses and validates the file at `path`.
+    /// - Parameter purpose: `.router` (the default: egress25d, and egress25ctl on a router) requires
+    ///   `policy.subscriber_ranges`; `.storeClient` (egress25ctl on an admin machine) requires `store.url` and
+    ///   leaves the router sections optional.
     /// - Throws: ``ConfigurationError`` when the file cannot be read (no position; message with the system's
-    ///   reason), is not UTF-8, or anything ``parse(yaml:path:)`` rejects.
-    public static func load(path: String) throws(ConfigurationError) -> Egress25Configuration {
+    ///   reason), is not UTF-8, or anything ``parse(yaml:path:purpose:)`` rejects.
+    public static func load(
+        path: String, purpose: ConfigurationPurpose = .router
+    ) throws(ConfigurationError) -> Egress25Configuration {
         let text = try readFile(path)
-        return try parse(yaml: text, path: path)
+        return try parse(yaml: text, path: path, purpose: purpose)
     }
 
     /// The `state_directory` a file names, read leniently: the file may be invalid elsewhere (an unknown key, a
@@ -85,8 +94,12 @@ public enum ConfigurationLoader {
     }
 
     /// Parses and validates configuration text; `path` is only used in messages and `sourcePath`.
+    /// - Parameter purpose: which sections are required (see ``load(path:purpose:)``). With `.storeClient` and
+    ///   no `policy:`, ``Egress25Configuration/policy`` holds no subscriber ranges, relays or exceptions.
     /// - Throws: ``ConfigurationError`` with file, line, column and key path of the first problem.
-    public static func parse(yaml: String, path: String) throws(ConfigurationError) -> Egress25Configuration {
+    public static func parse(
+        yaml: String, path: String, purpose: ConfigurationPurpose = .router
+    ) throws(ConfigurationError) -> Egress25Configuration {
         let rootNode: Node?
         do {
             rootNode = try Yams.compose(yaml: yaml)
@@ -97,9 +110,10 @@ public enum ConfigurationLoader {
                 .syntax, file: path, line: nil, column: nil, message: "cannot parse YAML: \(error)")
         }
         guard let rootNode else {
+            let required = purpose == .router ? "policy.subscriber_ranges" : "store.url"
             throw ConfigurationError(
                 file: path, line: 1, column: 1,
-                message: "the file holds no configuration; at least policy.subscriber_ranges is required"
+                message: "the file holds no configuration; at least \(required) is required"
             )
         }
         let root = ConfigurationNode(node: rootNode, path: "", file: path)
@@ -123,7 +137,17 @@ public enum ConfigurationLoader {
             try top["queue"].map { (node) throws(ConfigurationError) in try parseQueue(node) }
             ?? QueueSettings()
         var warnings: [ConfigurationWarning] = []
-        let policy = try parsePolicy(try top.required("policy"), warnings: &warnings)
+        let policy: PolicySettings
+        if top["policy"] == nil && purpose == .storeClient {
+            policy = PolicySettings(policy: Policy(subscriberRanges: [], relayHosts: []))
+        } else if top["policy"] == nil && top["store"] != nil {
+            throw ConfigurationError(
+                file: path, line: root.mark?.line, column: root.mark?.column,
+                message: "policy: required key is missing: a router needs policy.subscriber_ranges (a file holding "
+                    + "only store: is for egress25ctl on an admin machine, not for egress25d)")
+        } else {
+            policy = try parsePolicy(try top.required("policy"), warnings: &warnings)
+        }
         let blockLog =
             try top["block_log"].map { (node) throws(ConfigurationError) in try parseBlockLog(node) }
             ?? BlockLogSettings()
@@ -140,6 +164,16 @@ public enum ConfigurationLoader {
         configuration.rules = rules
         configuration.warnings = warnings
         if let node = top["sessions"] { configuration.sessions = try parseSessions(node) }
+        configuration.store = try parseStore(
+            top["store"], stateDirectory: stateDirectory, nodeName: nodeName, nodeNameNode: top["node_name"])
+        if purpose == .storeClient, case .sqlite = configuration.store.location {
+            let position = (top["store"] ?? root).mark
+            throw ConfigurationError(
+                file: path, line: position?.line, column: position?.column,
+                message: "store.url: required key is missing: egress25ctl on an admin machine works on the fleet's "
+                    + "PostgreSQL store, named by store.url")
+        }
+        configuration.purpose = purpose
         return configuration
     }
 

@@ -167,6 +167,12 @@ struct MappingReader {
         return entry.value
     }
 
+    /// The key itself (its position, path `OWNER.KEY`) when the mapping holds `key`, whatever its value (even
+    /// null); `nil` when absent.
+    func key(_ key: String) -> ConfigurationNode? {
+        entries[key]?.key
+    }
+
     /// The value of a required `key`.
     /// - Throws: naming the key and pointing at the mapping (or at the key when its value is null).
     func required(_ key: String) throws(ConfigurationError) -> ConfigurationNode {

@@ -1,4 +1,5 @@
 import Egress25Core
+import ExceptionStore
 
 /// The whole egress25 configuration, read once from `/etc/egress25/egress25.yaml` (or `--config`).
 ///
@@ -26,12 +27,19 @@ public struct Egress25Configuration: Sendable {
     /// Key `sessions`: leases and prefix bounds of the session feed and of bindings. Default: see
     /// ``SessionSettings``.
     public var sessions = SessionSettings()
+    /// Key `store`: the exception store (the embedded SQLite file, or the fleet's PostgreSQL database), the
+    /// staleness limit of the router's policy data and its node name. Default (and when built in code): SQLite at
+    /// `<stateDirectory>/exceptions.sqlite` as given to the initializer, 1 h, `nodeName`.
+    public var store: StoreConfiguration
+    /// What the file was read for: `.router` (every router key checked) or `.storeClient` (a configuration that
+    /// may hold only `store:`, for egress25ctl on an admin machine). `.router` when built in code.
+    public var purpose: ConfigurationPurpose = .router
     /// Valid but suspicious settings found while loading (for `--check-config` to print); empty when built
     /// in code.
     public var warnings: [ConfigurationWarning] = []
 
     /// Creates a configuration in code (tests, tools); the defaults are those of an empty file. `warnings` is
-    /// empty, `rules` and `sessions` take their defaults.
+    /// empty, `rules`, `sessions` and `store` take their defaults.
     public init(
         sourcePath: String,
         nodeName: String,
@@ -48,6 +56,8 @@ public struct Egress25Configuration: Sendable {
         self.policy = policy
         self.blockLog = blockLog
         self.metrics = metrics
+        self.store = StoreConfiguration(
+            location: .sqlite(path: StateDirectory(stateDirectory).exceptionStore), nodeName: nodeName)
     }
 
     /// `/var/lib/egress25`.
