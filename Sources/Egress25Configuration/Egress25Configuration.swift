@@ -82,6 +82,9 @@ public struct StateDirectory: Sendable, Hashable {
 
     /// `exceptions.sqlite`: customers, bindings, sessions, exceptions and the audit log (ExceptionStore).
     public var exceptionStore: String { path.joinedPath("exceptions.sqlite") }
+    /// `policy-cache`: a fleet router's copy of the policy data it last applied (``PolicyReplicaCache``), which it
+    /// starts from when the fleet store is unreachable.
+    public var policyCache: String { path.joinedPath("policy-cache") }
     /// `blocklog/`: the block log's hourly or daily SQLite segments.
     public var blockLog: String { path.joinedPath("blocklog") }
     /// `egress25d.pid`: the running daemon's process id (`egress25ctl reload`).

@@ -137,7 +137,7 @@ public final class Daemon: Sendable {
             throw DaemonStartupError("state_directory \(configuration.stateDirectory) exists but is not a directory")
         }
         if configuration.blockLog.enabled { try checkBlockLogMemory(configuration.blockLog) }
-        var notes = configuration.warnings
+        var notes = configuration.warnings.map(\.description)
         if case .postgresql = configuration.store.location {
             // An unreachable fleet store is not a configuration error: the router starts from its cache.
             let status = ExceptionStore.status(of: configuration.store.location)

@@ -50,7 +50,7 @@ final class PolicySource: Sendable {
             // readWrite: the router writes its own node row; the router role may change no policy table.
             let fleet = FleetPolicy(
                 openStore: { try ExceptionStore(location: .postgresql(location), mode: .readWrite) },
-                storeDescription: location.description, nodeName: configuration.nodeName,
+                storeDescription: location.description, nodeName: configuration.store.nodeName,
                 cachePath: configuration.state.policyCache,
                 maxStalenessSeconds: configuration.store.maxStalenessSeconds, logger: logger)
             if !readOnly { fleet.start() }

@@ -136,9 +136,11 @@ extension ExceptionStore {
 
 /// What `egress25ctl store status` reports.
 public struct StoreStatus: Hashable, Sendable, Encodable {
+    /// SQLite or PostgreSQL.
     public var backend: StoreDialect
     /// The file, or `USER@HOST:PORT/DB` (never a password).
     public var location: String
+    /// Whether the store answered (the file could be read, the server accepted the login).
     public var reachable: Bool
     /// One round trip (`SELECT 1`, or reading the SQLite schema), ms.
     public var roundTripMilliseconds: Double?
@@ -165,11 +167,13 @@ public struct NodeRecord: Hashable, Sendable, Encodable {
     public var name: String
     /// The database role that writes the row.
     public var databaseRole: String
+    /// The router's last heartbeat.
     public var lastHeartbeat: Int64?
     /// The store's change token of the policy data the router enforces.
     public var policyGeneration: Int64?
     /// When that data was last confirmed current.
     public var policyDataAt: Int64?
+    /// The router's first heartbeat.
     public var startedAt: Int64?
     /// The time of the last blocked attempt the router shipped, `nil` before any.
     public var shippedThrough: Int64?

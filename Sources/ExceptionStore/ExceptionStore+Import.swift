@@ -10,10 +10,13 @@ public struct StoreImportResult: Hashable, Sendable {
     /// Customers of the file; ``customersMerged`` of them already existed in the fleet store and were kept as
     /// they are there.
     public var customers: Int
+    /// Customers of the file that the fleet store held already.
     public var customersMerged: Int
     /// Bindings (static and sessions, in force and ended) written.
     public var bindings: Int
+    /// Exceptions of the file (revoked and expired ones too).
     public var exceptions: Int
+    /// Audit entries of the file, copied with their original times and actors.
     public var auditEntries: Int
     /// Identifies the imported store (FNV-1a 64 of its oldest audit entries, hex).
     public var fingerprint: String

@@ -139,8 +139,7 @@ extension ExceptionStore {
     /// The condition and arguments that keep only `customer`'s rows (column `customer_id`), after checking the
     /// customer exists; no condition for `nil`.
     /// - Throws: ``ExceptionStoreError`` `unknownCustomer`.
-    static func customerFilter(_ db: any StoreSQL, _ customer: String?) throws -> (sql: String, arguments: [SQLValue])
-    {
+    static func customerFilter(_ db: any StoreSQL, _ customer: String?) throws -> (sql: String, arguments: [SQLValue]) {
         guard let customer else { return ("", []) }
         _ = try requireCustomer(db, customer)
         return (" AND customer_id = ?", [.text(customer)])

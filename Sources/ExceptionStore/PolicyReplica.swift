@@ -10,7 +10,9 @@ import Foundation
 public struct PolicyReplica: Sendable, Equatable {
     /// One binding in force.
     public struct Binding: Sendable, Equatable {
+        /// The customer holding the prefix.
         public var customer: String
+        /// The address or prefix held.
         public var prefix: IPPrefix
         /// Sessions: the lease end (UTC seconds); `nil` for static bindings.
         public var leaseUntil: Int64?
@@ -109,12 +111,15 @@ extension ExceptionStore {
         }
         let current = replica
         let (result, next) = try read("read the policy changes from") { db -> (PolicyReplicaSync, PolicyReplica) in
-            guard let state = try db.firstRow("SELECT generation, change_log_pruned_through FROM store_state WHERE id = 1")
+            guard
+                let state = try db.firstRow(
+                    "SELECT generation, change_log_pruned_through FROM store_state WHERE id = 1")
             else { throw ExceptionStoreError(.io, "store_state has no row") }
             let generation = try state.int64(0)
             let prunedThrough = try state.int64(1)
             let backlog = try db.firstRow(
-                "SELECT count(*), coalesce(max(seq), 0) FROM change_log WHERE seq > ?", [.integer(current.changeSequence)])
+                "SELECT count(*), coalesce(max(seq), 0) FROM change_log WHERE seq > ?",
+                [.integer(current.changeSequence)])
             let count = try backlog?.int64(0) ?? 0
             let last = try backlog?.int64(1) ?? 0
             var next = current
@@ -218,6 +223,7 @@ public struct NodeHeartbeat: Hashable, Sendable {
     /// When that data was last confirmed current; 0 for none.
     public var policyDataAt: Int64
 
+    /// Creates a heartbeat; times are UTC seconds.
     public init(node: String, at: Int64, policyGeneration: Int64, policyDataAt: Int64) {
         self.node = node
         self.at = at

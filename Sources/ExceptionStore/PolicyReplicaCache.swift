@@ -71,7 +71,8 @@ public enum PolicyReplicaCache {
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
-            throw ExceptionStoreError(.io, "cannot write the policy cache \(temporary): \(SystemCallError.describe(errno))")
+            throw ExceptionStoreError(
+                .io, "cannot write the policy cache \(temporary): \(SystemCallError.describe(errno))")
         }
         var failure: Int32 = 0
         text.utf8CString.withUnsafeBufferPointer { buffer in
@@ -93,7 +94,8 @@ public enum PolicyReplicaCache {
         if failure != 0 {
             unlink(temporary)
             throw ExceptionStoreError(
-                .io, "cannot write the policy cache \(path): \(SystemCallError.describe(failure)); the previous one stays")
+                .io,
+                "cannot write the policy cache \(path): \(SystemCallError.describe(failure)); the previous one stays")
         }
     }
 
@@ -136,7 +138,9 @@ public enum PolicyReplicaCache {
             if let destinations = cached.destinations {
                 var prefixes: [IPPrefix] = []
                 for text in destinations {
-                    guard let prefix = IPPrefix(text) else { throw damaged(2, "exception \(cached.id): bad prefix \(text)") }
+                    guard let prefix = IPPrefix(text) else {
+                        throw damaged(2, "exception \(cached.id): bad prefix \(text)")
+                    }
                     prefixes.append(prefix)
                 }
                 scope = .prefixes(prefixes)

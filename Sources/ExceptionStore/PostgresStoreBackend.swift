@@ -550,7 +550,9 @@ extension PostgresConnection {
     /// Closes without waiting for the server to see it.
     fileprivate func closeWithoutWaiting() {
         let closed: EventLoopFuture<Void> = close()
-        _ = closed
+        // The connection must outlive its close (postgres-nio asserts that a connection is closed when it is
+        // freed): the callback holds it until then.
+        closed.whenComplete { _ in withExtendedLifetime(self) {} }
     }
 }
 

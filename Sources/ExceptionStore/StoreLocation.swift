@@ -160,13 +160,19 @@ public struct PostgresLocation: Hashable, Sendable, CustomStringConvertible {
         return location
     }
 
-    /// `text` with any password replaced by `***`, for messages.
+    /// `text` with any password (`USER:PASSWORD@`, `password=...`) replaced by `***`, for messages.
     static func redacted(_ text: String) -> String {
-        guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") else {
-            return text
+        var text = text
+        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@"),
+            let colon = text[scheme.upperBound..<at].firstIndex(of: ":")
+        {
+            text = String(text[..<colon]) + ":***" + String(text[at...])
         }
-        let userInfo = text[scheme.upperBound..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return text }
-        return String(text[..<colon]) + ":***" + String(text[at...])
+        if let query = text.firstIndex(of: "?") {
+            let parameters = text[text.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix("password=") ? "password=***" : String($0) }
+            text = String(text[...query]) + parameters.joined(separator: "&")
+        }
+        return text
     }
 }

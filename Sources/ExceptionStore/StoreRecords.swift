@@ -101,7 +101,8 @@ enum ExceptionRecord {
             scope = .any
         }
         let revocation = try row.optionalInt64(8).map {
-            StoredException.Revocation(at: $0, by: try row.optionalText(9) ?? "", reason: try row.optionalText(10) ?? "")
+            StoredException.Revocation(
+                at: $0, by: try row.optionalText(9) ?? "", reason: try row.optionalText(10) ?? "")
         }
         return StoredException(
             id: id, customer: try row.text(1), destinations: scope, expiresAt: try row.optionalInt64(3),

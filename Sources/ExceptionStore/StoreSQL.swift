@@ -13,7 +13,9 @@ public enum SQLValue: Hashable, Sendable {
 }
 
 extension SQLValue: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
+    /// `.integer(value)`.
     public init(integerLiteral value: Int64) { self = .integer(value) }
+    /// `.text(value)`.
     public init(stringLiteral value: String) { self = .text(value) }
 }
 
@@ -87,6 +89,7 @@ public struct StoreRowError: Error, Hashable, CustomStringConvertible {
     /// What the column should have held.
     public var expected: String
 
+    /// `column N of a row does not hold WHAT` (N from 1).
     public var description: String { "column \(column + 1) of a row does not hold \(expected)" }
 }
 

@@ -36,8 +36,9 @@ struct CustomerCommand: ParsableCommand {
 
         func run() throws {
             let actor = changedBy.actor
-            let path = try StoreCommandSupport.storePath(global)
-            if try !StoreCommandSupport.perform({ try ExceptionStore.storeExists(at: path) }) {
+            if case .sqlite(let path) = try StoreCommandSupport.storeLocation(global),
+                try !StoreCommandSupport.perform({ try ExceptionStore.storeExists(at: path) })
+            {
                 // The first customer creates the store: check the input on an empty store in memory first, so
                 // that a bad id leaves nothing behind.
                 _ = try StoreCommandSupport.perform {
@@ -213,7 +214,7 @@ struct CustomerCommand: ParsableCommand {
 
         func run() throws {
             let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
-            let configuration = try global.loadConfiguration()
+            let configuration = try global.loadStoreConfiguration()
             let store = try StoreCommandSupport.open(global, .write)
             let binding = try StoreCommandSupport.perform {
                 try store.bind(

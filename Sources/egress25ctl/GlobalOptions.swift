@@ -25,6 +25,22 @@ struct GlobalOptions: ParsableArguments {
             throw CommandFailure("\(error)")
         }
     }
+
+    /// Loads the configuration for a command that needs only the store (customer, session, exception, audit,
+    /// store, node): a router's file, or an admin machine's file that holds only `store:` (with `store.url`).
+    ///
+    /// - Throws: ``CommandFailure`` (exit code 1) with the router reading's message when neither reading accepts the
+    ///   file.
+    func loadStoreConfiguration() throws -> Egress25Configuration {
+        do {
+            return try ConfigurationLoader.load(path: config)
+        } catch let routerError {
+            if let configuration = try? ConfigurationLoader.load(path: config, purpose: .storeClient) {
+                return configuration
+            }
+            throw CommandFailure("\(routerError)")
+        }
+    }
 }
 
 /// `--by NAME` of the commands that change the store without requiring a name: who makes the change.

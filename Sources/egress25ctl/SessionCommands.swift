@@ -80,7 +80,7 @@ struct SessionCommand: ParsableCommand {
     static func start(global: GlobalOptions, _ arguments: SessionArguments, mayTakeOver: Bool = true) throws {
         let (id, address, force) = (arguments.id, arguments.address, arguments.force)
         let prefix = try StoreCommandSupport.parsePrefix(address, what: "address")
-        let configuration = try global.loadConfiguration()
+        let configuration = try global.loadStoreConfiguration()
         let store = try StoreCommandSupport.open(global, .write)
         let change = try StoreCommandSupport.perform {
             try store.startSession(
@@ -164,7 +164,7 @@ struct SessionCommand: ParsableCommand {
                 text = String(decoding: data, as: UTF8.self)
             }
             let leases = try StoreCommandSupport.perform { try SessionLeaseFile.parse(text, file: file) }
-            let configuration = try global.loadConfiguration()
+            let configuration = try global.loadStoreConfiguration()
             let store = try StoreCommandSupport.open(global, .write)
             let change = try StoreCommandSupport.perform {
                 try store.importSessions(

@@ -20,25 +20,36 @@ enum StoreCommandSupport {
         case create
     }
 
-    /// `<state_directory>/exceptions.sqlite` from the configuration named by `--config`.
-    static func storePath(_ global: GlobalOptions) throws -> String {
-        let configuration = try global.loadConfiguration()
-        return configuration.state.exceptionStore
+    /// The store the configuration named by `--config` names: `<state_directory>/exceptions.sqlite`, or the fleet's
+    /// PostgreSQL database (`store.url`).
+    static func storeLocation(_ global: GlobalOptions) throws -> StoreLocation {
+        try global.loadStoreConfiguration().store.location
     }
 
-    /// Opens the store at the configured path.
-    /// - Throws: `CommandFailure` (exit 1) for a missing store (write), a newer schema, a lock or I/O error.
+    /// The store for messages: the file, or `USER@HOST:PORT/DB`.
+    static func describe(_ location: StoreLocation) -> String {
+        switch location {
+        case .sqlite(let path): return path
+        case .postgresql(let postgres): return "PostgreSQL \(postgres)"
+        }
+    }
+
+    /// Opens the store the configuration names.
+    /// - Throws: `CommandFailure` (exit 1) for a missing store (write), a newer schema, a lock, an unreachable
+    ///   database or an I/O error.
     static func open(_ global: GlobalOptions, _ access: Access) throws -> ExceptionStore {
-        let path = try storePath(global)
+        let location = try storeLocation(global)
         return try perform {
-            switch access {
-            case .read:
+            switch (location, access) {
+            case (.sqlite(let path), .read):
                 if try !ExceptionStore.storeExists(at: path) { return try ExceptionStore.inMemory() }
                 return try ExceptionStore(path: path, mode: .readOnly)
-            case .write:
-                return try ExceptionStore(path: path, mode: .readWrite)
-            case .create:
-                return try ExceptionStore(path: path, mode: .create)
+            case (_, .read):
+                return try ExceptionStore(location: location, mode: .readOnly)
+            case (_, .write):
+                return try ExceptionStore(location: location, mode: .readWrite)
+            case (_, .create):
+                return try ExceptionStore(location: location, mode: .create)
             }
         }
     }

@@ -74,7 +74,8 @@ struct StoreCommand: ParsableCommand {
     struct ImportSQLite: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import-sqlite",
-            abstract: "Move a single router's SQLite store into the fleet store (all or nothing; a second run changes nothing).",
+            abstract:
+                "Move a single router's SQLite store into the fleet store (all or nothing; a second run changes nothing).",
             discussion: """
                 Imports the customers, bindings, sessions, exceptions and the audit history of FILE (a router's \
                 <state_directory>/exceptions.sqlite) into the store named by store.url, in one transaction. A \

@@ -36,7 +36,9 @@ import Glibc
         ).exception.id
     }
 
-    @Test(arguments: TestBackend.available) func aStartForAnUnknownIdEndsThePreviousHoldersSessionAndItsException(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func aStartForAnUnknownIdEndsThePreviousHoldersSessionAndItsException(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
@@ -71,7 +73,9 @@ import Glibc
         #expect(try store.exception(id: id)?.status(at: t0 + 61) == .active)  // the grant itself is untouched
     }
 
-    @Test(arguments: TestBackend.available) func anExceptionDoesNotApplyThroughAnExpiredLeaseAndRenewalExtendsIt(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func anExceptionDoesNotApplyThroughAnExpiredLeaseAndRenewalExtendsIt(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
@@ -112,7 +116,9 @@ import Glibc
         #expect(try snapshot(store, at: t0 + 9001).decide(flow, now: t0 + 9001).verdict == .accept)
     }
 
-    @Test(arguments: TestBackend.available) func theEffectiveEndIsTheEarlierOfExpiryAndLease(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func theEffectiveEndIsTheEarlierOfExpiryAndLease(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.startSession(
@@ -124,7 +130,9 @@ import Glibc
         #expect(built.decide(flow, now: t0 + 600).verdict == .block)
     }
 
-    @Test(arguments: TestBackend.available) func aRenewalOfAnUnknownSessionStartsItAndTakesTheAddressOver(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func aRenewalOfAnUnknownSessionStartsItAndTakesTheAddressOver(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.1.7"), actor: "radius", now: t0)
@@ -141,7 +149,9 @@ import Glibc
     }
 
     /// Found by a fresh tester: a late Interim-Update of the previous holder must not hand it the address back.
-    @Test(arguments: TestBackend.available) func aRenewalThatContradictsTheHolderVoidsBothClaims(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func aRenewalThatContradictsTheHolderVoidsBothClaims(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
@@ -214,7 +224,9 @@ import Glibc
         }
     }
 
-    @Test(arguments: TestBackend.available) func prefixesMustLieInsideTheSubscriberRangesAndNotBeTooLarge(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func prefixesMustLieInsideTheSubscriberRangesAndNotBeTooLarge(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
@@ -248,7 +260,9 @@ import Glibc
         #expect(try store.bindings(inForceAt: t0).count == 4)
     }
 
-    @Test(arguments: TestBackend.available) func pruneRefusesHistoryYoungerThan90DaysWithoutForce(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func pruneRefusesHistoryYoungerThan90DaysWithoutForce(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         let day: Int64 = 86400

@@ -54,7 +54,9 @@ import Testing
         #expect(inputs.exceptions.first?.sources == [prefix("100.64.9.9/32")])
     }
 
-    @Test(arguments: TestBackend.available) func policyInputsAtAPastTimeIncludeBindingsEndedSinceInAddressOrder(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func policyInputsAtAPastTimeIncludeBindingsEndedSinceInAddressOrder(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try storeWithCustomers(fixture)
         try store.startSession(customer: "c-1001", prefix: prefix("100.64.0.1"), actor: "radius", now: t0)

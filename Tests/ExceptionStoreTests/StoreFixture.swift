@@ -37,17 +37,21 @@ struct StoreFixture: ~Copyable {
     }
 
     init(_ backend: TestBackend) throws {
+        var database: TestDatabase?
+        if backend == .postgresql {
+            let created = try TestPostgres.makeDatabase(prefix: "store")
+            do {
+                _ = try ExceptionStore.migrateSchema(at: .postgresql(try PostgresLocation.parse(url: created.url)))
+            } catch {
+                try? created.drop()
+                throw error
+            }
+            database = created
+        }
+        self.database = database
+        self.backend = backend
         directory = temporary.path + "/store"
         path = directory + "/state/exceptions.sqlite"
-        self.backend = backend
-        switch backend {
-        case .sqlite:
-            database = nil
-        case .postgresql:
-            let database = try TestPostgres.makeDatabase(prefix: "store")
-            self.database = database
-            _ = try ExceptionStore.migrateSchema(at: .postgresql(try PostgresLocation.parse(url: database.url)))
-        }
     }
 
     deinit {

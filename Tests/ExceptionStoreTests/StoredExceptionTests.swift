@@ -198,7 +198,9 @@ import Testing
         #expect(try store.policyInputs(now: t0 + 16).exceptions.count == 4)
     }
 
-    @Test(arguments: TestBackend.available) func policyInputsBuildASnapshotThatJudgesByTheSecond(backend: TestBackend) throws {
+    @Test(arguments: TestBackend.available) func policyInputsBuildASnapshotThatJudgesByTheSecond(
+        backend: TestBackend
+    ) throws {
         let fixture = try StoreFixture(backend)
         let store = try store(fixture)
         let id = try store.grantException(
