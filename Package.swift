@@ -65,6 +65,7 @@ let package = Package(
         .target(
             name: "ExceptionStore",
             dependencies: [
+                "BlockLog",
                 "Egress25Core",
                 "Egress25System",
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -312,7 +312,7 @@ public final class BlockLogReader: Sendable {
     }
 
     /// Opens `file` read-only, runs `body` in one read transaction, closes it.
-    private func read(_ file: SegmentDirectory.File, _ body: (Database) throws -> Void) throws {
+    func read(_ file: SegmentDirectory.File, _ body: (Database) throws -> Void) throws {
         let path = directory + "/" + file.name
         var configuration = Configuration()
         configuration.readonly = true

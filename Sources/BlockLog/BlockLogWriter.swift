@@ -92,11 +92,12 @@ public final class BlockLogWriter: Sendable {
     ///   - resolver: maps customer and exception indices to ids, once per new row.
     ///   - logger: segment opens and deletions (info/notice), write errors (error, once a minute).
     ///   - clock: the time source; tests inject a manual clock.
+    ///   - shippingLedger: fleet mode: retention keeps the segments not yet shipped to the fleet store.
     /// - Throws: ``BlockLogError`` `.invalidConfiguration` when `configuration` is out of range. I/O problems
     ///   do not throw: they are retried and counted.
     public init(
         directory: String, configuration: BlockLogConfiguration, nodeName: String, resolver: any BlockLogResolver,
-        logger: Logger, clock: any BlockLogClock = SystemBlockLogClock()
+        logger: Logger, clock: any BlockLogClock = SystemBlockLogClock(), shippingLedger: ShippingLedger? = nil
     ) throws {
         try configuration.validate()
         self.directory = directory
@@ -108,7 +109,7 @@ public final class BlockLogWriter: Sendable {
             core: WriterCore(configuration: configuration, resolver: resolver, counters: counters),
             committer: SegmentCommitter(
                 directory: directory, configuration: configuration, nodeName: nodeName, clock: clock, logger: logger,
-                counters: counters),
+                counters: counters, shippingLedger: shippingLedger),
             logger: logger)
     }
 

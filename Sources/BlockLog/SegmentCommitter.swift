@@ -79,10 +79,14 @@ final class SegmentCommitter {
     /// At most one error log line per this many ms.
     static let errorLogIntervalMilliseconds: Int64 = 60_000
 
+    /// Fleet mode: which segments are shipped; retention keeps the others (``ShippingLedger``).
+    let shippingLedger: ShippingLedger?
+
     init(
         directory: String, configuration: BlockLogConfiguration, nodeName: String, clock: any BlockLogClock,
-        logger: Logger, counters: WriterCounters
+        logger: Logger, counters: WriterCounters, shippingLedger: ShippingLedger? = nil
     ) {
+        self.shippingLedger = shippingLedger
         self.directory = directory
         self.configuration = configuration
         self.nodeName = nodeName
@@ -288,6 +292,8 @@ final class SegmentCommitter {
         let cutoffSeconds = now / 1000 - configuration.retentionSeconds
         var deleted = Set<String>()
         for file in files where file.slice.endSeconds <= cutoffSeconds && !protected.contains(file.name) {
+            // The segments are the fleet store's spool: retention never deletes one still being shipped.
+            if let shippingLedger, !shippingLedger.isShipped(file.name) { continue }
             if delete(file, reason: "retention", now: now) {
                 total -= file.bytes
                 deleted.insert(file.name)
@@ -295,7 +301,14 @@ final class SegmentCommitter {
         }
         for file in files where total > configuration.maxBytes {
             guard !deleted.contains(file.name), !protected.contains(file.name) else { continue }
+            let unshipped = shippingLedger.map { !$0.isShipped(file.name) } ?? false
             if delete(file, reason: "max_bytes", now: now) {
+                if unshipped, let shippingLedger {
+                    shippingLedger.recordLostSegment()
+                    logger.error(
+                        "block log: max_bytes deleted a segment not yet shipped; its unshipped rows are lost",
+                        metadata: ["file": "\(file.name)", "max_bytes": "\(configuration.maxBytes)"])
+                }
                 total -= file.bytes
                 deleted.insert(file.name)
             }
@@ -322,6 +335,7 @@ final class SegmentCommitter {
             }
         }
         guard ok else { return false }
+        shippingLedger?.forget(file.name)
         counters.segmentsDeleted.wrappingIncrement(ordering: .relaxed)
         logger.notice(
             "block log: deleted segment",

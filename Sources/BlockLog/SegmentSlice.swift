@@ -55,7 +55,8 @@ public struct SegmentSlice: Hashable, Sendable, Comparable, CustomStringConverti
     }
 
     /// End of the slice (exclusive), Unix seconds UTC.
-    var endSeconds: Int64 { startSeconds + lengthSeconds }
+    /// The first second after the slice (Unix s UTC).
+    public var endSeconds: Int64 { startSeconds + lengthSeconds }
 
     /// The slice right after this one.
     public var next: SegmentSlice {

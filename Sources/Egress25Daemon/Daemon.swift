@@ -29,6 +29,8 @@ public final class Daemon: Sendable {
     let workers: [QueueWorker]
     let policySource: PolicySource
     let blockLog: BlockLogWriter?
+    /// Fleet mode with a block log: ships its rows to the fleet store.
+    let shipper: BlockLogShipper?
     let logger: Logger
     let notifier = SystemdNotifier()
     /// `policy.block_action` in force (reloadable); the reject mark stays as started, matching the kernel rules.
@@ -66,21 +68,34 @@ public final class Daemon: Sendable {
         self.publisher = publisher
 
         var blockLog: BlockLogWriter?
+        var shipper: BlockLogShipper?
         if configuration.blockLog.enabled {
             try Self.checkBlockLogMemory(configuration.blockLog)
+            var ledger: ShippingLedger?
+            if case .postgresql(let location) = configuration.store.location {
+                let shippingLedger = ShippingLedger()
+                ledger = shippingLedger
+                shipper = BlockLogShipper(
+                    directory: configuration.state.blockLog,
+                    configuration: BlockLogConfiguration(configuration.blockLog), ledger: shippingLedger,
+                    openStore: { try ExceptionStore(location: .postgresql(location), mode: .readWrite) },
+                    nodeName: configuration.store.nodeName, logger: logger)
+            }
             do {
                 blockLog = try BlockLogWriter(
                     directory: configuration.state.blockLog,
                     configuration: BlockLogConfiguration(configuration.blockLog),
                     nodeName: configuration.nodeName,
                     resolver: publisher,
-                    logger: logger
+                    logger: logger,
+                    shippingLedger: ledger
                 )
             } catch {
                 throw DaemonStartupError("block log in \(configuration.stateDirectory)/blocklog: \(error)")
             }
         }
         self.blockLog = blockLog
+        self.shipper = shipper
 
         let queue = configuration.queue
         let blockVerdict = BlockVerdictSetting(
@@ -224,8 +239,12 @@ public final class Daemon: Sendable {
             services.append(
                 .init(
                     service: FleetSyncService(
-                        fleet: fleet, reload: { [self] source, reason in reload(from: source, reason: reason) }),
+                        fleet: fleet, shipper: shipper,
+                        reload: { [self] source, reason in reload(from: source, reason: reason) }),
                     serviceName: "fleet-sync"))
+        }
+        if let shipper {
+            services.append(.init(service: BlockLogShippingService(shipper: shipper), serviceName: "blocklog-ship"))
         }
         services += [
             .init(service: BlockLogService(writer: blockLog), serviceName: "block-log"),

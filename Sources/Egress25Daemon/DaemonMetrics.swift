@@ -162,6 +162,25 @@ final class DaemonMetrics: Sendable {
                 "egress25_store_errors_total", help: "Calls to the fleet store that failed.",
                 fleet.errors.load(ordering: .relaxed))
         }
+        if let shipper = daemon.shipper {
+            mirror(
+                "egress25_blocklog_shipped_rows_total", help: "Block-log rows shipped to the fleet store.",
+                shipper.shippedRows.load(ordering: .relaxed))
+            mirror(
+                "egress25_blocklog_shipped_syns_total", help: "SYNs of the block-log rows shipped to the fleet store.",
+                shipper.shippedSyns.load(ordering: .relaxed))
+            mirror(
+                "egress25_blocklog_shipping_errors_total", help: "Shipping passes that failed (retried).",
+                shipper.errors.load(ordering: .relaxed))
+            gauge(
+                "egress25_blocklog_shipping_lag_seconds",
+                help: "Age of the oldest final block-log row not yet shipped, s (0: caught up; -1: no pass yet).",
+                Double(shipper.lagSeconds.load(ordering: .relaxed)))
+            mirror(
+                "egress25_blocklog_segments_lost_unshipped_total",
+                help: "Segments max_bytes deleted before they were shipped (their unshipped rows are lost).",
+                shipper.ledger.segmentsLostUnshipped.load(ordering: .relaxed))
+        }
         gauge(
             "egress25_policy_generation", help: "Generation of the policy snapshot in force.",
             Double(snapshot.generation))

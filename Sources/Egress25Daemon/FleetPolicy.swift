@@ -210,13 +210,14 @@ final class FleetPolicy: Sendable {
     }
 
     /// Writes this router's `node` row: heartbeat, the policy generation in force and the age of its data.
-    func heartbeat(now: Int64 = UTCTime.now()) {
+    /// - Parameter shippingLagSeconds: the block-log shipper's lag, `nil` without one (or before its first pass).
+    func heartbeat(now: Int64 = UTCTime.now(), shippingLagSeconds: Int64? = nil) {
         guard let store = state.withLock({ $0.store }) else { return }
         do {
             try store.recordNodeHeartbeat(
                 NodeHeartbeat(
                     node: nodeName, at: now, policyGeneration: dataGeneration.load(ordering: .relaxed),
-                    policyDataAt: dataFetchedAt.load(ordering: .relaxed)))
+                    policyDataAt: dataFetchedAt.load(ordering: .relaxed), shippingLagSeconds: shippingLagSeconds))
         } catch {
             logger.warning("cannot record the node heartbeat", metadata: ["error": "\(error)"])
         }
@@ -229,6 +230,8 @@ final class FleetPolicy: Sendable {
 /// 0.5 s, ... up to 5 s between attempts.
 struct FleetSyncService: Service {
     let fleet: FleetPolicy
+    /// Its lag goes into the heartbeat.
+    let shipper: BlockLogShipper?
     let reload: @Sendable (Daemon.ReloadSource, String) -> Bool
 
     /// The poll interval, ms.
@@ -241,7 +244,7 @@ struct FleetSyncService: Service {
     func run() async throws {
         let stop = ManagedAtomic<Bool>(false)
         let finished = DispatchSemaphore(value: 0)
-        let thread = Thread { [fleet, reload] in
+        let thread = Thread { [fleet, shipper, reload] in
             Thread.current.name = "fleet-sync"
             var wait = Self.pollMilliseconds
             var lastHeartbeat: Int64 = 0
@@ -266,7 +269,8 @@ struct FleetSyncService: Service {
                 let now = SystemClock.monotonicMilliseconds()
                 if fleet.connected.load(ordering: .relaxed) && now - lastHeartbeat >= Self.heartbeatMilliseconds {
                     lastHeartbeat = now
-                    fleet.heartbeat()
+                    let lag = shipper?.lagSeconds.load(ordering: .relaxed)
+                    fleet.heartbeat(shippingLagSeconds: lag.flatMap { $0 < 0 ? nil : $0 })
                 }
             }
             fleet.saveCacheIfDue(nowMilliseconds: .max / 2)

@@ -120,7 +120,7 @@ extension ExceptionStore {
         return try read("read the nodes of") { db in
             try db.rows(
                 """
-                SELECT name, db_role, last_heartbeat, policy_generation, policy_data_at, started_at
+                SELECT name, db_role, last_heartbeat, policy_generation, policy_data_at, started_at, shipping_lag
                 FROM node ORDER BY name
                 """
             ).map { row in
@@ -128,7 +128,7 @@ extension ExceptionStore {
                     name: try row.text(0), databaseRole: try row.text(1), lastHeartbeat: try row.optionalInt64(2),
                     policyGeneration: try row.optionalInt64(3),
                     policyDataAt: try row.optionalInt64(4).flatMap { $0 == 0 ? nil : $0 },
-                    startedAt: try row.optionalInt64(5), shippedThrough: nil)
+                    startedAt: try row.optionalInt64(5), shippingLag: try row.optionalInt64(6))
             }
         }
     }
@@ -175,14 +175,9 @@ public struct NodeRecord: Hashable, Sendable, Encodable {
     public var policyDataAt: Int64?
     /// The router's first heartbeat.
     public var startedAt: Int64?
-    /// The time of the last blocked attempt the router shipped, `nil` before any.
-    public var shippedThrough: Int64?
-
-    /// How far the router's block-log shipping is behind at `now` (s): `nil` when it has shipped nothing.
-    public func shippingLagSeconds(now: Int64) -> Int64? {
-        guard let shippedThrough, let lastHeartbeat else { return nil }
-        return max(0, lastHeartbeat - shippedThrough)
-    }
+    /// At the last heartbeat: how old the router's oldest final block-log row not yet shipped was, s (0: caught
+    /// up); `nil` for a router without a block log.
+    public var shippingLag: Int64?
 
     private enum CodingKeys: String, CodingKey {
         case name
@@ -191,6 +186,6 @@ public struct NodeRecord: Hashable, Sendable, Encodable {
         case policyGeneration = "policy_generation"
         case policyDataAt = "policy_data_at"
         case startedAt = "started_at"
-        case shippedThrough = "shipped_through"
+        case shippingLag = "shipping_lag_seconds"
     }
 }

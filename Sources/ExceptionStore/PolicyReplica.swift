@@ -222,13 +222,18 @@ public struct NodeHeartbeat: Hashable, Sendable {
     public var policyGeneration: Int64
     /// When that data was last confirmed current; 0 for none.
     public var policyDataAt: Int64
+    /// How old the oldest final block-log row not yet shipped is, s (0: caught up); `nil` without a block log.
+    public var shippingLagSeconds: Int64?
 
     /// Creates a heartbeat; times are UTC seconds.
-    public init(node: String, at: Int64, policyGeneration: Int64, policyDataAt: Int64) {
+    public init(
+        node: String, at: Int64, policyGeneration: Int64, policyDataAt: Int64, shippingLagSeconds: Int64? = nil
+    ) {
         self.node = node
         self.at = at
         self.policyGeneration = policyGeneration
         self.policyDataAt = policyDataAt
+        self.shippingLagSeconds = shippingLagSeconds
     }
 }
 
@@ -246,14 +251,15 @@ extension ExceptionStore {
         try write("record the heartbeat of node \(heartbeat.node) in", policyLock: false) { db in
             try db.execute(
                 """
-                INSERT INTO node (name, last_heartbeat, policy_generation, policy_data_at, started_at)
-                VALUES (?, ?, ?, ?, ?)
+                INSERT INTO node (name, last_heartbeat, policy_generation, policy_data_at, started_at, shipping_lag)
+                VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (name) DO UPDATE SET last_heartbeat = excluded.last_heartbeat,
-                    policy_generation = excluded.policy_generation, policy_data_at = excluded.policy_data_at
+                    policy_generation = excluded.policy_generation, policy_data_at = excluded.policy_data_at,
+                    shipping_lag = excluded.shipping_lag
                 """,
                 [
                     .text(heartbeat.node), .integer(heartbeat.at), .integer(heartbeat.policyGeneration),
-                    .integer(heartbeat.policyDataAt), .integer(heartbeat.at),
+                    .integer(heartbeat.policyDataAt), .integer(heartbeat.at), .integer(heartbeat.shippingLagSeconds),
                 ])
         }
     }

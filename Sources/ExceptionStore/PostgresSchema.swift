@@ -351,6 +351,85 @@ public enum PostgresSchema {
                 )
                 """,
                 "GRANT SELECT, INSERT ON store_import TO egress25_admin",
+                // The fleet's block log: every router's final block-log rows (BlockLog's segment rows), shipped
+                // once each under the high-water mark of blocked_shipping. Times: first_seen/last_seen Unix ms UTC.
+                // Partitioned by day of first_seen (blocked_attempts_partition creates a day's partition); fleet
+                // retention drops whole partitions.
+                """
+                CREATE TABLE blocked_attempts (
+                    node text COLLATE "C" NOT NULL,
+                    slice_start bigint NOT NULL,
+                    id bigint NOT NULL,
+                    first_seen bigint NOT NULL,
+                    last_seen bigint NOT NULL,
+                    source inet NOT NULL,
+                    destination inet NOT NULL,
+                    destination_port integer NOT NULL,
+                    attempts bigint NOT NULL,
+                    syns bigint NOT NULL,
+                    customer text COLLATE "C",
+                    reason smallint NOT NULL,
+                    exception_id text
+                ) PARTITION BY RANGE (first_seen)
+                """,
+                "CREATE INDEX blocked_attempts_by_source ON blocked_attempts(source, first_seen)",
+                "CREATE INDEX blocked_attempts_by_customer ON blocked_attempts(customer, first_seen)",
+                "CREATE INDEX blocked_attempts_by_time ON blocked_attempts(first_seen)",
+                // Creates the partition of `day` (days since 1970-01-01 UTC) unless it exists. SECURITY DEFINER:
+                // routers may create a day's partition, nothing else.
+                """
+                CREATE FUNCTION blocked_attempts_partition(day bigint) RETURNS void
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+                DECLARE
+                    name text := 'blocked_attempts_' || to_char(to_timestamp(day * 86400) AT TIME ZONE 'UTC', 'YYYYMMDD');
+                    schema_name text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.relname = 'blocked_attempts' AND c.relkind = 'p' LIMIT 1);
+                BEGIN
+                    IF to_regclass(quote_ident(schema_name) || '.' || quote_ident(name)) IS NOT NULL THEN
+                        RETURN;
+                    END IF;
+                    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.blocked_attempts '
+                        || 'FOR VALUES FROM (%s) TO (%s)', schema_name, name, schema_name, day * 86400000,
+                        (day + 1) * 86400000);
+                EXCEPTION WHEN duplicate_table OR unique_violation THEN NULL;
+                END
+                $$
+                """,
+                "REVOKE ALL ON FUNCTION blocked_attempts_partition(bigint) FROM PUBLIC",
+                "GRANT EXECUTE ON FUNCTION blocked_attempts_partition(bigint) TO egress25_router, egress25_admin",
+                // The high-water mark of each router's segments: every row with (first_seen, id) at or before
+                // (first_seen_ms, id) of that segment is in blocked_attempts. Written in the same transaction as
+                // the rows. rows/syns: totals shipped, for checks.
+                """
+                CREATE TABLE blocked_shipping (
+                    node text COLLATE "C" NOT NULL,
+                    slice_start bigint NOT NULL,
+                    first_seen_ms bigint NOT NULL,
+                    id bigint NOT NULL,
+                    rows bigint NOT NULL,
+                    syns bigint NOT NULL,
+                    shipped_at bigint NOT NULL,
+                    db_role text NOT NULL DEFAULT current_user,
+                    PRIMARY KEY (node, slice_start)
+                )
+                """,
+                "GRANT SELECT, INSERT ON blocked_attempts TO egress25_router",
+                "GRANT SELECT, DELETE ON blocked_attempts TO egress25_admin",
+                """
+                GRANT SELECT, INSERT (node, slice_start, first_seen_ms, id, rows, syns, shipped_at),
+                    UPDATE (first_seen_ms, id, rows, syns, shipped_at) ON blocked_shipping TO egress25_router
+                """,
+                "GRANT SELECT ON blocked_shipping TO egress25_admin",
+                "ALTER TABLE blocked_shipping ENABLE ROW LEVEL SECURITY",
+                """
+                CREATE POLICY blocked_shipping_router_own ON blocked_shipping TO egress25_router
+                    USING (db_role = current_user) WITH CHECK (db_role = current_user)
+                """,
+                "CREATE POLICY blocked_shipping_admin_reads ON blocked_shipping FOR SELECT TO egress25_admin USING (true)",
+                // The router's shipping lag (s): how old its oldest final block-log row not yet shipped is; 0 when
+                // caught up. Written with the heartbeat.
+                "ALTER TABLE node ADD COLUMN shipping_lag bigint",
+                "GRANT INSERT (shipping_lag), UPDATE (shipping_lag) ON node TO egress25_router",
             ])
     ]
 }

@@ -577,6 +577,30 @@ struct PostgresSQL: StoreSQL {
         }
     }
 
+    /// `COPY table (columns) FROM STDIN` with `text` in PostgreSQL's text format (tab-separated, `\N` for NULL,
+    /// one line per row), inside the current transaction. postgres-nio's COPY is asynchronous: the calling thread
+    /// (never a Swift concurrency thread: the store is called from the CLI's main thread and the daemon's own
+    /// threads) waits for it.
+    /// - Throws: postgres-nio's error (a malformed line, a constraint, a lost connection).
+    func copy(table: String, columns: [String], text: String) throws {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NIOLockedValueBox<(any Error)?>(nil)
+        let connection = self.connection
+        let logger = self.logger
+        Task {
+            do {
+                try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+                    try await writer.write(ByteBuffer(string: text))
+                }
+            } catch {
+                outcome.withLockedValue { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.withLockedValue({ $0 }) { throw error }
+    }
+
     /// Runs one statement with `?` placeholders and collects its rows.
     func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
         var binds = PostgresBindings(capacity: arguments.count)

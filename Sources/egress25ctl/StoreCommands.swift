@@ -147,7 +147,7 @@ struct NodeCommand: ParsableCommand {
                     [
                         node.name, node.lastHeartbeat.map { "\(UTCTime.format($0)) (\(age(now - $0)) ago)" } ?? "-",
                         node.policyGeneration.map { "\($0)\($0 == generation ? "" : " (behind)")" } ?? "-",
-                        age(node.policyDataAt.map { now - $0 }), age(node.shippingLagSeconds(now: now)),
+                        age(node.policyDataAt.map { now - $0 }), age(node.shippingLag),
                     ]
                 },
                 objects: nodes.map { StoreListing.jsonObject($0) })
