@@ -225,6 +225,7 @@ let package = Package(
         .testTarget(
             name: "Egress25DaemonTests",
             dependencies: [
+                "ExceptionStore",
                 "Egress25Daemon",
                 "Egress25Core",
                 "Egress25System",

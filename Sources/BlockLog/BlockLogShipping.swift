@@ -23,6 +23,7 @@ public struct ShippingMark: Hashable, Sendable, Comparable {
         self.id = id
     }
 
+    /// Shipping order: by `first_seen`, then id.
     public static func < (a: ShippingMark, b: ShippingMark) -> Bool {
         (a.firstSeenMilliseconds, a.id) < (b.firstSeenMilliseconds, b.id)
     }
@@ -34,6 +35,12 @@ public struct ShippableRow: Hashable, Sendable {
     public var mark: ShippingMark
     /// The record (times Unix ms UTC).
     public var record: BlockedRecord
+
+    /// Creates a row at `mark`.
+    public init(mark: ShippingMark, record: BlockedRecord) {
+        self.mark = mark
+        self.record = record
+    }
 }
 
 extension BlockLogReader {
@@ -99,6 +106,7 @@ public final class ShippingLedger: Sendable {
     /// Segments deleted by `max_bytes` before they were shipped.
     public let segmentsLostUnshipped = Atomic<UInt64>(0)
 
+    /// An empty ledger: no segment is known to be shipped yet.
     public init() {}
 
     /// Records that every row of segment `fileName` is shipped (its slice ended and no final row is left).

@@ -1,0 +1,184 @@
+import Atomics
+import BlockLog
+import Egress25Core
+import Egress25TestSupport
+import ExceptionStore
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import Egress25Daemon
+
+/// The block-log shipper against a real PostgreSQL (a database per test): rows from real segment files arrive in
+/// `blocked_attempts` exactly once, in partial passes, across lost connections and a second shipper.
+@Suite(.enabled(if: TestPostgres.isAvailable, "needs EGRESS25_TEST_PG_URL (scripts/test-postgres.sh start)"))
+struct FleetShippingTests {
+    /// 2026-11-29T08:00:00Z, ms.
+    static let t0: Int64 = 1_795_939_200_000
+
+    final class Clock: BlockLogClock {
+        let value: Mutex<Int64>
+        init(_ milliseconds: Int64) { value = Mutex(milliseconds) }
+        func nowMilliseconds() -> Int64 { value.withLock { $0 } }
+        func set(_ milliseconds: Int64) { value.withLock { $0 = milliseconds } }
+    }
+
+    struct Resolver: BlockLogResolver {
+        func customerID(generation: UInt64, index: Int32) -> String? { index < 0 ? nil : "customer-\(index)" }
+        func exceptionID(generation: UInt64, index: Int32) -> String? { nil }
+    }
+
+    /// Writes `count` blocked SYNs over two hours (two hourly segments): 40 subscribers, each to 3 destinations,
+    /// repeats aggregated into rows. - Returns: the block-log directory.
+    static func writeSegments(in directory: TemporaryDirectory, count: Int) throws -> String {
+        let blockLog = directory.path + "/blocklog"
+        let clock = Clock(t0)
+        let writer = try BlockLogWriter(
+            directory: blockLog, configuration: BlockLogConfiguration(), nodeName: "edge-1", resolver: Resolver(),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), clock: clock)
+        let ring = BlockLogRing(capacity: 1 << 16)
+        writer.attach(ring)
+        for index in 0..<count {
+            let time = t0 + Int64(index) * (2 * 3_600_000 / Int64(count))
+            clock.set(time)
+            let attempt = BlockedAttempt(
+                timeMilliseconds: time, source: try IPAddress(parsing: "100.64.0.\(index % 40 + 1)"),
+                destination: try IPAddress(parsing: "192.0.2.\(index % 3 + 10)"),
+                sourcePort: UInt16(30_000 + index % 1000), destinationPort: 25, reason: .noException,
+                exceptionIndex: -1, customerIndex: Int32(index % 7) - 1, policyGeneration: 1)
+            #expect(ring.push(attempt))
+            if index % 50 == 0 { writer.flush() }
+        }
+        clock.set(t0 + 3 * 3_600_000)
+        writer.shutdown()
+        return blockLog
+    }
+
+    /// The local segments' totals: rows and SYNs.
+    static func localTotals(_ blockLog: String) throws -> (rows: Int64, syns: Int64) {
+        var rows: Int64 = 0
+        var syns: Int64 = 0
+        try BlockLogReader(directory: blockLog).forEach(BlockLogFilter()) { record in
+            rows += 1
+            syns += record.syns
+        }
+        return (rows, syns)
+    }
+
+    static func fleetTotals(_ database: TestDatabase) throws -> (rows: Int64, syns: Int64) {
+        let line = try database.psql(
+            "SELECT count(*) || ' ' || coalesce(sum(syns), 0) FROM blocked_attempts WHERE node = 'edge-1'")
+        let parts = line.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return (parts.first ?? -1, parts.last ?? -1)
+    }
+
+    static func shipper(_ blockLog: String, _ location: StoreLocation, ledger: ShippingLedger = ShippingLedger())
+        -> BlockLogShipper
+    {
+        BlockLogShipper(
+            directory: blockLog, configuration: BlockLogConfiguration(), ledger: ledger,
+            openStore: { try ExceptionStore(location: location, mode: .readWrite) }, nodeName: "edge-1",
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Passes until caught up (at most `limit`).
+    static func drain(_ shipper: BlockLogShipper, now: Int64, limit: Int = 50) -> BlockLogShipper.PassOutcome {
+        var outcome = BlockLogShipper.PassOutcome.failed
+        for _ in 0..<limit {
+            outcome = shipper.pass(nowMilliseconds: now)
+            if outcome == .caughtUp { break }
+        }
+        return outcome
+    }
+
+    @Test func everyFinalRowArrivesOnceAndTotalsMatch() throws {
+        let directory = TemporaryDirectory(prefix: "egress25-shipping")
+        defer { directory.cleanup() }
+        let database = try TestPostgres.makeDatabase(prefix: "ship")
+        defer { try? database.drop() }
+        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
+        _ = try ExceptionStore.migrateSchema(at: location)
+        let blockLog = try Self.writeSegments(in: directory, count: 3_000)
+        let local = try Self.localTotals(blockLog)
+        #expect(local.rows > 100 && local.syns == 3_000)
+
+        // Halfway through the two hours only the first hour's rows (and a little more) are final.
+        let ledger = ShippingLedger()
+        let shipper = Self.shipper(blockLog, location, ledger: ledger)
+        #expect(Self.drain(shipper, now: Self.t0 + 3_600_000) == .caughtUp)
+        let partial = try Self.fleetTotals(database)
+        #expect(partial.rows > 0 && partial.rows < local.rows)
+        #expect(shipper.lagSeconds.load(ordering: .relaxed) == 0)
+        let files = SegmentDirectory.list(blockLog)
+        #expect(files.count == 2)
+        #expect(!ledger.isShipped(files[0].name), "the first hour's late rows are not final yet")
+
+        // Later: everything, exactly once; more passes add nothing.
+        let later = Self.t0 + 4 * 3_600_000
+        #expect(Self.drain(shipper, now: later) == .caughtUp)
+        #expect(shipper.pass(nowMilliseconds: later) == .caughtUp)
+        #expect(try Self.fleetTotals(database) == local)
+        #expect(files.allSatisfy { ledger.isShipped($0.name) })
+
+        // A second shipper of the same node (a restarted router: no memory of what went) adds nothing either.
+        let restarted = Self.shipper(blockLog, location)
+        #expect(Self.drain(restarted, now: later) == .caughtUp)
+        #expect(try Self.fleetTotals(database) == local)
+        #expect(
+            try database.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'blocked_attempts'::regclass")
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "1",
+            "one daily partition")
+    }
+
+    @Test func aLostConnectionBetweenBatchesLosesAndDuplicatesNothing() throws {
+        let directory = TemporaryDirectory(prefix: "egress25-shipping")
+        defer { directory.cleanup() }
+        let database = try TestPostgres.makeDatabase(prefix: "ship")
+        defer { try? database.drop() }
+        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
+        _ = try ExceptionStore.migrateSchema(at: location)
+        let blockLog = try Self.writeSegments(in: directory, count: 2_000)
+        let local = try Self.localTotals(blockLog)
+        let shipper = Self.shipper(blockLog, location)
+        let later = Self.t0 + 4 * 3_600_000
+        // One batch at a time, killing the shipper's connection after each: every pass either ships a batch and
+        // its mark, or nothing.
+        var outcomes: [BlockLogShipper.PassOutcome] = []
+        for _ in 0..<40 {
+            let outcome = shipper.pass(nowMilliseconds: later, maxBatches: 1)
+            outcomes.append(outcome)
+            _ = try database.psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    + "AND pid <> pg_backend_pid()")
+            if outcome == .caughtUp { break }
+        }
+        #expect(outcomes.last == .caughtUp, "\(outcomes)")
+        #expect(outcomes.contains(.failed), "a killed connection fails the next pass")
+        #expect(try Self.fleetTotals(database) == local)
+    }
+
+    @Test func theMarkRefusesABatchThatWouldRepeatRows() throws {
+        let database = try TestPostgres.makeDatabase(prefix: "ship")
+        defer { try? database.drop() }
+        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
+        _ = try ExceptionStore.migrateSchema(at: location)
+        let store = try ExceptionStore(location: location, mode: .readWrite)
+        let record = BlockedRecord(
+            firstSeenMilliseconds: Self.t0, lastSeenMilliseconds: Self.t0 + 5, source: try IPAddress(parsing: "100.64.0.1"),
+            destination: try IPAddress(parsing: "2001:db8::25"), destinationPort: 25, attempts: 2, syns: 3,
+            customer: "c\tw\\x", reason: .noException, exceptionID: nil, nodeName: "edge-1")
+        let row = ShippableRow(mark: ShippingMark(firstSeenMilliseconds: Self.t0, id: 1), record: record)
+        let mark = try store.shipBlockedRows(node: "edge-1", sliceStart: Self.t0 / 1000, rows: [row], after: .start)
+        #expect(mark == row.mark)
+        // The same batch again (a retry after a lost answer) is refused, and writes nothing.
+        let error = #expect(throws: ExceptionStoreError.self) {
+            try store.shipBlockedRows(node: "edge-1", sliceStart: Self.t0 / 1000, rows: [row], after: .start)
+        }
+        #expect(error?.code == .conflict)
+        #expect(try store.shippingMarks(node: "edge-1") == [Self.t0 / 1000: row.mark])
+        #expect(
+            try database.psql("SELECT count(*) || ' ' || customer || ' ' || destination FROM blocked_attempts GROUP BY 2, 3")
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "1 c\tw\\x 2001:db8::25")
+    }
+}
