@@ -237,7 +237,7 @@ struct FleetSyncService: Service {
     /// The poll interval, ms.
     static let pollMilliseconds: Int64 = 250
     /// The longest wait between attempts while the store is unreachable, ms.
-    static let maxBackoffMilliseconds: Int64 = 5_000
+    static let maxBackoffMilliseconds: Int64 = 500
     /// How often the node row is written, ms.
     static let heartbeatMilliseconds: Int64 = 5_000
 

@@ -40,7 +40,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
     /// `lock_timeout`; 0: wait forever).
     public let lockTimeoutMilliseconds: Int64
 
-    private let connection: NIOLockedValueBox<PostgresConnection?>
+    private let connection: NIOLockedValueBox<PostgresSession?>
     private let logger: Logger
 
     /// Creates a backend for `location`; connects with the first transaction, not here.
@@ -101,6 +101,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
     /// Runs `body` in one transaction of `kind`: commits when it returns, rolls back when it throws.
     /// - Throws: What `body` throws; postgres-nio's errors (``storeError(_:operation:function:)`` words them);
     ///   ``CommitOutcomeUnknown`` when the connection was lost while committing.
+    @discardableResult
     func transaction<T>(_ kind: TransactionKind, _ body: (any StoreSQL) throws -> T) throws -> T {
         try connection.withLockedValue { connection in
             let sql = try begin(kind, &connection)
@@ -117,6 +118,9 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
             let metadata: PostgresQueryMetadata
             do {
                 metadata = try sql.run("COMMIT", []).metadata
+            } catch let closed as ConnectionClosed where closed.beforeSending {
+                connection = nil
+                throw closed  // COMMIT was not sent: nothing was applied
             } catch {
                 if Self.isConnectionFailure(error) || sql.connection.isClosed {
                     sql.connection.closeWithoutWaiting()
@@ -137,7 +141,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
     /// Opens the connection if there is none (or it was closed) and sends the `BEGIN` for `kind`. A `BEGIN` that
     /// fails because the connection had gone (the server closed it between transactions) is sent once more, on a
     /// new connection: nothing of the transaction ran yet.
-    private func begin(_ kind: TransactionKind, _ connection: inout PostgresConnection?) throws -> PostgresSQL {
+    private func begin(_ kind: TransactionKind, _ connection: inout PostgresSession?) throws -> PostgresSQL {
         let statement =
             switch kind {
             case .read: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
@@ -149,7 +153,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
             if let open = connection, open.isClosed {
                 connection = nil
             }
-            let current: PostgresConnection
+            let current: PostgresSession
             if let open = connection {
                 current = open
             } else {
@@ -170,7 +174,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
 
     /// Rolls back after `body` threw; drops the connection when even that fails (it is gone, or in a state no
     /// later transaction should inherit).
-    private func rollback(_ sql: PostgresSQL, _ connection: inout PostgresConnection?) {
+    private func rollback(_ sql: PostgresSQL, _ connection: inout PostgresSession?) {
         if sql.connection.isClosed {
             connection = nil
             return
@@ -232,7 +236,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
             defer { connection = nil }
             return connection
         }
-        try? open?.close().wait()
+        try? open?.connection.close().wait()
     }
 
     // MARK: - Connecting
@@ -242,7 +246,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
     /// Opens and authenticates one connection to ``location``.
     /// - Throws: ``ExceptionStoreError`` for a password file that cannot be used or TLS that cannot be set up;
     ///   ``ConnectFailure`` for what postgres-nio reports.
-    private func connect() throws -> PostgresConnection {
+    private func connect() throws -> PostgresSession {
         let password = try location.passwordFile.map(Self.readPassword(file:))
         var configuration: PostgresConnection.Configuration
         if let socketPath = location.socketPath {
@@ -267,9 +271,11 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
             return id
         }
         do {
-            return try PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id, logger: logger
-            ).wait()
+            return PostgresSession(
+                try PostgresConnection.connect(
+                    on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id,
+                    logger: logger
+                ).wait())
         } catch {
             throw ConnectFailure(underlying: error)
         }
@@ -348,6 +354,12 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
         var underlying: any Error
     }
 
+    /// The connection had closed: before the statement was sent (`beforeSending`), or without answering it.
+    struct ConnectionClosed: Error, CustomStringConvertible {
+        var beforeSending: Bool
+        var description: String { "the connection was closed" }
+    }
+
     /// `COMMIT` answered `ROLLBACK`: a statement of the transaction had failed.
     struct RolledBackAtCommit: Error {}
 
@@ -366,6 +378,7 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
 
     /// Whether `error` means the connection is gone (closed by either side, reset, or the server shutting down).
     static func isConnectionFailure(_ error: any Error) -> Bool {
+        if error is ConnectionClosed { return true }
         guard let error = error as? PSQLError else { return error is ChannelError || error is IOError }
         switch error.code {
         case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown:
@@ -458,9 +471,8 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
         let message = Self.oneLine(error.serverInfo?[.message] ?? "\(error.code)")
         switch state {
         case "28P01":
-            let file = location.passwordFile.map { "the password in \($0)" } ?? "no password (store.password_file)"
-            return failure(
-                .authentication, "password authentication failed for role \(location.user) (\(file) is not its)")
+            let check = location.passwordFile.map { "check the password in \($0)" } ?? "store.password_file is not set"
+            return failure(.authentication, "password authentication failed for role \(location.user) (\(check))")
         case "28000":
             return failure(.authentication, "the server refused the login: \(message)")
         case "3D000":
@@ -546,13 +558,47 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
 
 extension PostgresStoreBackend: StoreBackend {}
 
-extension PostgresConnection {
+/// One open connection, and the promise of the statement in flight on it, failed when the connection closes:
+/// postgres-nio (1.33) never completes a query written to a connection that has closed meanwhile.
+final class PostgresSession: Sendable {
+    let connection: PostgresConnection
+    private let inFlight = NIOLockedValueBox<EventLoopPromise<PostgresQueryResult>?>(nil)
+
+    init(_ connection: PostgresConnection) {
+        self.connection = connection
+        connection.closeFuture.whenComplete { [inFlight] _ in
+            inFlight.withLockedValue { promise in
+                promise?.fail(PostgresStoreBackend.ConnectionClosed(beforeSending: false))
+                promise = nil
+            }
+        }
+    }
+
+    var isClosed: Bool { connection.isClosed }
+
+    /// Runs `query` and waits for all of its rows.
+    /// - Throws: postgres-nio's error; ``PostgresStoreBackend/ConnectionClosed`` when the connection had closed
+    ///   before the statement was sent (`beforeSending`) or closed without answering it.
+    func query(_ query: PostgresQuery, logger: Logger) throws -> PostgresQueryResult {
+        if connection.isClosed { throw PostgresStoreBackend.ConnectionClosed(beforeSending: true) }
+        let promise = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        inFlight.withLockedValue { $0 = promise }
+        defer { inFlight.withLockedValue { $0 = nil } }
+        if connection.isClosed {  // closed before the promise was registered: its close callback has run
+            promise.fail(PostgresStoreBackend.ConnectionClosed(beforeSending: true))
+        } else {
+            connection.query(query, logger: logger).cascade(to: promise)
+        }
+        return try promise.futureResult.wait()
+    }
+
     /// Closes without waiting for the server to see it.
-    fileprivate func closeWithoutWaiting() {
-        let closed: EventLoopFuture<Void> = close()
+    func closeWithoutWaiting() {
+        let connection = self.connection
+        let closed: EventLoopFuture<Void> = connection.close()
         // The connection must outlive its close (postgres-nio asserts that a connection is closed when it is
         // freed): the callback holds it until then.
-        closed.whenComplete { _ in withExtendedLifetime(self) {} }
+        closed.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 }
 
@@ -561,7 +607,7 @@ extension PostgresConnection {
 /// One transaction's statements on one connection: numbers the `?` placeholders, binds ``SQLValue``s and decodes
 /// rows into ``SQLRow``s.
 struct PostgresSQL: StoreSQL {
-    let connection: PostgresConnection
+    let connection: PostgresSession
     let logger: Logger
 
     var dialect: StoreDialect { .postgresql }
@@ -585,7 +631,7 @@ struct PostgresSQL: StoreSQL {
     func copy(table: String, columns: [String], text: String) throws {
         let done = DispatchSemaphore(value: 0)
         let outcome = NIOLockedValueBox<(any Error)?>(nil)
-        let connection = self.connection
+        let connection = self.connection.connection
         let logger = self.logger
         Task {
             do {
@@ -612,7 +658,7 @@ struct PostgresSQL: StoreSQL {
             }
         }
         let query = PostgresQuery(unsafeSQL: PostgresPlaceholders.numbered(sql), binds: binds)
-        return try connection.query(query, logger: logger).wait()
+        return try connection.query(query, logger: logger)
     }
 
     /// A row's cells as ``SQLValue``s: the integer types and booleans (0/1) as `.integer`, the text types as

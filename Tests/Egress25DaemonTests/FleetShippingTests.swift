@@ -82,6 +82,14 @@ struct FleetShippingTests {
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
+    /// Runs `body` on a thread of its own, as the daemon runs the shipper: the store's COPY waits for a Swift
+    /// concurrency task, which must not wait for a thread of the concurrency pool the test itself holds.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
     /// Passes until caught up (at most `limit`).
     static func drain(_ shipper: BlockLogShipper, now: Int64, limit: Int = 50) -> BlockLogShipper.PassOutcome {
         var outcome = BlockLogShipper.PassOutcome.failed
@@ -92,7 +100,7 @@ struct FleetShippingTests {
         return outcome
     }
 
-    @Test func everyFinalRowArrivesOnceAndTotalsMatch() throws {
+    @Test func everyFinalRowArrivesOnceAndTotalsMatch() async throws {
         let directory = TemporaryDirectory(prefix: "egress25-shipping")
         defer { directory.cleanup() }
         let database = try TestPostgres.makeDatabase(prefix: "ship")
@@ -106,7 +114,7 @@ struct FleetShippingTests {
         // Halfway through the two hours only the first hour's rows (and a little more) are final.
         let ledger = ShippingLedger()
         let shipper = Self.shipper(blockLog, location, ledger: ledger)
-        #expect(Self.drain(shipper, now: Self.t0 + 3_600_000) == .caughtUp)
+        #expect(try await Self.onThread { Self.drain(shipper, now: Self.t0 + 3_600_000) } == .caughtUp)
         let partial = try Self.fleetTotals(database)
         #expect(partial.rows > 0 && partial.rows < local.rows)
         #expect(shipper.lagSeconds.load(ordering: .relaxed) == 0)
@@ -116,14 +124,14 @@ struct FleetShippingTests {
 
         // Later: everything, exactly once; more passes add nothing.
         let later = Self.t0 + 4 * 3_600_000
-        #expect(Self.drain(shipper, now: later) == .caughtUp)
-        #expect(shipper.pass(nowMilliseconds: later) == .caughtUp)
+        #expect(try await Self.onThread { Self.drain(shipper, now: later) } == .caughtUp)
+        #expect(try await Self.onThread { shipper.pass(nowMilliseconds: later) } == .caughtUp)
         #expect(try Self.fleetTotals(database) == local)
         #expect(files.allSatisfy { ledger.isShipped($0.name) })
 
         // A second shipper of the same node (a restarted router: no memory of what went) adds nothing either.
         let restarted = Self.shipper(blockLog, location)
-        #expect(Self.drain(restarted, now: later) == .caughtUp)
+        #expect(try await Self.onThread { Self.drain(restarted, now: later) } == .caughtUp)
         #expect(try Self.fleetTotals(database) == local)
         #expect(
             try database.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'blocked_attempts'::regclass")
@@ -131,7 +139,7 @@ struct FleetShippingTests {
             "one daily partition")
     }
 
-    @Test func aLostConnectionBetweenBatchesLosesAndDuplicatesNothing() throws {
+    @Test func aLostConnectionBetweenBatchesLosesAndDuplicatesNothing() async throws {
         let directory = TemporaryDirectory(prefix: "egress25-shipping")
         defer { directory.cleanup() }
         let database = try TestPostgres.makeDatabase(prefix: "ship")
@@ -146,7 +154,7 @@ struct FleetShippingTests {
         // its mark, or nothing.
         var outcomes: [BlockLogShipper.PassOutcome] = []
         for _ in 0..<40 {
-            let outcome = shipper.pass(nowMilliseconds: later, maxBatches: 1)
+            let outcome = try await Self.onThread { shipper.pass(nowMilliseconds: later, maxBatches: 1) }
             outcomes.append(outcome)
             _ = try database.psql(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
@@ -158,22 +166,28 @@ struct FleetShippingTests {
         #expect(try Self.fleetTotals(database) == local)
     }
 
-    @Test func theMarkRefusesABatchThatWouldRepeatRows() throws {
+    @Test func theMarkRefusesABatchThatWouldRepeatRows() async throws {
         let database = try TestPostgres.makeDatabase(prefix: "ship")
         defer { try? database.drop() }
         let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
         _ = try ExceptionStore.migrateSchema(at: location)
         let store = try ExceptionStore(location: location, mode: .readWrite)
+        let sliceStart = Self.t0 / 1000
         let record = BlockedRecord(
             firstSeenMilliseconds: Self.t0, lastSeenMilliseconds: Self.t0 + 5, source: try IPAddress(parsing: "100.64.0.1"),
             destination: try IPAddress(parsing: "2001:db8::25"), destinationPort: 25, attempts: 2, syns: 3,
             customer: "c\tw\\x", reason: .noException, exceptionID: nil, nodeName: "edge-1")
         let row = ShippableRow(mark: ShippingMark(firstSeenMilliseconds: Self.t0, id: 1), record: record)
-        let mark = try store.shipBlockedRows(node: "edge-1", sliceStart: Self.t0 / 1000, rows: [row], after: .start)
+        let mark = try await Self.onThread {
+            try store.shipBlockedRows(node: "edge-1", sliceStart: sliceStart, rows: [row], after: .start)
+        }
         #expect(mark == row.mark)
         // The same batch again (a retry after a lost answer) is refused, and writes nothing.
-        let error = #expect(throws: ExceptionStoreError.self) {
-            try store.shipBlockedRows(node: "edge-1", sliceStart: Self.t0 / 1000, rows: [row], after: .start)
+        let error = try await Self.onThread { () -> ExceptionStoreError? in
+            do {
+                try store.shipBlockedRows(node: "edge-1", sliceStart: sliceStart, rows: [row], after: .start)
+                return nil
+            } catch { return error as? ExceptionStoreError }
         }
         #expect(error?.code == .conflict)
         #expect(try store.shippingMarks(node: "edge-1") == [Self.t0 / 1000: row.mark])
