@@ -18,6 +18,8 @@ struct Egress25Ctl: ParsableCommand {
             BlockedCommand.self,
             RulesCommand.self,
             ReloadCommand.self,
+            StoreCommand.self,
+            NodeCommand.self,
         ]
     )
 

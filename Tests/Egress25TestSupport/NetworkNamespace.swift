@@ -72,16 +72,21 @@ package final class NamespaceTopology: Sendable {
     package let router: NetworkNamespace
     /// The internet namespace (`PREFIX-net`) with the SMTP destinations.
     package let internet: NetworkNamespace
+    /// The third octet of the subscriber side: 100.64.SUBNET.0/24 and 2001:db8:64XX::/64 (XX: SUBNET in hex).
+    package let subnet: Int
 
     /// Builds the topology with `Tests/EndToEndTests/Scripts/topology.sh up` (root only).
     ///
+    /// - Parameter subnet: 0-255: the subscriber side is 100.64.SUBNET.0/24 and 2001:db8:64XX::/64 (the routers of
+    ///   a fleet test hold different ranges); 0 (100.64.0.0/24, 2001:db8:6400::/64) unless given.
     /// - Throws: ``TestFailure`` when the script fails, or what ``run(_:timeout:)`` throws.
-    package init() throws {
+    package init(subnet: Int = 0) throws {
         prefix = "e25-\(getpid() % 10_000)-\(NetworkNamespace.nextNumber() % 100)"
         subscriber = NetworkNamespace(adopting: prefix + "-sub")
         router = NetworkNamespace(adopting: prefix + "-rtr")
         internet = NetworkNamespace(adopting: prefix + "-net")
-        let up = try run(["bash", testScripts + "/topology.sh", "up", prefix])
+        self.subnet = subnet
+        let up = try run(["bash", testScripts + "/topology.sh", "up", prefix, "\(subnet)"])
         guard up.status == 0 else { throw TestFailure("topology up failed: \(up.error)") }
     }
 

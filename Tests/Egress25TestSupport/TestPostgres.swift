@@ -35,6 +35,12 @@ package enum TestPostgres {
         guard let superuserURL else {
             throw TestFailure("EGRESS25_TEST_PG_URL is not set: start a server with scripts/test-postgres.sh start")
         }
+        return try makeDatabase(prefix: prefix, superuserURL: superuserURL)
+    }
+
+    /// As ``makeDatabase(prefix:)``, on the server whose superuser URL is `superuserURL` (e.g. a
+    /// ``TestPostgresCluster`` of the test's own).
+    package static func makeDatabase(prefix: String, superuserURL: String) throws -> TestDatabase {
         guard prefix.count <= 40, prefix.first.map({ $0.isASCII && $0.isLetter && $0.isLowercase }) == true,
             prefix.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
         else {
@@ -70,6 +76,13 @@ package enum TestPostgres {
         try pgCtl(["-l", clusterDirectory + "/server.log", "-w", "-t", "60", "start"])
     }
 
+    /// Whether PostgreSQL server binaries are installed (`/usr/lib/postgresql/*/bin/postgres`), the condition of
+    /// the tests that run a cluster of their own (``TestPostgresCluster``).
+    package static var hasServerBinaries: Bool {
+        guard let directory = try? serverBinaries() else { return false }
+        return FileManager.default.isExecutableFile(atPath: directory + "/postgres")
+    }
+
     /// The newest `/usr/lib/postgresql/VERSION/bin` (Debian keeps the server binaries off `PATH`).
     static func serverBinaries() throws -> String {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
@@ -79,7 +92,7 @@ package enum TestPostgres {
         return "/usr/lib/postgresql/\(newest)/bin"
     }
 
-    static func pgCtl(_ arguments: [String]) throws {
+    static func pgCtl(_ arguments: [String], clusterDirectory: String = clusterDirectory) throws {
         let pgCtl = try serverBinaries() + "/pg_ctl"
         let command = ["runuser", "-u", "postgres", "--", pgCtl, "-D", clusterDirectory + "/data"] + arguments
         let result = try CommandRunner(timeoutSeconds: 90).run(command)
@@ -104,7 +117,7 @@ package enum TestPostgres {
     }
 
     /// 16 random hex digits.
-    static func randomHex() -> String {
+    package static func randomHex() -> String {
         let value = UInt64.random(in: 0...UInt64.max)
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
@@ -220,5 +233,67 @@ package final class TestDatabase: Sendable {
         var sql = "DROP DATABASE IF EXISTS \(TestPostgres.quoteIdentifier(name)) WITH (FORCE);\n"
         for role in roles { sql += "DROP ROLE IF EXISTS \(TestPostgres.quoteIdentifier(role));\n" }
         try TestPostgres.psql(url: server.url(database: "postgres"), sql: sql)
+    }
+}
+
+/// A PostgreSQL cluster of one test's own (`scripts/test-postgres.sh start` with its own directory and port), for a
+/// test that stops and starts the server: the shared cluster of ``TestPostgres`` must not go down under the suites
+/// running in parallel. ``tearDown()`` stops it and removes its directory.
+package final class TestPostgresCluster: Sendable {
+    /// `/tmp/<prefix>-<16 hex digits>`: the unix socket and the data directory (`data`) live here.
+    package let directory: String
+    /// The TCP port (127.0.0.1) and the socket's number.
+    package let port: Int
+    /// The superuser over the unix socket: `postgresql://postgres@/postgres?host=DIR&port=PORT`.
+    package let superuserURL: String
+
+    /// Starts a new cluster (initdb, as user postgres) on a free port between 40000 and 59999 (another one is
+    /// tried, at most 5 times, when the server cannot listen on it).
+    /// - Throws: ``TestFailure`` with the script's message when it fails 5 times.
+    package init(prefix: String = "egress25-fleet-pg") throws {
+        let directory = "/tmp/\(prefix)-\(TestPostgres.randomHex())"
+        let script = packageRoot + "/scripts/test-postgres.sh"
+        var failure = ""
+        for _ in 0..<5 {
+            let port = Int.random(in: 40_000..<60_000)
+            let result = try CommandRunner(timeoutSeconds: 120).run([
+                "env", "EGRESS25_TEST_PG_DIR=\(directory)", "EGRESS25_TEST_PG_PORT=\(port)", "bash", script, "start",
+            ])
+            if result.succeeded {
+                self.directory = directory
+                self.port = port
+                superuserURL = result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+                return
+            }
+            failure = result.standardError
+        }
+        _ = try? CommandRunner(timeoutSeconds: 60).run([
+            "env", "EGRESS25_TEST_PG_DIR=\(directory)", "bash", script, "stop",
+        ])
+        throw TestFailure("scripts/test-postgres.sh start failed 5 times: \(failure)")
+    }
+
+    /// A database of its own on this cluster (``TestPostgres/makeDatabase(prefix:superuserURL:)``).
+    package func makeDatabase(prefix: String = "egress25_t") throws -> TestDatabase {
+        try TestPostgres.makeDatabase(prefix: prefix, superuserURL: superuserURL)
+    }
+
+    /// `pg_ctl stop -m fast`: every connection is closed and new ones are refused until ``startServer()``.
+    package func stopServer() throws {
+        try TestPostgres.pgCtl(["-m", "fast", "-w", "-t", "60", "stop"], clusterDirectory: directory)
+    }
+
+    /// `pg_ctl start` after ``stopServer()``; returns once the server accepts connections (at most 60 s).
+    package func startServer() throws {
+        try TestPostgres.pgCtl(
+            ["-l", directory + "/server.log", "-w", "-t", "60", "start"], clusterDirectory: directory)
+    }
+
+    /// Stops the server (immediate) and removes its directory. Harmless twice.
+    package func tearDown() {
+        _ = try? CommandRunner(timeoutSeconds: 60).run([
+            "env", "EGRESS25_TEST_PG_DIR=\(directory)", "EGRESS25_TEST_PG_PORT=\(port)", "bash",
+            packageRoot + "/scripts/test-postgres.sh", "stop",
+        ])
     }
 }

@@ -59,7 +59,15 @@ final class Topology {
     private(set) var daemon: Process?
     private(set) var daemonLog: String
 
-    init() throws {
+    /// The subscriber side's IPv4 /24 (`100.64.SUBNET.0/24`) and IPv6 /64; the subscriber holds `.10` and `::10`.
+    var subscriberRanges: [String] {
+        ["100.64.\(namespaces.subnet).0/24", "2001:db8:64\(String(format: "%02x", namespaces.subnet))::/64"]
+    }
+    /// The subscriber namespace's address in the IPv4 subscriber range, `100.64.SUBNET.10` (its default source).
+    var subscriberAddress: String { "100.64.\(namespaces.subnet).10" }
+
+    /// - Parameter subnet: 0-255, the subscriber side's 100.64.SUBNET.0/24 (see ``NamespaceTopology/init(subnet:)``).
+    init(subnet: Int = 0) throws {
         temporary = TemporaryDirectory(prefix: "egress25-e2e")
         daemonLog = temporary.path + "/egress25d.log"
         do {
@@ -67,7 +75,7 @@ final class Topology {
                 atPath: temporary.path + "/state", withIntermediateDirectories: true)
             // As readable as a directory made with the default umask (the daemon's state directory lives here).
             chmod(temporary.path, 0o755)
-            namespaces = try NamespaceTopology()
+            namespaces = try NamespaceTopology(subnet: subnet)
         } catch {
             temporary.cleanup()
             throw error
@@ -116,7 +124,7 @@ final class Topology {
             state_directory: \(directory)/state
             queue: { numbers: \(queues), fail_policy: \(failPolicy), max_length: \(maxLength) }
             policy:
-              subscriber_ranges: [100.64.0.0/24, 2001:db8:6400::/64]
+              subscriber_ranges: [\(subscriberRanges.joined(separator: ", "))]
               relay_hosts: \(relays)
               ports: [25]
               block_action: \(blockAction)

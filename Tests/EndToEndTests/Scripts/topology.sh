@@ -9,10 +9,13 @@
 #                     198.51.100.26 (other MX hosts), 2001:db8:25::25 (relay), 2001:db8:99::25
 #
 # Only documentation / shared address space is used, and only inside these namespaces.
-# usage: topology.sh up|down PREFIX      (namespaces PREFIX-sub, PREFIX-rtr, PREFIX-net)
+# SUBNET (0-255, default 0) moves the subscriber side to 100.64.SUBNET.0/24 and 2001:db8:64XX::/64 (XX: SUBNET in
+# two hex digits), so that several routers of one fleet test hold different subscriber ranges.
+# usage: topology.sh up|down PREFIX [SUBNET]      (namespaces PREFIX-sub, PREFIX-rtr, PREFIX-net)
 set -euo pipefail
 action=$1
 p=$2
+n=${3:-0}
 sub=$p-sub rtr=$p-rtr net=$p-net
 
 down() {
@@ -24,7 +27,9 @@ down() {
 }
 
 if [ "$action" = down ]; then down; exit 0; fi
-[ "$action" = up ] || { echo "usage: $0 up|down PREFIX" >&2; exit 2; }
+[ "$action" = up ] || { echo "usage: $0 up|down PREFIX [SUBNET]" >&2; exit 2; }
+[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -le 255 ] || { echo "SUBNET must be 0-255, found $n" >&2; exit 2; }
+v4=100.64.$n v6=2001:db8:64$(printf %02x "$n")
 down
 trap 'down' ERR
 
@@ -36,16 +41,16 @@ done
 ip link add "${p}s0" netns "$sub" type veth peer name "${p}r0" netns "$rtr"
 ip link add "${p}r1" netns "$rtr" type veth peer name "${p}n0" netns "$net"
 
-ip -n "$sub" addr add 100.64.0.10/24 dev "${p}s0"
+ip -n "$sub" addr add $v4.10/24 dev "${p}s0"
 ip -n "$sub" addr add 203.0.113.10/24 dev "${p}s0"
-ip -n "$sub" addr add 2001:db8:6400::10/64 dev "${p}s0" nodad
+ip -n "$sub" addr add $v6::10/64 dev "${p}s0" nodad
 ip -n "$sub" link set "${p}s0" up
-ip -n "$sub" route add default via 100.64.0.1 src 100.64.0.10
-ip -n "$sub" -6 route add default via 2001:db8:6400::1
+ip -n "$sub" route add default via $v4.1 src $v4.10
+ip -n "$sub" -6 route add default via $v6::1
 
-ip -n "$rtr" addr add 100.64.0.1/24 dev "${p}r0"
+ip -n "$rtr" addr add $v4.1/24 dev "${p}r0"
 ip -n "$rtr" addr add 203.0.113.1/24 dev "${p}r0"
-ip -n "$rtr" addr add 2001:db8:6400::1/64 dev "${p}r0" nodad
+ip -n "$rtr" addr add $v6::1/64 dev "${p}r0" nodad
 ip -n "$rtr" addr add 10.255.0.1/30 dev "${p}r1"
 ip -n "$rtr" addr add 2001:db8:ffff::1/64 dev "${p}r1" nodad
 ip -n "$rtr" link set "${p}r0" up
@@ -61,9 +66,9 @@ ip -n "$net" addr add 2001:db8:ffff::2/64 dev "${p}n0" nodad
 ip -n "$net" link set "${p}n0" up
 for a in 192.0.2.25/32 198.51.100.25/32 198.51.100.26/32; do ip -n "$net" addr add "$a" dev lo; done
 for a in 2001:db8:25::25/128 2001:db8:99::25/128; do ip -n "$net" addr add "$a" dev lo; done
-ip -n "$net" route add 100.64.0.0/24 via 10.255.0.1
+ip -n "$net" route add $v4.0/24 via 10.255.0.1
 ip -n "$net" route add 203.0.113.0/24 via 10.255.0.1
-ip -n "$net" -6 route add 2001:db8:6400::/64 via 2001:db8:ffff::1
+ip -n "$net" -6 route add $v6::/64 via 2001:db8:ffff::1
 # Count SYNs that reach the internet side, per destination (the flood test reads these counters).
 ip netns exec "$net" iptables -w -N E25COUNT
 ip netns exec "$net" iptables -w -A INPUT -p tcp --syn -j E25COUNT
@@ -71,6 +76,6 @@ for d in 192.0.2.25 198.51.100.25 198.51.100.26; do
     ip netns exec "$net" iptables -w -A E25COUNT -d "$d" -p tcp --dport 25
 done
 # Resolve IPv6 neighbours once, so the first test connection does not wait for neighbour discovery.
-ip netns exec "$sub" ping -6 -c1 -W2 2001:db8:6400::1 >/dev/null 2>&1 || true
+ip netns exec "$sub" ping -6 -c1 -W2 $v6::1 >/dev/null 2>&1 || true
 ip netns exec "$rtr" ping -6 -c1 -W2 2001:db8:ffff::2 >/dev/null 2>&1 || true
 trap - ERR
