@@ -21,8 +21,8 @@ final class BlockLogShipper: Sendable {
     let finalityMilliseconds: Int64
     let logger: Logger
 
-    /// Rows per COPY transaction.
-    static let batchRows = 10_000
+    /// Rows per COPY transaction (10,000 by default).
+    let batchRows: Int
 
     private struct State {
         var store: ExceptionStore?
@@ -39,9 +39,10 @@ final class BlockLogShipper: Sendable {
     let lagSeconds = ManagedAtomic<Int64>(-1)
 
     init(
-        directory: String, configuration: BlockLogConfiguration, ledger: ShippingLedger,
+        directory: String, configuration: BlockLogConfiguration, ledger: ShippingLedger, batchRows: Int = 10_000,
         openStore: @escaping @Sendable () throws -> ExceptionStore, nodeName: String, logger: Logger
     ) {
+        self.batchRows = batchRows
         self.reader = BlockLogReader(
             directory: directory, aggregationWindowSeconds: configuration.aggregationWindowSeconds)
         self.ledger = ledger
@@ -75,7 +76,7 @@ final class BlockLogShipper: Sendable {
                     let rows: [ShippableRow]
                     do {
                         rows = try reader.shippableRows(
-                            file, after: mark, finalBeforeMilliseconds: finalBefore, limit: Self.batchRows)
+                            file, after: mark, finalBeforeMilliseconds: finalBefore, limit: batchRows)
                     } catch {
                         // Deleted under us by retention (max_bytes), or unreadable: the next pass lists again.
                         logger.warning("block-log shipping: cannot read a segment", metadata: ["error": "\(error)"])
@@ -109,7 +110,7 @@ final class BlockLogShipper: Sendable {
                     shippedRows.wrappingIncrement(by: UInt64(rows.count), ordering: .relaxed)
                     shippedSyns.wrappingIncrement(
                         by: UInt64(clamping: rows.reduce(Int64(0)) { $0 + $1.record.syns }), ordering: .relaxed)
-                    if rows.count < Self.batchRows { continue }  // read again: rows may have become final meanwhile
+                    if rows.count < batchRows { continue }  // read again: rows may have become final meanwhile
                 }
             }
             lagSeconds.store(0, ordering: .relaxed)
