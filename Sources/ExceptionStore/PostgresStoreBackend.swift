@@ -624,16 +624,16 @@ struct PostgresSQL: StoreSQL {
     }
 
     /// `COPY table (columns) FROM STDIN` with `text` in PostgreSQL's text format (tab-separated, `\N` for NULL,
-    /// one line per row), inside the current transaction. postgres-nio's COPY is asynchronous: the calling thread
-    /// (never a Swift concurrency thread: the store is called from the CLI's main thread and the daemon's own
-    /// threads) waits for it.
+    /// one line per row), inside the current transaction. postgres-nio's COPY is asynchronous: it runs as a task on
+    /// ``CopyExecutor``'s own thread while the calling thread waits, so it never waits for (or holds) a thread of
+    /// Swift concurrency's pool, which may be busy or be the caller's.
     /// - Throws: postgres-nio's error (a malformed line, a constraint, a lost connection).
     func copy(table: String, columns: [String], text: String) throws {
         let done = DispatchSemaphore(value: 0)
         let outcome = NIOLockedValueBox<(any Error)?>(nil)
         let connection = self.connection.connection
         let logger = self.logger
-        Task {
+        Task(executorPreference: CopyExecutor.shared) {
             do {
                 try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
                     try await writer.write(ByteBuffer(string: text))
@@ -749,5 +749,39 @@ enum PostgresPlaceholders {
             previous = character
         }
         return output
+    }
+}
+
+/// One thread that runs the store's asynchronous COPY tasks (``PostgresSQL/copy(table:columns:text:)``), so that a
+/// synchronous caller never depends on a free thread of Swift concurrency's pool (two on a two-core router).
+final class CopyExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = CopyExecutor()
+
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    private init() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "store-copy"
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        condition.lock()
+        jobs.append(unowned)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let batch = jobs
+            jobs.removeAll(keepingCapacity: true)
+            condition.unlock()
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
     }
 }
