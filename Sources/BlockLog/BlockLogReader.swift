@@ -152,45 +152,11 @@ public final class BlockLogReader: Sendable {
     ///
     /// - Throws: ``BlockLogError`` `.segment`/`.sqlite` naming the file that could not be read.
     public func sourceSummaries(_ filter: BlockLogFilter) throws -> [BlockLogSourceSummary] {
-        struct DestinationKey: Hashable {
-            var address: IPAddress
-            var port: UInt16
-        }
-        struct Accumulator {
-            var customers = Set<String>()
-            var destinations: [DestinationKey: BlockLogSourceSummary.Destination] = [:]
-        }
-        var sources: [IPAddress: Accumulator] = [:]
-        for file in segments(for: filter) {
-            try scan(file, filter: filter, newestFirst: false, limit: nil) { record in
-                let key = DestinationKey(address: record.destination, port: record.destinationPort)
-                if let customer = record.customer {
-                    sources[record.source, default: Accumulator()].customers.insert(customer)
-                }
-                var destination =
-                    sources[record.source]?.destinations[key]
-                    ?? .init(
-                        address: record.destination, port: record.destinationPort, attempts: 0, syns: 0,
-                        firstSeenMilliseconds: .max, lastSeenMilliseconds: .min)
-                destination.attempts += record.attempts
-                destination.syns += record.syns
-                destination.firstSeenMilliseconds = min(destination.firstSeenMilliseconds, record.firstSeenMilliseconds)
-                destination.lastSeenMilliseconds = max(destination.lastSeenMilliseconds, record.lastSeenMilliseconds)
-                sources[record.source, default: Accumulator()].destinations[key] = destination
+        try BlockLogSourceSummary.summarize { body in
+            for file in segments(for: filter) {
+                try scan(file, filter: filter, newestFirst: false, limit: nil, body)
             }
         }
-        return sources.map { source, value in
-            let destinations = value.destinations.values.sorted {
-                ($0.syns, $1.address, $1.port) > ($1.syns, $0.address, $0.port)
-            }
-            return BlockLogSourceSummary(
-                source: source, customers: value.customers.sorted(),
-                firstSeenMilliseconds: destinations.map(\.firstSeenMilliseconds).min() ?? 0,
-                lastSeenMilliseconds: destinations.map(\.lastSeenMilliseconds).max() ?? 0,
-                attempts: destinations.reduce(0) { $0 + $1.attempts },
-                syns: destinations.reduce(0) { $0 + $1.syns },
-                destinations: destinations)
-        }.sorted { ($0.syns, $1.source) > ($1.syns, $0.source) }
     }
 
     // MARK: - Segment access

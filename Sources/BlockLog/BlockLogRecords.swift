@@ -93,6 +93,20 @@ public struct BlockLogTopEntry: Sendable, Hashable {
     public var firstSeenMilliseconds: Int64
     /// Latest `last_seen` of the matching rows, Unix ms UTC.
     public var lastSeenMilliseconds: Int64
+
+    /// Creates an entry (for other readers of blocked attempts, such as the fleet store).
+    public init(
+        key: String, attempts: Int64, syns: Int64, destinations: Int, sources: Int, firstSeenMilliseconds: Int64,
+        lastSeenMilliseconds: Int64
+    ) {
+        self.key = key
+        self.attempts = attempts
+        self.syns = syns
+        self.destinations = destinations
+        self.sources = sources
+        self.firstSeenMilliseconds = firstSeenMilliseconds
+        self.lastSeenMilliseconds = lastSeenMilliseconds
+    }
 }
 
 /// One bucket of a timeline.
@@ -109,6 +123,19 @@ public struct BlockLogTimelineBucket: Sendable, Hashable {
     public var sources: [IPAddress]
     /// The customers seen, sorted.
     public var customers: [String]
+
+    /// Creates a bucket (for other readers of blocked attempts, such as the fleet store).
+    public init(
+        startMilliseconds: Int64, attempts: Int64, syns: Int64, destinations: Int, sources: [IPAddress],
+        customers: [String]
+    ) {
+        self.startMilliseconds = startMilliseconds
+        self.attempts = attempts
+        self.syns = syns
+        self.destinations = destinations
+        self.sources = sources
+        self.customers = customers
+    }
 }
 
 /// Everything blocked from one source address, per destination: the content of one X-ARF report.
@@ -142,4 +169,51 @@ public struct BlockLogSourceSummary: Sendable, Hashable {
     public var syns: Int64
     /// Ordered by SYNs, most first, then address.
     public var destinations: [Destination]
+}
+
+extension BlockLogSourceSummary {
+    /// Sums the records `forEach` hands out per source address and, within it, per (destination, port): one
+    /// summary per source, most SYNs first (``BlockLogReader/sourceSummaries(_:)``, and the fleet store's export).
+    /// - Throws: What `forEach` throws.
+    public static func summarize(
+        _ forEach: ((BlockedRecord) throws -> Void) throws -> Void
+    ) throws -> [BlockLogSourceSummary] {
+        struct DestinationKey: Hashable {
+            var address: IPAddress
+            var port: UInt16
+        }
+        struct Accumulator {
+            var customers = Set<String>()
+            var destinations: [DestinationKey: Destination] = [:]
+        }
+        var sources: [IPAddress: Accumulator] = [:]
+        try forEach { record in
+            let key = DestinationKey(address: record.destination, port: record.destinationPort)
+            if let customer = record.customer {
+                sources[record.source, default: Accumulator()].customers.insert(customer)
+            }
+            var destination =
+                sources[record.source]?.destinations[key]
+                ?? .init(
+                    address: record.destination, port: record.destinationPort, attempts: 0, syns: 0,
+                    firstSeenMilliseconds: .max, lastSeenMilliseconds: .min)
+            destination.attempts += record.attempts
+            destination.syns += record.syns
+            destination.firstSeenMilliseconds = min(destination.firstSeenMilliseconds, record.firstSeenMilliseconds)
+            destination.lastSeenMilliseconds = max(destination.lastSeenMilliseconds, record.lastSeenMilliseconds)
+            sources[record.source, default: Accumulator()].destinations[key] = destination
+        }
+        return sources.map { source, value in
+            let destinations = value.destinations.values.sorted {
+                ($0.syns, $1.address, $1.port) > ($1.syns, $0.address, $0.port)
+            }
+            return BlockLogSourceSummary(
+                source: source, customers: value.customers.sorted(),
+                firstSeenMilliseconds: destinations.map(\.firstSeenMilliseconds).min() ?? 0,
+                lastSeenMilliseconds: destinations.map(\.lastSeenMilliseconds).max() ?? 0,
+                attempts: destinations.reduce(0) { $0 + $1.attempts },
+                syns: destinations.reduce(0) { $0 + $1.syns },
+                destinations: destinations)
+        }.sorted { ($0.syns, $1.source) > ($1.syns, $0.source) }
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BlockLog
 import Egress25Configuration
 import Egress25Core
+import ExceptionStore
 import Foundation
 
 /// `egress25ctl blocked …`: the abuse desk's read-only view of the blocked-attempt log.
@@ -10,8 +11,9 @@ struct BlockedCommand: ParsableCommand {
         commandName: "blocked",
         abstract: "Abuse desk: query, rank, follow and export blocked SYNs (read-only, safe while egress25d writes).",
         discussion: """
-            Reads the block-log segments under <state_directory>/blocklog (or --directory). Only the segments \
-            overlapping --since/--until are opened. Times accept RFC 3339 (2026-11-29T07:00:00Z) or a \
+            Reads the block-log segments under <state_directory>/blocklog (or --directory); with store.url in the \
+            configuration, the fleet's block log in the fleet store: every router's attempts, each row with its \
+            node (--node narrows to one router). Only the segments (partitions) overlapping --since/--until are read. Times accept RFC 3339 (2026-11-29T07:00:00Z) or a \
             duration ago (90m, 24h, 7d); output times are RFC 3339 UTC. An address filter takes an address \
             or a CIDR prefix.
             """,
@@ -29,8 +31,14 @@ struct BlockLogLocation: ParsableArguments {
     @Option(help: "The block-log directory (default: <state_directory>/blocklog of --config).")
     var directory: String?
 
-    /// The reader and the node name (for X-ARF descriptions, when the configuration is read).
-    func open() throws -> (BlockLogReader, nodeName: String?) {
+    @Option(help: "Only this router's attempts (fleet store: any router's node name; default: all routers).")
+    var node: String?
+
+    /// The fleet's block log when the configuration names the fleet store (and no `--directory` is given), else
+    /// this router's segments.
+    /// - Throws: ``CommandFailure`` for a missing block log or an unusable store; ``UsageError`` for a `--node`
+    ///   that a router's own block log cannot hold.
+    func open() throws -> BlockedAttemptSource {
         let path: String
         let window: Int64
         var nodeName: String?
@@ -38,16 +46,92 @@ struct BlockLogLocation: ParsableArguments {
             path = directory
             window = 3600  // the largest aggregation window the writer accepts
         } else {
-            let configuration = try global.loadConfiguration()
+            let configuration = try global.loadStoreConfiguration()
+            if case .postgresql = configuration.store.location {
+                return .fleet(try StoreCommandSupport.open(global, .read), node: node)
+            }
             path = configuration.state.blockLog
             window = configuration.blockLog.aggregationWindowSeconds
             nodeName = configuration.nodeName
+        }
+        if let node, let nodeName, node != nodeName {
+            throw UsageError(
+                "--node \(node): this router's block log holds only \(nodeName)'s attempts; the fleet's are in the "
+                    + "fleet store (store.url)")
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CommandFailure("no block log at \(path) (is block_log enabled, and has egress25d blocked anything?)")
         }
-        return (BlockLogReader(directory: path, aggregationWindowSeconds: window), nodeName)
+        return .local(BlockLogReader(directory: path, aggregationWindowSeconds: window), nodeName: nodeName, node: node)
+    }
+}
+
+/// One router's block-log segments, or the fleet's block log in the fleet store: the same questions, the same
+/// answers.
+enum BlockedAttemptSource {
+    /// `nodeName`: this router's (for X-ARF descriptions, when the configuration was read); `node`: `--node`.
+    case local(BlockLogReader, nodeName: String?, node: String?)
+    /// `node`: `--node`, `nil` for every router.
+    case fleet(ExceptionStore, node: String?)
+
+    /// The router named in X-ARF descriptions: this router, or `--node`.
+    var nodeName: String? {
+        switch self {
+        case .local(_, let nodeName, _): return nodeName
+        case .fleet(_, let node): return node
+        }
+    }
+
+    func query(_ filter: BlockLogFilter, limit: Int?) throws -> [BlockedRecord] {
+        switch self {
+        case .local(let reader, _, let node):
+            // A --directory of another router's copy: keep only --node's rows.
+            guard let node else { return try reader.query(filter, limit: limit) }
+            return try reader.query(filter, limit: nil).filter { $0.nodeName == node }.prefix(limit ?? .max).map { $0 }
+        case .fleet(let store, let node):
+            return try StoreCommandSupport.perform { try store.blockedAttempts(filter, node: node, limit: limit) }
+        }
+    }
+
+    func forEach(_ filter: BlockLogFilter, _ body: (BlockedRecord) throws -> Void) throws {
+        switch self {
+        case .local(let reader, _, let node):
+            try reader.forEach(filter) { record in if node == nil || record.nodeName == node { try body(record) } }
+        case .fleet(let store, let node):
+            try StoreCommandSupport.perform { try store.forEachBlockedAttempt(filter, node: node, body) }
+        }
+    }
+
+    func top(by grouping: BlockLogGrouping, filter: BlockLogFilter, limit: Int) throws -> [BlockLogTopEntry] {
+        switch self {
+        case .local(let reader, _, _):
+            return try reader.top(by: grouping, filter: filter, limit: limit)
+        case .fleet(let store, let node):
+            return try StoreCommandSupport.perform {
+                try store.topBlocked(by: grouping, filter: filter, node: node, limit: limit)
+            }
+        }
+    }
+
+    func timeline(_ filter: BlockLogFilter, bucketSeconds: Int64) throws -> [BlockLogTimelineBucket] {
+        switch self {
+        case .local(let reader, _, _):
+            return try reader.timeline(filter, bucketSeconds: bucketSeconds)
+        case .fleet(let store, let node):
+            return try StoreCommandSupport.perform {
+                try store.blockedTimeline(filter, node: node, bucketSeconds: bucketSeconds)
+            }
+        }
+    }
+
+    func sourceSummaries(_ filter: BlockLogFilter) throws -> [BlockLogSourceSummary] {
+        switch self {
+        case .local(let reader, _, nil):
+            return try reader.sourceSummaries(filter)
+        default:
+            return try BlockLogSourceSummary.summarize { body in try forEach(filter, body) }
+        }
     }
 }
 
@@ -141,7 +225,7 @@ struct BlockedQueryCommand: ParsableCommand {
     func run() throws {
         guard limit >= 0 else { throw UsageError("--limit must be 0 or more, got \(limit)") }
         let filter = try filters.filter(now: UTCTime.now())
-        let (reader, _) = try location.open()
+        let reader = try location.open()
         let records: [BlockedRecord]
         do {
             records = try reader.query(filter, limit: limit == 0 ? nil : limit)
@@ -203,7 +287,7 @@ struct BlockedTopCommand: ParsableCommand {
     func run() throws {
         guard limit >= 0 else { throw UsageError("--limit must be 0 or more, got \(limit)") }
         let filter = try BlockedFilterOptions.filter(since: since, until: until, now: UTCTime.now())
-        let (reader, _) = try location.open()
+        let reader = try location.open()
         let entries: [BlockLogTopEntry]
         do {
             entries = try reader.top(by: by, filter: filter, limit: limit == 0 ? .max : limit)
@@ -291,7 +375,7 @@ struct BlockedTimelineCommand: ParsableCommand {
         guard bucketSeconds >= 1 else { throw UsageError("--bucket must be at least 1s") }
         let filter = try BlockedFilterOptions.filter(
             source: source, customer: customer, since: since, until: until, now: UTCTime.now())
-        let (reader, _) = try location.open()
+        let reader = try location.open()
         let buckets: [BlockLogTimelineBucket]
         do {
             buckets = try reader.timeline(filter, bucketSeconds: bucketSeconds)
@@ -378,7 +462,8 @@ struct BlockedExportCommand: ParsableCommand {
             let domain = reporterDomain ?? String(contact[contact.index(after: at)...])
             reporter = BlockLogExport.Reporter(organization: reporterOrg ?? domain, contact: contact, domain: domain)
         }
-        let (reader, nodeName) = try location.open()
+        let reader = try location.open()
+        let nodeName = reader.nodeName
         do {
             switch format {
             case .csv:

@@ -140,6 +140,53 @@ struct FleetShippingTests {
             "one daily partition")
     }
 
+    /// The fleet's block log answers the abuse desk's questions exactly as the router's own segments do.
+    @Test func fleetQueriesAnswerAsTheSegmentsDo() async throws {
+        let directory = TemporaryDirectory(prefix: "egress25-shipping")
+        defer { directory.cleanup() }
+        let database = try TestPostgres.makeDatabase(prefix: "ship")
+        defer { try? database.drop() }
+        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
+        _ = try ExceptionStore.migrateSchema(at: location)
+        let blockLog = try Self.writeSegments(in: directory, count: 1_500)
+        let shipper = Self.shipper(blockLog, location)
+        #expect(try await Self.onThread { Self.drain(shipper, now: Self.t0 + 4 * 3_600_000) } == .caughtUp)
+        let reader = BlockLogReader(directory: blockLog)
+        let store = try ExceptionStore(location: location, mode: .readOnly)
+        let filters = [
+            BlockLogFilter(),
+            BlockLogFilter(source: try IPPrefix(parsing: "100.64.0.0/29")),
+            BlockLogFilter(customer: "customer-3"),
+            BlockLogFilter(destination: try IPPrefix(parsing: "192.0.2.11")),
+            BlockLogFilter(sinceMilliseconds: Self.t0 + 1_800_000, untilMilliseconds: Self.t0 + 5_400_000),
+        ]
+        @Sendable func key(_ record: BlockedRecord) -> String {
+            "\(record.firstSeenMilliseconds) \(record.source) \(record.destination) \(record.syns)"
+        }
+        for filter in filters {
+            try await Self.onThread {
+                let local = try reader.query(filter)
+                let fleet = try store.blockedAttempts(filter)
+                #expect(Set(local.map(key)) == Set(fleet.map(key)), "\(filter)")
+                #expect(fleet.count == local.count && fleet.allSatisfy { $0.nodeName == "edge-1" })
+                #expect(try store.blockedAttempts(filter, node: "edge-2").isEmpty)
+                #expect(try store.blockedAttempts(filter, limit: 3).count == min(3, local.count))
+                for grouping in BlockLogGrouping.allCases {
+                    let localTop = try reader.top(by: grouping, filter: filter, limit: 5)
+                    let fleetTop = try store.topBlocked(by: grouping, filter: filter, limit: 5)
+                    #expect(localTop == fleetTop, "top by \(grouping), \(filter)")
+                }
+                #expect(
+                    try reader.timeline(filter, bucketSeconds: 600) == store.blockedTimeline(filter, bucketSeconds: 600)
+                )
+                let summaries = try BlockLogSourceSummary.summarize { body in
+                    try store.forEachBlockedAttempt(filter, body)
+                }
+                #expect(try reader.sourceSummaries(filter) == summaries)
+            }
+        }
+    }
+
     @Test func aLostConnectionBetweenBatchesLosesAndDuplicatesNothing() async throws {
         let directory = TemporaryDirectory(prefix: "egress25-shipping")
         defer { directory.cleanup() }

@@ -1,0 +1,162 @@
+import BlockLog
+import Egress25Core
+
+// The abuse desk's queries over the fleet's block log (`blocked_attempts`): the same answers `BlockLogReader` gives
+// for one router's segments, for every router at once, and narrowed to one router with `node`.
+
+extension ExceptionStore {
+    /// The largest aggregation window a router may use, ms: a row's `last_seen` lies at most this far after its
+    /// `first_seen`, so a `since` bound reads partitions from `since` minus this.
+    static let maximumAggregationWindowMilliseconds: Int64 = 3_600_000
+
+    /// ` WHERE ...` and its arguments for `filter` and `node`.
+    private func blockedConditions(
+        _ filter: BlockLogFilter, node: String?, requireCustomer: Bool = false
+    ) -> (String, [SQLValue]) {
+        var conditions: [String] = []
+        var arguments: [SQLValue] = []
+        if let node {
+            conditions.append("node = ?")
+            arguments.append(.text(node))
+        }
+        if let source = filter.source {
+            conditions.append("source <<= CAST(? AS inet)")
+            arguments.append(.text(source.description))
+        }
+        if let destination = filter.destination {
+            conditions.append("destination <<= CAST(? AS inet)")
+            arguments.append(.text(destination.description))
+        }
+        if let customer = filter.customer {
+            conditions.append("customer = ?")
+            arguments.append(.text(customer))
+        } else if requireCustomer {
+            conditions.append("customer IS NOT NULL")
+        }
+        if let since = filter.sinceMilliseconds {
+            // first_seen bounds the partitions read; last_seen decides.
+            conditions.append("first_seen >= ? AND last_seen >= ?")
+            arguments += [.integer(since - Self.maximumAggregationWindowMilliseconds), .integer(since)]
+        }
+        if let until = filter.untilMilliseconds {
+            conditions.append("first_seen < ?")
+            arguments.append(.integer(until))
+        }
+        return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), arguments)
+    }
+
+    private static let recordColumns = """
+        node, first_seen, last_seen, host(source), host(destination), CAST(destination_port AS bigint), attempts, syns,
+        customer, CAST(reason AS bigint), exception_id
+        """
+
+    private static func record(_ row: SQLRow) throws -> BlockedRecord {
+        let sourceText = try row.text(3)
+        let destinationText = try row.text(4)
+        guard let source = try? IPAddress(parsing: sourceText),
+            let destination = try? IPAddress(parsing: destinationText)
+        else { throw ExceptionStoreError(.io, "blocked_attempts holds an address that is not one: \(sourceText)") }
+        return BlockedRecord(
+            firstSeenMilliseconds: try row.int64(1), lastSeenMilliseconds: try row.int64(2), source: source,
+            destination: destination, destinationPort: UInt16(truncatingIfNeeded: try row.int64(5)),
+            attempts: try row.int64(6), syns: try row.int64(7), customer: try row.optionalText(8),
+            reason: BlockReason(rawValue: UInt8(truncatingIfNeeded: try row.int64(9))) ?? .noException,
+            exceptionID: try row.optionalText(10), nodeName: try row.text(0))
+    }
+
+    /// Rows of the fleet's block log matching `filter` (and `node`, when given), newest `first_seen` first, at most
+    /// `limit`. Each row carries the router that blocked it (``BlockedRecord/nodeName``).
+    /// - Throws: ``ExceptionStoreError``; on the embedded SQLite store `invalidArgument`.
+    public func blockedAttempts(
+        _ filter: BlockLogFilter, node: String? = nil, limit: Int? = nil
+    ) throws(ExceptionStoreError) -> [BlockedRecord] {
+        try requireFleet("the fleet's block log")
+        let (conditions, arguments) = blockedConditions(filter, node: node)
+        var sql =
+            "SELECT \(Self.recordColumns) FROM blocked_attempts\(conditions) ORDER BY first_seen DESC, node, id DESC"
+        var all = arguments
+        if let limit {
+            sql += " LIMIT ?"
+            all.append(.integer(Int64(max(limit, 0))))
+        }
+        return try read("read the block log of") { db in try db.rows(sql, all).map(Self.record) }
+    }
+
+    /// Every row matching `filter` (and `node`), oldest `first_seen` first, handed to `body` (for exports).
+    /// - Throws: ``ExceptionStoreError``, or what `body` throws (wrapped as `io`).
+    public func forEachBlockedAttempt(
+        _ filter: BlockLogFilter, node: String? = nil, _ body: (BlockedRecord) throws -> Void
+    ) throws(ExceptionStoreError) {
+        try requireFleet("the fleet's block log")
+        let (conditions, arguments) = blockedConditions(filter, node: node)
+        try read("read the block log of") { db in
+            try db.forEachRow(
+                "SELECT \(Self.recordColumns) FROM blocked_attempts\(conditions) ORDER BY first_seen, node, id",
+                arguments
+            ) { row in try body(try Self.record(row)) }
+        }
+    }
+
+    /// The `limit` sources, customers or destinations with the most SYNs across the fleet (or on `node`), as
+    /// `BlockLogReader.top` ranks them on one router: by SYNs, then attempts, then key.
+    /// - Throws: ``ExceptionStoreError``; on the embedded SQLite store `invalidArgument`.
+    public func topBlocked(
+        by grouping: BlockLogGrouping, filter: BlockLogFilter, node: String? = nil, limit: Int = 20
+    ) throws(ExceptionStoreError) -> [BlockLogTopEntry] {
+        try requireFleet("the fleet's block log")
+        let (conditions, arguments) = blockedConditions(filter, node: node, requireCustomer: grouping == .customer)
+        let key: String
+        let destinations: String
+        let sources: String
+        switch grouping {
+        case .source: (key, destinations, sources) = ("host(source)", "count(DISTINCT destination)", "1")
+        case .destination: (key, destinations, sources) = ("host(destination)", "1", "count(DISTINCT source)")
+        case .customer:
+            (key, destinations, sources) = ("customer", "count(DISTINCT destination)", "count(DISTINCT source)")
+        }
+        let sql = """
+            SELECT \(key) AS key, CAST(sum(attempts) AS bigint) AS attempts, CAST(sum(syns) AS bigint) AS syns,
+                CAST(\(destinations) AS bigint), CAST(\(sources) AS bigint), min(first_seen), max(last_seen)
+            FROM blocked_attempts\(conditions)
+            GROUP BY 1 ORDER BY syns DESC, attempts DESC, key LIMIT ?
+            """
+        return try read("rank the block log of") { db in
+            try db.rows(sql, arguments + [.integer(Int64(max(limit, 0)))]).map { row in
+                BlockLogTopEntry(
+                    key: try row.text(0), attempts: try row.int64(1), syns: try row.int64(2),
+                    destinations: Int(try row.int64(3)), sources: Int(try row.int64(4)),
+                    firstSeenMilliseconds: try row.int64(5), lastSeenMilliseconds: try row.int64(6))
+            }
+        }
+    }
+
+    /// Rows matching `filter` (and `node`) summed per bucket of `bucketSeconds` by `first_seen`, oldest first;
+    /// empty buckets left out, as `BlockLogReader.timeline`.
+    /// - Throws: ``ExceptionStoreError``: `invalidArgument` when `bucketSeconds` < 1 or on the SQLite store.
+    public func blockedTimeline(
+        _ filter: BlockLogFilter, node: String? = nil, bucketSeconds: Int64
+    ) throws(ExceptionStoreError) -> [BlockLogTimelineBucket] {
+        try requireFleet("the fleet's block log")
+        guard bucketSeconds >= 1 else { throw ExceptionStoreError(.invalidArgument, "bucket must be at least 1 s") }
+        let bucket = bucketSeconds * 1000
+        let (conditions, arguments) = blockedConditions(filter, node: node)
+        let sql = """
+            SELECT CAST(floor(first_seen / CAST(? AS double precision)) AS bigint) * ? AS start,
+                CAST(sum(attempts) AS bigint), CAST(sum(syns) AS bigint), count(DISTINCT destination),
+                string_agg(DISTINCT host(source), ','), string_agg(DISTINCT customer, ',')
+            FROM blocked_attempts\(conditions)
+            GROUP BY 1 ORDER BY 1
+            """
+        return try read("read the block log of") { db in
+            try db.rows(sql, [.integer(bucket), .integer(bucket)] + arguments).map { row in
+                let sources = (try row.optionalText(4) ?? "").split(separator: ",").compactMap {
+                    try? IPAddress(parsing: String($0))
+                }
+                return BlockLogTimelineBucket(
+                    startMilliseconds: try row.int64(0), attempts: try row.int64(1), syns: try row.int64(2),
+                    destinations: Int(try row.int64(3)), sources: sources.sorted(),
+                    customers: (try row.optionalText(5) ?? "").split(separator: ",").map(String.init).sorted())
+            }
+        }
+    }
+}
