@@ -44,6 +44,31 @@ final class FleetPolicy: Sendable {
     /// Sync attempts that failed (`egress25_store_errors_total`).
     let errors = ManagedAtomic<UInt64>(0)
 
+    /// Rung by the fleet store's `NOTIFY egress25_policy` and by shutdown: wakes the sync thread before its next
+    /// poll.
+    let wake = DispatchSemaphore(value: 0)
+    private let doorbell = Mutex<StoreDoorbell?>(nil)
+
+    /// Keeps a `LISTEN` open while the store answers (reopened after it was lost); a failure is not an error: the
+    /// 250 ms poll still finds every change.
+    func keepDoorbell() {
+        if doorbell.withLock({ $0?.isOpen }) == true { return }
+        guard let store = state.withLock({ $0.store }) else { return }
+        do {
+            let bell = try store.policyDoorbell { [wake] in wake.signal() }
+            doorbell.withLock { $0 = bell }
+        } catch {
+            logger.debug("no doorbell on the fleet store; polling only", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func closeDoorbell() {
+        doorbell.withLock {
+            $0?.close()
+            $0 = nil
+        }
+    }
+
     /// Fewer cache writes than changes: at most one per this many ms (a 1,000 changes/s feed must not rewrite
     /// a 100,000-binding file each time); the last change is always written within this interval.
     static let cacheSaveIntervalMilliseconds: Int64 = 2_000
@@ -225,9 +250,9 @@ final class FleetPolicy: Sendable {
 }
 
 /// Keeps the fleet router's policy data current: one thread (the store calls block on network round trips and
-/// must not hold Swift concurrency's few threads) that every 250 ms asks the store what changed, republishes the
-/// snapshot when something did, writes the cache and the node's heartbeat; after a failure it waits 0.25 s,
-/// 0.5 s, ... up to 5 s between attempts.
+/// must not hold Swift concurrency's few threads) that asks the store what changed when its doorbell rings
+/// (`LISTEN egress25_policy`) and at least every 250 ms, republishes the snapshot when something did, writes the
+/// cache and the node's heartbeat; after a failure it tries again every 0.5 s.
 struct FleetSyncService: Service {
     let fleet: FleetPolicy
     /// Its lag goes into the heartbeat.
@@ -249,19 +274,17 @@ struct FleetSyncService: Service {
             var wait = Self.pollMilliseconds
             var lastHeartbeat: Int64 = 0
             while !stop.load(ordering: .relaxed) {
-                // Sleep in short steps so a shutdown is not held up by a long backoff.
-                var slept: Int64 = 0
-                while slept < wait && !stop.load(ordering: .relaxed) {
-                    usleep(50_000)
-                    slept += 50
-                }
+                // The doorbell, a shutdown or the poll interval, whichever comes first.
+                _ = fleet.wake.wait(timeout: .now() + .milliseconds(Int(wait)))
                 if stop.load(ordering: .relaxed) { break }
                 switch fleet.sync() {
                 case .changed:
                     _ = reload(.exceptionStore, "fleet store changed")
                     wait = Self.pollMilliseconds
+                    fleet.keepDoorbell()
                 case .unchanged:
                     wait = Self.pollMilliseconds
+                    fleet.keepDoorbell()
                 case .failed:
                     wait = min(wait * 2, Self.maxBackoffMilliseconds)
                 }
@@ -273,12 +296,14 @@ struct FleetSyncService: Service {
                     fleet.heartbeat(shippingLagSeconds: lag.flatMap { $0 < 0 ? nil : $0 })
                 }
             }
+            fleet.closeDoorbell()
             fleet.saveCacheIfDue(nowMilliseconds: .max / 2)
             finished.signal()
         }
         thread.start()
         try? await gracefulShutdown()
         stop.store(true, ordering: .relaxed)
+        fleet.wake.signal()
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 finished.wait()

@@ -123,7 +123,8 @@ extension ExceptionStore {
             let count = try backlog?.int64(0) ?? 0
             let last = try backlog?.int64(1) ?? 0
             var next = current
-            if current.changeSequence == 0 || current.changeSequence < prunedThrough || count > maxChanges {
+            // Never read (no fetch time yet), behind the pruned part of the log, or too far behind: read it whole.
+            if current.fetchedAt == 0 || current.changeSequence < prunedThrough || count > maxChanges {
                 next = try Self.readPolicyReplica(db, now: now)
                 next.generation = generation
                 return (.reloaded, next)
@@ -238,6 +239,17 @@ public struct NodeHeartbeat: Hashable, Sendable {
 }
 
 extension ExceptionStore {
+    /// The fleet store's doorbell: `LISTEN egress25_policy` on a connection of its own; `ring` is called (on an
+    /// event-loop thread) after every commit that grew the change log. A poll stays the fallback: a notification
+    /// is lost while the connection is down.
+    /// - Throws: ``ExceptionStoreError``; on the embedded SQLite store `invalidArgument`.
+    public func policyDoorbell(_ ring: @escaping @Sendable () -> Void) throws(ExceptionStoreError) -> StoreDoorbell {
+        guard let postgres = backend as? PostgresStoreBackend else {
+            throw ExceptionStoreError(.invalidArgument, "the doorbell needs the fleet store (store.url)")
+        }
+        return try postgres.listen(channel: "egress25_policy", ring)
+    }
+
     /// Writes the router's own `node` row (inserted on its first heartbeat, with `started_at`). The row belongs to
     /// the database role that first wrote it: the router role may write only rows of its own role (row-level
     /// security), so one router cannot pose as another. Takes no policy lock: heartbeats never wait for, nor

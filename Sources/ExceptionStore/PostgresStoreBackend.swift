@@ -239,6 +239,22 @@ public final class PostgresStoreBackend: Sendable, CustomStringConvertible {
         try? open?.connection.close().wait()
     }
 
+    // MARK: - Notifications
+
+    /// Opens a connection of its own that `LISTEN`s on `channel` and calls `ring` for each notification (on an
+    /// event-loop thread: keep it short). The connection stays open until ``StoreDoorbell/close()`` or until it is
+    /// lost (``StoreDoorbell/isOpen`` turns false; open a new one).
+    /// - Throws: ``ExceptionStoreError`` as a connect does (`unreachable`, `authentication`, `tls`, ...).
+    func listen(channel: String, _ ring: @escaping @Sendable () -> Void) throws(ExceptionStoreError) -> StoreDoorbell {
+        do {
+            let session = try connect()
+            session.connection.addListener(channel: channel) { _, _ in ring() }
+            return StoreDoorbell(session: session)
+        } catch {
+            throw storeError(error, operation: "listen on", function: #function)
+        }
+    }
+
     // MARK: - Connecting
 
     private static let connectionIDs = NIOLockedValueBox(0)
@@ -784,4 +800,20 @@ final class CopyExecutor: TaskExecutor, @unchecked Sendable {
             for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
         }
     }
+}
+
+/// A `LISTEN` on a connection of its own (``ExceptionStore/policyDoorbell(_:)``): rings when the fleet store's
+/// change log grows, so routers apply a change at once instead of at their next poll.
+public final class StoreDoorbell: Sendable {
+    private let session: PostgresSession
+
+    init(session: PostgresSession) { self.session = session }
+
+    /// False once the connection was lost: open a new doorbell.
+    public var isOpen: Bool { !session.isClosed }
+
+    /// Closes the connection (without waiting for the server).
+    public func close() { session.closeWithoutWaiting() }
+
+    deinit { session.closeWithoutWaiting() }
 }
