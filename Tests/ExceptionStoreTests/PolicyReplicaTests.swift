@@ -84,7 +84,9 @@ struct PolicyReplicaTests {
         let now = t0 + 100 * 86_400
         _ = try fixture.database!.psql("UPDATE change_log SET at = \(t0)")
         try store.pruneSessionHistory(endedBefore: now - 90 * 86_400, actor: "t", now: now)
-        #expect(try fixture.database!.psql("SELECT count(*) FROM change_log").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(
+            try fixture.database!.psql("SELECT count(*) FROM change_log").trimmingCharacters(
+                in: .whitespacesAndNewlines) == "0")
         #expect(try store.syncPolicyReplica(&replica, now: now) == .reloaded)
         try Self.expectSame(replica, store, now: now)
     }
@@ -146,7 +148,8 @@ struct PolicyReplicaTests {
         let directory = TemporaryDirectory(prefix: "egress25-role")
         defer { directory.cleanup() }
         let passwordFile = directory.path + "/password"
-        FileManager.default.createFile(atPath: passwordFile, contents: Data("secret-1\n".utf8), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: passwordFile, contents: Data("secret-1\n".utf8), attributes: [.posixPermissions: 0o600])
         var location = try PostgresLocation.parse(url: database.tcpURL(user: role))
         location.passwordFile = passwordFile
         let router = try ExceptionStore(location: .postgresql(location), mode: .readWrite)
