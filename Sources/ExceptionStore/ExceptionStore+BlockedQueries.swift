@@ -45,6 +45,33 @@ extension ExceptionStore {
         return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), arguments)
     }
 
+    /// Fleet retention: drops the daily partitions of `blocked_attempts` whose day ended before `cutoff` (UTC
+    /// seconds; a partition holds the rows whose first SYN fell on that day), whole. Audited (`blocked.prune`).
+    /// - Returns: The partitions dropped, oldest first.
+    /// - Throws: ``ExceptionStoreError``: `invalidArgument` (a cutoff in the future, the SQLite store),
+    ///   `permissionDenied` (a router role), `unreachable`, `io`.
+    @discardableResult
+    public func dropBlockedPartitions(
+        before cutoff: Int64, actor: String, now: Int64 = UTCTime.now()
+    ) throws(ExceptionStoreError) -> [String] {
+        try requireFleet("the fleet's block log")
+        let actor = try Self.validateActor(actor)
+        guard cutoff <= now else {
+            throw ExceptionStoreError(.invalidArgument, "the cutoff \(UTCTime.format(cutoff)) is in the future")
+        }
+        let day = Self.floorDivide(cutoff, 86_400)
+        return try write("drop block-log partitions of") { db in
+            let dropped = try db.rows("SELECT blocked_attempts_drop_before(?)", [.integer(day)]).map { try $0.text(0) }
+            if !dropped.isEmpty {
+                try appendAudit(
+                    db, at: now, actor: actor, action: "blocked.prune", customer: nil, objectID: nil,
+                    before: String?.none,
+                    after: ["cutoff": UTCTime.format(day * 86_400), "dropped": dropped.joined(separator: ",")])
+            }
+            return dropped
+        }
+    }
+
     private static let recordColumns = """
         node, first_seen, last_seen, host(source), host(destination), CAST(destination_port AS bigint), attempts, syns,
         customer, CAST(reason AS bigint), exception_id

@@ -395,6 +395,31 @@ public enum PostgresSchema {
                 END
                 $$
                 """,
+                // Fleet retention: drops the daily partitions that end at or before `day` (days since 1970-01-01
+                // UTC), whole; returns their names. SECURITY DEFINER: the admin role may drop partitions, nothing else.
+                """
+                CREATE FUNCTION blocked_attempts_drop_before(day bigint) RETURNS SETOF text
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+                DECLARE
+                    part record;
+                BEGIN
+                    FOR part IN
+                        SELECT n.nspname AS schema_name, c.relname AS name
+                        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                            JOIN pg_namespace n ON n.oid = c.relnamespace
+                            JOIN pg_class p ON p.oid = i.inhparent
+                        WHERE p.relname = 'blocked_attempts' AND c.relname ~ '^blocked_attempts_[0-9]{8}$'
+                            AND to_date(substr(c.relname, 18), 'YYYYMMDD') < to_date('1970-01-01', 'YYYY-MM-DD') + day::integer
+                        ORDER BY c.relname
+                    LOOP
+                        EXECUTE format('DROP TABLE %I.%I', part.schema_name, part.name);
+                        RETURN NEXT part.name;
+                    END LOOP;
+                END
+                $$
+                """,
+                "REVOKE ALL ON FUNCTION blocked_attempts_drop_before(bigint) FROM PUBLIC",
+                "GRANT EXECUTE ON FUNCTION blocked_attempts_drop_before(bigint) TO egress25_admin",
                 "REVOKE ALL ON FUNCTION blocked_attempts_partition(bigint) FROM PUBLIC",
                 "GRANT EXECUTE ON FUNCTION blocked_attempts_partition(bigint) TO egress25_router, egress25_admin",
                 // The high-water mark of each router's segments: every row with (first_seen, id) at or before

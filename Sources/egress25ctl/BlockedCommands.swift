@@ -19,7 +19,7 @@ struct BlockedCommand: ParsableCommand {
             """,
         subcommands: [
             BlockedQueryCommand.self, BlockedTopCommand.self, BlockedTimelineCommand.self,
-            BlockedExportCommand.self,
+            BlockedExportCommand.self, BlockedPruneCommand.self,
         ]
     )
 }
@@ -528,4 +528,44 @@ private func printTable(header: [String], rows: [[String]], rightAligned: Set<In
     print(line(header))
     for row in rows { print(line(row)) }
     if rows.isEmpty { print("(no blocked attempts match)") }
+}
+
+// MARK: - prune
+
+/// `blocked prune --older-than DURATION`: fleet retention, whole daily partitions.
+struct BlockedPruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Fleet store: drop the block log's daily partitions older than --older-than (whole days).",
+        discussion: """
+            Needs store.url and an admin role. A router's own segments follow block_log.retention instead. \
+            Audited as blocked.prune. Run it daily, e.g. --older-than 90d.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Drop the days that ended more than this long ago (e.g. 90d; at least 1d).")
+    var olderThan: String
+
+    @OptionGroup var changedBy: ActorOptions
+
+    func run() throws {
+        let seconds: Int64
+        do {
+            seconds = try UTCTime.parseDuration(olderThan)
+        } catch {
+            throw UsageError("--older-than: \(error)")
+        }
+        guard seconds >= 86_400 else { throw UsageError("--older-than must be at least 1d") }
+        let store = try StoreCommandSupport.open(global, .write)
+        guard store.dialect == .postgresql else {
+            throw UsageError(
+                "blocked prune is for the fleet store (store.url); a router's segments follow block_log.retention")
+        }
+        let now = UTCTime.now()
+        let dropped = try StoreCommandSupport.perform {
+            try store.dropBlockedPartitions(before: now - seconds, actor: changedBy.actor, now: now)
+        }
+        print(dropped.isEmpty ? "no partition to drop" : "dropped \(dropped.count): \(dropped.joined(separator: ", "))")
+    }
 }

@@ -138,6 +138,17 @@ struct FleetShippingTests {
             try database.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'blocked_attempts'::regclass")
                 .trimmingCharacters(in: .whitespacesAndNewlines) == "1",
             "one daily partition")
+        // Fleet retention drops the day whole, and only once it is past the cutoff.
+        let admin = try ExceptionStore(location: location, mode: .readWrite)
+        let day = Self.t0 / 1000 / 86_400 * 86_400
+        #expect(try await Self.onThread { try admin.dropBlockedPartitions(before: day, actor: "t", now: day) } == [])
+        #expect(
+            try await Self.onThread {
+                try admin.dropBlockedPartitions(before: day + 86_400, actor: "t", now: day + 86_400)
+            }
+                == ["blocked_attempts_20261129"])
+        #expect(try Self.fleetTotals(database) == (0, 0))
+        #expect(try admin.auditEntries().last?.action == "blocked.prune")
     }
 
     /// The fleet's block log answers the abuse desk's questions exactly as the router's own segments do.
