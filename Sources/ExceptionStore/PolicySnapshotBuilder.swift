@@ -33,6 +33,29 @@ public struct PolicySnapshotBuilder: Sendable {
         }
     }
 
+    /// The store `location` names: ``init(path:mode:)`` for the SQLite file; the fleet's PostgreSQL store is read
+    /// directly (`check` on a fleet: the routers' replicas hold the same data).
+    /// - Throws: ``Failure`` naming the store when it cannot be opened.
+    public init(location: StoreLocation, mode: ExceptionStore.OpenMode) throws(Failure) {
+        switch location {
+        case .sqlite(let path):
+            try self.init(path: path, mode: mode)
+        case .postgresql(let postgres):
+            let store: ExceptionStore
+            do {
+                store = try ExceptionStore(location: location, mode: mode)
+            } catch {
+                throw Failure(description: "exception store \(postgres): \(error)")
+            }
+            self.init(store: store, path: postgres.description)
+        }
+    }
+
+    private init(store: ExceptionStore, path: String) {
+        self.store = store
+        self.path = path
+    }
+
     /// The snapshot for `policy` at `now`, and the store's change token it was read at (`nil` without a store).
     /// The store's exceptions and bindings are read in one transaction, so a change half-applied by
     /// `egress25ctl` is never seen.

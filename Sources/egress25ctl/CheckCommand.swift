@@ -58,7 +58,12 @@ struct CheckCommand: ParsableCommand {
             }
         }
 
-        let configuration = try global.loadConfiguration()
+        let configuration = try global.loadStoreConfiguration()
+        if configuration.policy.policy.subscriberRanges.isEmpty {
+            throw CommandFailure(
+                "\(global.config) has no policy: section; check explains the routers' decision, so it needs their "
+                    + "policy (subscriber ranges, relays, ports): copy it into this configuration")
+        }
         let snapshot = try Self.snapshot(configuration: configuration, now: time)
         let flow = Flow(
             source: sourceAddress, destination: destinationAddress, sourcePort: 49152, destinationPort: UInt16(port),
@@ -76,7 +81,7 @@ struct CheckCommand: ParsableCommand {
     /// resolved to the customers' bindings in force at `now`.
     static func snapshot(configuration: Egress25Configuration, now: Int64) throws -> PolicySnapshot {
         do {
-            let builder = try PolicySnapshotBuilder(path: configuration.state.exceptionStore, mode: .readOnly)
+            let builder = try PolicySnapshotBuilder(location: configuration.store.location, mode: .readOnly)
             return try builder.build(policy: configuration.policy.policy, generation: 0, now: now).snapshot
         } catch {
             throw CommandFailure(error.description)
