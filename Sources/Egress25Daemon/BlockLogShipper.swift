@@ -28,6 +28,9 @@ final class BlockLogShipper: Sendable {
         var store: ExceptionStore?
         /// The fleet store's marks of this node, by slice start; `nil`: read them again first.
         var marks: [Int64: ShippingMark]?
+        /// The marks last read from or written to the fleet store, kept when it fails (`nil` before the first read):
+        /// what the lag is measured against while the store does not answer.
+        var lastKnownMarks: [Int64: ShippingMark]?
         var connected = false
     }
 
@@ -105,7 +108,10 @@ final class BlockLogShipper: Sendable {
                         state.withLock { $0.marks = nil }
                         throw error
                     }
-                    state.withLock { $0.marks = marks }
+                    state.withLock {
+                        $0.marks = marks
+                        $0.lastKnownMarks = marks
+                    }
                     batches += 1
                     shippedRows.wrappingIncrement(by: UInt64(rows.count), ordering: .relaxed)
                     shippedSyns.wrappingIncrement(
@@ -128,8 +134,29 @@ final class BlockLogShipper: Sendable {
                     metadata: ["error": "\(error)"])
             }
             state.withLock { $0.marks = nil }
+            // Rows keep becoming final while nothing ships: the lag grows from the last marks known, not frozen
+            // at its value before the failure (0 when the store went away while caught up).
+            if let lag = lagSinceLastKnownMarks(nowMilliseconds: nowMilliseconds, finalBefore: finalBefore) {
+                lagSeconds.store(lag, ordering: .relaxed)
+            }
             return .failed
         }
+    }
+
+    /// The age of the oldest final row after the last marks known from the fleet store, s (0: none), read from the
+    /// segments; `nil` when no mark was ever read.
+    private func lagSinceLastKnownMarks(nowMilliseconds: Int64, finalBefore: Int64) -> Int64? {
+        guard let marks = state.withLock({ $0.lastKnownMarks }) else { return nil }
+        for file in SegmentDirectory.list(reader.directory) {
+            let mark = marks[file.slice.startSeconds] ?? .start
+            guard
+                let oldest = try? reader.shippableRows(
+                    file, after: mark, finalBeforeMilliseconds: finalBefore, limit: 1
+                ).first
+            else { continue }
+            return max(0, (nowMilliseconds - oldest.record.firstSeenMilliseconds) / 1000)
+        }
+        return 0
     }
 
     /// - Returns: Whether the state changed.
@@ -151,7 +178,10 @@ final class BlockLogShipper: Sendable {
     private func currentMarks(_ store: ExceptionStore) throws -> [Int64: ShippingMark] {
         if let marks = state.withLock({ $0.marks }) { return marks }
         let marks = try store.shippingMarks(node: nodeName)
-        state.withLock { $0.marks = marks }
+        state.withLock {
+            $0.marks = marks
+            $0.lastKnownMarks = marks
+        }
         return marks
     }
 }

@@ -225,6 +225,48 @@ struct FleetShippingTests {
         #expect(try Self.fleetTotals(database) == local)
     }
 
+    /// While the fleet store does not answer, rows keep becoming final and none ships: the lag grows from the
+    /// last marks known (it stayed at its last value, 0 after a caught-up pass, before).
+    @Test func theLagGrowsWhileTheStoreDoesNotAnswer() async throws {
+        let directory = TemporaryDirectory(prefix: "egress25-shipping")
+        defer { directory.cleanup() }
+        let database = try TestPostgres.makeDatabase(prefix: "ship")
+        // ALTER DATABASE ... ALLOW_CONNECTIONS, from the postgres database (this one refuses connections then).
+        let maintenance = database.url.replacingOccurrences(of: "/\(database.name)?", with: "/postgres?")
+        func allowConnections(_ allow: Bool) throws {
+            try TestPostgres.psql(
+                url: maintenance,
+                sql: "ALTER DATABASE \(TestPostgres.quoteIdentifier(database.name)) ALLOW_CONNECTIONS \(allow); "
+                    + "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                    + "\(TestPostgres.quoteLiteral(database.name))")
+        }
+        defer {
+            try? allowConnections(true)
+            try? database.drop()
+        }
+        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
+        _ = try ExceptionStore.migrateSchema(at: location)
+        let blockLog = try Self.writeSegments(in: directory, count: 1_000)
+        let shipper = Self.shipper(blockLog, location)
+        let halfway = Self.t0 + 3_600_000
+        #expect(try await Self.onThread { Self.drain(shipper, now: halfway) } == .caughtUp)
+        #expect(shipper.lagSeconds.load(ordering: .relaxed) == 0)
+
+        // The store goes away (its connections closed, no new one accepted); two hours later nothing has shipped.
+        try allowConnections(false)
+        let later = Self.t0 + 3 * 3_600_000
+        #expect(try await Self.onThread { shipper.pass(nowMilliseconds: later) } == .failed)
+        // The oldest row not shipped at `halfway` is at most one finality (67 s by default) older than it.
+        let lag = shipper.lagSeconds.load(ordering: .relaxed)
+        let finality = BlockLogReader.finalityMilliseconds(BlockLogConfiguration()) / 1000
+        #expect(lag > 2 * 3600 - 1 && lag <= 2 * 3600 + finality, "lag \(lag) s")
+
+        // Back: caught up, lag 0.
+        try allowConnections(true)
+        #expect(try await Self.onThread { Self.drain(shipper, now: later) } == .caughtUp)
+        #expect(shipper.lagSeconds.load(ordering: .relaxed) == 0)
+    }
+
     @Test func theMarkRefusesABatchThatWouldRepeatRows() async throws {
         let database = try TestPostgres.makeDatabase(prefix: "ship")
         defer { try? database.drop() }

@@ -11,6 +11,9 @@ import Glibc
 /// a grant made from a fourth place is live within a second and opens nothing else, a session that moves carries its
 /// customer's exception and leaks to no one, the routers keep enforcing while the database is down (one of them
 /// restarted from its cache), a router's credentials cannot grant an exception, and `node list` shows the routers.
+/// The central block log: what the three routers block appears in `blocked query` / `blocked top` with its node, and
+/// after a kill -9 of a router and a PostgreSQL restart mid-traffic the store holds each router's own segment rows
+/// exactly once (no duplicate, no loss), with a shipping lag of 0 s in `node list`.
 ///
 /// The routers reach PostgreSQL over its unix socket (a file: it works across network namespaces), each as a login
 /// role of its own in `egress25_router`; the "fourth place" is `egress25ctl` in the test's own namespace with a
@@ -256,6 +259,164 @@ struct FleetTests {
             for router in fleet.routers { #expect(table.contains(router.name), "\(table)") }
         }
     }
+
+    // MARK: - 6. The central block log
+
+    @Test func blockedAttemptsFromAllThreeRoutersAppearInBlockedQueryWithTheirNode() throws {
+        try Fleet.with(blockLog: Fleet.shortBlockLog) { fleet in
+            // 2, 3 and 4 refused connects to a non-relay MX from the subscriber behind router-a, -b and -c.
+            var expected: [String: Int] = [:]
+            var expectedBySource: [String: Int] = [:]
+            for (index, router) in fleet.routers.enumerated() {
+                for _ in 0..<(index + 2) {
+                    #expect(try router.topology.probe(Self.otherMX, 25).outcome == .refused, "\(router.name)")
+                }
+                expected[router.name] = index + 2
+                expectedBySource[router.address] = index + 2
+            }
+            let blocked = Date()
+            var rows: [Fleet.BlockedRow] = []
+            try eventually("the blocked attempts of the three routers in the fleet store", timeout: 30, every: 0.5) {
+                rows = try fleet.blockedRows()
+                return Fleet.BlockedRow.synsByNode(rows) == expected
+            }
+            print(
+                "blocked attempts of three routers in `blocked query` \(Int(Date().timeIntervalSince(blocked) * 1000)) ms "
+                    + "after the last refused connect (final after \(Fleet.shortFinalitySeconds) s): "
+                    + "\(Fleet.BlockedRow.synsByNode(rows).sorted { $0.key < $1.key })")
+            for router in fleet.routers {
+                let own = rows.filter { $0.node == router.name }
+                #expect(!own.isEmpty && own.allSatisfy { $0.source == router.address }, "\(router.name): \(own)")
+                #expect(own.allSatisfy { $0.destination == Self.otherMX && $0.attempts == $0.syns }, "\(own)")
+                // The router counted the same: what it shipped is what the store holds.
+                #expect(
+                    try router.topology.metric("egress25_blocklog_shipped_rows_total") == Double(own.count),
+                    "\(router.name)")
+                #expect(
+                    try router.topology.metric("egress25_blocklog_shipped_syns_total")
+                        == Double(expected[router.name]!),
+                    "\(router.name)")
+            }
+
+            // --node narrows to one router.
+            let b = fleet.routers[1]
+            let onlyB = try fleet.blockedRows(node: b.name)
+            #expect(!onlyB.isEmpty && onlyB.allSatisfy { $0.node == b.name }, "\(onlyB)")
+            #expect(Set(onlyB) == Set(rows.filter { $0.node == b.name }), "--node \(b.name): \(onlyB)")
+            #expect(Fleet.BlockedRow.synsByNode(onlyB) == [b.name: expected[b.name]!])
+
+            // top --by source: the same sums, across the fleet and on one router.
+            let top = try fleet.topBySource()
+            print("blocked top --by source: \(top.sorted { $0.key < $1.key })")
+            #expect(top == expectedBySource, "\(top)")
+            var bySource: [String: Int] = [:]
+            for row in rows { bySource[row.source, default: 0] += row.syns }
+            #expect(top == bySource, "top --by source vs query: \(top) \(bySource)")
+            #expect(try fleet.topBySource(node: b.name) == [b.address: expected[b.name]!])
+        }
+    }
+
+    @Test func afterKill9OfARouterAndAPostgreSQLRestartEachRoutersRowsAreInTheStoreExactlyOnce() throws {
+        try Fleet.with(blockLog: Fleet.shortBlockLog) { fleet in
+            let b = fleet.routers[1]
+            // 20 connects/s behind each router (IPv4 and IPv6 non-relay MX hosts in turn), each attempt given up
+            // after 0.5 s (no retransmission), at most 60 s.
+            var probers: [ContinuousProber] = []
+            defer { for prober in probers { prober.kill() } }
+            for router in fleet.routers {
+                probers.append(try ContinuousProber(router.topology, maxSeconds: 60, interval: 0.05, timeout: 0.5))
+            }
+            let started = Date()
+            func elapsed() -> String { String(format: "%.1f s", Date().timeIntervalSince(started)) }
+
+            // Shipping under way on B (its first rows final), then kill -9 and start again.
+            try eventually("\(b.name) ships its first rows", timeout: 20, every: 0.25) {
+                (try b.topology.metric("egress25_blocklog_shipped_rows_total") ?? 0) > 0
+            }
+            print("\(elapsed()): \(b.name) shipping; kill -9")
+            b.topology.killDaemon(signal: SIGKILL)
+            try b.topology.startDaemon()
+            print("\(elapsed()): \(b.name) running again")
+
+            // PostgreSQL down for 4 s while every router keeps blocking and shipping fails.
+            sleep(untilWallClock: Date().timeIntervalSince1970 + 2)
+            try fleet.cluster.stopServer()
+            print("\(elapsed()): PostgreSQL stopped")
+            sleep(untilWallClock: Date().timeIntervalSince1970 + 4)
+            // Rows went final during the outage and none could ship: every router reports a lag.
+            for router in fleet.routers {
+                let lag = try router.topology.metric("egress25_blocklog_shipping_lag_seconds") ?? -1
+                print("\(elapsed()): \(router.name)'s shipping lag with PostgreSQL down: \(lag) s")
+                #expect(lag > 0, "\(router.name) reports a shipping lag of \(lag) s with PostgreSQL down")
+            }
+            try fleet.cluster.startServer()
+            print("\(elapsed()): PostgreSQL started")
+            sleep(untilWallClock: Date().timeIntervalSince1970 + 5)
+            for (router, prober) in zip(fleet.routers, probers) {
+                let result = try prober.stop()
+                print("\(elapsed()): connects behind \(router.name): \(result)")
+                #expect(result.refused > 100 && result.connected == 0, "\(router.name): \(result)")
+            }
+            let stopped = Date()
+
+            // Caught up: every row is final, each router's lag is 0 and the fleet's totals stay the same for 3 s.
+            sleep(untilWallClock: stopped.timeIntervalSince1970 + Fleet.shortFinalitySeconds + 1)
+            var totals = try fleet.storeTotals()
+            var unchangedSince = Date()
+            try eventually("every router caught up", timeout: 60, every: 0.5) {
+                let now = try fleet.storeTotals()
+                if now != totals {
+                    (totals, unchangedSince) = (now, Date())
+                    return false
+                }
+                guard Date().timeIntervalSince(unchangedSince) >= 3 else { return false }
+                return try fleet.routers.allSatisfy {
+                    try $0.topology.metric("egress25_blocklog_shipping_lag_seconds") == 0
+                }
+            }
+            print("caught up \(String(format: "%.1f", Date().timeIntervalSince(stopped))) s after the connects stopped")
+
+            // Per router: the fleet store's rows and SYNs are its own segments' rows and SYNs, row for row.
+            let marks = try fleet.shippingTotals()
+            for router in fleet.routers {
+                let local = try fleet.localRows(router)
+                let shipped = try fleet.blockedRows(node: router.name)
+                let store = totals[router.name] ?? Fleet.Totals(rows: 0, syns: 0)
+                let segments = Fleet.Totals(rows: local.count, syns: local.reduce(0) { $0 + $1.syns })
+                let rowsShipped = try router.topology.metric("egress25_blocklog_shipped_rows_total") ?? -1
+                let failedPasses = try router.topology.metric("egress25_blocklog_shipping_errors_total") ?? -1
+                print(
+                    "\(router.name): PostgreSQL \(store), its segments \(segments), high-water marks "
+                        + "\(marks[router.name].map(\.description) ?? "-"); this process shipped \(Int(rowsShipped)) "
+                        + "rows, \(Int(failedPasses)) passes failed")
+                #expect(failedPasses > 0, "\(router.name)'s shipping never saw PostgreSQL down")
+                #expect(store.rows >= 20 && store.syns >= 200, "\(router.name) blocked and shipped: \(store)")
+                #expect(store == segments, "\(router.name): PostgreSQL \(store) vs segments \(segments)")
+                #expect(marks[router.name] == store, "\(router.name): marks \(String(describing: marks[router.name]))")
+                let missing = Fleet.BlockedRow.difference(local, shipped)
+                let extra = Fleet.BlockedRow.difference(shipped, local)
+                #expect(missing.isEmpty, "\(router.name): \(missing.count) rows not shipped: \(missing.prefix(5))")
+                #expect(
+                    extra.isEmpty,
+                    "\(router.name): \(extra.count) rows shipped twice or never logged: \(extra.prefix(5))")
+            }
+            let duplicates = try fleet.database.psql(
+                "SELECT node, slice_start, id, count(*) FROM blocked_attempts GROUP BY 1, 2, 3 HAVING count(*) > 1")
+            #expect(duplicates.isEmpty, "rows shipped twice: \(duplicates.prefix(500))")
+
+            // node list: a shipping lag of 0 s for the three (written with the next heartbeat, every 5 s).
+            var nodes: [[String: Any]] = []
+            try eventually("node list shows a shipping lag of 0 s for the three routers", timeout: 15, every: 0.5) {
+                let output = try fleet.adminSucceeding(["node", "list", "--format", "json"])
+                nodes = (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [[String: Any]] ?? []
+                return nodes.count == 3
+                    && nodes.allSatisfy { ($0["shipping_lag_seconds"] as? NSNumber)?.int64Value == 0 }
+            }
+            let table = try fleet.adminSucceeding(["node", "list"])
+            print(table)
+            for router in fleet.routers { #expect(table.contains(router.name), "\(table)") }
+        }
+    }
 }
 
 // MARK: - The fleet
@@ -290,9 +451,11 @@ final class Fleet {
         self.files = files
     }
 
-    /// Builds the fleet (`routers` routers, daemons running), runs `body`, tears everything down even when it
-    /// throws.
-    static func with(routers count: Int = 3, _ body: (Fleet) throws -> Void) throws {
+    /// Builds the fleet (`routers` routers, daemons running, each with `blockLog` as its `block_log:`), runs `body`,
+    /// tears everything down even when it throws.
+    static func with(
+        routers count: Int = 3, blockLog: String = "{ flush_interval: 250ms }", _ body: (Fleet) throws -> Void
+    ) throws {
         let cluster = try TestPostgresCluster()
         defer { cluster.tearDown() }
         let database = try cluster.makeDatabase(prefix: "egress25_fleet")
@@ -301,7 +464,7 @@ final class Fleet {
         chmod(files.path, 0o755)
         let fleet = Fleet(cluster: cluster, database: database, files: files)
         defer { for router in fleet.routers { router.topology.tearDown() } }
-        try fleet.setUp(routers: count)
+        try fleet.setUp(routers: count, blockLog: blockLog)
         try body(fleet)
     }
 
@@ -317,7 +480,7 @@ final class Fleet {
         return path
     }
 
-    private func setUp(routers count: Int) throws {
+    private func setUp(routers count: Int, blockLog: String) throws {
         // The schema, migrated by the superuser (it creates the group roles egress25_router and egress25_admin).
         let superuser = try writeStoreConfiguration(role: "postgres", name: "superuser.yaml")
         let migrate = try run([EndToEnd.binaries + "/egress25ctl", "store", "migrate", "--config", superuser])
@@ -334,6 +497,7 @@ final class Fleet {
             let router = FleetRouter(name: "router-\(letter)", role: role, topology: topology)
             routers.append(router)
             try topology.writeConfiguration(
+                blockLog: blockLog,
                 extra: """
                     store:
                       url: "\(url(role: role))"
@@ -452,15 +616,136 @@ final class Fleet {
             #expect(try topology.probe(FleetTests.relay, 25).outcome == .connected, "\(when): \(router.name)")
         }
     }
+
+    // MARK: The central block log
+
+    /// `block_log:` for the block-log tests: 1 s aggregation window and 100 ms flushes, so a row is final
+    /// (``shortFinalitySeconds``) 6.2 s after its first SYN.
+    static let shortBlockLog = "{ flush_interval: 100ms, aggregation_window: 1s }"
+    /// `BlockLogReader.finalityMilliseconds` of ``shortBlockLog``: 1 s + 2 × 100 ms + 5 s.
+    static let shortFinalitySeconds = 6.2
+
+    /// One row of `blocked query --format json`.
+    struct BlockedRow: Hashable, CustomStringConvertible {
+        var node: String
+        var source: String
+        var destination: String
+        var attempts: Int
+        var syns: Int
+        /// Every field but the node, in key order: the same row in a router's segments and in the fleet store.
+        var fields: String
+        var description: String { "\(node) \(fields)" }
+
+        init(_ object: [String: Any]) {
+            node = object["node_name"] as? String ?? "?"
+            source = object["source"] as? String ?? "?"
+            destination = object["destination"] as? String ?? "?"
+            attempts = object["attempts"] as? Int ?? -1
+            syns = object["syns"] as? Int ?? -1
+            fields = object.filter { $0.key != "node_name" }.sorted { $0.key < $1.key }
+                .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+
+        static func parse(_ output: String, _ what: String) throws -> [BlockedRow] {
+            guard let array = (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [[String: Any]] else {
+                throw TopologyError("\(what) printed no JSON array: \(output.prefix(500))")
+            }
+            return array.map(BlockedRow.init)
+        }
+
+        static func synsByNode(_ rows: [BlockedRow]) -> [String: Int] {
+            var sums: [String: Int] = [:]
+            for row in rows { sums[row.node, default: 0] += row.syns }
+            return sums
+        }
+
+        /// The rows of `a` (as a multiset of ``fields``) that `b` lacks.
+        static func difference(_ a: [BlockedRow], _ b: [BlockedRow]) -> [String] {
+            var counts: [String: Int] = [:]
+            for row in b { counts[row.fields, default: 0] += 1 }
+            var result: [String] = []
+            for row in a {
+                if let count = counts[row.fields], count > 0 {
+                    counts[row.fields] = count - 1
+                } else {
+                    result.append(row.fields)
+                }
+            }
+            return result
+        }
+    }
+
+    /// The fleet's block log as the admin reads it: `blocked query --format json --limit 0 [--node NODE]`.
+    func blockedRows(node: String? = nil) throws -> [BlockedRow] {
+        let arguments = ["blocked", "query", "--format", "json", "--limit", "0"] + (node.map { ["--node", $0] } ?? [])
+        return try BlockedRow.parse(try adminSucceeding(arguments), "blocked query (admin)")
+    }
+
+    /// `blocked top --by source --limit 0 --format json [--node NODE]` as the admin: SYNs by source.
+    func topBySource(node: String? = nil) throws -> [String: Int] {
+        let arguments =
+            ["blocked", "top", "--by", "source", "--limit", "0", "--format", "json"]
+            + (node.map { ["--node", $0] } ?? [])
+        let output = try adminSucceeding(arguments)
+        guard let array = (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [[String: Any]] else {
+            throw TopologyError("blocked top printed no JSON array: \(output)")
+        }
+        var sums: [String: Int] = [:]
+        for entry in array { sums[entry["source"] as? String ?? "?", default: 0] += entry["syns"] as? Int ?? -1 }
+        return sums
+    }
+
+    /// A router's own block log: `blocked query --directory <state_directory>/blocklog --limit 0 --format json`.
+    func localRows(_ router: FleetRouter) throws -> [BlockedRow] {
+        let directory = router.topology.directory + "/state/blocklog"
+        let result = try run([
+            EndToEnd.binaries + "/egress25ctl", "blocked", "query", "--directory", directory, "--limit", "0",
+            "--format", "json",
+        ])
+        guard result.status == 0 else {
+            throw TopologyError("blocked query --directory \(directory) exited \(result.status): \(result.error)")
+        }
+        return try BlockedRow.parse(result.output, "blocked query --directory \(directory)")
+    }
+
+    struct Totals: Equatable, CustomStringConvertible {
+        var rows: Int
+        var syns: Int
+        var description: String { "\(rows) rows / \(syns) SYNs" }
+    }
+
+    /// `count(*)` and `sum(syns)` of `blocked_attempts` per node (psql as the superuser).
+    func storeTotals() throws -> [String: Totals] {
+        try totals("SELECT node, count(*), coalesce(sum(syns), 0) FROM blocked_attempts GROUP BY node")
+    }
+
+    /// The rows and SYNs the high-water marks of `blocked_shipping` account for, per node.
+    func shippingTotals() throws -> [String: Totals] {
+        try totals("SELECT node, sum(rows), sum(syns) FROM blocked_shipping GROUP BY node")
+    }
+
+    private func totals(_ sql: String) throws -> [String: Totals] {
+        var totals: [String: Totals] = [:]
+        for line in try database.psql(sql).split(separator: "\n") {
+            let fields = line.split(separator: "|").map(String.init)
+            guard fields.count == 3, let rows = Int(fields[1]), let syns = Int(fields[2]) else {
+                throw TopologyError("psql printed \(line)")
+            }
+            totals[fields[0]] = Totals(rows: rows, syns: syns)
+        }
+        return totals
+    }
+
 }
 
-/// Polls `condition` every 50 ms until it holds; throws after `timeout` s (at most `timeout / 0.05 + 1` tries).
-func eventually(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
+/// Polls `condition` every `every` s (default 50 ms) until it holds; throws after `timeout` s (at most
+/// `timeout / every + 1` tries).
+func eventually(_ what: String, timeout: Double, every: Double = 0.05, _ condition: () throws -> Bool) throws {
     let start = Date()
-    for _ in 0...Int(timeout / 0.05) {
+    for _ in 0...Int(timeout / every) {
         if try condition() { return }
         if Date().timeIntervalSince(start) >= timeout { break }
-        usleep(50_000)
+        usleep(useconds_t(every * 1_000_000))
     }
     throw TopologyError("\(what): not within \(timeout) s")
 }

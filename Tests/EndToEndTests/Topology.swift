@@ -113,11 +113,11 @@ final class Topology {
 
     var configPath: String { directory + "/egress25.yaml" }
 
-    /// Writes the daemon's configuration for this topology.
+    /// Writes the daemon's configuration for this topology; `blockLog` is the `block_log:` mapping.
     func writeConfiguration(
         blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096,
         queues: String = "[0]", relays: String = "[192.0.2.25, 2001:db8:25::25]",
-        extra: String = "", to path: String? = nil
+        blockLog: String = "{ flush_interval: 250ms }", extra: String = "", to path: String? = nil
     ) throws {
         let yaml = """
             node_name: e2e-router
@@ -129,7 +129,7 @@ final class Topology {
               ports: [25]
               block_action: \(blockAction)
               reject_mark: 0x25
-            block_log: { flush_interval: 250ms }
+            block_log: \(blockLog)
             \(extra)
             """
         try yaml.write(toFile: path ?? configPath, atomically: true, encoding: .utf8)

@@ -130,10 +130,11 @@ final class ContinuousProber {
     private let stopPath: String
     private let started = Date()
 
-    /// Starts the prober and waits (at most 10 s) until it has made its first attempt.
+    /// Starts the prober and waits (at most 10 s) until it has made its first attempt. `interval` and `timeout`
+    /// (s): prober.py's `--interval` (one attempt every …) and `--timeout` (an attempt's limit); its defaults when nil.
     init(
         _ topology: Topology, targets: [String] = ["198.51.100.25:25", "[2001:db8:99::25]:25"],
-        maxSeconds: Double = 120
+        maxSeconds: Double = 120, interval: Double? = nil, timeout: Double? = nil
     ) throws {
         let tag = UUID().uuidString.prefix(8)
         outputPath = topology.directory + "/prober-\(tag).out"
@@ -145,7 +146,8 @@ final class ContinuousProber {
             [
                 "ip", "netns", "exec", topology.sub, "python3", EndToEnd.scripts + "/prober.py",
                 "--stop", stopPath, "--max", "\(maxSeconds)",
-            ] + targets
+            ] + (interval.map { ["--interval", "\($0)"] } ?? []) + (timeout.map { ["--timeout", "\($0)"] } ?? [])
+            + targets
         process.standardOutput = FileHandle(forWritingAtPath: outputPath)
         process.standardError = FileHandle(forWritingAtPath: outputPath)
         try process.run()
