@@ -211,6 +211,14 @@ let package = Package(
             path: "Benchmarks/BlockLogBenchmarks",
             swiftSettings: swiftSettings
         ),
+        // `swift run -c release FleetBenchmarks ingest|queries|load-sessions|churn`: the fleet store (issue 13) on a
+        // real PostgreSQL; driven by Benchmarks/run-fleet-*.sh.
+        .executableTarget(
+            name: "FleetBenchmarks",
+            dependencies: ["ExceptionStore", "BlockLog", "Egress25Core"],
+            path: "Benchmarks/FleetBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlockLogTests",
             dependencies: [
