@@ -162,7 +162,7 @@ public enum PolicyReplicaCache {
             } else {
                 throw damaged(index + 1, "bad lease end \(fields[3])")
             }
-            replica.bindings[id] = PolicyReplica.Binding(customer: fields[1], prefix: prefix, leaseUntil: lease)
+            replica.setBinding(id, PolicyReplica.Binding(customer: fields[1], prefix: prefix, leaseUntil: lease))
         }
         if lines.last?.isEmpty == false { throw damaged(lines.count, "the file ends mid-line (truncated)") }
         return replica

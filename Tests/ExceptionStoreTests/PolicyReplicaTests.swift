@@ -148,7 +148,7 @@ struct PolicyReplicaTests {
         let directory = TemporaryDirectory(prefix: "egress25-role")
         defer { directory.cleanup() }
         let passwordFile = directory.path + "/password"
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: passwordFile, contents: Data("secret-1\n".utf8), attributes: [.posixPermissions: 0o600])
         var location = try PostgresLocation.parse(url: database.tcpURL(user: role))
         location.passwordFile = passwordFile
