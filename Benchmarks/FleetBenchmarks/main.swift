@@ -17,12 +17,14 @@
 //       then stops the one it held: two changes). Each change is one transaction, as `egress25ctl session
 //       start|stop`. With --samples, thread 0 writes "UTC-seconds generation" after a change about every 50 ms
 //       (the change token read right after the change committed) for the propagation probe.
+//   FleetBenchmarks rebuild --bindings N [--exceptions E] [--runs R]
+//       No database: the CPU of one fleet republish (replica → policy inputs → PolicySnapshot) for N bindings.
 
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let command = arguments.first else {
-    print("usage: FleetBenchmarks ingest|queries|load-sessions|churn [options]")
+    print("usage: FleetBenchmarks ingest|queries|load-sessions|churn|rebuild [options]")
     exit(2)
 }
 let options = BenchOptions(Array(arguments.dropFirst()))
@@ -31,6 +33,7 @@ case "ingest": runIngest(options)
 case "queries": runQueries(options)
 case "load-sessions": runLoadSessions(options)
 case "churn": runChurn(options)
+case "rebuild": runRebuild(options)
 default:
     print("unknown command \(command)")
     exit(2)
