@@ -17,9 +17,11 @@ func runRebuild(_ options: BenchOptions) {
     for index in 0..<exceptionCount {
         exceptions.append(
             "{\"id\":\"exc-\(index)\",\"customer\":\"c-\(index * 7 % count)\",\"destinations\":[\"192.0.2.25/32\"],"
-                + "\"expiresAt\":\(now + 86_400),\"reason\":\"bench\",\"grantedBy\":\"bench\",\"createdAt\":\(now - 60)}")
+                + "\"expiresAt\":\(now + 86_400),\"reason\":\"bench\",\"grantedBy\":\"bench\",\"createdAt\":\(now - 60)}"
+        )
     }
-    text += "{\"changeSequence\":1,\"generation\":1,\"fetchedAt\":\(now),\"store\":\"bench\",\"exceptions\":["
+    text +=
+        "{\"changeSequence\":1,\"generation\":1,\"fetchedAt\":\(now),\"store\":\"bench\",\"exceptions\":["
         + exceptions.joined(separator: ",") + "]}\n"
     for index in 0..<count {
         let address = UInt32(0x6440_0000) + UInt32(index)
@@ -51,7 +53,8 @@ func runRebuild(_ options: BenchOptions) {
     milliseconds.sort()
     print(
         String(
-            format: "rebuild of %d bindings, %d exceptions: median %.1f ms, p90 %.1f ms, CPU %.1f ms per rebuild (%d runs)",
+            format:
+                "rebuild of %d bindings, %d exceptions: median %.1f ms, p90 %.1f ms, CPU %.1f ms per rebuild (%d runs)",
             count, exceptionCount, milliseconds[runs / 2], milliseconds[runs * 9 / 10], cpu, runs))
 }
 

@@ -68,7 +68,9 @@ public struct PolicyReplica: Sendable, Equatable {
         let rules = assembler.finish(exceptions: stored).exceptions
         var all: [CustomerBinding] = []
         all.reserveCapacity(bindings.count)
-        for binding in bindings.values { all.append(CustomerBinding(customer: binding.customer, prefix: binding.prefix)) }
+        for binding in bindings.values {
+            all.append(CustomerBinding(customer: binding.customer, prefix: binding.prefix))
+        }
         all.sort { $0.prefix < $1.prefix }
         return (rules, all)
     }
@@ -213,7 +215,8 @@ extension ExceptionStore {
                 throw ExceptionStoreError(.io, "corrupt binding row \(id): prefix \(text)")
             }
             replica.setBinding(
-                id, PolicyReplica.Binding(customer: try row.text(1), prefix: prefix, leaseUntil: try row.optionalInt64(3)))
+                id,
+                PolicyReplica.Binding(customer: try row.text(1), prefix: prefix, leaseUntil: try row.optionalInt64(3)))
         }
         try db.forEachRow(
             """
