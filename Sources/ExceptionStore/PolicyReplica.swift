@@ -175,23 +175,13 @@ extension ExceptionStore {
             var batch = PolicyChangeBatch(changeSequence: last, generation: generation, readAt: now)
             for id in bindingIDs { batch.bindings[id] = .some(nil) }
             for id in exceptionIDs { batch.exceptions[id] = .some(nil) }
-            for chunk in Self.chunks(Array(bindingIDs), size: 500) {
-                let rows = try db.rows(
-                    "SELECT \(BindingRecord.columns) FROM binding WHERE id IN (\(Self.placeholders(chunk.count)))",
-                    chunk.map { .integer($0) })
-                for row in rows {
-                    let binding = try BindingRecord.binding(row)
-                    batch.bindings[binding.id] = binding
-                }
+            try Self.forEachRow(db, of: "binding", BindingRecord.columns, ids: bindingIDs.map { .integer($0) }) {
+                let binding = try BindingRecord.binding($0)
+                batch.bindings[binding.id] = binding
             }
-            for chunk in Self.chunks(Array(exceptionIDs), size: 500) {
-                let rows = try db.rows(
-                    "SELECT \(ExceptionRecord.columns) FROM exception WHERE id IN (\(Self.placeholders(chunk.count)))",
-                    chunk.map { .text($0) })
-                for row in rows {
-                    let exception = try ExceptionRecord.exception(row)
-                    batch.exceptions[exception.id] = exception
-                }
+            try Self.forEachRow(db, of: "exception", ExceptionRecord.columns, ids: exceptionIDs.map { .text($0) }) {
+                let exception = try ExceptionRecord.exception($0)
+                batch.exceptions[exception.id] = exception
             }
             next.apply(batch)
             return (.applied(changes: Int(count)), next)
@@ -229,6 +219,16 @@ extension ExceptionStore {
             replica.exceptions[exception.id] = exception
         }
         return replica
+    }
+
+    /// The rows of `table` (its `columns`) whose `id` is one of `ids`, 500 ids a statement.
+    static func forEachRow(
+        _ db: any StoreSQL, of table: String, _ columns: String, ids: [SQLValue], _ body: (SQLRow) throws -> Void
+    ) throws {
+        for chunk in chunks(ids, size: 500) {
+            try db.forEachRow(
+                "SELECT \(columns) FROM \(table) WHERE id IN (\(placeholders(chunk.count)))", Array(chunk), body)
+        }
     }
 
     static func placeholders(_ count: Int) -> String {

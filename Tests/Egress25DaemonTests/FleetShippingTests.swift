@@ -101,13 +101,35 @@ struct FleetShippingTests {
         return outcome
     }
 
-    @Test func everyFinalRowArrivesOnceAndTotalsMatch() async throws {
+    /// A temporary directory for the segments and a migrated database of its own, both removed afterwards.
+    struct ShippingFixture: ~Copyable {
         let directory = TemporaryDirectory(prefix: "egress25-shipping")
-        defer { directory.cleanup() }
-        let database = try TestPostgres.makeDatabase(prefix: "ship")
-        defer { try? database.drop() }
-        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
-        _ = try ExceptionStore.migrateSchema(at: location)
+        let database: TestDatabase
+        let location: StoreLocation
+
+        init() throws {
+            let database = try TestPostgres.makeDatabase(prefix: "ship")
+            let location: StoreLocation
+            do {
+                location = .postgresql(try PostgresLocation.parse(url: database.url))
+                _ = try ExceptionStore.migrateSchema(at: location)
+            } catch {
+                try? database.drop()
+                throw error
+            }
+            self.database = database
+            self.location = location
+        }
+
+        deinit {
+            directory.cleanup()
+            try? database.drop()
+        }
+    }
+
+    @Test func everyFinalRowArrivesOnceAndTotalsMatch() async throws {
+        let fixture = try ShippingFixture()
+        let (directory, database, location) = (fixture.directory, fixture.database, fixture.location)
         let blockLog = try Self.writeSegments(in: directory, count: 3_000)
         let local = try Self.localTotals(blockLog)
         #expect(local.rows > 100 && local.syns == 3_000)
@@ -153,12 +175,8 @@ struct FleetShippingTests {
 
     /// The fleet's block log answers the abuse desk's questions exactly as the router's own segments do.
     @Test func fleetQueriesAnswerAsTheSegmentsDo() async throws {
-        let directory = TemporaryDirectory(prefix: "egress25-shipping")
-        defer { directory.cleanup() }
-        let database = try TestPostgres.makeDatabase(prefix: "ship")
-        defer { try? database.drop() }
-        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
-        _ = try ExceptionStore.migrateSchema(at: location)
+        let fixture = try ShippingFixture()
+        let (directory, database, location) = (fixture.directory, fixture.database, fixture.location)
         let blockLog = try Self.writeSegments(in: directory, count: 1_500)
         let shipper = Self.shipper(blockLog, location)
         #expect(try await Self.onThread { Self.drain(shipper, now: Self.t0 + 4 * 3_600_000) } == .caughtUp)
@@ -199,12 +217,8 @@ struct FleetShippingTests {
     }
 
     @Test func aLostConnectionBetweenBatchesLosesAndDuplicatesNothing() async throws {
-        let directory = TemporaryDirectory(prefix: "egress25-shipping")
-        defer { directory.cleanup() }
-        let database = try TestPostgres.makeDatabase(prefix: "ship")
-        defer { try? database.drop() }
-        let location = StoreLocation.postgresql(try PostgresLocation.parse(url: database.url))
-        _ = try ExceptionStore.migrateSchema(at: location)
+        let fixture = try ShippingFixture()
+        let (directory, database, location) = (fixture.directory, fixture.database, fixture.location)
         let blockLog = try Self.writeSegments(in: directory, count: 2_000)
         let local = try Self.localTotals(blockLog)
         // Batches of 25 rows, one per pass, the shipper's connection killed after each: every pass ships a batch
