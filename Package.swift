@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // libnetfilter_queue + libmnl, and the few C macros Swift cannot import.
@@ -75,6 +76,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -88,6 +90,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // What egress25ctl and egress25-admin both do (explain a verdict, read the block log, parse a grant), written
+        // once so the CLI and the API cannot drift.
+        .target(
+            name: "Egress25Operations",
+            dependencies: ["BlockLog", "Egress25Configuration", "Egress25Core", "ExceptionStore"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -125,6 +134,7 @@ let package = Package(
                 "Egress25Core",
                 "Egress25System",
                 "Egress25Configuration",
+                "Egress25Operations",
                 "KernelRules",
                 "ExceptionStore",
                 "BlockLog",

@@ -47,6 +47,7 @@ public enum ConfigurationLoader {
     /// Keys allowed at the top level.
     static let topLevelKeys = [
         "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules", "sessions", "store",
+        "admin", "abuse",
     ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
@@ -173,6 +174,8 @@ public enum ConfigurationLoader {
                 message: "store.url: required key is missing: egress25ctl on an admin machine works on the fleet's "
                     + "PostgreSQL store, named by store.url")
         }
+        if let node = top["admin"] { configuration.admin = try parseAdmin(node) }
+        if let node = top["abuse"] { configuration.abuse = try parseAbuse(node) }
         configuration.purpose = purpose
         return configuration
     }

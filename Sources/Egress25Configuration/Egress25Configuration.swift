@@ -31,6 +31,10 @@ public struct Egress25Configuration: Sendable {
     /// staleness limit of the router's policy data and its node name. Default (and when built in code): SQLite at
     /// `<stateDirectory>/exceptions.sqlite` as given to the initializer, 1 h, `nodeName`.
     public var store: StoreConfiguration
+    /// Key `admin`: egress25-admin's listener, TLS, console sessions and request limits.
+    public var admin = AdminSettings()
+    /// Key `abuse`: suspect thresholds and the webhook egress25-admin announces suspects to.
+    public var abuse = AbuseSettings()
     /// What the file was read for: `.router` (every router key checked) or `.storeClient` (a configuration that
     /// may hold only `store:`, for egress25ctl on an admin machine). `.router` when built in code.
     public var purpose: ConfigurationPurpose = .router

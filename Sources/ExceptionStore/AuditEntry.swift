@@ -24,6 +24,9 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
     public var osUser: String?
     /// `$SUDO_USER` of the command, when run through sudo; `nil` otherwise.
     public var sudoUser: String?
+    /// The egress25-admin role of the API token that made the change (`support`, `abuse`, `ops`, `admin`; the
+    /// token's name is the ``actor``); `nil` for changes made with egress25ctl.
+    public var role: String?
 
     /// Creates an entry; `at` is UTC seconds.
     public init(
@@ -36,8 +39,10 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
         before: String?,
         after: String?,
         osUser: String? = nil,
-        sudoUser: String? = nil
+        sudoUser: String? = nil,
+        role: String? = nil
     ) {
+        self.role = role
         self.osUser = osUser
         self.sudoUser = sudoUser
         self.sequence = sequence
@@ -55,6 +60,7 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
         case objectID = "object_id"
         case osUser = "os_user"
         case sudoUser = "sudo_user"
+        case role
     }
 
     /// Encodes `at` as RFC 3339 UTC text; `before`/`after` stay JSON text.
@@ -70,6 +76,7 @@ public struct AuditEntry: Hashable, Sendable, Encodable {
         try container.encode(after, forKey: .after)
         try container.encode(osUser, forKey: .osUser)
         try container.encode(sudoUser, forKey: .sudoUser)
+        try container.encode(role, forKey: .role)
     }
 
     /// `os_user`, with ` (sudo by SUDO_USER)` when run through sudo; `-` when unknown (old entries).

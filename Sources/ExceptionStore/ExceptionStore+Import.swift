@@ -114,13 +114,14 @@ extension ExceptionStore {
                 }
                 try db.execute(
                     """
-                    INSERT INTO audit (at, actor, action, customer_id, object_id, before, after, os_user, sudo_user)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO audit (
+                        at, actor, action, customer_id, object_id, before, after, os_user, sudo_user, role)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                     [
                         .integer(entry.at), .text(entry.actor), .text(entry.action), .text(entry.customer),
                         .text(objectID), .text(entry.before), .text(entry.after), .text(entry.osUser),
-                        .text(entry.sudoUser),
+                        .text(entry.sudoUser), .text(entry.role),
                     ])
             }
             let result = StoreImportResult(

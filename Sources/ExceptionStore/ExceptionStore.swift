@@ -259,6 +259,12 @@ public final class ExceptionStore: Sendable {
         }
     }
 
+    /// This store, recording `identity` in the audit entries of the changes made through the returned value (same
+    /// connection, same transactions): egress25-admin passes each request's token role this way.
+    public func recording(_ identity: OperatingSystemIdentity) -> ExceptionStore {
+        ExceptionStore(backend: backend, path: path, mode: mode, identity: identity)
+    }
+
     // MARK: - Change detection
 
     /// A number that grows with every change committed by any process (each audit entry bumps it in the same
@@ -281,11 +287,15 @@ public struct OperatingSystemIdentity: Hashable, Sendable {
     public var user: String
     /// `$SUDO_USER` (the user who ran sudo), `nil` when unset or empty.
     public var sudoUser: String?
+    /// The egress25-admin role of the API token behind the change (recorded as the audit entry's `role`); `nil`
+    /// for egress25ctl.
+    public var role: String?
 
-    /// Creates an identity from a login name and the sudo user, if any.
-    public init(user: String, sudoUser: String?) {
+    /// Creates an identity from a login name, the sudo user and the API role, if any.
+    public init(user: String, sudoUser: String?, role: String? = nil) {
         self.user = user
         self.sudoUser = sudoUser
+        self.role = role
     }
 
     /// This process's identity: `getpwuid(geteuid())` and the `SUDO_USER` environment variable.

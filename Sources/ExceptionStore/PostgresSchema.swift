@@ -455,6 +455,14 @@ public enum PostgresSchema {
                 // caught up. Written with the heartbeat.
                 "ALTER TABLE node ADD COLUMN shipping_lag bigint",
                 "GRANT INSERT (shipping_lag), UPDATE (shipping_lag) ON node TO egress25_router",
-            ])
+            ]),
+        Migration(
+            version: 2, name: "egress25-admin: api_token, suspect_notice, audit.role (SQLite schema 3)",
+            statements: ExceptionStore.adminSchemaSQL(dialect: .postgresql) + [
+                // Routers get nothing here: a router's credentials can neither read token hashes nor mint tokens.
+                "GRANT SELECT, INSERT, UPDATE ON api_token TO egress25_admin",
+                "GRANT USAGE ON SEQUENCE api_token_id_seq TO egress25_admin",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON suspect_notice TO egress25_admin",
+            ]),
     ]
 }

@@ -130,14 +130,15 @@ enum ExceptionRecord {
 /// A row of `audit`. Append-only: the schema refuses every `UPDATE`, and every `DELETE` but of the session feed's
 /// entries; the store only ever inserts these. `before`/`after` are JSON text.
 enum AuditRecord {
-    static let columns = "sequence, at, actor, action, customer_id, object_id, before, after, os_user, sudo_user"
+    static let columns = "sequence, at, actor, action, customer_id, object_id, before, after, os_user, sudo_user, role"
 
     /// Decodes the columns of ``columns``, in order.
     static func entry(_ row: SQLRow) throws -> AuditEntry {
         AuditEntry(
             sequence: try row.int64(0), at: try row.int64(1), actor: try row.text(2), action: try row.text(3),
             customer: try row.optionalText(4), objectID: try row.optionalText(5), before: try row.optionalText(6),
-            after: try row.optionalText(7), osUser: try row.optionalText(8), sudoUser: try row.optionalText(9))
+            after: try row.optionalText(7), osUser: try row.optionalText(8), sudoUser: try row.optionalText(9),
+            role: try row.optionalText(10))
     }
 
     /// Inserts an entry; the schema bumps the change token (`store_state.generation`) in the same transaction.
@@ -147,12 +148,12 @@ enum AuditRecord {
     ) throws {
         try db.execute(
             """
-            INSERT INTO audit (at, actor, action, customer_id, object_id, before, after, os_user, sudo_user)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO audit (at, actor, action, customer_id, object_id, before, after, os_user, sudo_user, role)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 .integer(at), .text(actor), .text(action), .text(customer), .text(objectID), .text(before),
-                .text(after), .text(identity.user), .text(identity.sudoUser),
+                .text(after), .text(identity.user), .text(identity.sudoUser), .text(identity.role),
             ])
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BlockLog
 import Egress25Configuration
 import Egress25Core
+import Egress25Operations
 import ExceptionStore
 import Foundation
 
@@ -39,98 +40,12 @@ struct BlockLogLocation: ParsableArguments {
     /// - Throws: ``CommandFailure`` for a missing block log or an unusable store; ``UsageError`` for a `--node`
     ///   that a router's own block log cannot hold.
     func open() throws -> BlockedAttemptSource {
-        let path: String
-        let window: Int64
-        var nodeName: String?
-        if let directory {
-            path = directory
-            window = 3600  // the largest aggregation window the writer accepts
-        } else {
-            let configuration = try global.loadStoreConfiguration()
-            if case .postgresql = configuration.store.location {
-                return .fleet(try StoreCommandSupport.open(global, .read), node: node)
-            }
-            path = configuration.state.blockLog
-            window = configuration.blockLog.aggregationWindowSeconds
-            nodeName = configuration.nodeName
-        }
-        if let node, let nodeName, node != nodeName {
-            throw UsageError(
-                "--node \(node): this router's block log holds only \(nodeName)'s attempts; the fleet's are in the "
-                    + "fleet store (store.url)")
-        }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CommandFailure("no block log at \(path) (is block_log enabled, and has egress25d blocked anything?)")
-        }
-        return .local(BlockLogReader(directory: path, aggregationWindowSeconds: window), nodeName: nodeName, node: node)
-    }
-}
-
-/// One router's block-log segments, or the fleet's block log in the fleet store: the same questions, the same
-/// answers.
-enum BlockedAttemptSource {
-    /// `nodeName`: this router's (for X-ARF descriptions, when the configuration was read); `node`: `--node`.
-    case local(BlockLogReader, nodeName: String?, node: String?)
-    /// `node`: `--node`, `nil` for every router.
-    case fleet(ExceptionStore, node: String?)
-
-    /// The router named in X-ARF descriptions: this router, or `--node`.
-    var nodeName: String? {
-        switch self {
-        case .local(_, let nodeName, _): return nodeName
-        case .fleet(_, let node): return node
-        }
-    }
-
-    func query(_ filter: BlockLogFilter, limit: Int?) throws -> [BlockedRecord] {
-        switch self {
-        case .local(let reader, _, let node):
-            // A --directory of another router's copy: keep only --node's rows.
-            guard let node else { return try reader.query(filter, limit: limit) }
-            return try reader.query(filter, limit: nil).filter { $0.nodeName == node }.prefix(limit ?? .max).map { $0 }
-        case .fleet(let store, let node):
-            return try StoreCommandSupport.perform { try store.blockedAttempts(filter, node: node, limit: limit) }
-        }
-    }
-
-    func forEach(_ filter: BlockLogFilter, _ body: (BlockedRecord) throws -> Void) throws {
-        switch self {
-        case .local(let reader, _, let node):
-            try reader.forEach(filter) { record in if node == nil || record.nodeName == node { try body(record) } }
-        case .fleet(let store, let node):
-            try StoreCommandSupport.perform { try store.forEachBlockedAttempt(filter, node: node, body) }
-        }
-    }
-
-    func top(by grouping: BlockLogGrouping, filter: BlockLogFilter, limit: Int) throws -> [BlockLogTopEntry] {
-        switch self {
-        case .local(let reader, _, _):
-            return try reader.top(by: grouping, filter: filter, limit: limit)
-        case .fleet(let store, let node):
-            return try StoreCommandSupport.perform {
-                try store.topBlocked(by: grouping, filter: filter, node: node, limit: limit)
-            }
-        }
-    }
-
-    func timeline(_ filter: BlockLogFilter, bucketSeconds: Int64) throws -> [BlockLogTimelineBucket] {
-        switch self {
-        case .local(let reader, _, _):
-            return try reader.timeline(filter, bucketSeconds: bucketSeconds)
-        case .fleet(let store, let node):
-            return try StoreCommandSupport.perform {
-                try store.blockedTimeline(filter, node: node, bucketSeconds: bucketSeconds)
-            }
-        }
-    }
-
-    func sourceSummaries(_ filter: BlockLogFilter) throws -> [BlockLogSourceSummary] {
-        switch self {
-        case .local(let reader, _, nil):
-            return try reader.sourceSummaries(filter)
-        default:
-            return try BlockLogSourceSummary.summarize { body in try forEach(filter, body) }
+        let configuration = directory == nil ? try global.loadStoreConfiguration() : nil
+        do {
+            return try BlockedAttemptSource.open(
+                configuration: configuration, directory: directory, node: node, label: cliLabel)
+        } catch {
+            throw cliError(error)
         }
     }
 }
@@ -163,38 +78,23 @@ struct BlockedFilterOptions: ParsableArguments {
         source: String? = nil, customer: String? = nil, destination: String? = nil, since: String?, until: String?,
         now: Int64
     ) throws -> BlockLogFilter {
-        var filter = BlockLogFilter(customer: customer)
-        filter.source = try source.map { try Self.prefix($0, option: "--source") }
-        filter.destination = try destination.map { try Self.prefix($0, option: "--destination") }
-        if let since {
-            filter.sinceMilliseconds = try Self.instant(since, option: "--since", now: now) * 1000
-        }
-        if let until {
-            filter.untilMilliseconds = try Self.instant(until, option: "--until", now: now) * 1000
-        }
-        if let since = filter.sinceMilliseconds, let until = filter.untilMilliseconds, since >= until {
-            let (sinceText, untilText) = (UTCTime.formatMilliseconds(since), UTCTime.formatMilliseconds(until))
-            throw UsageError("--since (\(sinceText)) must be before --until (\(untilText))")
-        }
-        if let customer, customer.isEmpty { throw UsageError("--customer must not be empty") }
-        return filter
-    }
-
-    static func prefix(_ text: String, option: String) throws -> IPPrefix {
         do {
-            return try IPPrefix(parsing: text)
+            return try BlockedAttemptSource.filter(
+                source: source, customer: customer, destination: destination, since: since, until: until, now: now,
+                label: cliLabel)
         } catch {
-            throw UsageError("\(option): \(error)")
+            throw cliError(error)
         }
     }
+}
 
-    static func instant(_ text: String, option: String, now: Int64) throws -> Int64 {
-        do {
-            return try UTCTime.parseInstant(text, now: now, durationIsPast: true)
-        } catch {
-            throw UsageError("\(option): \(error)")
-        }
-    }
+/// How egress25ctl names a field in messages: its option, `--since`.
+func cliLabel(_ field: String) -> String { "--" + field }
+
+/// An ``OperationError`` as egress25ctl reports it: a usage error (exit 2) for bad input, else a failure (exit 1).
+func cliError(_ error: OperationError) -> any Error {
+    if case .invalidInput = error.kind { return UsageError(error.message) }
+    return CommandFailure(error.message)
 }
 
 enum BlockedListFormat: String, ExpressibleByArgument, CaseIterable {

@@ -15,6 +15,7 @@ struct Egress25Ctl: ParsableCommand {
             SessionCommand.self,
             ExceptionCommand.self,
             AuditCommand.self,
+            TokenCommand.self,
             BlockedCommand.self,
             RulesCommand.self,
             ReloadCommand.self,

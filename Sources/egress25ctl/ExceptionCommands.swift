@@ -1,5 +1,6 @@
 import ArgumentParser
 import Egress25Core
+import Egress25Operations
 import ExceptionStore
 import Foundation
 
@@ -60,49 +61,20 @@ struct ExceptionCommand: ParsableCommand {
 
         func run() throws {
             let now = UTCTime.now()
-            let choices = [duration != nil, expires != nil, permanent].filter { $0 }.count
-            guard choices == 1 else {
-                throw UsageError(
-                    "give exactly one of --for DURATION, --expires TIME, --permanent"
-                        + (choices == 0 ? "" : " (got \(choices))"))
+            let labels = [
+                "duration": "--for", "expires_at": "--expires", "permanent": "--permanent", "destinations": "--to",
+            ]
+            let input: (grant: ExceptionGrant, warnings: [String])
+            do {
+                input = try ExceptionGrantInput.grant(
+                    customer: id, destinations: destinations, duration: duration, expires: expires,
+                    permanent: permanent, reason: reason, ticket: ticket, grantedBy: by, now: now,
+                    label: { labels[$0] ?? "--\($0)" })
+            } catch {
+                throw cliError(error)
             }
-            var expiresAt: Int64?
-            if let duration {
-                let seconds: Int64
-                do {
-                    seconds = try UTCTime.parseDuration(duration)
-                } catch {
-                    throw UsageError("--for: \(error)")
-                }
-                guard seconds > 0 else { throw UsageError("--for \(duration) must be longer than 0 seconds") }
-                guard seconds <= 100 * 366 * 86400 else {
-                    throw UsageError("--for \(duration) is longer than 100 years; use --permanent for no expiry")
-                }
-                expiresAt = now + seconds
-            } else if let expires {
-                do {
-                    expiresAt = try UTCTime.parseExpiry(expires, now: now)
-                } catch {
-                    throw UsageError("--expires: \(error)")
-                }
-            }
-            var prefixes: [IPPrefix] = []
-            for option in destinations {
-                for part in option.split(separator: ",") {
-                    prefixes.append(try StoreCommandSupport.parsePrefix(String(part), what: "--to"))
-                }
-            }
-            if !destinations.isEmpty && prefixes.isEmpty {
-                throw UsageError("--to needs an address or CIDR prefix")
-            }
-            for prefix in prefixes where prefix.length == 0 {
-                StoreCommandSupport.warn(
-                    "--to \(prefix) covers every \(prefix.address.isIPv4 ? "IPv4" : "IPv6") destination: customer \(id) may reach "
-                        + "any mail server over \(prefix.address.isIPv4 ? "IPv4" : "IPv6")")
-            }
-            let grant = ExceptionGrant(
-                customer: id, destinations: prefixes.isEmpty ? .any : .prefixes(prefixes), expiresAt: expiresAt,
-                reason: reason, ticket: ticket, grantedBy: by)
+            input.warnings.forEach(StoreCommandSupport.warn)
+            let grant = input.grant
             let store = try StoreCommandSupport.open(global, .write)
             let result = try StoreCommandSupport.perform { try store.grantException(grant, now: now) }
             if result.bindingsInForce.isEmpty {
