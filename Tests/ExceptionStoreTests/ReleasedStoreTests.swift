@@ -220,11 +220,11 @@ import Testing
 
         let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(.readOnly) }
         #expect(error?.code == .olderSchema)
-        #expect(error?.message.contains("has schema 1 < 2") == true)
+        #expect(error?.message.contains("has schema 1 < 3") == true)
         #expect(try Self.migrations(at: fixture.path) == ["v1-initial"])
 
         let store = try fixture.open(.readWrite)
-        #expect(try Self.migrations(at: fixture.path) == ["v1-initial", "v2-leases-os-user"])
+        #expect(try Self.migrations(at: fixture.path) == ["v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects"])
         // The open session got one default lease from the upgrade; everything else reads as written.
         let now = UTCTime.now()
         let lease = try #require(try store.bindings().last?.leaseUntil)
@@ -235,21 +235,35 @@ import Testing
         #expect(try fixture.open(.readOnly).customers().count == 2)
     }
 
-    @Test func aSchema2StoreOpensWithoutAMigration() throws {
+    @Test func aSchema2StoreIsRefusedReadOnlyAndMigratedByAWriter() throws {
         let fixture = StoreFixture()
         try Self.writeReleasedStore(schema: 2, at: fixture.path)
-        let readOnly = try fixture.open(.readOnly)
-        try Self.expectReleasedContents(readOnly)
-        #expect(try readOnly.bindings().last?.leaseUntil == nil)  // written by schema 2 without a lease
+        let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(.readOnly) }
+        #expect(error?.code == .olderSchema)
+        #expect(error?.message.contains("has schema 2 < 3") == true)
 
         let store = try fixture.open(.readWrite)
-        #expect(try Self.migrations(at: fixture.path) == ["v1-initial", "v2-leases-os-user"])
+        #expect(try Self.migrations(at: fixture.path) == ["v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects"])
         try Self.expectReleasedContents(store)
-        try Self.expectWritable(store, path: fixture.path)
+        #expect(try store.bindings().last?.leaseUntil == nil)  // written by schema 2 without a lease
+        // Entries written before v3 have no API role; tokens start empty and work.
+        #expect(try store.auditEntries().allSatisfy { $0.role == nil })
+        #expect(try store.apiTokens().isEmpty)
+        let created = try store.createAPIToken(name: "alice", role: .support, expiresAt: nil, actor: "carol")
+        #expect(try store.apiTokenCredentials().map(\.digest) == [APITokenDigest(of: created.token)])
+        try store.revokeAPIToken(name: "alice", actor: "carol")
+        try Self.expectWritableAfterTokens(store, path: fixture.path)
+    }
+
+    /// ``expectWritable(_:path:)`` for a store whose audit log holds two token entries more.
+    static func expectWritableAfterTokens(_ store: ExceptionStore, path: String) throws {
+        try store.addCustomer(id: "c-2002", actor: "carol", now: t0 + 200)
+        #expect(try store.changeToken() == 5)
+        #expect(try store.auditEntries().suffix(3).map(\.action) == ["token.create", "token.revoke", "customer.add"])
     }
 
     @Test func theSchemaVersionIsTheMigratorsCount() throws {
-        #expect(ExceptionStore.schemaVersion == 2)
+        #expect(ExceptionStore.schemaVersion == 3)
         let fixture = StoreFixture()
         try Self.writeReleasedStore(schema: 2, at: fixture.path)
         // `user_version` is no schema version any more: a stray value changes nothing.
@@ -260,14 +274,14 @@ import Testing
         // A migration this build does not know is a newer schema, whatever `user_version` says.
         let again = try DatabaseQueue(path: fixture.path)
         try again.write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3-future')")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4-future')")
             try db.execute(sql: "PRAGMA user_version = 0")
         }
         try again.close()
         for mode in [ExceptionStore.OpenMode.create, .readWrite, .readOnly] {
             let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(mode) }
             #expect(error?.code == .newerSchema)
-            #expect(error?.message.contains("(schema 3 > 2); upgrade egress25ctl") == true)
+            #expect(error?.message.contains("(schema 4 > 3); upgrade egress25ctl") == true)
         }
     }
 }
