@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "egress25d", targets: ["egress25d"]),
         .executable(name: "egress25ctl", targets: ["egress25ctl"]),
+        .executable(name: "egress25-admin", targets: ["egress25-admin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
     ],
     targets: [
         // libnetfilter_queue + libmnl, and the few C macros Swift cannot import.
@@ -115,6 +117,37 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // egress25-admin, the control-plane server: the HTTP API (/api/v1), the web console, suspects and their
+        // webhook.
+        .target(
+            name: "Egress25Admin",
+            dependencies: [
+                "BlockLog",
+                "Egress25Configuration",
+                "Egress25Core",
+                "Egress25Operations",
+                "ExceptionStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "egress25-admin",
+            dependencies: [
+                "Egress25Admin",
+                "Egress25Configuration",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -255,6 +288,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "Egress25AdminTests",
+            dependencies: [
+                "Egress25Admin",
+                "Egress25Configuration",
+                "Egress25Core",
+                "Egress25Operations",
+                "ExceptionStore",
+                "BlockLog",
+                "Egress25TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
