@@ -51,6 +51,11 @@ public struct PolicySnapshotBuilder: Sendable {
         }
     }
 
+    /// Builds from a store that is open already (egress25-admin keeps its stores open).
+    public init(store: ExceptionStore) {
+        self.init(store: store, path: store.path)
+    }
+
     private init(store: ExceptionStore, path: String) {
         self.store = store
         self.path = path

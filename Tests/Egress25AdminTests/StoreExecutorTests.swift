@@ -1,11 +1,15 @@
 import Egress25Admin
+import ExceptionStore
 import Testing
 
 @Suite struct StoreExecutorTests {
-    @Test func runsOffTheCallersThreadAndReturnsTheResult() async throws {
-        let executor = StoreExecutor(threads: 2)
-        let value = try await executor.run { 6 * 7 }
-        #expect(value == 42)
+    @Test func runsStoreCallsOffTheCooperativePool() async throws {
+        let executor = StoreExecutor(stores: [try ExceptionStore.inMemory()])
+        let added = try await executor.run { store in
+            try store.addCustomer(id: "c-1", actor: "test").id
+        }
+        #expect(added == "c-1")
+        #expect(try await executor.run { try $0.customers().map(\.id) } == ["c-1"])
         try await executor.shutdown()
     }
 }
