@@ -5,6 +5,7 @@ import Egress25Core
 import Egress25Operations
 import ExceptionStore
 import Foundation
+import HTTPTypes
 import OpenAPIRuntime
 
 /// The handlers of `/api/v1`, generated from `openapi.yaml` (``APIProtocol``). Each one checks the caller's role
@@ -373,7 +374,7 @@ public struct AdminAPI: APIProtocol {
     static func binding(_ binding: AddressBinding, now: Int64) -> Components.Schemas.Binding {
         .init(
             id: binding.id, customer: binding.customer, prefix: binding.prefix.description,
-            kind: binding.kind == .static ? .static : .session, validFrom: date(binding.validFrom),
+            kind: binding.kind == .static ? ._static : .session, validFrom: date(binding.validFrom),
             validUntil: binding.validUntil.map(date), leaseUntil: binding.leaseUntil.map(date),
             inForce: binding.isInForce(at: now))
     }

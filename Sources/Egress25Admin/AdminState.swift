@@ -4,6 +4,8 @@ import Egress25Configuration
 import Egress25Core
 import Egress25Operations
 import ExceptionStore
+import Foundation
+import HTTPTypes
 import Logging
 
 /// What egress25-admin's handlers share: the configuration, the store (on threads of its own), the token and
@@ -42,28 +44,31 @@ public final class AdminState: Sendable {
     // MARK: - Store access
 
     /// Runs a read on the store's threads.
-    /// - Throws: ``OperationError`` for the store's errors.
-    public func read<T: Sendable>(
-        _ body: @Sendable @escaping (ExceptionStore) throws(ExceptionStoreError) -> T
-    ) async throws -> T {
-        try await executor.run { store in try performStoreOperation { () throws(ExceptionStoreError) in try body(store) } }
+    /// - Throws: ``OperationError`` for the store's errors; what `body` throws otherwise.
+    public func read<T: Sendable>(_ body: @Sendable @escaping (ExceptionStore) throws -> T) async throws -> T {
+        try await executor.run { store in try Self.mappingStoreErrors(field: "body") { try body(store) } }
     }
 
     /// Runs a change on the store's threads, audited under `principal`'s name and role; `field` names the input
     /// an invalid-argument error is about.
-    /// - Throws: ``OperationError`` for the store's errors.
+    /// - Throws: ``OperationError`` for the store's errors; what `body` throws otherwise.
     public func write<T: Sendable>(
-        _ principal: Principal, field: String,
-        _ body: @Sendable @escaping (ExceptionStore) throws(ExceptionStoreError) -> T
+        _ principal: Principal, field: String, _ body: @Sendable @escaping (ExceptionStore) throws -> T
     ) async throws -> T {
         let identity = principal.auditIdentity()
         let result = try await executor.run { store in
-            try performStoreOperation(field: field) { () throws(ExceptionStoreError) in
-                try body(store.recording(identity))
-            }
+            try Self.mappingStoreErrors(field: field) { try body(store.recording(identity)) }
         }
         check.invalidate()
         return result
+    }
+
+    static func mappingStoreErrors<T>(field: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ExceptionStoreError {
+            throw OperationError(error, field: field)
+        }
     }
 
     // MARK: - Customers
@@ -87,7 +92,7 @@ public final class AdminState: Sendable {
         let now = UTCTime.now()
         let text = (query ?? "").trimmingCharacters(in: .whitespaces)
         let address = try? IPPrefix(parsing: text)
-        return try await read { store throws(ExceptionStoreError) in
+        return try await read { store in
             let bindings = try store.bindings(inForceAt: now)
             let byCustomer = Dictionary(grouping: bindings, by: \.customer)
             var customers = try store.customers()
@@ -133,7 +138,7 @@ public final class AdminState: Sendable {
     /// - Throws: ``OperationError`` (`notFound` for an unknown customer).
     public func customerDetail(id: String) async throws -> CustomerDetail {
         let now = UTCTime.now()
-        return try await read { store throws(ExceptionStoreError) in
+        return try await read { store in
             guard let customer = try store.customer(id: id) else {
                 throw ExceptionStoreError(.unknownCustomer, "unknown customer \(id)")
             }

@@ -64,8 +64,16 @@ struct ProblemMiddleware: RouterMiddleware {
             @unknown default: path = []
             }
             let keys = path.map(\.stringValue).filter { !$0.isEmpty && Int($0) == nil }
-            field = (["body"] + keys).joined(separator: ".")
-            detail = "the request body does not match the schema at \(field ?? "body"): \(Self.describe(decoding))"
+            if error.request.method == .get {
+                // A query parameter (the GET operations take no body).
+                let name = keys.first ?? "query"
+                field = name
+                detail = "query parameter \(name): \(Self.describe(decoding))"
+            } else {
+                let name = (["body"] + keys).joined(separator: ".")
+                field = name
+                detail = "the request body does not match the schema at \(name): \(Self.describe(decoding))"
+            }
         } else if let name = Self.quotedName(in: "\(error.underlyingError)") {
             field = name
             detail = "\(error.causeDescription): \(name)"

@@ -19,7 +19,7 @@ public final class TokenAuthenticator: Sendable {
 
     struct Cache {
         var credentials: [APITokenCredential] = []
-        var loadedAtMilliseconds: Int64 = .min
+        var loadedAtMilliseconds: Int64?
     }
 
     struct Failures {
@@ -76,12 +76,13 @@ public final class TokenAuthenticator: Sendable {
     /// Forgets the cached tokens, so the next request reads them again (after a change made through this
     /// server).
     public func invalidate() {
-        cache.withLock { $0.loadedAtMilliseconds = .min }
+        cache.withLock { $0.loadedAtMilliseconds = nil }
     }
 
     func currentCredentials(now: Int64) async throws -> [APITokenCredential] {
-        let cached = cache.withLock { cache in
-            now - cache.loadedAtMilliseconds < Self.refreshMilliseconds ? cache.credentials : nil
+        let cached = cache.withLock { cache -> [APITokenCredential]? in
+            guard let loadedAt = cache.loadedAtMilliseconds, now - loadedAt < Self.refreshMilliseconds else { return nil }
+            return cache.credentials
         }
         if let cached { return cached }
         let loaded: [APITokenCredential]

@@ -1,14 +1,90 @@
 import ArgumentParser
+import AsyncHTTPClient
+import Egress25Admin
+import Egress25Configuration
+import ExceptionStore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
 
 /// `egress25-admin --config FILE`: the control-plane server.
 @main
 struct Egress25AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "egress25-admin",
-        abstract: "The egress25 control plane: HTTP API, web console and suspect notifications.")
+        abstract: "The egress25 control plane: HTTP API (/api/v1), web console (/) and suspect notifications.",
+        discussion: """
+            Reads the same configuration as egress25d (admin:, abuse:, store:, policy:). Listens on admin.listen \
+            (default 127.0.0.1:8025). Tokens come from `egress25ctl token create`. Stops on SIGTERM or SIGINT.
+            """)
 
     @Option(help: "The egress25 configuration file (YAML).")
-    var config: String = "/etc/egress25/egress25.yaml"
+    var config: String = {
+        if let path = ProcessInfo.processInfo.environment["EGRESS25_CONFIG"], !path.isEmpty { return path }
+        return "/etc/egress25/egress25.yaml"
+    }()
 
-    func run() async throws {}
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Flag(help: "Check the configuration and the store, print what would be served, and exit.")
+    var checkConfig = false
+
+    func run() async throws {
+        var logger = Logger(label: "egress25-admin")
+        logger.logLevel = logLevel
+        let configuration: Egress25Configuration
+        do {
+            configuration = try Self.loadConfiguration(config)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let stores: [ExceptionStore]
+        do {
+            stores = try AdminServer.openStores(configuration)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if checkConfig {
+            print(
+                "ok: \(configuration.sourcePath): API and console on \(configuration.admin.tls == nil ? "http" : "https")://"
+                    + "\(configuration.admin.listen), store \(stores[0].backendDescription)")
+            return
+        }
+        let executor = StoreExecutor(stores: stores)
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let state = AdminState(configuration: configuration, executor: executor, httpClient: httpClient, logger: logger)
+        let router = try AdminServer.router(state: state)
+        let application = try AdminServer.application(
+            router: router, configuration: configuration, services: [], logger: logger)
+        logger.notice(
+            "egress25-admin listening",
+            metadata: [
+                "listen": "\(configuration.admin.listen)", "tls": "\(configuration.admin.tls != nil)",
+                "store": "\(stores[0].backendDescription)",
+            ])
+        do {
+            try await application.runService()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
+        try await executor.shutdown()
+    }
+
+    /// A router's configuration file, or an admin machine's (`store:` only, with `store.url`).
+    static func loadConfiguration(_ path: String) throws -> Egress25Configuration {
+        do {
+            return try ConfigurationLoader.load(path: path)
+        } catch let routerError {
+            if let configuration = try? ConfigurationLoader.load(path: path, purpose: .storeClient) {
+                return configuration
+            }
+            throw routerError
+        }
+    }
 }
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
