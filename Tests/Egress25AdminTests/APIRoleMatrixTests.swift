@@ -1,4 +1,6 @@
 import Egress25Admin
+import Egress25Configuration
+import Egress25Core
 import ExceptionStore
 import Foundation
 import Hummingbird

@@ -45,7 +45,7 @@ struct AdminFixture {
         try store.addCustomer(id: "c-1001", name: "Telecommuter Ltd", actor: "setup")
         try store.addCustomer(id: "c-2002", name: "Other Home", actor: "setup")
         try store.bind(
-            customer: "c-1001", prefix: try IPPrefix(parsing: Self.subscriber + "/32"), plan: nil, actor: "setup")
+            customer: "c-1001", prefix: try IPPrefix(parsing: Self.subscriber + "/32"), actor: "setup", plan: nil)
         let granted = try store.grantException(
             ExceptionGrant(
                 customer: "c-1001", destinations: .prefixes([try IPPrefix(parsing: Self.employerMX + "/32")]),
@@ -109,7 +109,7 @@ extension TestClientProtocol {
 extension TestResponse {
     /// The body as a JSON object (empty when it is not one).
     var object: [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
+        (try? JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8))) as? [String: Any] ?? [:]
     }
 
     /// The body as text.
