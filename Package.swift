@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
     ],
     targets: [
         // libnetfilter_queue + libmnl, and the few C macros Swift cannot import.
@@ -104,6 +105,16 @@ let package = Package(
             dependencies: ["BlockLog", "Egress25Configuration", "Egress25Core", "ExceptionStore"],
             swiftSettings: swiftSettings
         ),
+        // The admin web console's presentation: Mustache templates, CSS, JavaScript and the timeline SVG, all
+        // embedded as Swift strings. No server, no store: view models in, HTML out.
+        .target(
+            name: "Egress25Console",
+            dependencies: [
+                "Egress25Core",
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Egress25Daemon",
             dependencies: [
@@ -133,6 +144,7 @@ let package = Package(
                 "Egress25Core",
                 "Egress25Operations",
                 "Egress25AdminAPI",
+                "Egress25Console",
                 "ExceptionStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -238,6 +250,11 @@ let package = Package(
                 "Egress25TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "Egress25ConsoleTests",
+            dependencies: ["Egress25Console"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
