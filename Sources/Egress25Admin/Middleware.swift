@@ -66,7 +66,9 @@ struct ProblemMiddleware: RouterMiddleware {
             let keys = path.map(\.stringValue).filter { !$0.isEmpty && Int($0) == nil }
             if error.request.method == .get {
                 // A query parameter (the GET operations take no body).
-                let name = keys.first ?? "query"
+                let name =
+                    keys.first ?? Self.queryParameter(at: decoding, operation: error.operationID, query: error.request)
+                    ?? "query"
                 field = name
                 detail = "query parameter \(name): \(Self.describe(decoding))"
             } else {
@@ -185,4 +187,30 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     static let xFrameOptions = Self("X-Frame-Options")!
     static let referrerPolicy = Self("Referrer-Policy")!
+}
+
+extension ProblemMiddleware {
+    /// The query parameters each operation requires, and those that must be integers or one of a few words: how
+    /// a decoding error that names no key (the runtime's URI decoder names none) is traced to its parameter.
+    static let requiredQueryParameters = ["checkFlow": ["source", "destination"], "exportBlocked": ["format"]]
+    static let integerQueryParameters = ["port", "limit", "bucket"]
+    static let choiceQueryParameters = ["by": ["source", "customer", "destination"], "format": ["csv", "json", "xarf"]]
+
+    /// The query parameter a decoding error is about: a required one that is missing, an integer one that is not
+    /// an integer, or a choice that is none of its words.
+    static func queryParameter(at error: DecodingError, operation: String, query request: HTTPRequest) -> String? {
+        let query = request.path.flatMap { path in path.firstIndex(of: "?").map { String(path[path.index(after: $0)...]) } }
+        let items = ConsolePages.fields(query ?? "")
+        switch error {
+        case .valueNotFound, .keyNotFound:
+            return requiredQueryParameters[operation]?.first { (items[$0] ?? "").isEmpty }
+        case .typeMismatch:
+            return integerQueryParameters.first { name in items[name].map { Int($0) == nil } ?? false }
+        case .dataCorrupted:
+            return choiceQueryParameters.first { name, words in items[name].map { !words.contains($0) } ?? false }?
+                .key ?? integerQueryParameters.first { name in items[name].map { Int($0) == nil } ?? false }
+        @unknown default:
+            return nil
+        }
+    }
 }

@@ -24,7 +24,7 @@ struct AdminFixture {
     let tokens: [String: String]
     let exceptionID: String
 
-    init(extraYAML: String = "") throws {
+    init(loginFailuresPerMinute: Int = 5, extraYAML: String = "") throws {
         let directory = TemporaryDirectory(prefix: "egress25-admin-test")
         let path = directory.path + "/egress25.yaml"
         let yaml = """
@@ -36,7 +36,7 @@ struct AdminFixture {
             metrics:
               listen: 127.0.0.1:1
             admin:
-              login_failures: 5
+              login_failures: \(loginFailuresPerMinute)
             \(extraYAML)
             """
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
@@ -60,7 +60,7 @@ struct AdminFixture {
         tokens["revoked"] = try store.createAPIToken(name: "gone", role: .admin, expiresAt: nil, actor: "setup").token
         try store.revokeAPIToken(name: "gone", actor: "setup")
         tokens["expired"] = try store.createAPIToken(
-            name: "old", role: .admin, expiresAt: UTCTime.now() + 1, actor: "setup", now: UTCTime.now() - 10
+            name: "old", role: .admin, expiresAt: UTCTime.now() - 5, actor: "setup", now: UTCTime.now() - 10
         ).token
         self.directory = directory
         self.configuration = configuration
