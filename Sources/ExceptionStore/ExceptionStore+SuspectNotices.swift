@@ -94,6 +94,14 @@ extension ExceptionStore {
         }
     }
 
+    /// How many notices are not delivered yet, due or waiting for a retry (the notifier's `pending`).
+    /// - Throws: ``ExceptionStoreError`` (`io`, `permissionDenied`).
+    public func pendingSuspectNoticeCount() throws(ExceptionStoreError) -> Int {
+        try read("count suspects of") { db in
+            Int(try db.rows("SELECT count(*) FROM suspect_notice WHERE delivered_at IS NULL").first?.int64(0) ?? 0)
+        }
+    }
+
     /// Notices whose window started at or after `since` (UTC seconds), delivered or not, oldest window first.
     /// - Throws: ``ExceptionStoreError`` (`io`, `permissionDenied`).
     public func suspectNotices(since: Int64) throws(ExceptionStoreError) -> [SuspectNotice] {
