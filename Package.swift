@@ -169,6 +169,7 @@ let package = Package(
             dependencies: [
                 "Egress25Admin",
                 "Egress25Configuration",
+                "Egress25Operations",
                 "ExceptionStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

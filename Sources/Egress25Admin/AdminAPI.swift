@@ -26,6 +26,7 @@ public struct AdminAPI: APIProtocol {
 
     // MARK: - Me, check
 
+    /// `GET /me`: the caller's token name, role and expiry. Any role.
     public func getMe(_ input: Operations.GetMe.Input) async throws -> Operations.GetMe.Output {
         let principal = try require(Permission.anyone)
         return .ok(
@@ -36,6 +37,7 @@ public struct AdminAPI: APIProtocol {
                         expiresAt: principal.expiresAt.map(date)))))
     }
 
+    /// `GET /check`: the verdict egress25d gives a SYN, explained as `egress25ctl check` does. Support, abuse, ops.
     public func checkFlow(_ input: Operations.CheckFlow.Input) async throws -> Operations.CheckFlow.Output {
         try require(Permission.explain)
         let explanation = try await state.check.explain(
@@ -72,6 +74,7 @@ public struct AdminAPI: APIProtocol {
 
     // MARK: - Customers and exceptions
 
+    /// `GET /customers?query=`: customers by id, name (substring) or an address they hold. Support.
     public func searchCustomers(
         _ input: Operations.SearchCustomers.Input
     ) async throws -> Operations.SearchCustomers.Output {
@@ -94,11 +97,14 @@ public struct AdminAPI: APIProtocol {
                         }, truncated: result.truncated))))
     }
 
+    /// `POST /customers`: adds a customer (201); 409 when it exists. Support.
     public func createCustomer(
         _ input: Operations.CreateCustomer.Input
     ) async throws -> Operations.CreateCustomer.Output {
         let principal = try require(Permission.customers)
-        guard case .json(let body) = input.body else { throw APIProblem.badRequest("a JSON body is required", field: "body") }
+        guard case .json(let body) = input.body else {
+            throw APIProblem.badRequest("a JSON body is required", field: "body")
+        }
         let customer = try await state.write(principal, field: "body") { store in
             try store.addCustomer(id: body.id, name: body.name, note: body.note, actor: principal.name)
         }
@@ -110,6 +116,7 @@ public struct AdminAPI: APIProtocol {
                         autoCreated: customer.autoCreated))))
     }
 
+    /// `GET /customers/{id}`: bindings, sessions and every exception with its status; 404 when unknown. Support.
     public func getCustomer(_ input: Operations.GetCustomer.Input) async throws -> Operations.GetCustomer.Output {
         try require(Permission.customers)
         let detail = try await state.customerDetail(id: input.path.id)
@@ -125,11 +132,14 @@ public struct AdminAPI: APIProtocol {
                         exceptions: detail.exceptions.map { Self.exception($0, now: now) }))))
     }
 
+    /// `POST /customers/{id}/exceptions`: grants an exception (201 with its id), audited under the token. Support.
     public func grantException(
         _ input: Operations.GrantException.Input
     ) async throws -> Operations.GrantException.Output {
         let principal = try require(Permission.customers)
-        guard case .json(let body) = input.body else { throw APIProblem.badRequest("a JSON body is required", field: "body") }
+        guard case .json(let body) = input.body else {
+            throw APIProblem.badRequest("a JSON body is required", field: "body")
+        }
         var destinations: [String] = []
         switch body.destinations {
         case .AnyDestination: destinations = []
@@ -153,6 +163,7 @@ public struct AdminAPI: APIProtocol {
                         holdsAddress: !granted.bindingsInForce.isEmpty))))
     }
 
+    /// `GET /exceptions/{id}`: one exception with its status; 404 when unknown. Support, abuse.
     public func getException(_ input: Operations.GetException.Input) async throws -> Operations.GetException.Output {
         try require(Permission.readException)
         let id = input.path.id
@@ -162,11 +173,14 @@ public struct AdminAPI: APIProtocol {
         return .ok(.init(body: .json(Self.exception(exception, now: now))))
     }
 
+    /// `POST /exceptions/{id}/revoke`: revokes (200); 404 unknown, 409 revoked already. Support.
     public func revokeException(
         _ input: Operations.RevokeException.Input
     ) async throws -> Operations.RevokeException.Output {
         let principal = try require(Permission.customers)
-        guard case .json(let body) = input.body else { throw APIProblem.badRequest("a JSON body is required", field: "body") }
+        guard case .json(let body) = input.body else {
+            throw APIProblem.badRequest("a JSON body is required", field: "body")
+        }
         let id = input.path.id
         let revoked = try await state.write(principal, field: "body.reason") { store in
             try store.revokeException(id: id, reason: body.reason, by: principal.name)
@@ -176,6 +190,7 @@ public struct AdminAPI: APIProtocol {
 
     // MARK: - Audit
 
+    /// `GET /audit`: the newest audit entries (oldest first), by customer and time. Support, abuse.
     public func listAudit(_ input: Operations.ListAudit.Input) async throws -> Operations.ListAudit.Output {
         try require(Permission.audit)
         let limit = input.query.limit ?? 200
@@ -201,6 +216,7 @@ public struct AdminAPI: APIProtocol {
 
     // MARK: - Block log
 
+    /// `GET /blocked`: blocked attempts by source, customer, destination and time. Abuse.
     public func queryBlocked(_ input: Operations.QueryBlocked.Input) async throws -> Operations.QueryBlocked.Output {
         try require(Permission.abuseDesk)
         let query = input.query
@@ -220,6 +236,7 @@ public struct AdminAPI: APIProtocol {
                     .init(attempts: records.prefix(limit).map(Self.blockedAttempt), truncated: records.count > limit))))
     }
 
+    /// `GET /blocked/top`: top sources, customers or destinations with their fan-out. Abuse.
     public func topBlocked(_ input: Operations.TopBlocked.Input) async throws -> Operations.TopBlocked.Output {
         try require(Permission.abuseDesk)
         let query = input.query
@@ -248,6 +265,7 @@ public struct AdminAPI: APIProtocol {
                         }))))
     }
 
+    /// `GET /blocked/timeline`: attempts per time bucket. Abuse.
     public func blockedTimeline(
         _ input: Operations.BlockedTimeline.Input
     ) async throws -> Operations.BlockedTimeline.Output {
@@ -284,6 +302,7 @@ public struct AdminAPI: APIProtocol {
         return sizes.first { Int64($0) * 96 >= span } ?? 86400
     }
 
+    /// `GET /blocked/export`: CSV, JSON rows or X-ARF reports (at most ``maximumExportRows`` rows). Abuse.
     public func exportBlocked(_ input: Operations.ExportBlocked.Input) async throws -> Operations.ExportBlocked.Output {
         try require(Permission.abuseDesk)
         let query = input.query
@@ -304,6 +323,7 @@ public struct AdminAPI: APIProtocol {
 
     // MARK: - Suspects, nodes, the document
 
+    /// `GET /suspects`: sources over the suspect thresholds, once per window, with the evidence. Abuse.
     public func listSuspects(_ input: Operations.ListSuspects.Input) async throws -> Operations.ListSuspects.Output {
         try require(Permission.abuseDesk)
         let now = UTCTime.now()
@@ -331,6 +351,7 @@ public struct AdminAPI: APIProtocol {
                         }))))
     }
 
+    /// `GET /nodes`: the routers, their health, policy generation and lag. Ops.
     public func listNodes(_ input: Operations.ListNodes.Input) async throws -> Operations.ListNodes.Output {
         try require(Permission.operations)
         let nodes = try await state.nodes.nodes()
@@ -348,6 +369,7 @@ public struct AdminAPI: APIProtocol {
                         }))))
     }
 
+    /// `GET /openapi.yaml`: this API's OpenAPI document, as committed. No token needed.
     public func getOpenAPIDocument(
         _ input: Operations.GetOpenAPIDocument.Input
     ) async throws -> Operations.GetOpenAPIDocument.Output {

@@ -42,8 +42,9 @@ public enum AdminServer {
     /// Opens the stores `configuration` names: the SQLite file (one store: GRDB pools its connections), or
     /// `connections` PostgreSQL connections.
     /// - Throws: ``StartupError`` naming the store and the reason (missing, unreachable, refused).
-    public static func openStores(_ configuration: Egress25Configuration, connections: Int = 4) throws -> [ExceptionStore]
-    {
+    public static func openStores(
+        _ configuration: Egress25Configuration, connections: Int = 4
+    ) throws -> [ExceptionStore] {
         do {
             switch configuration.store.location {
             case .sqlite(let path):
@@ -74,7 +75,9 @@ public enum AdminServer {
         var server: HTTPServerBuilder = .http1()
         if let tls = configuration.admin.tls {
             do {
-                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map {
+                    NIOSSLCertificateSource.certificate($0)
+                }
                 let key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
                 let tlsConfiguration = TLSConfiguration.makeServerConfiguration(
                     certificateChain: chain, privateKey: .privateKey(key))

@@ -200,7 +200,8 @@ public final class AdminState: Sendable {
         let limit = AdminAPI.maximumExportRows
         let tooMany = APIProblem(
             .unprocessableContent, title: "Export too large",
-            detail: "more than \(limit) rows match: narrow since/until or the source, or use egress25ctl blocked export",
+            detail:
+                "more than \(limit) rows match: narrow since/until or the source, or use egress25ctl blocked export",
             field: "since")
         return try await blocked(node: node) { source in
             switch format {

@@ -23,7 +23,8 @@ struct ProblemMiddleware: RouterMiddleware {
             let problem = Self.problem(for: error)
             if problem.status.kind == .serverError && problem.status != .serviceUnavailable {
                 logger.error(
-                    "request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
+                    "request failed",
+                    metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
             }
             return try problem.response(from: request, context: context)
         }
@@ -47,7 +48,8 @@ struct ProblemMiddleware: RouterMiddleware {
         case let http as HTTPError:
             return APIProblem(http.status, detail: http.body ?? http.status.reasonPhrase)
         default:
-            return APIProblem(.internalServerError, title: "Internal error", detail: "internal error; see the server's log")
+            return APIProblem(
+                .internalServerError, title: "Internal error", detail: "internal error; see the server's log")
         }
     }
 
@@ -194,12 +196,16 @@ extension ProblemMiddleware {
     /// a decoding error that names no key (the runtime's URI decoder names none) is traced to its parameter.
     static let requiredQueryParameters = ["checkFlow": ["source", "destination"], "exportBlocked": ["format"]]
     static let integerQueryParameters = ["port", "limit", "bucket"]
-    static let choiceQueryParameters = ["by": ["source", "customer", "destination"], "format": ["csv", "json", "xarf"]]
+    static let choiceQueryParameters = [
+        "by": ["source", "customer", "destination"], "format": ["csv", "json", "xarf"],
+    ]
 
     /// The query parameter a decoding error is about: a required one that is missing, an integer one that is not
     /// an integer, or a choice that is none of its words.
     static func queryParameter(at error: DecodingError, operation: String, query request: HTTPRequest) -> String? {
-        let query = request.path.flatMap { path in path.firstIndex(of: "?").map { String(path[path.index(after: $0)...]) } }
+        let query = request.path.flatMap { path in
+            path.firstIndex(of: "?").map { String(path[path.index(after: $0)...]) }
+        }
         let items = ConsolePages.fields(query ?? "")
         switch error {
         case .valueNotFound, .keyNotFound:

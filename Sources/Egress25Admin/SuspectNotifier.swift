@@ -131,7 +131,7 @@ public final class SuspectNotifier: Service, Sendable {
         source: BlockedAttemptSource, settings: AbuseSettings, executor: StoreExecutor
     ) -> Detect {
         { since, until in
-            try await executor.run {
+            try await executor.run { _ in
                 try SuspectDetector.suspects(in: source, since: since, until: until, settings: settings)
             }
         }
@@ -185,7 +185,7 @@ public final class SuspectNotifier: Service, Sendable {
         if let client, let url = settings.webhookURL { await deliverDue(url: url, client: client, now: now) }
         await pruneIfDue(now: now)
         do {
-            let pending = try await executor.run { [store] in try store.pendingSuspectNoticeCount() }
+            let pending = try await executor.run { [store] _ in try store.pendingSuspectNoticeCount() }
             pendingCount.store(pending, ordering: .relaxed)
         } catch {
             logger.warning("suspect notifier: cannot count pending notices: \(error)")
@@ -209,7 +209,7 @@ public final class SuspectNotifier: Service, Sendable {
                     source: suspect.source, windowStart: suspect.windowStart, detectedAt: now,
                     evidence: try Self.evidence(suspect, detectedAt: now, node: nodeName), nextAttemptAt: now)
             }
-            let new = try await executor.run { [store] in try store.recordSuspectNotices(notices, now: now) }
+            let new = try await executor.run { [store] _ in try store.recordSuspectNotices(notices, now: now) }
             let newKeys = Set(new.map(Self.idempotencyKey))
             for suspect in suspects where newKeys.contains("\(suspect.source)/\(suspect.windowStart)") {
                 let reasons = suspect.reasons.map(\.rawValue).joined(separator: ", ")
@@ -228,7 +228,7 @@ public final class SuspectNotifier: Service, Sendable {
     func deliverDue(url: String, client: HTTPClient, now: Int64) async {
         let due: [SuspectNotice]
         do {
-            due = try await executor.run { [store] in
+            due = try await executor.run { [store] _ in
                 try store.dueSuspectNotices(now: now, limit: Self.maximumDeliveriesPerRound)
             }
         } catch {
@@ -256,7 +256,7 @@ public final class SuspectNotifier: Service, Sendable {
                 logger.info("suspect notifier: delivered \(key)")
             }
             do {
-                try await executor.run { [store] in
+                try await executor.run { [store] _ in
                     try store.recordSuspectDelivery(
                         source: notice.source, windowStart: notice.windowStart, now: finished, error: failure,
                         retryAt: retryAt)
@@ -302,7 +302,7 @@ public final class SuspectNotifier: Service, Sendable {
         }
         guard due else { return }
         do {
-            let pruned = try await executor.run { [store] in
+            let pruned = try await executor.run { [store] _ in
                 try store.pruneSuspectNotices(before: now - Self.retentionSeconds)
             }
             if pruned > 0 { logger.info("suspect notifier: pruned \(pruned) notice(s) older than 7 days") }

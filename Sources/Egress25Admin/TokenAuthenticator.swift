@@ -81,7 +81,9 @@ public final class TokenAuthenticator: Sendable {
 
     func currentCredentials(now: Int64) async throws -> [APITokenCredential] {
         let cached = cache.withLock { cache -> [APITokenCredential]? in
-            guard let loadedAt = cache.loadedAtMilliseconds, now - loadedAt < Self.refreshMilliseconds else { return nil }
+            guard let loadedAt = cache.loadedAtMilliseconds, now - loadedAt < Self.refreshMilliseconds else {
+                return nil
+            }
             return cache.credentials
         }
         if let cached { return cached }

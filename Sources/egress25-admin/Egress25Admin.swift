@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Egress25Admin
 import Egress25Configuration
+import Egress25Operations
 import ExceptionStore
 import Foundation
 import Hummingbird
@@ -56,8 +57,20 @@ struct Egress25AdminCommand: AsyncParsableCommand {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let state = AdminState(configuration: configuration, executor: executor, httpClient: httpClient, logger: logger)
         let router = try AdminServer.router(state: state)
+        // Suspects are recorded (and, with abuse.webhook.url, announced) whatever the console shows; a router
+        // that has blocked nothing yet has no block log, which is no suspect.
+        let notifier = SuspectNotifier(
+            store: executor.primary, executor: executor, settings: configuration.abuse,
+            nodeName: configuration.nodeName, logger: logger,
+            detect: { since, until in
+                do {
+                    return try await state.suspects(since: since, until: until)
+                } catch let error as OperationError where error.kind == .notFound {
+                    return []
+                }
+            })
         let application = try AdminServer.application(
-            router: router, configuration: configuration, services: [], logger: logger)
+            router: router, configuration: configuration, services: [notifier], logger: logger)
         logger.notice(
             "egress25-admin listening",
             metadata: [

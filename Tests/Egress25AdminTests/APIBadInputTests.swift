@@ -69,7 +69,8 @@ import Testing
                 #expect((problem["detail"] as? String)?.isEmpty == false)
                 #expect(
                     (problem["field"] as? String)?.hasPrefix(field) == true,
-                    "\(path) \(json ?? ""): field \(problem["field"] ?? "none"), expected \(field): \(problem["detail"] ?? "")")
+                    "\(path) \(json ?? ""): field \(problem["field"] ?? "none"), expected \(field): \(problem["detail"] ?? "")"
+                )
             }
         }
         #expect(try Self.storeState(fixture.store) == before)

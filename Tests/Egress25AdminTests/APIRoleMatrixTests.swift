@@ -28,7 +28,8 @@ import Testing
             Route(method: .get, path: "/api/v1/customers?query=c-1", roles: ["support", "admin"]),
             Route(method: .post, path: "/api/v1/customers", json: #"{"id":"NEW"}"#, roles: ["support", "admin"]),
             Route(method: .get, path: "/api/v1/customers/c-1001", roles: ["support", "admin"]),
-            Route(method: .post, path: "/api/v1/customers/c-1001/exceptions", json: grant, roles: ["support", "admin"]),
+            Route(
+                method: .post, path: "/api/v1/customers/c-1001/exceptions", json: grant, roles: ["support", "admin"]),
             Route(method: .get, path: "/api/v1/exceptions/\(exceptionID)", roles: ["support", "abuse", "admin"]),
             Route(
                 method: .post, path: "/api/v1/exceptions/EXC/revoke", json: #"{"reason":"matrix"}"#,
@@ -68,7 +69,8 @@ import Testing
                                 ticket: nil, grantedBy: "setup"))
                         route.path = route.path.replacingOccurrences(of: "EXC", with: granted.exception.id)
                     }
-                    let response = try await client.call(route.method, route.path, token: tokens[role], json: route.json)
+                    let response = try await client.call(
+                        route.method, route.path, token: tokens[role], json: route.json)
                     if route.roles.contains(role) {
                         #expect(
                             (200..<300).contains(Int(response.status.code)),
@@ -79,8 +81,9 @@ import Testing
                         #expect(response.object["status"] as? Int == 403)
                     }
                 }
-                for (what, token) in [("no token", nil), ("revoked", tokens["revoked"]), ("expired", tokens["expired"])]
-                {
+                for (what, token) in [
+                    ("no token", nil), ("revoked", tokens["revoked"]), ("expired", tokens["expired"]),
+                ] {
                     let response = try await client.call(
                         route.method, route.path, token: token, json: route.json,
                         headers: [.init("X-Test")!: what])

@@ -52,7 +52,7 @@ import Testing
     @Test func aNewSuspectIsPostedOnceWithItsEvidence() async throws {
         let fixture = try NotifierStore(.sqlite)
         let store = try fixture.open()
-        let executor = StoreExecutor(threads: 1)
+        let executor = StoreExecutor(stores: [store])
         let receiver = WebhookReceiver()
         let clock = TestClock(Self.t0 + 30)
         try await receiver.serve { port in
@@ -97,7 +97,7 @@ import Testing
     @Test func aFailingReceiverGetsRetriesWithBackoffUntilItAcceptsOnce() async throws {
         let fixture = try NotifierStore(.sqlite)
         let store = try fixture.open()
-        let executor = StoreExecutor(threads: 1)
+        let executor = StoreExecutor(stores: [store])
         let receiver = WebhookReceiver(failFirst: 2)
         let clock = TestClock(Self.t0 + 30)
         let logs = LogLines()
@@ -153,7 +153,7 @@ import Testing
     @Test func aReceiverThatDoesNotAnswerInTimeIsAFailure() async throws {
         let fixture = try NotifierStore(.sqlite)
         let store = try fixture.open()
-        let executor = StoreExecutor(threads: 1)
+        let executor = StoreExecutor(stores: [store])
         let receiver = WebhookReceiver(stallFirst: 1)
         let clock = TestClock(Self.t0 + 30)
         try await receiver.serve { port in
@@ -182,7 +182,7 @@ import Testing
     @Test func withoutAWebhookSuspectsAreRecordedAndNothingIsSent() async throws {
         let fixture = try NotifierStore(.sqlite)
         let store = try fixture.open()
-        let executor = StoreExecutor(threads: 1)
+        let executor = StoreExecutor(stores: [store])
         var settings = AbuseSettings()
         settings.webhookURL = nil
         let notifier = Self.notifier(
@@ -199,7 +199,7 @@ import Testing
     @Test func errorsAreLoggedAndTheRoundGoesOn() async throws {
         let fixture = try NotifierStore(.sqlite)
         let store = try fixture.open()
-        let executor = StoreExecutor(threads: 1)
+        let executor = StoreExecutor(stores: [store])
         let logs = LogLines()
         struct Broken: Error, CustomStringConvertible { var description: String { "block log unreadable" } }
         let notifier = SuspectNotifier(
@@ -227,7 +227,7 @@ import Testing
         backend: NotifierBackend
     ) async throws {
         let fixture = try NotifierStore(backend)
-        let executor = StoreExecutor(threads: 2)
+        let executor = StoreExecutor(stores: [try fixture.open()])
         let suspects = SuspectList([Self.suspect("192.0.2.1")])
         let first = WebhookReceiver()
         let logs = LogLines()
@@ -319,7 +319,7 @@ func runGroup<T>(_ group: ServiceGroup, _ what: String, _ body: () async throws 
 
 /// Polls `condition` every 20 ms until it holds; fails after `timeout`.
 func eventually(
-    _ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool
+    _ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {

@@ -133,7 +133,7 @@ import Testing
             let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(mode) }
             #expect(error?.code == .newerSchema)
             #expect(
-                error?.message == "store \(fixture.path) was written by a newer egress25 (schema 3 > 2); "
+                error?.message == "store \(fixture.path) was written by a newer egress25 (schema 4 > 3); "
                     + "upgrade egress25ctl")
         }
         #expect(try rawState() == before)
