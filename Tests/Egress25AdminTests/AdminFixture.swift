@@ -23,9 +23,14 @@ struct AdminFixture {
     /// Token by role name, plus `"expired"` and `"revoked"`.
     let tokens: [String: String]
     let exceptionID: String
+    /// The fleet store's database, when the fixture runs on PostgreSQL.
+    let database: TestDatabase?
 
-    init(loginFailuresPerMinute: Int = 5, extraYAML: String = "") throws {
+    /// - Parameter postgres: Run on a PostgreSQL database of its own (the fleet store) instead of SQLite.
+    init(loginFailuresPerMinute: Int = 5, postgres: Bool = false, extraYAML: String = "") throws {
         let directory = TemporaryDirectory(prefix: "egress25-admin-test")
+        let database = postgres ? try TestPostgres.makeDatabase(prefix: "admin") : nil
+        let storeYAML = database.map { "store:\n  url: \($0.url)\n  node: edge-test-1" } ?? ""
         let path = directory.path + "/egress25.yaml"
         let yaml = """
             node_name: edge-test-1
@@ -37,11 +42,13 @@ struct AdminFixture {
               listen: 127.0.0.1:1
             admin:
               login_failures: \(loginFailuresPerMinute)
+            \(storeYAML)
             \(extraYAML)
             """
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         let configuration = try ConfigurationLoader.load(path: path)
-        let store = try ExceptionStore(path: configuration.state.exceptionStore, mode: .create)
+        if database != nil { _ = try ExceptionStore.migrateSchema(at: configuration.store.location) }
+        let store = try ExceptionStore(location: configuration.store.location, mode: .create)
         try store.addCustomer(id: "c-1001", name: "Telecommuter Ltd", actor: "setup")
         try store.addCustomer(id: "c-2002", name: "Other Home", actor: "setup")
         try store.bind(
@@ -67,6 +74,7 @@ struct AdminFixture {
         self.store = store
         self.tokens = tokens
         self.exceptionID = granted.exception.id
+        self.database = database
     }
 
     /// Runs `body` with a test client of the whole router.
@@ -89,7 +97,10 @@ struct AdminFixture {
         try await executor.shutdown()
     }
 
-    func cleanup() { directory.cleanup() }
+    func cleanup() {
+        directory.cleanup()
+        try? database?.drop()
+    }
 }
 
 extension TestClientProtocol {
