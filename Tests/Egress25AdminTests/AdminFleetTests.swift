@@ -29,7 +29,10 @@ struct AdminFleetTests {
                 source: try IPAddress(parsing: AdminFixture.subscriber),
                 destination: try IPAddress(parsing: "198.51.100.\(index + 1)"), destinationPort: 25, attempts: 2,
                 syns: 2, customer: "c-1001", reason: .noException, exceptionID: nil, nodeName: "edge-fra-1")
-            rows.append(ShippableRow(mark: ShippingMark(firstSeenMilliseconds: record.firstSeenMilliseconds, id: Int64(index + 1)), record: record))
+            rows.append(
+                ShippableRow(
+                    mark: ShippingMark(firstSeenMilliseconds: record.firstSeenMilliseconds, id: Int64(index + 1)),
+                    record: record))
         }
         let store = fixture.store
         let sliceStart = minute / 1000 / 3600 * 3600
@@ -45,7 +48,8 @@ struct AdminFleetTests {
             #expect(list.map { $0["healthy"] as? Bool } == [false, true])
             #expect(list.last?["policy_generation"] as? Int == 17)
 
-            let top = try await client.call(.get, "/api/v1/blocked/top?by=source&since=1h", token: fixture.tokens["abuse"])
+            let top = try await client.call(
+                .get, "/api/v1/blocked/top?by=source&since=1h", token: fixture.tokens["abuse"])
             #expect(top.status == .ok, "\(top.text)")
             let entry = try #require((top.object["entries"] as? [[String: Any]])?.first)
             #expect(entry["key"] as? String == AdminFixture.subscriber)
