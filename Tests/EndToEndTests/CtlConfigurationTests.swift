@@ -111,3 +111,40 @@ private func withConfiguration(_ body: (String) throws -> Void) throws {
     #expect(FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8)))
     try body(path)
 }
+
+/// `egress25ctl token`: the token is printed once, on stdout alone; the store and `token list` never show it; a
+/// name in force cannot be created twice; a revoked name can be issued again; bad input exits 2 and writes
+/// nothing.
+@Suite struct CtlTokenTests {
+    @Test func createListRevoke() throws {
+        try withConfiguration { path in
+            let created = try run([ctl, "--config", path, "token", "create", "--name", "alice", "--role", "support"])
+            #expect(created.status == 0, "\(created.error)")
+            let token = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.hasPrefix("e25_") && token.count == 47, "\(created.output)")
+            #expect(created.error.contains("shown only now"))
+            let list = try run([ctl, "--config", path, "token", "list", "--format", "json"])
+            #expect(list.status == 0)
+            #expect(list.output.contains("\"alice\"") && !list.output.contains(token))
+            let storePath = path.replacingOccurrences(of: "egress25.yaml", with: "state/exceptions.sqlite")
+            let store = ["", "-wal"].map { suffix in
+                String(decoding: FileManager.default.contents(atPath: storePath + suffix) ?? Data(), as: UTF8.self)
+            }.joined()
+            #expect(!store.contains(token), "the token is in the store file")
+            let twice = try run([ctl, "--config", path, "token", "create", "--name", "alice", "--role", "admin"])
+            #expect(twice.status == 1 && twice.error.contains("exists already"), "\(twice.error)")
+            let badRole = try run([ctl, "--config", path, "token", "create", "--name", "bob", "--role", "root"])
+            #expect(badRole.status == 2)
+            let badName = try run([ctl, "--config", path, "token", "create", "--name", "bob smith", "--role", "ops"])
+            #expect(badName.status == 2, "\(badName.error)")
+            let revoke = try run([ctl, "--config", path, "token", "revoke", "alice"])
+            #expect(revoke.status == 0)
+            let again = try run([ctl, "--config", path, "token", "revoke", "alice"])
+            #expect(again.status == 1)
+            let reissued = try run([ctl, "--config", path, "token", "create", "--name", "alice", "--role", "abuse"])
+            #expect(reissued.status == 0)
+            let audit = try run([ctl, "--config", path, "audit"])
+            #expect(audit.output.components(separatedBy: "token.").count - 1 == 3, "\(audit.output)")
+        }
+    }
+}
