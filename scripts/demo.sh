@@ -16,11 +16,12 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-if ! pkg-config --exists libnetfilter_queue 2>/dev/null || ! command -v ipset >/dev/null || ! command -v python3 >/dev/null; then
-    say "installing packages (libnetfilter-queue-dev libmnl-dev libsqlite3-dev iptables ipset nftables iproute2 python3)"
+if ! pkg-config --exists libnetfilter_queue 2>/dev/null || ! command -v ipset >/dev/null || ! command -v python3 >/dev/null \
+    || ! command -v curl >/dev/null; then
+    say "installing packages (libnetfilter-queue-dev libmnl-dev libsqlite3-dev iptables ipset nftables iproute2 python3 curl)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config libnetfilter-queue-dev \
-        libmnl-dev libsqlite3-dev iproute2 iptables ipset nftables python3 >/dev/null
+        libmnl-dev libsqlite3-dev iproute2 iptables ipset nftables python3 curl ca-certificates >/dev/null
 fi
 
 say "building egress25 (swift build -c ${CONFIGURATION:=debug})"
@@ -28,11 +29,14 @@ swift build -c "$CONFIGURATION" 2>&1 | tail -n 1
 bin=$(swift build -c "$CONFIGURATION" --show-bin-path)
 
 prefix=e25demo
+ADMIN_PORT=${ADMIN_PORT:-8025}
 scripts=Tests/EndToEndTests/Scripts
 work=$(mktemp -d /tmp/egress25-demo.XXXXXX)
 daemon_pid=
+admin_pid=
 cleanup() {
     [ "${KEEP:-0}" = 1 ] && { echo "KEEP=1: namespaces $prefix-{sub,rtr,net} and $work kept"; return; }
+    [ -n "$admin_pid" ] && kill "$admin_pid" 2>/dev/null && wait "$admin_pid" 2>/dev/null || true
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
     bash "$scripts/topology.sh" down "$prefix"
     rm -rf "$work"
@@ -56,6 +60,7 @@ policy:
   block_action: reject
   reject_mark: 0x25
 block_log: { flush_interval: 1s }
+admin: { listen: "127.0.0.1:$ADMIN_PORT" }
 YAML
 echo "configuration: $work/egress25.yaml (state in $work/state)"
 rtr() { ip netns exec "$prefix-rtr" "$@"; }
@@ -89,5 +94,26 @@ say "support staff: egress25ctl check 100.64.0.10 198.51.100.25"
 sleep 1.5
 say "abuse desk: egress25ctl blocked query --source 100.64.0.10"
 "$bin/egress25ctl" blocked query --source 100.64.0.10 --config "$work/egress25.yaml" || true
+
+say "support staff through egress25-admin's API: grant customer c-1001 (100.64.0.10) an exception to 198.51.100.25"
+ctl() { "$bin/egress25ctl" --config "$work/egress25.yaml" "$@"; }
+ctl customer add c-1001 --name "Telecommuter" >/dev/null
+ctl customer bind c-1001 100.64.0.10 >/dev/null
+token=$(ctl token create --name demo-support --role support 2>/dev/null)
+"$bin/egress25-admin" --config "$work/egress25.yaml" 2>"$work/egress25-admin.log" &
+admin_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null && break; sleep 0.1; done
+echo "curl -H 'Authorization: Bearer ...' -d '{\"destinations\": [\"198.51.100.25\"], \"duration\": \"30d\", ...}' \\"
+echo "     http://127.0.0.1:$ADMIN_PORT/api/v1/customers/c-1001/exceptions"
+curl -s -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"destinations": ["198.51.100.25"], "duration": "30d", "reason": "employer mail server", "ticket": "DEMO-1"}' \
+    "http://127.0.0.1:$ADMIN_PORT/api/v1/customers/c-1001/exceptions"
+echo
+sleep 1
+probe "other MX 198.51.100.25:25 (now an exception)" 198.51.100.25 25
+probe "other MX [2001:db8:99::25]:25 (not in scope)" 2001:db8:99::25 25
+if [ "${KEEP:-0}" = 1 ]; then
+    echo "console: http://127.0.0.1:$ADMIN_PORT/ (sign in with the token $token)"
+fi
 
 say "done"
