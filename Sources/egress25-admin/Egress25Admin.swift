@@ -39,13 +39,13 @@ struct Egress25AdminCommand: AsyncParsableCommand {
         do {
             configuration = try Self.loadConfiguration(config)
         } catch {
-            throw ValidationError("\(error)")
+            throw Self.fail("\(error)")
         }
         let stores: [ExceptionStore]
         do {
             stores = try AdminServer.openStores(configuration)
         } catch {
-            throw ValidationError("\(error)")
+            throw Self.fail("\(error)")
         }
         if checkConfig {
             print(
@@ -57,6 +57,7 @@ struct Egress25AdminCommand: AsyncParsableCommand {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let state = AdminState(configuration: configuration, executor: executor, httpClient: httpClient, logger: logger)
         let router = try AdminServer.router(state: state)
+        let application: any ApplicationProtocol
         // Suspects are recorded (and, with abuse.webhook.url, announced) whatever the console shows; a router
         // that has blocked nothing yet has no block log, which is no suspect.
         let notifier = SuspectNotifier(
@@ -69,8 +70,12 @@ struct Egress25AdminCommand: AsyncParsableCommand {
                     return []
                 }
             })
-        let application = try AdminServer.application(
-            router: router, configuration: configuration, services: [notifier], logger: logger)
+        do {
+            application = try AdminServer.application(
+                router: router, configuration: configuration, services: [notifier], logger: logger)
+        } catch {
+            throw Self.fail("\(error)")
+        }
         logger.notice(
             "egress25-admin listening",
             metadata: [
@@ -81,10 +86,16 @@ struct Egress25AdminCommand: AsyncParsableCommand {
             try await application.runService()
         } catch {
             try? await httpClient.shutdown()
-            throw error
+            throw Self.fail("cannot serve on \(configuration.admin.listen): \(error)")
         }
         try await httpClient.shutdown()
         try await executor.shutdown()
+    }
+
+    /// Prints `egress25-admin: message` on stderr; the exit code 1 to throw.
+    static func fail(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("egress25-admin: \(message)\n".utf8))
+        return ExitCode(1)
     }
 
     /// A router's configuration file, or an admin machine's (`store:` only, with `store.url`).
