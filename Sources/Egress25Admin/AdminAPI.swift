@@ -40,6 +40,9 @@ public struct AdminAPI: APIProtocol {
     /// `GET /check`: the verdict egress25d gives a SYN, explained as `egress25ctl check` does. Support, abuse, ops.
     public func checkFlow(_ input: Operations.CheckFlow.Input) async throws -> Operations.CheckFlow.Output {
         try require(Permission.explain)
+        try APIConstraints.check(input.query.source, "source", .address)
+        try APIConstraints.check(input.query.destination, "destination", .address)
+        try APIConstraints.check(input.query.at, "at", .instant)
         let explanation = try await state.check.explain(
             source: input.query.source, destination: input.query.destination, port: input.query.port ?? 25,
             at: input.query.at)
@@ -79,6 +82,7 @@ public struct AdminAPI: APIProtocol {
         _ input: Operations.SearchCustomers.Input
     ) async throws -> Operations.SearchCustomers.Output {
         try require(Permission.customers)
+        try APIConstraints.check(input.query.query, "query", .searchQuery)
         let limit = input.query.limit ?? 100
         guard (1...1000).contains(limit) else {
             throw APIProblem.badRequest("limit \(limit) is outside 1...1000", field: "limit")
@@ -105,6 +109,9 @@ public struct AdminAPI: APIProtocol {
         guard case .json(let body) = input.body else {
             throw APIProblem.badRequest("a JSON body is required", field: "body")
         }
+        try APIConstraints.check(body.id, "body.id", .customerID)
+        try APIConstraints.check(body.name, "body.name", .text(0...200))
+        try APIConstraints.check(body.note, "body.note", .text(0...1000))
         let customer = try await state.write(principal, field: "body") { store in
             try store.addCustomer(id: body.id, name: body.name, note: body.note, actor: principal.name)
         }
@@ -149,8 +156,17 @@ public struct AdminAPI: APIProtocol {
                     "destinations is empty: give \"any\" or at least one address or CIDR prefix",
                     field: "body.destinations")
             }
+            guard prefixes.count <= 100 else {
+                throw APIProblem.badRequest(
+                    "destinations has \(prefixes.count) entries; at most 100", field: "body.destinations")
+            }
+            for prefix in prefixes { try APIConstraints.check(prefix, "body.destinations", .addressOrPrefix) }
             destinations = prefixes
         }
+        try APIConstraints.check(body.duration, "body.duration", .duration)
+        try APIConstraints.check(body.expiresAt, "body.expires_at", .expiresAt)
+        try APIConstraints.check(body.reason, "body.reason", .text(1...500))
+        try APIConstraints.check(body.ticket, "body.ticket", .text(0...100))
         let granted = try await state.grant(
             principal: principal, customer: input.path.id, destinations: destinations, duration: body.duration,
             expires: body.expiresAt, reason: body.reason, ticket: body.ticket)
@@ -181,6 +197,7 @@ public struct AdminAPI: APIProtocol {
         guard case .json(let body) = input.body else {
             throw APIProblem.badRequest("a JSON body is required", field: "body")
         }
+        try APIConstraints.check(body.reason, "body.reason", .text(1...500))
         let id = input.path.id
         let revoked = try await state.write(principal, field: "body.reason") { store in
             try store.revokeException(id: id, reason: body.reason, by: principal.name)
@@ -197,6 +214,8 @@ public struct AdminAPI: APIProtocol {
         guard (1...10_000).contains(limit) else {
             throw APIProblem.badRequest("limit \(limit) is outside 1...10000", field: "limit")
         }
+        try APIConstraints.check(input.query.customer, "customer", .customerID)
+        try APIConstraints.check(input.query.since, "since", .instant)
         let since = try input.query.since.map { text throws(OperationError) in
             try BlockedAttemptSource.instant(text, field: "since", now: UTCTime.now())
         }
@@ -220,6 +239,9 @@ public struct AdminAPI: APIProtocol {
     public func queryBlocked(_ input: Operations.QueryBlocked.Input) async throws -> Operations.QueryBlocked.Output {
         try require(Permission.abuseDesk)
         let query = input.query
+        try APIConstraints.checkFilters(
+            source: query.source, customer: query.customer, destination: query.destination, since: query.since,
+            until: query.until, node: query.node)
         let limit = query.limit ?? 1000
         guard (1...10_000).contains(limit) else {
             throw APIProblem.badRequest("limit \(limit) is outside 1...10000", field: "limit")
@@ -240,6 +262,8 @@ public struct AdminAPI: APIProtocol {
     public func topBlocked(_ input: Operations.TopBlocked.Input) async throws -> Operations.TopBlocked.Output {
         try require(Permission.abuseDesk)
         let query = input.query
+        try APIConstraints.checkFilters(
+            source: nil, customer: nil, destination: nil, since: query.since, until: query.until, node: query.node)
         let limit = query.limit ?? 20
         guard (1...1000).contains(limit) else {
             throw APIProblem.badRequest("limit \(limit) is outside 1...1000", field: "limit")
@@ -271,6 +295,9 @@ public struct AdminAPI: APIProtocol {
     ) async throws -> Operations.BlockedTimeline.Output {
         try require(Permission.abuseDesk)
         let query = input.query
+        try APIConstraints.checkFilters(
+            source: query.source, customer: query.customer, destination: query.destination, since: query.since,
+            until: query.until, node: query.node)
         let now = UTCTime.now()
         let filter = try BlockedAttemptSource.filter(
             source: query.source, customer: query.customer, destination: query.destination,
@@ -306,6 +333,9 @@ public struct AdminAPI: APIProtocol {
     public func exportBlocked(_ input: Operations.ExportBlocked.Input) async throws -> Operations.ExportBlocked.Output {
         try require(Permission.abuseDesk)
         let query = input.query
+        try APIConstraints.checkFilters(
+            source: query.source, customer: query.customer, destination: query.destination, since: query.since,
+            until: query.until, node: query.node)
         let filter = try BlockedAttemptSource.filter(
             source: query.source, customer: query.customer, destination: query.destination, since: query.since,
             until: query.until, now: UTCTime.now())
@@ -326,6 +356,7 @@ public struct AdminAPI: APIProtocol {
     /// `GET /suspects`: sources over the suspect thresholds, once per window, with the evidence. Abuse.
     public func listSuspects(_ input: Operations.ListSuspects.Input) async throws -> Operations.ListSuspects.Output {
         try require(Permission.abuseDesk)
+        try APIConstraints.check(input.query.since, "since", .instant)
         let now = UTCTime.now()
         let since = try BlockedAttemptSource.instant(input.query.since ?? "24h", field: "since", now: now)
         let suspects = try await state.suspects(since: since, until: now)

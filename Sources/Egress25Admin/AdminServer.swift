@@ -35,6 +35,7 @@ public enum AdminServer {
                 body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
         try AdminAPI(state: state).registerHandlers(on: router, serverURL: URL(string: "/api/v1")!)
+        MethodNotAllowed.register(on: router, under: "/api/v1/")
         Console.register(on: router, state: state)
         return router
     }

@@ -175,9 +175,9 @@ public enum UTCTime {
     /// Parses an absolute RFC 3339 time (see `parseRFC3339`), `"now"`, or a duration relative to `now`
     /// (see `parseDuration`): `now - duration` when `durationIsPast` (e.g. `--since 12h`), else `now + duration`
     /// (e.g. `--for 30d`).
-    /// - Returns: Unix seconds (UTC).
+    /// - Returns: Unix seconds (UTC), in ``instantRange``.
     /// - Throws: `TimeParseError`; text that starts like a date gets the RFC 3339 reason, other text the
-    ///   duration reason.
+    ///   duration reason; a time outside ``instantRange`` is refused.
     public static func parseInstant(_ text: String, now: Int64, durationIsPast: Bool) throws(TimeParseError) -> Int64 {
         if text == "now" { return now }
         let bytes = Array(text.utf8)
@@ -185,11 +185,11 @@ public enum UTCTime {
             bytes.count >= 5 && bytes[0...3].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
             && bytes[4] == UInt8(ascii: "-")
         if looksLikeDate {
-            return try parseRFC3339(text)
+            return try inRange(parseRFC3339(text), text)
         }
+        let duration: Int64
         do {
-            let duration = try parseDuration(text)
-            return durationIsPast ? now &- duration : now &+ duration
+            duration = try parseDuration(text)
         } catch {
             throw TimeParseError(
                 input: text,
@@ -197,12 +197,33 @@ public enum UTCTime {
                     "expected an RFC 3339 time (2026-11-29T07:45:00Z) or a duration (90m, 12h, 30d): \(error.reason)"
             )
         }
+        let (instant, overflow) =
+            durationIsPast ? now.subtractingReportingOverflow(duration) : now.addingReportingOverflow(duration)
+        return try inRange(overflow ? (durationIsPast ? .min : .max) : instant, text)
+    }
+
+    /// The instants ``parseInstant(_:now:durationIsPast:)`` and ``parseExpiry(_:now:)`` return:
+    /// 0001-01-01T00:00:00Z ... 9999-12-31T23:59:59Z, the times RFC 3339 can write with a four-digit year (year 0000
+    /// left out: many readers refuse it). A duration reaching past either end is refused, not wrapped into a time
+    /// that cannot be written.
+    public static let instantRange: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
+    /// `instant` when it lies in ``instantRange``.
+    /// - Throws: `TimeParseError` naming the end it is beyond.
+    static func inRange(_ instant: Int64, _ text: String) throws(TimeParseError) -> Int64 {
+        if instant < instantRange.lowerBound {
+            throw TimeParseError(input: text, reason: "before \(format(instantRange.lowerBound)), the earliest time")
+        }
+        if instant > instantRange.upperBound {
+            throw TimeParseError(input: text, reason: "after \(format(instantRange.upperBound)), the latest time")
+        }
+        return instant
     }
 
     /// Parses an expiry (an exclusive end): as ``parseInstant(_:now:durationIsPast:)`` with `durationIsPast: false`,
     /// except that a bare full-date (`"2026-12-31"`) means the END of that day in UTC: the instant
     /// `2027-01-01T00:00:00Z` (exclusive), so the day's last valid second is `2026-12-31T23:59:59Z`.
-    /// - Returns: Unix seconds (UTC).
+    /// - Returns: Unix seconds (UTC), in ``instantRange`` (so "9999-12-31", whose end is not writable, is refused).
     /// - Throws: `TimeParseError` as `parseInstant`.
     public static func parseExpiry(_ text: String, now: Int64) throws(TimeParseError) -> Int64 {
         let bytes = Array(text.utf8)
@@ -210,7 +231,7 @@ public enum UTCTime {
         if bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
             bytes[0...3].allSatisfy(isDigit), bytes[5...6].allSatisfy(isDigit), bytes[8...9].allSatisfy(isDigit)
         {
-            return try parseRFC3339(text) + 86_400
+            return try inRange(parseRFC3339(text) + 86_400, text)
         }
         return try parseInstant(text, now: now, durationIsPast: false)
     }

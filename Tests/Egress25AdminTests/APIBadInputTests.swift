@@ -1,5 +1,6 @@
 import Egress25Admin
 import Egress25AdminAPI
+import Egress25Configuration
 import ExceptionStore
 import Foundation
 import Hummingbird
@@ -72,6 +73,65 @@ import Testing
                     "\(path) \(json ?? ""): field \(problem["field"] ?? "none"), expected \(field): \(problem["detail"] ?? "")"
                 )
             }
+        }
+        #expect(try Self.storeState(fixture.store) == before)
+    }
+
+    /// What schemathesis found (issue: browser and schemathesis tests): the document's string constraints are held
+    /// (400), times beyond year 9999 or before year 1 are refused instead of answered as text no reader takes, and an
+    /// undeclared method gets 405 with `Allow` rather than 404.
+    @Test func theDocumentsConstraintsHoldAndUndeclaredMethodsAre405() async throws {
+        let fixture = try AdminFixture()
+        defer { fixture.cleanup() }
+        try FileManager.default.createDirectory(
+            atPath: fixture.configuration.state.blockLog, withIntermediateDirectories: true)
+        let before = try Self.storeState(fixture.store)
+        let admin = fixture.tokens["admin"]
+        let long = String(repeating: "a", count: 201)
+        let cases: [(HTTPRequest.Method, String, String?, String)] = [
+            (.get, "/api/v1/audit?customer=%C3%97%C3%B8", nil, "customer"),
+            (.get, "/api/v1/customers?query=\(long)", nil, "query"),
+            (.get, "/api/v1/customers?query=", nil, "query"),
+            (.get, "/api/v1/blocked?customer=a%20b", nil, "customer"),
+            (.get, "/api/v1/blocked/top?since=1s1s1s1s1s1s", nil, "since"),
+            (.get, "/api/v1/blocked/top?since=46972499d&until=548588347h", nil, "since"),
+            (.get, "/api/v1/blocked/timeline?until=2026-11-29T07:45:00.1234567890Z", nil, "until"),
+            (.get, "/api/v1/suspects?since=999999999w", nil, "since"),
+            (.get, "/api/v1/check?source=100.64.1.10/32&destination=203.0.113.25", nil, "source"),
+            (
+                .post, "/api/v1/customers/c-1001/exceptions",
+                #"{"destinations":"any","expires_at":"9999-12-31","reason":"x"}"#, "body.expires_at"
+            ),
+            (
+                .post, "/api/v1/customers/c-1001/exceptions",
+                #"{"destinations":"any","duration":"1d1d1d1d1d1d","reason":"x"}"#, "body.duration"
+            ),
+            (
+                .post, "/api/v1/customers/c-1001/exceptions",
+                #"{"destinations":"any","duration":"1d","reason":"x","ticket":"\#(long)"}"#, "body.ticket"
+            ),
+            (.post, "/api/v1/customers", #"{"id":"c-3003","name":"\#(long)"}"#, "body.name"),
+        ]
+        try await fixture.withClient { client in
+            for (method, path, json, field) in cases {
+                let response = try await client.call(method, path, token: admin, json: json)
+                #expect(response.status == .badRequest, "\(method) \(path) \(json ?? ""): \(response.status)")
+                #expect(
+                    response.object["field"] as? String == field,
+                    "\(path): field \(response.object["field"] ?? "none"), expected \(field): \(response.text)")
+            }
+            let trace = try await client.call(.trace, "/api/v1/me", token: admin)
+            #expect(trace.status == .methodNotAllowed, "\(trace.status)")
+            #expect(trace.headers[.allow] == "GET")
+            #expect(trace.headers[.contentType] == "application/problem+json")
+            let delete = try await client.call(.delete, "/api/v1/customers/c-1001", token: admin)
+            #expect(delete.status == .methodNotAllowed && delete.headers[.allow] == "GET")
+            let put = try await client.call(.put, "/api/v1/customers", token: admin)
+            #expect(put.status == .methodNotAllowed && put.headers[.allow] == "GET, POST")
+            let query = try await client.call(HTTPRequest.Method("QUERY")!, "/api/v1/me", token: admin)
+            #expect(query.status == .methodNotAllowed && query.headers[.allow] == "GET")
+            let nothing = try await client.call(.get, "/api/v1/nothing-here", token: admin)
+            #expect(nothing.status == .notFound)
         }
         #expect(try Self.storeState(fixture.store) == before)
     }

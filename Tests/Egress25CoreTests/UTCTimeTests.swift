@@ -128,4 +128,31 @@ import Testing
         #expect(try UTCTime.parseExpiry("30d", now: now) == now + 30 * 86400)
         #expect(throws: TimeParseError.self) { try UTCTime.parseExpiry("2026-13-01", now: now) }
     }
+
+    /// Found by schemathesis against egress25-admin: `since=46972499d` gave year -126578, answered as a time no
+    /// RFC 3339 reader takes. Instants are kept to years 0001...9999 (`UTCTime.instantRange`).
+    @Test func instantsBeyondTheFourDigitYearsAreRefused() throws {
+        let now = try UTCTime.parseRFC3339("2026-11-29T08:00:00Z")
+        #expect(throws: TimeParseError.self) { try UTCTime.parseInstant("46972499d", now: now, durationIsPast: true) }
+        #expect(throws: TimeParseError.self) { try UTCTime.parseInstant("999999999w", now: now, durationIsPast: false) }
+        #expect(throws: TimeParseError.self) {
+            try UTCTime.parseInstant("9223372036854775000s", now: now, durationIsPast: false)  // now + it overflows
+        }
+        #expect(throws: TimeParseError.self) {
+            try UTCTime.parseInstant("0000-12-31T23:59:59Z", now: now, durationIsPast: true)
+        }
+        #expect(throws: TimeParseError.self) { try UTCTime.parseExpiry("9999-12-31", now: now) }
+        #expect(throws: TimeParseError.self) {
+            try UTCTime.parseExpiry("9999-12-31T23:59:59-01:00", now: now)
+        }
+        let error = #expect(throws: TimeParseError.self) {
+            try UTCTime.parseInstant("46972499d", now: now, durationIsPast: true)
+        }
+        #expect(error?.reason == "before 0001-01-01T00:00:00Z, the earliest time")
+        // The ends themselves are times.
+        #expect(try UTCTime.parseInstant("0001-01-01T00:00:00Z", now: now, durationIsPast: true) == -62_135_596_800)
+        #expect(try UTCTime.parseExpiry("9999-12-30", now: now) == UTCTime.parseRFC3339("9999-12-31T00:00:00Z"))
+        #expect(try UTCTime.parseExpiry("9999-12-31T23:59:59Z", now: now) == 253_402_300_799)
+        #expect(try UTCTime.parseInstant("100000w", now: now, durationIsPast: true) == now - 100_000 * 604_800)
+    }
 }

@@ -498,7 +498,7 @@ public enum OpenAPIDocument {
               summary: Blocked attempts over time
               description: |
                 Counts blocked attempts per time bucket, e.g. to see when a customer's host started sending, or
-                whether an outbreak is over. Empty buckets are included.
+                whether an outbreak is over. Buckets without attempts are left out.
 
                 Roles: abuse, admin.
               parameters:
@@ -1193,12 +1193,12 @@ public enum OpenAPIDocument {
                 id:
                   $ref: '#/components/schemas/CustomerId'
                 name:
-                  description: The customer's name.
-                  type: string
+                  description: The customer's name; null is the same as absent.
+                  type: [string, 'null']
                   maxLength: 200
                 note:
-                  description: A note for support staff.
-                  type: string
+                  description: A note for support staff; null is the same as absent.
+                  type: [string, 'null']
                   maxLength: 1000
               required: [id]
               additionalProperties: false
@@ -1211,14 +1211,16 @@ public enum OpenAPIDocument {
                 destinations:
                   $ref: '#/components/schemas/Destinations'
                 duration:
-                  description: How long from now, a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `30d`.
-                  type: string
+                  description: How long from now, a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `30d`; null is the
+                    same as absent.
+                  type: [string, 'null']
                   maxLength: 20
                   pattern: '^([0-9]{1,9}[smhdw]){1,5}$'
                   example: 30d
                 expires_at:
-                  description: When it ends, RFC 3339 or a date (`2025-12-31`, the start of that day, UTC).
-                  type: string
+                  description: When it ends, RFC 3339 or a date (`2025-12-31`, the start of that day, UTC); null is the same
+                    as absent.
+                  type: [string, 'null']
                   minLength: 10
                   maxLength: 64
                   pattern: '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$'
@@ -1229,8 +1231,8 @@ public enum OpenAPIDocument {
                   minLength: 1
                   maxLength: 500
                 ticket:
-                  description: The support ticket, e.g. `SUP-4711`.
-                  type: string
+                  description: The support ticket, e.g. `SUP-4711`; null is the same as absent.
+                  type: [string, 'null']
                   maxLength: 100
               required: [destinations, reason]
               additionalProperties: false

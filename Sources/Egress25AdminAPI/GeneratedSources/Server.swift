@@ -2307,7 +2307,7 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
     /// Blocked attempts over time
     ///
     /// Counts blocked attempts per time bucket, e.g. to see when a customer's host started sending, or
-    /// whether an outbreak is over. Empty buckets are included.
+    /// whether an outbreak is over. Buckets without attempts are left out.
     ///
     /// Roles: abuse, admin.
     ///

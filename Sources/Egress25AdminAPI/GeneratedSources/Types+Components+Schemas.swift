@@ -914,11 +914,11 @@ extension Components {
         public struct NewCustomer: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/NewCustomer/id`.
             public var id: Components.Schemas.CustomerId
-            /// The customer's name.
+            /// The customer's name; null is the same as absent.
             ///
             /// - Remark: Generated from `#/components/schemas/NewCustomer/name`.
             public var name: Swift.String?
-            /// A note for support staff.
+            /// A note for support staff; null is the same as absent.
             ///
             /// - Remark: Generated from `#/components/schemas/NewCustomer/note`.
             public var note: Swift.String?
@@ -926,8 +926,8 @@ extension Components {
             ///
             /// - Parameters:
             ///   - id:
-            ///   - name: The customer's name.
-            ///   - note: A note for support staff.
+            ///   - name: The customer's name; null is the same as absent.
+            ///   - note: A note for support staff; null is the same as absent.
             public init(
                 id: Components.Schemas.CustomerId,
                 name: Swift.String? = nil,
@@ -971,11 +971,11 @@ extension Components {
         public struct ExceptionGrant: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/ExceptionGrant/destinations`.
             public var destinations: Components.Schemas.Destinations
-            /// How long from now, a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `30d`.
+            /// How long from now, a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `30d`; null is the same as absent.
             ///
             /// - Remark: Generated from `#/components/schemas/ExceptionGrant/duration`.
             public var duration: Swift.String?
-            /// When it ends, RFC 3339 or a date (`2025-12-31`, the start of that day, UTC).
+            /// When it ends, RFC 3339 or a date (`2025-12-31`, the start of that day, UTC); null is the same as absent.
             ///
             /// - Remark: Generated from `#/components/schemas/ExceptionGrant/expires_at`.
             public var expiresAt: Swift.String?
@@ -983,7 +983,7 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/ExceptionGrant/reason`.
             public var reason: Swift.String
-            /// The support ticket, e.g. `SUP-4711`.
+            /// The support ticket, e.g. `SUP-4711`; null is the same as absent.
             ///
             /// - Remark: Generated from `#/components/schemas/ExceptionGrant/ticket`.
             public var ticket: Swift.String?
@@ -991,10 +991,10 @@ extension Components {
             ///
             /// - Parameters:
             ///   - destinations:
-            ///   - duration: How long from now, a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `30d`.
-            ///   - expiresAt: When it ends, RFC 3339 or a date (`2025-12-31`, the start of that day, UTC).
+            ///   - duration: How long from now, a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `30d`; null is the same as absent.
+            ///   - expiresAt: When it ends, RFC 3339 or a date (`2025-12-31`, the start of that day, UTC); null is the same as absent.
             ///   - reason: Why it is granted, e.g. `own mail server, verified rDNS and SPF`.
-            ///   - ticket: The support ticket, e.g. `SUP-4711`.
+            ///   - ticket: The support ticket, e.g. `SUP-4711`; null is the same as absent.
             public init(
                 destinations: Components.Schemas.Destinations,
                 duration: Swift.String? = nil,

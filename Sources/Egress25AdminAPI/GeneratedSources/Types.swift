@@ -155,7 +155,7 @@ public protocol APIProtocol: Sendable {
     /// Blocked attempts over time
     ///
     /// Counts blocked attempts per time bucket, e.g. to see when a customer's host started sending, or
-    /// whether an outbreak is over. Empty buckets are included.
+    /// whether an outbreak is over. Buckets without attempts are left out.
     ///
     /// Roles: abuse, admin.
     ///
@@ -436,7 +436,7 @@ extension APIProtocol {
     /// Blocked attempts over time
     ///
     /// Counts blocked attempts per time bucket, e.g. to see when a customer's host started sending, or
-    /// whether an outbreak is over. Empty buckets are included.
+    /// whether an outbreak is over. Buckets without attempts are left out.
     ///
     /// Roles: abuse, admin.
     ///
