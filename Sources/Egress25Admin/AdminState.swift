@@ -28,14 +28,17 @@ public final class AdminState: Sendable {
     public let logger: Logger
 
     /// Assembles the state over open stores.
+    /// - Parameter failureWindowMilliseconds: The window of the authentication failure limit (a minute).
     public init(
-        configuration: Egress25Configuration, executor: StoreExecutor, httpClient: HTTPClient, logger: Logger
+        configuration: Egress25Configuration, executor: StoreExecutor, httpClient: HTTPClient, logger: Logger,
+        failureWindowMilliseconds: Int64 = 60_000
     ) {
         self.configuration = configuration
         self.executor = executor
         self.logger = logger
         authenticator = TokenAuthenticator(
-            executor: executor, failuresPerMinute: configuration.admin.loginFailuresPerMinute, logger: logger)
+            executor: executor, failuresPerMinute: configuration.admin.loginFailuresPerMinute,
+            failureWindowMilliseconds: failureWindowMilliseconds, logger: logger)
         sessions = ConsoleSessions(lifetimeSeconds: configuration.admin.sessionLifetimeSeconds)
         check = CheckService(configuration: configuration, executor: executor)
         nodes = NodeMonitor(configuration: configuration, executor: executor, httpClient: httpClient)

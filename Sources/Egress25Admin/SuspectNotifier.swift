@@ -287,7 +287,7 @@ public final class SuspectNotifier: Service, Sendable {
                 return "HTTP \(response.status.code) \(response.status.reasonPhrase)"
             }
             return nil
-        } catch let error as HTTPClientError where error == .deadlineExceeded {
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             return "no answer within \(settings.webhookTimeoutMilliseconds) ms"
         } catch {
             return String(describing: error)

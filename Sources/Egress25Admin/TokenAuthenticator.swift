@@ -29,6 +29,8 @@ public final class TokenAuthenticator: Sendable {
 
     let executor: StoreExecutor
     let failuresPerMinute: Int64
+    /// The window failures are counted in, ms: a minute (tests stretch it, so a starved run cannot slip past it).
+    let failureWindowMilliseconds: Int64
     let logger: Logger
     private let cache = Mutex(Cache())
     private let failures = Mutex(Failures())
@@ -37,9 +39,13 @@ public final class TokenAuthenticator: Sendable {
 
     /// - Parameters:
     ///   - failuresPerMinute: Failed authentications allowed per client address per minute.
-    public init(executor: StoreExecutor, failuresPerMinute: Int64, logger: Logger) {
+    ///   - failureWindowMilliseconds: The window the failures are counted in (a minute).
+    public init(
+        executor: StoreExecutor, failuresPerMinute: Int64, failureWindowMilliseconds: Int64 = 60_000, logger: Logger
+    ) {
         self.executor = executor
         self.failuresPerMinute = failuresPerMinute
+        self.failureWindowMilliseconds = failureWindowMilliseconds
         self.logger = logger
     }
 
@@ -106,20 +112,22 @@ public final class TokenAuthenticator: Sendable {
     /// Seconds until `client` may try again, or `nil` when it is under the limit.
     func limitedFor(_ client: String, now: Int64) -> Int64? {
         failures.withLock { failures in
-            guard let entry = failures.byAddress[client], now - entry.windowStart < 60_000,
+            guard let entry = failures.byAddress[client], now - entry.windowStart < failureWindowMilliseconds,
                 entry.count >= failuresPerMinute
             else { return nil }
-            return max(1, (entry.windowStart + 60_000 - now + 999) / 1000)
+            return max(1, (entry.windowStart + failureWindowMilliseconds - now + 999) / 1000)
         }
     }
 
     func recordFailure(_ client: String, now: Int64) {
         failures.withLock { failures in
             if failures.byAddress.count >= Self.maximumTrackedAddresses {
-                failures.byAddress = failures.byAddress.filter { now - $0.value.windowStart < 60_000 }
+                failures.byAddress = failures.byAddress.filter {
+                    now - $0.value.windowStart < failureWindowMilliseconds
+                }
                 if failures.byAddress.count >= Self.maximumTrackedAddresses { failures.byAddress.removeAll() }
             }
-            if let entry = failures.byAddress[client], now - entry.windowStart < 60_000 {
+            if let entry = failures.byAddress[client], now - entry.windowStart < failureWindowMilliseconds {
                 failures.byAddress[client] = (entry.windowStart, entry.count + 1)
             } else {
                 failures.byAddress[client] = (now, 1)

@@ -16,8 +16,9 @@ struct AdminFleetTests {
         let fixture = try AdminFixture(postgres: true)
         defer { fixture.cleanup() }
         let now = UTCTime.now()
+        // Ahead of the clock, so a starved test run cannot age it past the 15 s threshold before the request.
         try fixture.store.recordNodeHeartbeat(
-            NodeHeartbeat(node: "edge-fra-1", at: now - 2, policyGeneration: 17, policyDataAt: now - 3))
+            NodeHeartbeat(node: "edge-fra-1", at: now + 600, policyGeneration: 17, policyDataAt: now - 3))
         try fixture.store.recordNodeHeartbeat(
             NodeHeartbeat(node: "edge-ber-2", at: now - 600, policyGeneration: 9, policyDataAt: now - 601))
         // One infected subscriber fans out to 25 mail servers in a minute: top offender and suspect.
