@@ -16,9 +16,8 @@ final class AdminServerProcess {
     let logPath: String
     private let process: Process
 
-    /// Starts egress25-admin and waits (at most `seconds`) until `GET /healthz` answers 200.
-    /// - Throws: ``TopologyError`` when it exits or does not answer in time (with its log).
-    init(config: String, port: Int, logPath: String, seconds: Double = 30) throws {
+    /// Starts egress25-admin; ``waitUntilHealthy(seconds:)`` waits for it.
+    init(config: String, port: Int, logPath: String) throws {
         self.port = port
         self.logPath = logPath
         process = Process()
@@ -29,16 +28,21 @@ final class AdminServerProcess {
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if loopbackGET(port: port, path: "/healthz")?.status == 200 { return }
-            if !process.isRunning {
-                throw TopologyError("egress25-admin exited (status \(process.terminationStatus)): \(output)")
-            }
-            usleep(100_000)
+    }
+
+    /// Waits (as ``poll(seconds:until:)``) until `GET /healthz` answers 200.
+    /// - Throws: ``TopologyError`` when it exits or does not answer in time (with its log).
+    func waitUntilHealthy(seconds: Double = 30) async throws {
+        let healthy = await poll(seconds: seconds) {
+            !process.isRunning || loopbackGET(port: port, path: "/healthz")?.status == 200
         }
-        stop()
-        throw TopologyError("egress25-admin did not answer /healthz on 127.0.0.1:\(port) in \(seconds) s: \(output)")
+        guard process.isRunning else {
+            throw TopologyError("egress25-admin exited (status \(process.terminationStatus)): \(output)")
+        }
+        guard healthy else {
+            throw TopologyError(
+                "egress25-admin did not answer /healthz on 127.0.0.1:\(port) in \(seconds) s: \(output)")
+        }
     }
 
     /// What it logged.
@@ -151,15 +155,61 @@ enum ExternalTools {
             + "missing tool fails it")
 }
 
-/// Waits until the file at `path` exists (at most `seconds`, and only while `alive` holds); its text, or nil.
-func waitForFile(_ path: String, seconds: Double, while alive: () -> Bool) -> String? {
+/// Polls `condition` every 10 ms until it holds (true) or `seconds` have passed (false), sleeping with
+/// `Task.sleep`: a long wait for another process must not hold one of the few threads of Swift concurrency's pool,
+/// which the async suites running in parallel need (on 2 cores there are 2).
+func poll(seconds: Double, until condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if FileManager.default.fileExists(atPath: path) { return try? readTextFile(path) }
-        if !alive() { break }
-        usleep(5_000)
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
     }
+    return condition()
+}
+
+/// Waits (as ``poll(seconds:until:)``) until the file at `path` exists, at most `seconds` and only while `alive`
+/// holds; its text, or nil.
+func waitForFile(_ path: String, seconds: Double, while alive: () -> Bool) async -> String? {
+    _ = await poll(seconds: seconds) { FileManager.default.fileExists(atPath: path) || !alive() }
     return FileManager.default.fileExists(atPath: path) ? try? readTextFile(path) : nil
+}
+
+/// A process of its own on the host (`/usr/bin/env ARGUMENTS`, so the tool is looked up in `PATH`), its standard
+/// output and error to `logPath`, started in `directory`.
+final class HostProcess {
+    let process = Process()
+    let logPath: String
+
+    init(_ arguments: [String], logPath: String, directory: String? = nil) throws {
+        self.logPath = logPath
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var output: String { (try? readTextFile(logPath)) ?? "" }
+
+    /// Waits (as ``poll(seconds:until:)``) at most `seconds` for it to exit, then kills it; its exit status, or nil
+    /// when it had to be killed.
+    func finish(within seconds: Double) async -> Int32? {
+        let exited = await poll(seconds: seconds) { !process.isRunning }
+        if !exited { kill() }
+        process.waitUntilExit()
+        return exited ? process.terminationStatus : nil
+    }
+
+    /// SIGKILL if it still runs (for `defer`).
+    func kill() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
 }
 
 /// Writes `text` to `directory/name` whole (a temporary file renamed), for a script that waits for it.
@@ -172,11 +222,30 @@ func writeSignal(_ directory: String, _ name: String, _ text: String) throws {
 }
 
 extension Topology {
+    /// A topology as ``withRouter(blockAction:failPolicy:maxLength:queues:relays:extra:backend:daemonArguments:startDaemon:prepare:_:)``
+    /// makes it (configuration with `extra`, `egress25ctl rules apply`, egress25d started), for async tests; the
+    /// caller tears it down (``tearDown()``, in a `defer`).
+    static func started(extra: String) throws -> Topology {
+        let topology = try Topology()
+        do {
+            try topology.writeConfiguration(extra: extra)
+            let rules = try topology.ctl(["rules", "apply"])
+            guard rules.status == 0 else {
+                throw TopologyError("rules apply failed: \(rules.output) \(rules.error)")
+            }
+            try topology.startDaemon()
+        } catch {
+            topology.tearDown()
+            throw error
+        }
+        return topology
+    }
+
     /// One connect from the subscriber to port 25 of each of `destinations` (each must be refused: blocked), then
     /// waits (at most `seconds`) until the block log holds at least as many SYNs from `source` as it had before
     /// plus one per destination. Returns the SYNs from `source` the block log then holds.
     @discardableResult
-    func blockAttempts(to destinations: [String], from source: String, seconds: Double = 30) throws -> Int {
+    func blockAttempts(to destinations: [String], from source: String, seconds: Double = 30) async throws -> Int {
         let before = try blockedSYNs(from: source)
         for destination in destinations {
             let probe = try probe(destination, 25)
@@ -187,7 +256,7 @@ extension Topology {
         let deadline = Date().addingTimeInterval(seconds)
         var syns = try blockedSYNs(from: source)
         while syns < before + destinations.count && Date() < deadline {
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
             syns = try blockedSYNs(from: source)
         }
         guard syns >= before + destinations.count else {
