@@ -174,6 +174,13 @@ func waitForFile(_ path: String, seconds: Double, while alive: () -> Bool) async
     return FileManager.default.fileExists(atPath: path) ? try? readTextFile(path) : nil
 }
 
+/// As ``waitForFile(_:seconds:while:)``, polling with `usleep`: holds the thread, for a wait that must end on time.
+func waitForFileBlocking(_ path: String, seconds: Double, while alive: () -> Bool) -> String? {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline && !FileManager.default.fileExists(atPath: path) && alive() { usleep(2_000) }
+    return FileManager.default.fileExists(atPath: path) ? try? readTextFile(path) : nil
+}
+
 /// A process of its own on the host (`/usr/bin/env ARGUMENTS`, so the tool is looked up in `PATH`), its standard
 /// output and error to `logPath`, started in `directory`.
 final class HostProcess {

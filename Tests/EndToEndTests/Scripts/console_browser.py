@@ -223,7 +223,7 @@ def support_grants(console, args):
     console.find("#grant-reason").send_keys("telecommuter: employer's mail server (browser test)")
     console.find("#grant-ticket").send_keys("SUP-4711")
     write_signal(args.signal_dir, "ready", "ready")
-    go = wait_for_file(os.path.join(args.signal_dir, "go"), "the prober is running", 60)
+    go = wait_for_file(os.path.join(args.signal_dir, "go"), "the prober is running", 120)
     check(go == "go", f"the test said {go!r} instead of go")
     console.submit("form.grant")
     # The POST answers with a redirect to the customer page with ?granted=ID; the submit has returned once the
