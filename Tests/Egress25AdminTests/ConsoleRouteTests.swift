@@ -69,7 +69,8 @@ import Testing
                 uri: "/customers?query=100.64.1.10", method: .get, headers: [.cookie: session.cookie])
             #expect(search.text.contains("/customers/c-1001"))
             #expect(!search.text.contains("/customers/c-2002"))
-            let page = try await client.execute(uri: "/customers/c-1001", method: .get, headers: [.cookie: session.cookie])
+            let page = try await client.execute(
+                uri: "/customers/c-1001", method: .get, headers: [.cookie: session.cookie])
             let csrf = try #require(Self.csrf(in: page.text))
             let headers: HTTPFields = [.cookie: session.cookie, .contentType: "application/x-www-form-urlencoded"]
 
