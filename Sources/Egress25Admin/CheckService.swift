@@ -12,17 +12,23 @@ import Synchronization
 /// judges correctly later: expiries and session leases are judged by the clock at decision time, and every
 /// change to bindings or exceptions moves the token. An explanation at another time (`at`) builds its own.
 ///
-/// One refresh (token read, and the rebuild when needed) runs at a time: every request that finds the cache stale
-/// awaits the refresh under way instead of starting its own. Without that, each request arriving during a rebuild
-/// (about 0.4 s for 100,000 bindings on the benchmark VM) queued one more whole rebuild on the store's threads: at
-/// 500 requests/s, right after a start, the median answer took 4.7 s and 41 % timed out (BENCHMARKS.md,
-/// "egress25-admin"). A request still waits for one rebuild when the token moved, so while the store changes
-/// continuously (a session feed's renewals) answers take about a rebuild each.
+/// One refresh (token read, and the rebuild when needed) runs at a time. The request that finds the cache stale
+/// starts it and waits for it, so a request after a quiet spell sees every change committed before it (after
+/// ``tokenCheckMilliseconds``). A request that arrives while a refresh is under way answers at once from the
+/// cached snapshot when that one was confirmed current (token read) less than ``maximumStaleMilliseconds`` ago,
+/// and waits for the refresh otherwise; there is no cached snapshot to answer from after ``invalidate()``.
+///
+/// Why (BENCHMARKS.md, "egress25-admin"; a rebuild takes about 0.3-0.4 s for 100,000 bindings on the benchmark VM):
+/// when each request that found the cache stale ran its own refresh, at 500 requests/s right after a start the
+/// median answer took 4.7 s and 41 % timed out; with one refresh that every stale request awaited, a session feed
+/// renewing 2 sessions a second (each renewal moves the token) made p99 311 ms.
 public final class CheckService: Sendable {
     /// How often the store's change token is read, at most, ms.
     public static let tokenCheckMilliseconds: Int64 = 100
     /// The oldest a cached snapshot may be, ms.
     public static let maximumAgeMilliseconds: Int64 = 60_000
+    /// How long after its token was last read a cached snapshot still answers while a refresh is under way, ms.
+    public static let maximumStaleMilliseconds: Int64 = 2_000
 
     struct Cached: Sendable {
         var token: Int64
@@ -34,7 +40,7 @@ public final class CheckService: Sendable {
 
     struct State {
         var cached: Cached?
-        /// The refresh under way, which every caller that finds the cache stale awaits.
+        /// The refresh under way.
         var refresh: Task<Cached, any Error>?
         /// Grows with every ``invalidate()``: a refresh started before one neither installs its snapshot nor is
         /// joined by later callers.
@@ -92,7 +98,12 @@ public final class CheckService: Sendable {
             {
                 return .current(cached.snapshot)
             }
-            if let refresh = state.refresh { return .refreshing(refresh) }
+            if let refresh = state.refresh {
+                if let cached = state.cached, now - cached.tokenCheckedAt < Self.maximumStaleMilliseconds {
+                    return .current(cached.snapshot)
+                }
+                return .refreshing(refresh)
+            }
             let (previous, epoch) = (state.cached, state.epoch)
             let refresh = Task { try await self.refresh(previous: previous, epoch: epoch) }
             state.refresh = refresh

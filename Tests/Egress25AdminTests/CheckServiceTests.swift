@@ -73,4 +73,26 @@ import Testing
         #expect(check.builds.load(ordering: .relaxed) == 2)
         try await executor.shutdown()
     }
+
+    @Test func requestsDuringARefreshShareItAndAnswerFromTheCachedSnapshot() async throws {
+        let fixture = try AdminFixture()
+        defer { fixture.cleanup() }
+        let executor = StoreExecutor(stores: [fixture.store])
+        let check = CheckService(configuration: fixture.configuration, executor: executor)
+        #expect(try await Self.verdict(check, "198.51.100.97") == .block)
+        try Self.grantElsewhere(fixture, to: "198.51.100.97")
+        try await Task.sleep(for: .milliseconds(CheckService.tokenCheckMilliseconds + 20))
+        // The request that finds the cache stale starts the refresh and waits for it (so it sees the change); those
+        // arriving meanwhile may get the snapshot from before the change (confirmed current a moment ago), never a
+        // rebuild of their own.
+        let verdicts = try await withThrowingTaskGroup(of: Verdict.self) { group in
+            for _ in 0..<32 { group.addTask { try await Self.verdict(check, "198.51.100.97") } }
+            return try await group.reduce(into: [Verdict]()) { $0.append($1) }
+        }
+        #expect(verdicts.count == 32)
+        #expect(verdicts.contains(.accept))
+        #expect(check.builds.load(ordering: .relaxed) == 2)
+        #expect(try await Self.verdict(check, "198.51.100.97") == .accept)
+        try await executor.shutdown()
+    }
 }
