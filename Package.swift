@@ -303,6 +303,21 @@ let package = Package(
             path: "Benchmarks/FleetBenchmarks",
             swiftSettings: swiftSettings
         ),
+        // `AdminBenchmarks load|seed|urls`: egress25-admin (issue 14) under an open-loop HTTP load, and its
+        // benchmark store; driven by Benchmarks/run-admin-bench.sh.
+        .executableTarget(
+            name: "AdminBenchmarks",
+            dependencies: [
+                "ExceptionStore",
+                "Egress25Core",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/AdminBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlockLogTests",
             dependencies: [
