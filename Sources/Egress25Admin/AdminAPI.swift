@@ -126,7 +126,7 @@ public struct AdminAPI: APIProtocol {
     /// `GET /customers/{id}`: bindings, sessions and every exception with its status; 404 when unknown. Support.
     public func getCustomer(_ input: Operations.GetCustomer.Input) async throws -> Operations.GetCustomer.Output {
         try require(Permission.customers)
-        let detail = try await state.customerDetail(id: input.path.id)
+        let detail = try await state.customerDetail(id: try Self.pathID(input.path.id))
         let now = detail.now
         return .ok(
             .init(
@@ -168,7 +168,8 @@ public struct AdminAPI: APIProtocol {
         try APIConstraints.check(body.reason, "body.reason", .text(1...500))
         try APIConstraints.check(body.ticket, "body.ticket", .text(0...100))
         let granted = try await state.grant(
-            principal: principal, customer: input.path.id, destinations: destinations, duration: body.duration,
+            principal: principal, customer: try Self.pathID(input.path.id), destinations: destinations,
+            duration: body.duration,
             expires: body.expiresAt, reason: body.reason, ticket: body.ticket)
         return .created(
             .init(
@@ -182,7 +183,7 @@ public struct AdminAPI: APIProtocol {
     /// `GET /exceptions/{id}`: one exception with its status; 404 when unknown. Support, abuse.
     public func getException(_ input: Operations.GetException.Input) async throws -> Operations.GetException.Output {
         try require(Permission.readException)
-        let id = input.path.id
+        let id = try Self.pathID(input.path.id)
         let now = UTCTime.now()
         let exception = try await state.read { store in try store.exception(id: id) }
         guard let exception else { throw APIProblem(.notFound, title: "Not found", detail: "unknown exception \(id)") }
@@ -198,7 +199,7 @@ public struct AdminAPI: APIProtocol {
             throw APIProblem.badRequest("a JSON body is required", field: "body")
         }
         try APIConstraints.check(body.reason, "body.reason", .text(1...500))
-        let id = input.path.id
+        let id = try Self.pathID(input.path.id)
         let revoked = try await state.write(principal, field: "body.reason") { store in
             try store.revokeException(id: id, reason: body.reason, by: principal.name)
         }
@@ -408,6 +409,32 @@ public struct AdminAPI: APIProtocol {
     }
 
     // MARK: - Helpers
+
+    /// A path id (customer or exception): 1-64 characters from `A-Z a-z 0-9 . _ : @ -`, as the store writes
+    /// them. Anything else (a NUL, a slash, 5,000 characters) is a 400 naming `id` before the store is asked.
+    /// - Throws: ``APIProblem`` (400).
+    static func pathID(_ id: String) throws -> String {
+        guard isValidID(id) else {
+            throw APIProblem.badRequest(
+                "id \(String(id.prefix(80)).debugDescription) must be 1-64 characters from A-Z a-z 0-9 . _ : @ -",
+                field: "id")
+        }
+        return id
+    }
+
+    /// Whether `id` is 1-64 characters from `A-Z a-z 0-9 . _ : @ -`.
+    static func isValidID(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count)
+            && id.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"),
+                    UInt8(ascii: "@"), UInt8(ascii: "-"):
+                    return true
+                default: return false
+                }
+            }
+    }
 
     /// The current principal when its role may do what `roles` allow.
     /// - Throws: ``APIProblem``: 401 without a principal, 403 for another role.

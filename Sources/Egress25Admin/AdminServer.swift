@@ -66,6 +66,30 @@ public enum AdminServer {
         }
     }
 
+    /// Loads the PEM certificate chain and key of `admin.tls`.
+    /// - Throws: ``StartupError`` naming the files and why they cannot be used.
+    public static func checkTLSFiles(_ tls: AdminSettings.TLSFiles) throws {
+        _ = try tlsConfiguration(tls)
+    }
+
+    static func tlsConfiguration(_ tls: AdminSettings.TLSFiles) throws -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
+            guard !chain.isEmpty else { throw StartupError(description: "no certificate in the file") }
+            let key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        } catch {
+            throw StartupError(
+                description: "admin.tls: cannot use \(tls.certificateFile) and \(tls.keyFile): \(error)")
+        }
+    }
+
+    /// How long a connection may sit idle (no request, or a request body that stopped arriving) before it is
+    /// closed: a slow client cannot hold connections, nor delay a shutdown, longer than this.
+    public static let idleTimeoutSeconds: Int64 = 15
+
     /// The application serving `router` on `admin.listen`, with TLS from `admin.tls`.
     /// - Throws: ``StartupError`` when the certificate or key cannot be read.
     public static func application(
@@ -73,20 +97,13 @@ public enum AdminServer {
         logger: Logger
     ) throws -> some ApplicationProtocol {
         let listen = configuration.admin.listen
-        var server: HTTPServerBuilder = .http1()
+        let http1: HTTPServerBuilder = .http1(
+            configuration: .init(idleTimeout: .seconds(idleTimeoutSeconds)))
+        var server = http1
         if let tls = configuration.admin.tls {
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map {
-                    NIOSSLCertificateSource.certificate($0)
-                }
-                let key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
-                let tlsConfiguration = TLSConfiguration.makeServerConfiguration(
-                    certificateChain: chain, privateKey: .privateKey(key))
-                server = try .tls(.http1(), tlsConfiguration: tlsConfiguration)
-            } catch {
-                throw StartupError(
-                    description: "admin.tls: cannot use \(tls.certificateFile) and \(tls.keyFile): \(error)")
-            }
+            server = try .tls(
+                .http1(configuration: .init(idleTimeout: .seconds(idleTimeoutSeconds))),
+                tlsConfiguration: try tlsConfiguration(tls))
         }
         return Application(
             router: router, server: server,

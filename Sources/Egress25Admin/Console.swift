@@ -200,7 +200,7 @@ struct ConsolePages: Sendable {
 
     func pathID(_ context: AdminRequestContext) throws -> String {
         let raw = try context.parameters.require("id")
-        return raw.removingPercentEncoding ?? raw
+        return try AdminAPI.pathID(raw.removingPercentEncoding ?? raw)
     }
 
     // MARK: - Login

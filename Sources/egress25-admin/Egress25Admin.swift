@@ -47,6 +47,14 @@ struct Egress25AdminCommand: AsyncParsableCommand {
         } catch {
             throw Self.fail("\(error)")
         }
+        if let tls = configuration.admin.tls {
+            // Loading the certificate and key here makes --check-config (the unit's ExecStartPre) catch them.
+            do {
+                try AdminServer.checkTLSFiles(tls)
+            } catch {
+                throw Self.fail("\(error)")
+            }
+        }
         if checkConfig {
             print(
                 "ok: \(configuration.sourcePath): API and console on \(configuration.admin.tls == nil ? "http" : "https")://"
@@ -74,6 +82,7 @@ struct Egress25AdminCommand: AsyncParsableCommand {
             application = try AdminServer.application(
                 router: router, configuration: configuration, services: [notifier], logger: logger)
         } catch {
+            try? await httpClient.shutdown()
             throw Self.fail("\(error)")
         }
         logger.notice(

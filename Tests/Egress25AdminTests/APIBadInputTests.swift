@@ -59,6 +59,16 @@ import Testing
             (.post, "/api/v1/customers/c-1001/exceptions", #"{"destinations":"any","#, "body"),
             (.post, "/api/v1/customers", #"{"id":"has space"}"#, "body"),
             (.post, "/api/v1/exceptions/\(fixture.exceptionID)/revoke", #"{}"#, "body.reason"),
+            // A NUL must not cut an id short (c-1001%00x is not c-1001), nor a slash or a huge id reach the store.
+            (.get, "/api/v1/customers/c-1001%00garbage", nil, "id"),
+            (.post, "/api/v1/exceptions/\(fixture.exceptionID)%00junk/revoke", #"{"reason":"x"}"#, "id"),
+            (.get, "/api/v1/customers/..%2F..%2Fetc%2Fpasswd", nil, "id"),
+            (.get, "/api/v1/customers/\(String(repeating: "c", count: 5000))", nil, "id"),
+            (
+                .post, "/api/v1/customers/c-1001%00x/exceptions",
+                #"{"destinations":"any","duration":"1d","reason":"x"}"#,
+                "id"
+            ),
         ]
         try await fixture.withClient { client in
             for (method, path, json, field) in cases {

@@ -51,133 +51,142 @@ import Testing
     }
 
     @Test func aNewSuspectIsPostedOnceWithItsEvidence() async throws {
-        let fixture = try NotifierStore(.sqlite)
-        let store = try fixture.open()
-        let executor = StoreExecutor(stores: [store])
-        let receiver = WebhookReceiver()
-        let clock = TestClock(Self.t0 + 30)
-        try await receiver.serve { port in
-            let notifier = Self.notifier(
-                store: store, executor: executor, settings: Self.settings(port: port), clock: clock,
-                suspects: SuspectList([Self.suspect("2001:db8::7")]))
-            let client = Self.client(for: notifier)
-            await notifier.round(client: client)
-            #expect(receiver.requests == 1)
-            let delivery = try #require(receiver.deliveries.first)
-            #expect(delivery.idempotencyKey == "2001:db8::7/\(Self.t0)")
-            #expect(delivery.contentType == "application/json")
-            #expect(delivery.userAgent == "egress25-admin")
-            let document = try #require(
-                try JSONSerialization.jsonObject(with: Data(delivery.body.utf8)) as? [String: Any])
-            #expect(document["type"] as? String == "egress25.suspect")
-            #expect(document["id"] as? String == "2001:db8::7/\(Self.t0)")
-            #expect(document["detected_at"] as? String == "2026-11-29T08:00:30Z")
-            #expect(document["node"] as? String == "admin-1")
-            let suspect = try #require(document["suspect"] as? [String: Any])
-            #expect(suspect["source"] as? String == "2001:db8::7")
-            #expect(suspect["window_start"] as? String == "2026-11-29T08:00:00Z")
-            #expect(suspect["reasons"] as? [String] == ["distinct_destinations"])
+        // Its own thread: the receiver and the notifier must not wait for the shared pool (see TestThreadExecutor).
+        try await withTaskExecutorPreference(TestThreadExecutor.shared) {
+            let fixture = try NotifierStore(.sqlite)
+            let store = try fixture.open()
+            let executor = StoreExecutor(stores: [store])
+            let receiver = WebhookReceiver()
+            let clock = TestClock(Self.t0 + 30)
+            try await receiver.serve { port in
+                let notifier = Self.notifier(
+                    store: store, executor: executor, settings: Self.settings(port: port), clock: clock,
+                    suspects: SuspectList([Self.suspect("2001:db8::7")]))
+                let client = Self.client(for: notifier)
+                await notifier.round(client: client)
+                #expect(receiver.requests == 1)
+                let delivery = try #require(receiver.deliveries.first)
+                #expect(delivery.idempotencyKey == "2001:db8::7/\(Self.t0)")
+                #expect(delivery.contentType == "application/json")
+                #expect(delivery.userAgent == "egress25-admin")
+                let document = try #require(
+                    try JSONSerialization.jsonObject(with: Data(delivery.body.utf8)) as? [String: Any])
+                #expect(document["type"] as? String == "egress25.suspect")
+                #expect(document["id"] as? String == "2001:db8::7/\(Self.t0)")
+                #expect(document["detected_at"] as? String == "2026-11-29T08:00:30Z")
+                #expect(document["node"] as? String == "admin-1")
+                let suspect = try #require(document["suspect"] as? [String: Any])
+                #expect(suspect["source"] as? String == "2001:db8::7")
+                #expect(suspect["window_start"] as? String == "2026-11-29T08:00:00Z")
+                #expect(suspect["reasons"] as? [String] == ["distinct_destinations"])
 
-            // The same suspect in the next round: already announced.
-            clock.advance(15)
-            await notifier.round(client: client)
-            clock.advance(600)
-            await notifier.round(client: client)
-            #expect(receiver.requests == 1)
-            #expect(notifier.rounds == 3)
-            #expect((notifier.delivered, notifier.failed, notifier.pending) == (1, 0, 0))
-            let notices = try store.suspectNotices(since: 0)
-            #expect(notices.count == 1)
-            #expect(notices.first?.deliveredAt == Self.t0 + 30)
-            #expect(notices.first?.attempts == 1)
-            try await client.shutdown()
+                // The same suspect in the next round: already announced.
+                clock.advance(15)
+                await notifier.round(client: client)
+                clock.advance(600)
+                await notifier.round(client: client)
+                #expect(receiver.requests == 1)
+                #expect(notifier.rounds == 3)
+                #expect((notifier.delivered, notifier.failed, notifier.pending) == (1, 0, 0))
+                let notices = try store.suspectNotices(since: 0)
+                #expect(notices.count == 1)
+                #expect(notices.first?.deliveredAt == Self.t0 + 30)
+                #expect(notices.first?.attempts == 1)
+                try await client.shutdown()
+            }
+            try await executor.shutdown()
         }
-        try await executor.shutdown()
     }
 
     @Test func aFailingReceiverGetsRetriesWithBackoffUntilItAcceptsOnce() async throws {
-        let fixture = try NotifierStore(.sqlite)
-        let store = try fixture.open()
-        let executor = StoreExecutor(stores: [store])
-        let receiver = WebhookReceiver(failFirst: 2)
-        let clock = TestClock(Self.t0 + 30)
-        let logs = LogLines()
-        try await receiver.serve { port in
-            let notifier = Self.notifier(
-                store: store, executor: executor, settings: Self.settings(port: port), clock: clock,
-                suspects: SuspectList([Self.suspect("192.0.2.7")]), logs: logs)
-            let client = Self.client(for: notifier)
-            func notice() throws -> SuspectNotice { try #require(try store.suspectNotices(since: 0).first) }
+        // Its own thread: the receiver and the notifier must not wait for the shared pool (see TestThreadExecutor).
+        try await withTaskExecutorPreference(TestThreadExecutor.shared) {
+            let fixture = try NotifierStore(.sqlite)
+            let store = try fixture.open()
+            let executor = StoreExecutor(stores: [store])
+            let receiver = WebhookReceiver(failFirst: 2)
+            let clock = TestClock(Self.t0 + 30)
+            let logs = LogLines()
+            try await receiver.serve { port in
+                let notifier = Self.notifier(
+                    store: store, executor: executor, settings: Self.settings(port: port), clock: clock,
+                    suspects: SuspectList([Self.suspect("192.0.2.7")]), logs: logs)
+                let client = Self.client(for: notifier)
+                func notice() throws -> SuspectNotice { try #require(try store.suspectNotices(since: 0).first) }
 
-            await notifier.round(client: client)  // 503 (1)
-            #expect(receiver.requests == 1)
-            var current = try notice()
-            #expect(current.attempts == 1)
-            #expect(current.deliveredAt == nil)
-            #expect(current.lastError?.contains("503") == true)
-            #expect((Self.t0 + 35)...(Self.t0 + 35) ~= current.nextAttemptAt)  // 5 s (+ 10 %, rounded down)
-            #expect((notifier.failed, notifier.pending) == (1, 1))
-            #expect(logs.lines.contains { $0.contains("192.0.2.7/\(Self.t0)") && $0.contains("503") })
+                await notifier.round(client: client)  // 503 (1)
+                #expect(receiver.requests == 1)
+                var current = try notice()
+                #expect(current.attempts == 1)
+                #expect(current.deliveredAt == nil)
+                #expect(current.lastError?.contains("503") == true)
+                #expect((Self.t0 + 35)...(Self.t0 + 35) ~= current.nextAttemptAt)  // 5 s (+ 10 %, rounded down)
+                #expect((notifier.failed, notifier.pending) == (1, 1))
+                #expect(logs.lines.contains { $0.contains("192.0.2.7/\(Self.t0)") && $0.contains("503") })
 
-            clock.advance(4)  // not due yet
-            await notifier.round(client: client)
-            #expect(receiver.requests == 1)
+                clock.advance(4)  // not due yet
+                await notifier.round(client: client)
+                #expect(receiver.requests == 1)
 
-            clock.advance(1)
-            await notifier.round(client: client)  // 503 (2)
-            #expect(receiver.requests == 2)
-            current = try notice()
-            #expect(current.attempts == 2)
-            #expect((clock.now() + 10)...(clock.now() + 11) ~= current.nextAttemptAt)  // 10 s + up to 10 %
+                clock.advance(1)
+                await notifier.round(client: client)  // 503 (2)
+                #expect(receiver.requests == 2)
+                current = try notice()
+                #expect(current.attempts == 2)
+                #expect((clock.now() + 10)...(clock.now() + 11) ~= current.nextAttemptAt)  // 10 s + up to 10 %
 
-            clock.set(current.nextAttemptAt - 1)
-            await notifier.round(client: client)
-            #expect(receiver.requests == 2)
-            clock.set(current.nextAttemptAt)
-            await notifier.round(client: client)  // accepted
-            #expect(receiver.requests == 3)
-            #expect(receiver.deliveries.count == 1)
-            current = try notice()
-            #expect(current.attempts == 3)
-            #expect(current.deliveredAt == clock.now())
-            #expect(current.lastError == nil)
+                clock.set(current.nextAttemptAt - 1)
+                await notifier.round(client: client)
+                #expect(receiver.requests == 2)
+                clock.set(current.nextAttemptAt)
+                await notifier.round(client: client)  // accepted
+                #expect(receiver.requests == 3)
+                #expect(receiver.deliveries.count == 1)
+                current = try notice()
+                #expect(current.attempts == 3)
+                #expect(current.deliveredAt == clock.now())
+                #expect(current.lastError == nil)
 
-            clock.advance(3600)
-            await notifier.round(client: client)
-            #expect(receiver.requests == 3)
-            #expect((notifier.delivered, notifier.failed, notifier.pending) == (1, 2, 0))
-            try await client.shutdown()
+                clock.advance(3600)
+                await notifier.round(client: client)
+                #expect(receiver.requests == 3)
+                #expect((notifier.delivered, notifier.failed, notifier.pending) == (1, 2, 0))
+                try await client.shutdown()
+            }
+            try await executor.shutdown()
         }
-        try await executor.shutdown()
     }
 
     @Test func aReceiverThatDoesNotAnswerInTimeIsAFailure() async throws {
-        let fixture = try NotifierStore(.sqlite)
-        let store = try fixture.open()
-        let executor = StoreExecutor(stores: [store])
-        let receiver = WebhookReceiver(stallFirst: 1)
-        let clock = TestClock(Self.t0 + 30)
-        try await receiver.serve { port in
-            var settings = Self.settings(port: port)
-            settings.webhookTimeoutMilliseconds = 1000
-            let notifier = Self.notifier(
-                store: store, executor: executor, settings: settings, clock: clock,
-                suspects: SuspectList([Self.suspect("192.0.2.7")]))
-            let client = Self.client(for: notifier)
-            let started = ContinuousClock.now
-            await notifier.round(client: client)
-            #expect(ContinuousClock.now - started < .seconds(9), "the round waited for the receiver")
-            let failed = try #require(try store.suspectNotices(since: 0).first)
-            #expect(failed.deliveredAt == nil)
-            #expect(failed.lastError == "no answer within 1000 ms")
-            clock.set(failed.nextAttemptAt)
-            await notifier.round(client: client)
-            #expect(receiver.requests == 2)
-            #expect(receiver.deliveries.map(\.idempotencyKey) == ["192.0.2.7/\(Self.t0)"])
-            #expect(try store.suspectNotices(since: 0).first?.deliveredAt == failed.nextAttemptAt)
-            try await client.shutdown()
+        // Its own thread: the receiver and the notifier must not wait for the shared pool (see TestThreadExecutor).
+        try await withTaskExecutorPreference(TestThreadExecutor.shared) {
+            let fixture = try NotifierStore(.sqlite)
+            let store = try fixture.open()
+            let executor = StoreExecutor(stores: [store])
+            let receiver = WebhookReceiver(stallFirst: 1)
+            let clock = TestClock(Self.t0 + 30)
+            try await receiver.serve { port in
+                var settings = Self.settings(port: port)
+                settings.webhookTimeoutMilliseconds = 1000
+                let notifier = Self.notifier(
+                    store: store, executor: executor, settings: settings, clock: clock,
+                    suspects: SuspectList([Self.suspect("192.0.2.7")]))
+                let client = Self.client(for: notifier)
+                let started = ContinuousClock.now
+                await notifier.round(client: client)
+                #expect(ContinuousClock.now - started < .seconds(9), "the round waited for the receiver")
+                let failed = try #require(try store.suspectNotices(since: 0).first)
+                #expect(failed.deliveredAt == nil)
+                #expect(failed.lastError == "no answer within 1000 ms")
+                clock.set(failed.nextAttemptAt)
+                await notifier.round(client: client)
+                #expect(receiver.requests == 2)
+                #expect(receiver.deliveries.map(\.idempotencyKey) == ["192.0.2.7/\(Self.t0)"])
+                #expect(try store.suspectNotices(since: 0).first?.deliveredAt == failed.nextAttemptAt)
+                try await client.shutdown()
+            }
+            try await executor.shutdown()
         }
-        try await executor.shutdown()
     }
 
     @Test func withoutAWebhookSuspectsAreRecordedAndNothingIsSent() async throws {
@@ -227,57 +236,61 @@ import Testing
     @Test(arguments: NotifierBackend.available) func aRestartDeliversWhatWasPendingAndNothingTwice(
         backend: NotifierBackend
     ) async throws {
-        let fixture = try NotifierStore(backend)
-        let executor = StoreExecutor(stores: [try fixture.open()])
-        let suspects = SuspectList([Self.suspect("192.0.2.1")])
-        let first = WebhookReceiver()
-        let logs = LogLines()
+        // Its own thread: the receiver and the notifier must not wait for the shared pool (see TestThreadExecutor).
+        try await withTaskExecutorPreference(TestThreadExecutor.shared) {
+            let fixture = try NotifierStore(backend)
+            let executor = StoreExecutor(stores: [try fixture.open()])
+            let suspects = SuspectList([Self.suspect("192.0.2.1")])
+            let first = WebhookReceiver()
+            let logs = LogLines()
 
-        // Notifier 1: delivers 192.0.2.1; the receiver goes away; 192.0.2.2 fails.
-        let store1 = try fixture.open()
-        let notifier1 = try await first.serve { port in
-            let notifier = Self.notifier(
-                store: store1, executor: executor, settings: Self.settings(port: port), clock: TestClock(Self.t0 + 30),
+            // Notifier 1: delivers 192.0.2.1; the receiver goes away; 192.0.2.2 fails.
+            let store1 = try fixture.open()
+            let notifier1 = try await first.serve { port in
+                let notifier = Self.notifier(
+                    store: store1, executor: executor, settings: Self.settings(port: port),
+                    clock: TestClock(Self.t0 + 30),
+                    suspects: suspects, logs: logs, interval: .milliseconds(30))
+                try await runService(notifier) {
+                    try await eventually("notifier 1 delivers 192.0.2.1") { first.deliveries.count == 1 }
+                }
+                return notifier
+            }
+            let settings = notifier1.settings
+            suspects.current = [Self.suspect("192.0.2.1"), Self.suspect("192.0.2.2")]
+            try await runService(notifier1) {
+                try await eventually("notifier 1 fails to deliver 192.0.2.2") { notifier1.failed >= 1 }
+            }
+            #expect(first.deliveries.map(\.idempotencyKey) == ["192.0.2.1/\(Self.t0)"])
+            let stored = try store1.suspectNotices(since: 0)
+            try #require(stored.map(\.source) == ["192.0.2.1", "192.0.2.2"])
+            #expect(stored.map { $0.deliveredAt != nil } == [true, false])
+            #expect(stored[1].attempts == 1)
+            #expect(stored[1].lastError?.contains("Connection refused") == true, "\(stored[1].lastError ?? "nil")")
+
+            // Notifier 2, a new process on the same store, a minute later (past the retry delay).
+            let second = WebhookReceiver()
+            let store2 = try fixture.open()
+            let notifier2 = Self.notifier(
+                store: store2, executor: executor, settings: settings, clock: TestClock(Self.t0 + 90),
                 suspects: suspects, logs: logs, interval: .milliseconds(30))
-            try await runService(notifier) {
-                try await eventually("notifier 1 delivers 192.0.2.1") { first.deliveries.count == 1 }
+            try await second.serve(port: settings.port) { _ in
+                try await runService(notifier2) {
+                    try await eventually("notifier 2 delivers 192.0.2.2") { second.deliveries.count == 1 }
+                    let rounds = notifier2.rounds
+                    try await eventually("notifier 2 runs 3 more rounds") { notifier2.rounds >= rounds + 3 }
+                }
             }
-            return notifier
+            #expect(second.deliveries.map(\.idempotencyKey) == ["192.0.2.2/\(Self.t0)"])
+            #expect(second.requests == 1)
+            let after = try store2.suspectNotices(since: 0)
+            try #require(after.count == 2)
+            #expect(after.map { $0.deliveredAt != nil } == [true, true])
+            #expect(after.map(\.attempts) == [1, 2])
+            #expect(after[1].deliveredAt == Self.t0 + 90)
+            #expect((notifier2.delivered, notifier2.failed, notifier2.pending) == (1, 0, 0))
+            try await executor.shutdown()
         }
-        let settings = notifier1.settings
-        suspects.current = [Self.suspect("192.0.2.1"), Self.suspect("192.0.2.2")]
-        try await runService(notifier1) {
-            try await eventually("notifier 1 fails to deliver 192.0.2.2") { notifier1.failed >= 1 }
-        }
-        #expect(first.deliveries.map(\.idempotencyKey) == ["192.0.2.1/\(Self.t0)"])
-        let stored = try store1.suspectNotices(since: 0)
-        try #require(stored.map(\.source) == ["192.0.2.1", "192.0.2.2"])
-        #expect(stored.map { $0.deliveredAt != nil } == [true, false])
-        #expect(stored[1].attempts == 1)
-        #expect(stored[1].lastError?.contains("Connection refused") == true, "\(stored[1].lastError ?? "nil")")
-
-        // Notifier 2, a new process on the same store, a minute later (past the retry delay).
-        let second = WebhookReceiver()
-        let store2 = try fixture.open()
-        let notifier2 = Self.notifier(
-            store: store2, executor: executor, settings: settings, clock: TestClock(Self.t0 + 90),
-            suspects: suspects, logs: logs, interval: .milliseconds(30))
-        try await second.serve(port: settings.port) { _ in
-            try await runService(notifier2) {
-                try await eventually("notifier 2 delivers 192.0.2.2") { second.deliveries.count == 1 }
-                let rounds = notifier2.rounds
-                try await eventually("notifier 2 runs 3 more rounds") { notifier2.rounds >= rounds + 3 }
-            }
-        }
-        #expect(second.deliveries.map(\.idempotencyKey) == ["192.0.2.2/\(Self.t0)"])
-        #expect(second.requests == 1)
-        let after = try store2.suspectNotices(since: 0)
-        try #require(after.count == 2)
-        #expect(after.map { $0.deliveredAt != nil } == [true, true])
-        #expect(after.map(\.attempts) == [1, 2])
-        #expect(after[1].deliveredAt == Self.t0 + 90)
-        #expect((notifier2.delivered, notifier2.failed, notifier2.pending) == (1, 0, 0))
-        try await executor.shutdown()
     }
 }
 
