@@ -98,6 +98,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // RFC 2866 Accounting-Request/Response codec (issue 15's session feed): pure, no I/O.
+        .target(
+            name: "RadiusAccounting",
+            dependencies: ["Egress25Core", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // What egress25ctl and egress25-admin both do (explain a verdict, read the block log, parse a grant), written
         // once so the CLI and the API cannot drift.
         .target(
@@ -251,6 +257,11 @@ let package = Package(
                 "Egress25TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RadiusAccountingTests",
+            dependencies: ["RadiusAccounting", "Egress25Core"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
