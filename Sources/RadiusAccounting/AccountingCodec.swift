@@ -60,7 +60,7 @@ public enum AccountingCodec {
         return try decodeAttributes(packet, subscriberAttribute: subscriberAttribute)
     }
 
-    /// ``decodeRequest(_:secret:subscriberAttribute:)-(UnsafeRawBufferPointer,_,_)`` on an array (for tests).
+    /// Decodes a datagram held in an array, exactly as the `UnsafeRawBufferPointer` form does (for tests).
     /// - Throws: ``RadiusInvalidReason``, as the buffer form.
     public static func decodeRequest(
         _ datagram: [UInt8], secret: [UInt8], subscriberAttribute: SubscriberAttribute
@@ -254,14 +254,13 @@ public enum AccountingCodec {
                 }
             case RadiusAttributeType.framedIPv6Prefix, RadiusAttributeType.delegatedIPv6Prefix:
                 if let prefix = ipv6Prefix(value) {
-                    if !prefixes.contains(prefix) { prefixes.append(prefix) }
+                    appendPrefix(prefix, to: &prefixes)
                 } else {
                     badValue = true
                 }
             case RadiusAttributeType.framedIPv6Address:
                 if let address = ipv6Address(value) {
-                    let prefix = IPPrefix(host: .v6(address))
-                    if !prefixes.contains(prefix) { prefixes.append(prefix) }
+                    appendPrefix(IPPrefix(host: .v6(address)), to: &prefixes)
                 } else {
                     badValue = true
                 }
@@ -339,6 +338,18 @@ public enum AccountingCodec {
             interimIntervalSeconds: interim,
             contentDigest: contentDigest
         )
+    }
+
+    /// Appends `prefix` unless already present; the first append reserves room for a few, so a typical request
+    /// (a framed and a delegated prefix) allocates the array once.
+    @inline(__always)
+    static func appendPrefix(_ prefix: IPPrefix, to prefixes: inout [IPPrefix]) {
+        if prefixes.isEmpty {
+            prefixes.reserveCapacity(4)
+        } else if prefixes.contains(prefix) {
+            return
+        }
+        prefixes.append(prefix)
     }
 
     /// A 4-octet integer (RFC 2865 §5: "integer", "address"), or `nil` for any other length.
