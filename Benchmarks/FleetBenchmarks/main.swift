@@ -17,6 +17,10 @@
 //       then stops the one it held: two changes). Each change is one transaction, as `egress25ctl session
 //       start|stop`. With --samples, thread 0 writes "UTC-seconds generation" after a change about every 50 ms
 //       (the change token read right after the change committed) for the propagation probe.
+//   FleetBenchmarks accounting (--url URL | --sqlite PATH) [--preload N] [--batches B] [--batch E] [--run K]
+//       The RADIUS accounting feed's store side (applyAccounting, one transaction per batch of E events): preloads
+//       N sessions, then B batches each of Starts of new customers, Interims, and Starts that move addresses.
+//       Prints events/s per phase.
 //   FleetBenchmarks rebuild --bindings N [--exceptions E] [--runs R]
 //       No database: the CPU of one fleet republish (replica → policy inputs → PolicySnapshot) for N bindings.
 
@@ -24,7 +28,7 @@ import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let command = arguments.first else {
-    print("usage: FleetBenchmarks ingest|queries|load-sessions|churn|rebuild [options]")
+    print("usage: FleetBenchmarks ingest|queries|load-sessions|churn|accounting|rebuild [options]")
     exit(2)
 }
 let options = BenchOptions(Array(arguments.dropFirst()))
@@ -33,6 +37,7 @@ case "ingest": runIngest(options)
 case "queries": runQueries(options)
 case "load-sessions": runLoadSessions(options)
 case "churn": runChurn(options)
+case "accounting": runAccounting(options)
 case "rebuild": runRebuild(options)
 default:
     print("unknown command \(command)")

@@ -31,13 +31,22 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
     /// open (it still names the last known holder) until a stop or another holder's start ends it. `nil` for static
     /// bindings (and sessions ended before leases existed).
     public var leaseUntil: Int64?
+    /// Sessions from the RADIUS accounting feed: the NAS (BNG) the session is on (schema 4). `nil` for static
+    /// bindings and for sessions started by `egress25ctl session start` or a lease import.
+    public var nas: String?
+    /// Sessions from the RADIUS accounting feed: the Acct-Session-Id, unique per ``nas`` (schema 4). `nil` as
+    /// ``nas``.
+    public var accountingSessionID: String?
 
-    /// Creates a binding; times are UTC seconds.
+    /// Creates a binding; times are UTC seconds. `nas` and `accountingSessionID` name the accounting feed's
+    /// session, `nil` for other bindings.
     public init(
         id: Int64, customer: String, prefix: IPPrefix, kind: BindingKind, validFrom: Int64, validUntil: Int64?,
-        leaseUntil: Int64? = nil
+        leaseUntil: Int64? = nil, nas: String? = nil, accountingSessionID: String? = nil
     ) {
         self.leaseUntil = leaseUntil
+        self.nas = nas
+        self.accountingSessionID = accountingSessionID
         self.id = id
         self.customer = customer
         self.prefix = prefix
@@ -62,9 +71,12 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
         case validFrom = "valid_from"
         case validUntil = "valid_until"
         case leaseUntil = "lease_until"
+        case nas
+        case accountingSessionID = "acct_session_id"
     }
 
-    /// Encodes the prefix as CIDR text and times as RFC 3339 UTC text.
+    /// Encodes the prefix as CIDR text and times as RFC 3339 UTC text; `lease_until`, `nas` and `acct_session_id`
+    /// for sessions only (null when not known).
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
@@ -73,7 +85,11 @@ public struct AddressBinding: Hashable, Sendable, Encodable {
         try container.encode(kind, forKey: .kind)
         try container.encode(UTCTime.format(validFrom), forKey: .validFrom)
         try container.encode(validUntil.map(UTCTime.format), forKey: .validUntil)
-        if kind == .session { try container.encode(leaseUntil.map(UTCTime.format), forKey: .leaseUntil) }
+        if kind == .session {
+            try container.encode(leaseUntil.map(UTCTime.format), forKey: .leaseUntil)
+            try container.encode(nas, forKey: .nas)
+            try container.encode(accountingSessionID, forKey: .accountingSessionID)
+        }
     }
 }
 

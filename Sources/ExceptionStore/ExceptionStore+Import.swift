@@ -83,13 +83,14 @@ extension ExceptionStore {
                 let row = try db.firstRow(
                     """
                     INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until,
-                        lease_until)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                        lease_until, nas, acct_session_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                     """,
                     [
                         .text(binding.customer), .text(binding.prefix.description), .integer(Int64(range.family)),
                         .text(range.first), .text(range.last), .text(binding.kind.rawValue),
                         .integer(binding.validFrom), .integer(binding.validUntil), .integer(binding.leaseUntil),
+                        .text(binding.nas), .text(binding.accountingSessionID),
                     ])
                 newIDs[binding.id] = try row?.int64(0)
             }

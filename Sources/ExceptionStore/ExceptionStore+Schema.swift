@@ -1,7 +1,7 @@
 import GRDB
 
 extension ExceptionStore {
-    /// The schema version this build writes: the number of migrations it knows (``migrator``), 3 today.
+    /// The schema version this build writes: the number of migrations it knows (``migrator``), 4 today.
     ///
     /// The migrator is the store's only schema version: a store's version is the number of migrations recorded in
     /// its `grdb_migrations` table. A store that records a migration this build does not know was written by a
@@ -138,6 +138,10 @@ extension ExceptionStore {
         migrator.registerMigration("v3-api-tokens-suspects") { db in
             try db.execute(sql: ExceptionStore.adminSchemaSQL(dialect: .sqlite).joined(separator: ";\n"))
         }
+        // v4: the RADIUS accounting feed's session key on bindings.
+        migrator.registerMigration("v4-accounting-sessions") { db in
+            try db.execute(sql: ExceptionStore.accountingSchemaSQL(dialect: .sqlite).joined(separator: ";\n"))
+        }
         return migrator
     }()
 }
@@ -188,6 +192,33 @@ extension ExceptionStore {
             """,
             "CREATE INDEX suspect_notice_pending ON suspect_notice(next_attempt_at) WHERE delivered_at IS NULL",
             "CREATE INDEX suspect_notice_by_window ON suspect_notice(window_start)",
+        ]
+    }
+}
+
+extension ExceptionStore {
+    /// The objects the RADIUS accounting feed needs (SQLite migration v4, PostgreSQL migration 3), in the dialect's
+    /// types. Only nullable columns and indexes are added: a binary of the previous schema reads (and writes) the
+    /// tables as before, naming its columns.
+    ///
+    /// - `binding.nas`, `binding.acct_session_id`: the accounting feed's session key (the NAS and its
+    ///   Acct-Session-Id) on the session bindings it started; NULL for static bindings and for sessions started by
+    ///   `egress25ctl session start` or a lease import.
+    /// - `binding_by_session`: every binding of a session, ended ones too (a late Accounting-Start of a stopped
+    ///   session is recognised and never reopens it).
+    /// - `binding_open_by_session`: the open bindings of each NAS by session, with their lease end: an
+    ///   Accounting-Stop or Accounting-On finds its bindings, and the count of active sessions is read from it
+    ///   alone.
+    static func accountingSchemaSQL(dialect: StoreDialect) -> [String] {
+        let text = dialect == .sqlite ? "TEXT" : "text COLLATE \"C\""
+        return [
+            "ALTER TABLE binding ADD COLUMN nas \(text)",
+            "ALTER TABLE binding ADD COLUMN acct_session_id \(text)",
+            "CREATE INDEX binding_by_session ON binding(nas, acct_session_id) WHERE nas IS NOT NULL",
+            """
+            CREATE INDEX binding_open_by_session ON binding(nas, acct_session_id, lease_until)
+                WHERE valid_until IS NULL AND nas IS NOT NULL
+            """,
         ]
     }
 }

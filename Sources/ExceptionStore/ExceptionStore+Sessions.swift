@@ -50,16 +50,18 @@ extension ExceptionStore {
             throw ExceptionStoreError(.invalidArgument, problem)
         }
         return try write("start a session for \(customer) in") { db in
+            var ledger = SessionLedger(actor: actor, now: now, claiming: [prefix])
+            try Self.load(db, into: &ledger, LedgerScope(customers: [customer], prefixes: [prefix]))
             var change = SessionChange()
-            if try ensureCustomer(db, customer, actor: actor, now: now) {
+            if ledger.ensureCustomer(customer) {
                 change.createdCustomers.append(customer)
             }
-            let one = try startSession(
-                db, customer: customer, prefix: prefix, actor: actor, now: now, leaseUntil: now + leaseSeconds,
-                origin: nil, mayTakeOver: mayTakeOver)
-            change.started = one.started
-            change.ended = one.ended
-            change.renewed = one.renewed
+            let one = try ledger.claim(
+                prefix, for: customer, session: nil, leaseUntil: now + leaseSeconds, mayTakeOver: mayTakeOver)
+            let stored = one.mapped(try write(ledger, db))
+            change.started = stored.started
+            change.ended = stored.ended
+            change.renewed = stored.renewed
             return change
         }
     }
@@ -77,18 +79,13 @@ extension ExceptionStore {
         let actor = try Self.validateActor(actor)
         let prefix = prefix.map(Self.canonical)
         return try write("stop sessions of \(customer) in") { db in
-            let sessions = try Self.openBindings(db, customer: customer).filter {
-                $0.kind == .session && (prefix == nil || $0.prefix == prefix)
+            var ledger = SessionLedger(actor: actor, now: now, claiming: [])
+            for session in try Self.openBindings(db, customer: customer)
+            where session.kind == .session && (prefix == nil || session.prefix == prefix) {
+                ledger.load(session)
             }
-            var ended: [AddressBinding] = []
-            for session in sessions {
-                let record = try Self.endBinding(db, session, now: now)
-                try appendAudit(
-                    db, at: now, actor: actor, action: "session.end", customer: customer,
-                    objectID: "binding-\(session.id)", before: session,
-                    after: EndedBindingRecord(binding: record, movedTo: nil))
-                ended.append(record)
-            }
+            let ended = ledger.bindings.values.sorted { $0.id < $1.id }.map { ledger.end($0.id, movedTo: nil) }
+            _ = try write(ledger, db)
             return ended
         }
     }
@@ -157,38 +154,38 @@ extension ExceptionStore {
         }
         return try write("import sessions into") { db in
             var change = SessionChange()
-            var known: Set<String> = []
-            var kept: Set<Int64> = []
+            var ledger = SessionLedger(actor: actor, now: now, claiming: unique.map(\.prefix))
+            try Self.load(
+                db, into: &ledger,
+                LedgerScope(customers: Set(unique.map(\.customer)), prefixes: Set(unique.map(\.prefix))))
+            var claimed = SessionChangeWithKept()
             for lease in unique {
-                if !known.contains(lease.customer) {
-                    if try ensureCustomer(db, lease.customer, actor: actor, now: now) {
-                        change.createdCustomers.append(lease.customer)
-                    }
-                    known.insert(lease.customer)
+                if ledger.ensureCustomer(lease.customer) {
+                    change.createdCustomers.append(lease.customer)
                 }
-                let one = try startSession(
-                    db, customer: lease.customer, prefix: lease.prefix, actor: actor, now: now,
-                    leaseUntil: now + leaseSeconds, origin: lease.origin)
-                change.started += one.started
-                change.ended += one.ended
-                change.renewed += one.renewed
-                kept.formUnion(one.started.map(\.id))
-                kept.formUnion(one.renewed.map(\.id))
+                let one = try ledger.claim(
+                    lease.prefix, for: lease.customer, session: nil, leaseUntil: now + leaseSeconds,
+                    mayTakeOver: true, origin: lease.origin)
+                claimed.started += one.started
+                claimed.ended += one.ended
+                claimed.renewed += one.renewed
             }
+            let kept = Set(claimed.started.map(\.id) + claimed.renewed.map(\.id))
             if replace {
-                let open = try db.rows(
+                // Every session in force that the file does not hold ends.
+                try db.forEachRow(
                     "SELECT \(BindingRecord.columns) FROM binding WHERE kind = ? AND valid_until IS NULL ORDER BY id",
                     [.text(BindingKind.session.rawValue)]
-                ).map(BindingRecord.binding)
-                for session in open where !kept.contains(session.id) {
-                    let record = try Self.endBinding(db, session, now: now)
-                    try appendAudit(
-                        db, at: now, actor: actor, action: "session.end", customer: session.customer,
-                        objectID: "binding-\(session.id)", before: session,
-                        after: EndedBindingRecord(binding: record, movedTo: nil))
-                    change.ended.append(record)
+                ) { ledger.load(try BindingRecord.binding($0)) }
+                for session in ledger.bindings.values.sorted(by: { $0.id < $1.id })
+                where session.kind == .session && session.validUntil == nil && !kept.contains(session.id) {
+                    claimed.ended.append(ledger.end(session.id, movedTo: nil))
                 }
             }
+            let stored = claimed.mapped(try write(ledger, db))
+            change.started = stored.started
+            change.ended = stored.ended
+            change.renewed = stored.renewed
             return change
         }
     }
@@ -260,69 +257,6 @@ extension ExceptionStore {
         guard seconds >= 1 else {
             throw ExceptionStoreError(.invalidArgument, "the session lease (\(seconds) s) must be at least 1 second")
         }
-    }
-
-    /// Records `id` as an auto-created customer when the store has never seen it (audit `customer.add`).
-    /// - Returns: Whether it was created.
-    func ensureCustomer(_ db: any StoreSQL, _ id: String, actor: String, now: Int64) throws -> Bool {
-        if try Self.fetchCustomer(db, id) != nil { return false }
-        let customer = Customer(id: id, name: nil, note: nil, createdAt: now, autoCreated: true)
-        try CustomerRecord(customer).insert(db)
-        try appendAudit(
-            db, at: now, actor: actor, action: "customer.add", customer: id, objectID: id,
-            before: Customer?.none, after: customer)
-        return true
-    }
-
-    /// The session logic inside a write transaction; the customer exists.
-    func startSession(
-        _ db: any StoreSQL, customer: String, prefix: IPPrefix, actor: String, now: Int64, leaseUntil: Int64,
-        origin: String?, mayTakeOver: Bool = true
-    ) throws -> SessionChangeWithKept {
-        let overlapping = try Self.openBindings(db, overlapping: prefix)
-        // A renewal that contradicts the current holder (a late Interim-Update of a previous holder, or one whose
-        // Accounting-Start was lost): the claims disagree, so neither customer's exceptions may apply. The
-        // holder's session ends; none is started; the next update (or a Start) settles who holds the address.
-        let disputed = !mayTakeOver && overlapping.contains { $0.kind == .session && $0.customer != customer }
-        if let other = overlapping.first(where: { $0.kind == .static && $0.customer != customer }) {
-            let location = origin.map { "\($0): " } ?? ""
-            throw ExceptionStoreError(
-                .conflict,
-                "\(location)cannot start a session on \(prefix) for \(customer): "
-                    + "customer \(other.customer) holds \(other.prefix) statically (unbind it first)")
-        }
-        var result = SessionChangeWithKept()
-        for session in overlapping where session.kind == .session {
-            if session.customer == customer && session.prefix == prefix {
-                // The same session again (an Interim-Update, a repeated Start): renew its lease.
-                var renewed = session
-                if session.leaseUntil != leaseUntil {
-                    try db.execute(
-                        "UPDATE binding SET lease_until = ? WHERE id = ?", [.integer(leaseUntil), .integer(session.id)])
-                    // Not audited (a feed renews every few minutes; the lease becomes now + lease), but
-                    // the change token grows so the daemon rebuilds with the new lease end.
-                    try db.execute("UPDATE store_state SET generation = generation + 1 WHERE id = 1")
-                    renewed.leaseUntil = leaseUntil
-                }
-                result.renewed.append(renewed)
-                continue
-            }
-            let record = try Self.endBinding(db, session, now: now)
-            try appendAudit(
-                db, at: now, actor: actor, action: "session.end", customer: session.customer,
-                objectID: "binding-\(session.id)", before: session,
-                after: EndedBindingRecord(binding: record, movedTo: session.customer == customer ? nil : customer))
-            result.ended.append(record)
-        }
-        if result.renewed.isEmpty && !disputed {
-            let binding = try Self.insertBinding(
-                db, customer: customer, prefix: prefix, kind: .session, now: now, leaseUntil: leaseUntil)
-            try appendAudit(
-                db, at: now, actor: actor, action: "session.start", customer: customer,
-                objectID: "binding-\(binding.id)", before: AddressBinding?.none, after: binding)
-            result.started.append(binding)
-        }
-        return result
     }
 }
 

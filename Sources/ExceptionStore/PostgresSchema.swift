@@ -464,5 +464,67 @@ public enum PostgresSchema {
                 "GRANT USAGE ON SEQUENCE api_token_id_seq TO egress25_admin",
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON suspect_notice TO egress25_admin",
             ]),
+        Migration(
+            version: 3,
+            name: "RADIUS accounting: binding.nas, binding.acct_session_id; change log per statement (SQLite schema 4)",
+            statements: ExceptionStore.accountingSchemaSQL(dialect: .postgresql) + [
+                // The new columns are covered by the table-level grants of migration 1 (the router reads binding,
+                // the admin role writes it).
+                //
+                // The accounting feed writes hundreds of bindings and audit entries per statement: the change log,
+                // its doorbell and the change token are kept per statement (transition tables) rather than per
+                // row, so a batch costs one trigger call per statement. The entries are the same as before: one
+                // per binding row inserted or updated. INSERT and UPDATE need a trigger each (a trigger with
+                // transition tables takes one event); a statement that changed no row logs nothing, rings nothing
+                // and leaves the change token as it is.
+                """
+                CREATE FUNCTION change_log_record_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO change_log (table_name, row_id)
+                        SELECT TG_TABLE_NAME, changed.id::text FROM changed_rows AS changed;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                "DROP TRIGGER binding_logs_change ON binding",
+                """
+                CREATE TRIGGER binding_logs_insert AFTER INSERT ON binding REFERENCING NEW TABLE AS changed_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION change_log_record_rows()
+                """,
+                """
+                CREATE TRIGGER binding_logs_update AFTER UPDATE ON binding REFERENCING NEW TABLE AS changed_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION change_log_record_rows()
+                """,
+                """
+                CREATE FUNCTION change_log_ring_once() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF EXISTS (SELECT FROM new_entries) THEN
+                        PERFORM pg_notify('egress25_policy', '');
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                "DROP TRIGGER change_log_rings ON change_log",
+                """
+                CREATE TRIGGER change_log_rings AFTER INSERT ON change_log REFERENCING NEW TABLE AS new_entries
+                    FOR EACH STATEMENT EXECUTE FUNCTION change_log_ring_once()
+                """,
+                """
+                CREATE FUNCTION audit_bump_generation_once() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF EXISTS (SELECT FROM new_entries) THEN
+                        UPDATE store_state SET generation = generation + 1 WHERE id = 1;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                "DROP TRIGGER audit_bumps_generation ON audit",
+                """
+                CREATE TRIGGER audit_bumps_generation AFTER INSERT ON audit REFERENCING NEW TABLE AS new_entries
+                    FOR EACH STATEMENT EXECUTE FUNCTION audit_bump_generation_once()
+                """,
+            ]),
     ]
 }

@@ -37,9 +37,10 @@ struct CustomerRecord {
 ///
 /// Columns: `prefix` is canonical CIDR text; `family` 4 or 6; `first`/`last` the first and last address as
 /// fixed-width lowercase hex (8 or 32 digits), so text order is numeric order; times UTC seconds; `lease_until`
-/// for sessions only (schema 2).
+/// for sessions only (schema 2); `nas`/`acct_session_id` for the accounting feed's sessions only (SQLite schema 4,
+/// PostgreSQL schema 3).
 enum BindingRecord {
-    static let columns = "id, customer_id, prefix, kind, valid_from, valid_until, lease_until"
+    static let columns = "id, customer_id, prefix, kind, valid_from, valid_until, lease_until, nas, acct_session_id"
 
     /// Decodes the columns of ``columns``, in order.
     /// - Throws: ``ExceptionStoreError`` `io` when the row is not a binding this build wrote (corrupt prefix or
@@ -53,23 +54,26 @@ enum BindingRecord {
         }
         return AddressBinding(
             id: id, customer: try row.text(1), prefix: prefix, kind: kind, validFrom: try row.int64(4),
-            validUntil: try row.optionalInt64(5), leaseUntil: try row.optionalInt64(6))
+            validUntil: try row.optionalInt64(5), leaseUntil: try row.optionalInt64(6), nas: try row.optionalText(7),
+            accountingSessionID: try row.optionalText(8))
     }
 
-    /// Inserts a binding in force from `validFrom`. - Returns: Its id.
+    /// Inserts a binding from `validFrom`, in force until `validUntil` (`nil`: open). - Returns: Its id.
     static func insert(
         _ db: any StoreSQL, customer: String, prefix: IPPrefix, kind: BindingKind, validFrom: Int64,
-        leaseUntil: Int64?
+        validUntil: Int64? = nil, leaseUntil: Int64?, nas: String? = nil, accountingSessionID: String? = nil
     ) throws -> Int64 {
         let range = ExceptionStore.PrefixRange(prefix)
         let row = try db.firstRow(
             """
-            INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until, lease_until)
-            VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?) RETURNING id
+            INSERT INTO binding (customer_id, prefix, family, first, last, kind, valid_from, valid_until, lease_until,
+                nas, acct_session_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
             """,
             [
                 .text(customer), .text(prefix.description), .integer(Int64(range.family)), .text(range.first),
-                .text(range.last), .text(kind.rawValue), .integer(validFrom), .integer(leaseUntil),
+                .text(range.last), .text(kind.rawValue), .integer(validFrom), .integer(validUntil),
+                .integer(leaseUntil), .text(nas), .text(accountingSessionID),
             ])
         guard let row else { throw ExceptionStoreError(.io, "inserting a binding returned no id") }
         return try row.int64(0)

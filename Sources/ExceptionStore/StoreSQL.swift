@@ -161,3 +161,85 @@ protocol StoreBackend: Sendable {
     /// "cannot OPERATION store DESCRIPTION: why".
     func storeError(_ error: any Error, operation: String, function: String) -> ExceptionStoreError
 }
+
+/// Many rows passed to one statement as a table (`FROM \(list.table(dialect)) WHERE ... v.c0 ...`), so a set-based
+/// statement needs one round trip whatever the number of rows: on PostgreSQL one array parameter per column
+/// (`unnest(?::text[], ?::bigint[]) AS v(c0, c1)`), on SQLite one JSON array of rows (`json_each`). The columns
+/// are named `c0`, `c1`, ... in the table `v`; with `ordinality`, `v.ord` numbers the rows from 1 in list order.
+struct SQLList {
+    enum ColumnType {
+        case integer
+        case text
+    }
+
+    var columns: [ColumnType]
+    var rows: [[SQLValue]]
+
+    var isEmpty: Bool { rows.isEmpty }
+
+    /// The table expression, aliased `v`.
+    func table(_ dialect: StoreDialect, ordinality: Bool = false) -> String {
+        let names = columns.indices.map { "c\($0)" }
+        switch dialect {
+        case .postgresql:
+            let arrays = columns.map { $0 == .integer ? "?::bigint[]" : "?::text[]" }.joined(separator: ", ")
+            let aliases = (names + (ordinality ? ["ord"] : [])).joined(separator: ", ")
+            return "unnest(\(arrays))\(ordinality ? " WITH ORDINALITY" : "") AS v(\(aliases))"
+        case .sqlite:
+            var selected = names.enumerated().map { "value ->> \($0.offset) AS \($0.element)" }
+            if ordinality { selected.append("key + 1 AS ord") }
+            return "(SELECT \(selected.joined(separator: ", ")) FROM json_each(?)) AS v"
+        }
+    }
+
+    /// The arguments of ``table(_:ordinality:)``.
+    func arguments(_ dialect: StoreDialect) -> [SQLValue] {
+        switch dialect {
+        case .postgresql:
+            return columns.indices.map { column in
+                var literal = "{"
+                for (index, row) in rows.enumerated() {
+                    if index > 0 { literal += "," }
+                    switch row[column] {
+                    case .null: literal += "NULL"
+                    case .integer(let value): literal += String(value)
+                    case .text(let value): Self.appendQuoted(value, to: &literal, escapingFor: .postgresql)
+                    }
+                }
+                return .text(literal + "}")
+            }
+        case .sqlite:
+            var json = "["
+            for (index, row) in rows.enumerated() {
+                json += index == 0 ? "[" : ",["
+                for (column, value) in row.enumerated() {
+                    if column > 0 { json += "," }
+                    switch value {
+                    case .null: json += "null"
+                    case .integer(let value): json += String(value)
+                    case .text(let value): Self.appendQuoted(value, to: &json, escapingFor: .sqlite)
+                    }
+                }
+                json += "]"
+            }
+            return [.text(json + "]")]
+        }
+    }
+
+    /// `"text"` with `"` and `\` escaped by a backslash (a PostgreSQL array element), or as a JSON string (SQLite).
+    private static func appendQuoted(_ text: String, to output: inout String, escapingFor dialect: StoreDialect) {
+        output.append("\"")
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case _ where dialect == .sqlite && scalar.value < 0x20:
+                output +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    + String(scalar.value, radix: 16)
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        output.append("\"")
+    }
+}

@@ -187,7 +187,9 @@ struct SessionCommand: ParsableCommand {
             abstract: "List address bindings in force (sessions and static), or their history.",
             discussion: """
                 LEASE_UNTIL is a session's lease end (empty for static bindings); LEASE says `expired` once it has \
-                passed: no exception applies through that session until the feed renews it.
+                passed: no exception applies through that session until the feed renews it. NAS and \
+                ACCT_SESSION_ID name the RADIUS accounting session that started a session (empty for static \
+                bindings and for sessions from `session start` or `session import`).
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -212,12 +214,15 @@ struct SessionCommand: ParsableCommand {
                 return binding.leaseExpired(at: now) ? "expired" : "valid"
             }
             let listing = StoreListing(
-                headers: ["customer", "prefix", "kind", "valid_from", "valid_until", "lease_until", "lease"],
+                headers: [
+                    "customer", "prefix", "kind", "valid_from", "valid_until", "lease_until", "lease", "nas",
+                    "acct_session_id",
+                ],
                 rows: bindings.map {
                     [
                         $0.customer, $0.prefix.description, $0.kind.rawValue, UTCTime.format($0.validFrom),
                         $0.validUntil.map(UTCTime.format) ?? "", $0.leaseUntil.map(UTCTime.format) ?? "",
-                        leaseState($0),
+                        leaseState($0), $0.nas ?? "", $0.accountingSessionID ?? "",
                     ]
                 },
                 objects: bindings.map { binding -> Any in

@@ -36,7 +36,8 @@ import Testing
         }
         #expect(journalMode == "wal")
         #expect(userVersion == 2)  // set by v1 and v2 only; the migrator is the schema version
-        #expect(migrations == ["v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects"])
+        #expect(
+            migrations == ["v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects", "v4-accounting-sessions"])
     }
 
     /// `sudo egress25ctl customer add` before egress25d (user egress25) ever ran must leave a store the daemon can
@@ -112,11 +113,11 @@ import Testing
             let store = try fixture.open()
             try store.addCustomer(id: "c-1001", actor: "test", now: t0)
         }
-        // A newer egress25 added migration 4.
+        // A newer egress25 added migration 5.
         let raw = try DatabaseQueue(path: fixture.path)
         try raw.write { db in
             try db.execute(sql: "CREATE TABLE customer_tag (customer_id TEXT, tag TEXT)")
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4-customer-tags')")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v5-customer-tags')")
             try db.execute(sql: "PRAGMA user_version = 3")
         }
         func rawState() throws -> [String] {
@@ -133,7 +134,7 @@ import Testing
             let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(mode) }
             #expect(error?.code == .newerSchema)
             #expect(
-                error?.message == "store \(fixture.path) was written by a newer egress25 (schema 4 > 3); "
+                error?.message == "store \(fixture.path) was written by a newer egress25 (schema 5 > 4); "
                     + "upgrade egress25ctl")
         }
         #expect(try rawState() == before)

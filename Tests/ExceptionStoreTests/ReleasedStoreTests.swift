@@ -220,11 +220,14 @@ import Testing
 
         let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(.readOnly) }
         #expect(error?.code == .olderSchema)
-        #expect(error?.message.contains("has schema 1 < 3") == true)
+        #expect(error?.message.contains("has schema 1 < 4") == true)
         #expect(try Self.migrations(at: fixture.path) == ["v1-initial"])
 
         let store = try fixture.open(.readWrite)
-        #expect(try Self.migrations(at: fixture.path) == ["v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects"])
+        #expect(
+            try Self.migrations(at: fixture.path) == [
+                "v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects", "v4-accounting-sessions",
+            ])
         // The open session got one default lease from the upgrade; everything else reads as written.
         let now = UTCTime.now()
         let lease = try #require(try store.bindings().last?.leaseUntil)
@@ -240,10 +243,13 @@ import Testing
         try Self.writeReleasedStore(schema: 2, at: fixture.path)
         let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(.readOnly) }
         #expect(error?.code == .olderSchema)
-        #expect(error?.message.contains("has schema 2 < 3") == true)
+        #expect(error?.message.contains("has schema 2 < 4") == true)
 
         let store = try fixture.open(.readWrite)
-        #expect(try Self.migrations(at: fixture.path) == ["v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects"])
+        #expect(
+            try Self.migrations(at: fixture.path) == [
+                "v1-initial", "v2-leases-os-user", "v3-api-tokens-suspects", "v4-accounting-sessions",
+            ])
         try Self.expectReleasedContents(store)
         #expect(try store.bindings().last?.leaseUntil == nil)  // written by schema 2 without a lease
         // Entries written before v3 have no API role; tokens start empty and work.
@@ -263,7 +269,7 @@ import Testing
     }
 
     @Test func theSchemaVersionIsTheMigratorsCount() throws {
-        #expect(ExceptionStore.schemaVersion == 3)
+        #expect(ExceptionStore.schemaVersion == 4)
         let fixture = StoreFixture()
         try Self.writeReleasedStore(schema: 2, at: fixture.path)
         // `user_version` is no schema version any more: a stray value changes nothing.
@@ -274,14 +280,14 @@ import Testing
         // A migration this build does not know is a newer schema, whatever `user_version` says.
         let again = try DatabaseQueue(path: fixture.path)
         try again.write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4-future')")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v5-future')")
             try db.execute(sql: "PRAGMA user_version = 0")
         }
         try again.close()
         for mode in [ExceptionStore.OpenMode.create, .readWrite, .readOnly] {
             let error = #expect(throws: ExceptionStoreError.self) { try fixture.open(mode) }
             #expect(error?.code == .newerSchema)
-            #expect(error?.message.contains("(schema 4 > 3); upgrade egress25ctl") == true)
+            #expect(error?.message.contains("(schema 5 > 4); upgrade egress25ctl") == true)
         }
     }
 }
