@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         // libnetfilter_queue + libmnl, and the few C macros Swift cannot import.
@@ -60,6 +61,7 @@ let package = Package(
                 "Egress25Core",
                 "Egress25System",
                 "ExceptionStore",
+                "RadiusAccounting",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -152,7 +154,10 @@ let package = Package(
                 "Egress25AdminAPI",
                 "Egress25Console",
                 "ExceptionStore",
+                "RadiusAccounting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -160,6 +165,7 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -276,7 +282,9 @@ let package = Package(
         ),
         .testTarget(
             name: "Egress25ConfigurationTests",
-            dependencies: ["Egress25Configuration", "Egress25Core", "ExceptionStore", "Egress25TestSupport"],
+            dependencies: [
+                "Egress25Configuration", "Egress25Core", "ExceptionStore", "Egress25TestSupport", "RadiusAccounting",
+            ],
             swiftSettings: swiftSettings
         ),
         // Rendering, installing (in throwaway network namespaces, as root) and the rules on real packets.
@@ -329,6 +337,14 @@ let package = Package(
             path: "Benchmarks/AdminBenchmarks",
             swiftSettings: swiftSettings
         ),
+        // RADIUS accounting load for egress25-admin's session feed (open loop, and a login storm); driven by
+        // Benchmarks/run-radius-bench.sh.
+        .executableTarget(
+            name: "RadiusBenchmarks",
+            dependencies: ["RadiusAccounting", "Egress25Core"],
+            path: "Benchmarks/RadiusBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlockLogTests",
             dependencies: [
@@ -368,6 +384,7 @@ let package = Package(
                 "ExceptionStore",
                 "BlockLog",
                 "Egress25TestSupport",
+                "RadiusAccounting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

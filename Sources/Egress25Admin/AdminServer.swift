@@ -12,8 +12,8 @@ import NIOSSL
 import OpenAPIHummingbird
 import ServiceLifecycle
 
-/// Assembles egress25-admin: the router (API under `/api/v1`, the console at `/`, `/healthz`), its middleware,
-/// and the Hummingbird application on `admin.listen`, with TLS when `admin.tls` is set.
+/// Assembles egress25-admin: the router (API under `/api/v1`, the console at `/`, `/healthz`, `/metrics`), its
+/// middleware, and the Hummingbird application on `admin.listen`, with TLS when `admin.tls` is set.
 public enum AdminServer {
     /// Why the server cannot start: one line for the operator.
     public struct StartupError: Error, CustomStringConvertible {
@@ -33,6 +33,17 @@ public enum AdminServer {
             Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        router.get("metrics") { _, _ -> Response in
+            // Prometheus text format, without a token (like egress25d's): counters only, no customer data. Keep it
+            // off a reverse proxy's public paths.
+            var active: Int?
+            if state.configuration.sessionFeed.radius != nil {
+                active = try? await state.executor.run { store in try store.activeAccountingSessionCount() }
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: state.radiusMetrics.render(activeSessions: active))))
         }
         try AdminAPI(state: state).registerHandlers(on: router, serverURL: URL(string: "/api/v1")!)
         MethodNotAllowed.register(on: router, under: "/api/v1/")

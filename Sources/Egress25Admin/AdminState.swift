@@ -26,6 +26,8 @@ public final class AdminState: Sendable {
     public let nodes: NodeMonitor
     /// The server's logger.
     public let logger: Logger
+    /// The RADIUS feed's counters (`GET /metrics`); they stay at 0 without `session_feed.radius`.
+    public let radiusMetrics = RadiusMetrics()
 
     /// Assembles the state over open stores.
     /// - Parameter failureWindowMilliseconds: The window of the authentication failure limit (a minute).

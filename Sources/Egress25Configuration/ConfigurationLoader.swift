@@ -47,7 +47,7 @@ public enum ConfigurationLoader {
     /// Keys allowed at the top level.
     static let topLevelKeys = [
         "node_name", "state_directory", "queue", "policy", "block_log", "metrics", "rules", "sessions", "store",
-        "admin", "abuse",
+        "admin", "abuse", "session_feed",
     ]
     static let queueKeys = ["numbers", "fail_policy", "max_length", "receive_buffer", "batch_size"]
     static let policyKeys = [
@@ -176,6 +176,7 @@ public enum ConfigurationLoader {
         }
         if let node = top["admin"] { configuration.admin = try parseAdmin(node) }
         if let node = top["abuse"] { configuration.abuse = try parseAbuse(node) }
+        if let node = top["session_feed"] { configuration.sessionFeed = try parseSessionFeed(node) }
         configuration.purpose = purpose
         return configuration
     }

@@ -35,6 +35,8 @@ public struct Egress25Configuration: Sendable {
     public var admin = AdminSettings()
     /// Key `abuse`: suspect thresholds and the webhook egress25-admin announces suspects to.
     public var abuse = AbuseSettings()
+    /// Key `session_feed`: the RADIUS accounting listener of egress25-admin. Default: none.
+    public var sessionFeed = SessionFeedSettings()
     /// What the file was read for: `.router` (every router key checked) or `.storeClient` (a configuration that
     /// may hold only `store:`, for egress25ctl on an admin machine). `.router` when built in code.
     public var purpose: ConfigurationPurpose = .router

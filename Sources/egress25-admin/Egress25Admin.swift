@@ -55,7 +55,25 @@ struct Egress25AdminCommand: AsyncParsableCommand {
                 throw Self.fail("\(error)")
             }
         }
+        var feedStore: ExceptionStore?
+        if let radius = configuration.sessionFeed.radius {
+            do {
+                // The secrets are read here, so --check-config catches a missing or empty secret file.
+                _ = try RadiusClientTable(radius)
+                // The feed commits on a store of its own (with PostgreSQL, its own connection): a login storm never
+                // waits behind API requests, nor they behind it.
+                feedStore = try AdminServer.openStores(configuration, connections: 1)[0]
+            } catch {
+                throw Self.fail("\(error)")
+            }
+        }
         if checkConfig {
+            if let radius = configuration.sessionFeed.radius {
+                print(
+                    "ok: RADIUS accounting on UDP \(radius.listen.map(\.description).joined(separator: ", ")) from "
+                        + "\(radius.clients.map(\.prefix.description).joined(separator: ", ")), subscriber id "
+                        + "\(radius.subscriberAttribute)")
+            }
             print(
                 "ok: \(configuration.sourcePath): API and console on \(configuration.admin.tls == nil ? "http" : "https")://"
                     + "\(configuration.admin.listen), store \(stores[0].backendDescription)")
@@ -78,9 +96,21 @@ struct Egress25AdminCommand: AsyncParsableCommand {
                     return []
                 }
             })
+        var services: [any Service] = [notifier]
+        if let feedStore {
+            do {
+                let feed = try RadiusFeedService(
+                    store: feedStore, configuration: configuration, metrics: state.radiusMetrics, logger: logger)
+                try await feed.bind()
+                services.append(feed)
+            } catch {
+                try? await httpClient.shutdown()
+                throw Self.fail("\(error)")
+            }
+        }
         do {
             application = try AdminServer.application(
-                router: router, configuration: configuration, services: [notifier], logger: logger)
+                router: router, configuration: configuration, services: services, logger: logger)
         } catch {
             try? await httpClient.shutdown()
             throw Self.fail("\(error)")
