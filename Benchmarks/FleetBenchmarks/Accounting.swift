@@ -17,7 +17,9 @@ func runAccounting(_ options: BenchOptions) {
         if let path = options.values["sqlite"] {
             store = try ExceptionStore(path: path, mode: .create)
         } else {
-            store = openStore(options.string("url"))
+            let url = options.string("url")
+            _ = try ExceptionStore.migrateSchema(at: .postgresql(try PostgresLocation.parse(url: url)))
+            store = openStore(url)
         }
     } catch {
         fatalError("cannot open the store: \(error)")

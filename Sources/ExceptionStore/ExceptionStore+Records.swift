@@ -113,9 +113,26 @@ extension ExceptionStore {
             }
         }
 
+        /// `value`'s last `digits` hex digits (1...16), lowercase, zero-padded.
         static func hex(_ value: UInt64, digits: Int) -> String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: max(0, digits - text.count)) + text
+            String(unsafeUninitializedCapacity: digits) { buffer in
+                let alphabet: StaticString = "0123456789abcdef"
+                alphabet.withUTF8Buffer { alphabet in
+                    for index in 0..<digits {
+                        let shift = UInt64(4 * (digits - 1 - index))
+                        buffer[index] = alphabet[Int((value >> shift) & 0xf)]
+                    }
+                }
+                return digits
+            }
+        }
+
+        /// The stored `first` of `address` truncated to `length` bits (the first address of that prefix).
+        static func first(of address: IPAddress, length: UInt8) -> (family: Int, first: String) {
+            switch IPPrefix(truncating: address, length: length).address {
+            case .v4(let first): return (4, hex(UInt64(first.value), digits: 8))
+            case .v6(let first): return (6, hex(first.high, digits: 16) + hex(first.low, digits: 16))
+            }
         }
     }
 

@@ -209,9 +209,14 @@ extension ExceptionStore {
     /// - `binding_open_by_session`: the open bindings of each NAS by session, with their lease end: an
     ///   Accounting-Stop or Accounting-On finds its bindings, and the count of active sessions is read from it
     ///   alone.
+    /// - `binding_open_by_length`: the prefix lengths of the open bindings (``prefixLengthSQL(dialect:)``), so
+    ///   the overlap search probes only the lengths in use for bindings enclosing a prefix (one or two, rather than
+    ///   up to 32 or 128 per prefix).
     static func accountingSchemaSQL(dialect: StoreDialect) -> [String] {
         let text = dialect == .sqlite ? "TEXT" : "text COLLATE \"C\""
         return [
+            "CREATE INDEX binding_open_by_length ON binding(family, \(prefixLengthSQL(dialect: dialect))) "
+                + "WHERE valid_until IS NULL",
             "ALTER TABLE binding ADD COLUMN nas \(text)",
             "ALTER TABLE binding ADD COLUMN acct_session_id \(text)",
             "CREATE INDEX binding_by_session ON binding(nas, acct_session_id) WHERE nas IS NOT NULL",
@@ -220,5 +225,16 @@ extension ExceptionStore {
                 WHERE valid_until IS NULL AND nas IS NOT NULL
             """,
         ]
+    }
+}
+
+extension ExceptionStore {
+    /// The prefix length of a binding (`prefix` is `ADDRESS/LENGTH`), as indexed by `binding_open_by_length`: a
+    /// query must spell it exactly so to use the index.
+    static func prefixLengthSQL(dialect: StoreDialect) -> String {
+        switch dialect {
+        case .sqlite: return "CAST(substr(prefix, instr(prefix, '/') + 1) AS INTEGER)"
+        case .postgresql: return "CAST(split_part(prefix, '/', 2) AS bigint)"
+        }
     }
 }

@@ -108,12 +108,14 @@ struct GRDBStoreSQL: StoreSQL {
     }
 
     static func arguments(_ values: [SQLValue]) -> StatementArguments {
+        // The existential form: GRDB's generic initializer maps through a key path, which is costly unspecialized
+        // (a bulk write binds thousands of rows).
         StatementArguments(
-            values.map { value -> DatabaseValue in
+            values.map { value -> (any DatabaseValueConvertible)? in
                 switch value {
-                case .null: return .null
-                case .integer(let integer): return integer.databaseValue
-                case .text(let text): return text.databaseValue
+                case .null: return nil
+                case .integer(let integer): return integer
+                case .text(let text): return text
                 }
             })
     }

@@ -451,10 +451,14 @@ extension ExceptionStore {
             }
             switch payload {
             case nil: return nil
-            case .customer(let customer): return try json(customer)
-            case .binding(let binding): return try json(mapped(binding))
+            case .customer(let customer): return try AuditJSON.customer(customer) ?? json(customer)
+            case .binding(let binding):
+                let binding = mapped(binding)
+                return try AuditJSON.binding(binding, movedTo: nil) ?? json(binding)
             case .ended(let binding, let movedTo):
-                return try json(EndedBindingRecord(binding: mapped(binding), movedTo: movedTo))
+                let binding = mapped(binding)
+                return try AuditJSON.binding(binding, movedTo: movedTo)
+                    ?? json(EndedBindingRecord(binding: binding, movedTo: movedTo))
             }
         }
         return (try encode(entry.before), try encode(entry.after))
@@ -472,5 +476,45 @@ extension SessionChangeWithKept {
             }
         }
         return SessionChangeWithKept(started: map(started), ended: map(ended), renewed: map(renewed))
+    }
+}
+
+/// The audit JSON of the session feed's entries, written directly: byte for byte what ``ExceptionStore/json(_:)``
+/// (JSONEncoder, sorted keys, slashes unescaped) writes for ``Customer``, ``AddressBinding`` and
+/// ``EndedBindingRecord``, at a fraction of its cost (a batch of 1000 Starts writes 2000 entries). Only for texts
+/// that need no escaping; `nil` otherwise (the caller then uses JSONEncoder).
+enum AuditJSON {
+    /// Whether `text` is written as is inside a JSON string: printable ASCII without `"` and `\`.
+    static func isPlain(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    }
+
+    private static func string(_ text: String?) -> String {
+        text.map { "\"\($0)\"" } ?? "null"
+    }
+
+    static func customer(_ customer: Customer) -> String? {
+        guard isPlain(customer.id), customer.name.map(isPlain) ?? true, customer.note.map(isPlain) ?? true else {
+            return nil
+        }
+        return "{\"auto_created\":\(customer.autoCreated),\"created_at\":\"\(UTCTime.format(customer.createdAt))\","
+            + "\"id\":\"\(customer.id)\",\"name\":\(string(customer.name)),\"note\":\(string(customer.note))}"
+    }
+
+    /// A binding, with `moved_to` when `movedTo` is set (``EndedBindingRecord``).
+    static func binding(_ binding: AddressBinding, movedTo: String?) -> String? {
+        guard isPlain(binding.customer), movedTo.map(isPlain) ?? true, binding.nas.map(isPlain) ?? true,
+            binding.accountingSessionID.map(isPlain) ?? true
+        else { return nil }
+        let session = binding.kind == .session
+        var json = "{"
+        if session { json += "\"acct_session_id\":\(string(binding.accountingSessionID))," }
+        json += "\"customer\":\"\(binding.customer)\",\"id\":\(binding.id),\"kind\":\"\(binding.kind.rawValue)\","
+        if session { json += "\"lease_until\":\(string(binding.leaseUntil.map(UTCTime.format)))," }
+        if let movedTo { json += "\"moved_to\":\"\(movedTo)\"," }
+        if session { json += "\"nas\":\(string(binding.nas))," }
+        json += "\"prefix\":\"\(binding.prefix)\",\"valid_from\":\"\(UTCTime.format(binding.validFrom))\","
+        json += "\"valid_until\":\(string(binding.validUntil.map(UTCTime.format)))}"
+        return json
     }
 }

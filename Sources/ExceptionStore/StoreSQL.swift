@@ -192,54 +192,63 @@ struct SQLList {
         }
     }
 
-    /// The arguments of ``table(_:ordinality:)``.
+    /// The arguments of ``table(_:ordinality:)``. Built as bytes: a batch's audit column alone is hundreds of
+    /// kilobytes of JSON.
     func arguments(_ dialect: StoreDialect) -> [SQLValue] {
         switch dialect {
         case .postgresql:
             return columns.indices.map { column in
-                var literal = "{"
+                var literal: [UInt8] = [UInt8(ascii: "{")]
                 for (index, row) in rows.enumerated() {
-                    if index > 0 { literal += "," }
+                    if index > 0 { literal.append(UInt8(ascii: ",")) }
                     switch row[column] {
-                    case .null: literal += "NULL"
-                    case .integer(let value): literal += String(value)
+                    case .null: literal += "NULL".utf8
+                    case .integer(let value): literal += String(value).utf8
                     case .text(let value): Self.appendQuoted(value, to: &literal, escapingFor: .postgresql)
                     }
                 }
-                return .text(literal + "}")
+                literal.append(UInt8(ascii: "}"))
+                return .text(String(decoding: literal, as: UTF8.self))
             }
         case .sqlite:
-            var json = "["
+            var json: [UInt8] = [UInt8(ascii: "[")]
             for (index, row) in rows.enumerated() {
-                json += index == 0 ? "[" : ",["
+                if index > 0 { json.append(UInt8(ascii: ",")) }
+                json.append(UInt8(ascii: "["))
                 for (column, value) in row.enumerated() {
-                    if column > 0 { json += "," }
+                    if column > 0 { json.append(UInt8(ascii: ",")) }
                     switch value {
-                    case .null: json += "null"
-                    case .integer(let value): json += String(value)
+                    case .null: json += "null".utf8
+                    case .integer(let value): json += String(value).utf8
                     case .text(let value): Self.appendQuoted(value, to: &json, escapingFor: .sqlite)
                     }
                 }
-                json += "]"
+                json.append(UInt8(ascii: "]"))
             }
-            return [.text(json + "]")]
+            json.append(UInt8(ascii: "]"))
+            return [.text(String(decoding: json, as: UTF8.self))]
         }
     }
 
-    /// `"text"` with `"` and `\` escaped by a backslash (a PostgreSQL array element), or as a JSON string (SQLite).
-    private static func appendQuoted(_ text: String, to output: inout String, escapingFor dialect: StoreDialect) {
-        output.append("\"")
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case _ where dialect == .sqlite && scalar.value < 0x20:
-                output +=
-                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: output.unicodeScalars.append(scalar)
+    /// `"text"` with `"` and `\` escaped by a backslash (a PostgreSQL array element), or as a JSON string (SQLite:
+    /// control characters as `\u00XX` too).
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    private static func appendQuoted(_ text: String, to output: inout [UInt8], escapingFor dialect: StoreDialect) {
+        output.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                output.append(UInt8(ascii: "\\"))
+                output.append(byte)
+            case 0..<0x20 where dialect == .sqlite:
+                output += "\\u00".utf8
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0xf)])
+            default:
+                output.append(byte)
             }
         }
-        output.append("\"")
+        output.append(UInt8(ascii: "\""))
     }
 }

@@ -547,3 +547,37 @@ struct AccountingReplicaTests {
         #expect(replica.bindings.values.map(\.leaseUntil) == [t0 + 5020])
     }
 }
+
+extension AccountingReplicaTests {
+    /// egress25-admin (which runs the accounting listener) logs in with a role of `egress25_admin`: the batch's
+    /// statements and the schema's statement-level triggers must be within its rights.
+    @Test func theAdminRoleAppliesABatch() throws {
+        let fixture = try StoreFixture(.postgresql)
+        let database = fixture.database!
+        let role = try database.createLoginRole(name: "tools", password: "secret-2", memberOf: ["egress25_admin"])
+        let directory = TemporaryDirectory(prefix: "egress25-role")
+        defer { directory.cleanup() }
+        let passwordFile = directory.path + "/password"
+        _ = FileManager.default.createFile(
+            atPath: passwordFile, contents: Data("secret-2\n".utf8), attributes: [.posixPermissions: 0o600])
+        var location = try PostgresLocation.parse(url: database.tcpURL(user: role))
+        location.passwordFile = passwordFile
+        let admin = try ExceptionStore(location: .postgresql(location), mode: .readWrite)
+        let outcomes = try admin.applyAccounting(
+            [
+                AccountingTests.start("s1", "c-1", ["100.64.0.1", "2001:db8:6400:100::/56"]),
+                AccountingTests.start("s2", "c-2", ["100.64.0.1"]),
+                AccountingTests.interim("s2", "c-2", [], lease: 900),
+                .stop(nas: "bng-1", sessionID: "s1"),
+            ], actor: "radius", now: t0)
+        #expect(
+            outcomes == [
+                .applied(started: 2, renewed: 0, ended: 0), .applied(started: 1, renewed: 0, ended: 1),
+                .applied(started: 0, renewed: 1, ended: 0), .applied(started: 0, renewed: 0, ended: 1),
+            ])
+        #expect(try AccountingTests.holders(admin, at: t0) == ["c-2 100.64.0.1/32 bng-1/s2"])
+        #expect(try admin.activeAccountingSessionCount(now: t0) == 1)
+        #expect(
+            try database.psql("SELECT count(*) FROM change_log").trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+    }
+}
