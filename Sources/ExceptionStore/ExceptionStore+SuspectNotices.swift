@@ -121,7 +121,7 @@ extension ExceptionStore {
     public func recordSuspectDelivery(
         source: String, windowStart: Int64, now: Int64, error: String?, retryAt: Int64
     ) throws(ExceptionStoreError) {
-        try write("record a webhook delivery in", policyLock: false) { db in
+        _ = try write("record a webhook delivery in", policyLock: false) { db in
             if let error {
                 try db.execute(
                     """

@@ -288,7 +288,7 @@ extension ExceptionStore {
         guard dialect == .postgresql else {
             throw ExceptionStoreError(.invalidArgument, "node heartbeats need the fleet store (store.url)")
         }
-        try write("record the heartbeat of node \(heartbeat.node) in", policyLock: false) { db in
+        _ = try write("record the heartbeat of node \(heartbeat.node) in", policyLock: false) { db in
             try db.execute(
                 """
                 INSERT INTO node (name, last_heartbeat, policy_generation, policy_data_at, started_at, shipping_lag)

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Egress25Admin
 import Egress25Configuration
+import Egress25Core
 import Egress25Operations
 import ExceptionStore
 import Foundation

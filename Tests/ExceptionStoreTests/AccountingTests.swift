@@ -66,7 +66,7 @@ import Testing
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         let batch = [Self.start("s1", "c-1001", ["100.64.1.7"])]
-        try store.applyAccounting(batch, actor: "radius", now: t0)
+        _ = try store.applyAccounting(batch, actor: "radius", now: t0)
         let before = try StoreContents(store)
         // The same second: nothing changes at all.
         #expect(try store.applyAccounting(batch, actor: "radius", now: t0) == [.duplicate])
@@ -119,7 +119,7 @@ import Testing
     @Test(arguments: TestBackend.available) func aStopEndsOnlyItsSession(backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
-        try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
+        _ = try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
         // The subscriber reconnects (a new session on the same address) before the old session's Stop arrives.
         #expect(
             try store.applyAccounting([Self.start("s2", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0 + 10)
@@ -146,7 +146,7 @@ import Testing
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
         try store.addCustomer(id: "c-1001", actor: "alice", now: t0)
-        try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
+        _ = try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
         let exception = try store.grantException(
             ExceptionGrant(
                 customer: "c-1001", destinations: .any, expiresAt: nil, reason: "own MX", grantedBy: "alice"),
@@ -191,7 +191,7 @@ import Testing
     @Test(arguments: TestBackend.available) func anInterimAddsADelegatedPrefix(backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
-        try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
+        _ = try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
         let outcomes = try store.applyAccounting(
             [Self.interim("s1", "c-1001", ["100.64.1.7", "2001:db8:6400:100::/56"])], actor: "radius", now: t0 + 300)
         #expect(outcomes == [.applied(started: 1, renewed: 1, ended: 0)])
@@ -211,7 +211,7 @@ import Testing
     ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
-        try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
+        _ = try store.applyAccounting([Self.start("s1", "c-1001", ["100.64.1.7"])], actor: "radius", now: t0)
         // c-2002's Start was lost; its Interim claims c-1001's address: nobody holds it.
         #expect(
             try store.applyAccounting([Self.interim("s2", "c-2002", ["100.64.1.7"])], actor: "radius", now: t0 + 10)
@@ -254,10 +254,10 @@ import Testing
     @Test(arguments: TestBackend.available) func aNASRestartEndsOnlyThatNASsOlderSessions(backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
-        try store.applyAccounting(
+        _ = try store.applyAccounting(
             [Self.start("s1", "c-1", ["100.64.0.1"]), Self.start("s2", "c-2", ["100.64.0.2"], nas: "bng-2")],
             actor: "radius", now: t0)
-        try store.applyAccounting([Self.start("s3", "c-3", ["100.64.0.3"])], actor: "radius", now: t0 + 100)
+        _ = try store.applyAccounting([Self.start("s3", "c-3", ["100.64.0.3"])], actor: "radius", now: t0 + 100)
         try store.startSession(customer: "c-4", prefix: prefix("100.64.0.4"), actor: "ops", now: t0)
         #expect(
             try store.applyAccounting([.nasRestart(nas: "bng-1", before: t0 + 50)], actor: "radius", now: t0 + 200)
@@ -324,7 +324,7 @@ import Testing
     ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
-        try store.applyAccounting(
+        _ = try store.applyAccounting(
             [
                 Self.start("s1", "c-1", ["100.64.0.1", "2001:db8:6400:100::/56"], lease: 1000),
                 Self.start("s2", "c-2", ["100.64.0.2"], lease: 100),
@@ -333,7 +333,7 @@ import Testing
         try store.startSession(customer: "c-4", prefix: prefix("100.64.0.4"), actor: "ops", now: t0)
         #expect(try store.activeAccountingSessionCount(now: t0 + 1) == 3)
         #expect(try store.activeAccountingSessionCount(now: t0 + 100) == 2)
-        try store.applyAccounting([.stop(nas: "bng-1", sessionID: "s1")], actor: "radius", now: t0 + 200)
+        _ = try store.applyAccounting([.stop(nas: "bng-1", sessionID: "s1")], actor: "radius", now: t0 + 200)
         #expect(try store.activeAccountingSessionCount(now: t0 + 200) == 1)
         #expect(try store.activeAccountingSessionCount(now: t0 + 1000) == 0)
     }
@@ -343,7 +343,8 @@ import Testing
     ) throws {
         let fixture = try StoreFixture(backend)
         let store = try fixture.open()
-        try store.applyAccounting([Self.start("s1", "c-1", ["100.64.0.1", "100.64.0.9"])], actor: "radius", now: t0)
+        _ = try store.applyAccounting(
+            [Self.start("s1", "c-1", ["100.64.0.1", "100.64.0.9"])], actor: "radius", now: t0)
         // An Interim naming another subscriber: the claims disagree, nobody holds the session's addresses.
         #expect(
             try store.applyAccounting([Self.interim("s1", "c-2", ["100.64.0.1"])], actor: "radius", now: t0 + 10)
@@ -355,13 +356,13 @@ import Testing
                 == [.duplicate])
         #expect(try store.bindings(inForceAt: t0 + 11).isEmpty)
         // So does a Start naming another subscriber on a session in use.
-        try store.applyAccounting([Self.start("s5", "c-1", ["100.64.0.5"])], actor: "radius", now: t0 + 20)
+        _ = try store.applyAccounting([Self.start("s5", "c-1", ["100.64.0.5"])], actor: "radius", now: t0 + 20)
         #expect(
             try store.applyAccounting([Self.start("s5", "c-2", ["100.64.0.5"])], actor: "radius", now: t0 + 30)
                 == [.applied(started: 0, renewed: 0, ended: 1)])
         #expect(try store.bindings(inForceAt: t0 + 30).isEmpty)
         // A session id reused after its session ended opens nothing, whoever it names; a new id does.
-        try store.applyAccounting([.stop(nas: "bng-1", sessionID: "s5")], actor: "radius", now: t0 + 40)
+        _ = try store.applyAccounting([.stop(nas: "bng-1", sessionID: "s5")], actor: "radius", now: t0 + 40)
         #expect(
             try store.applyAccounting(
                 [Self.start("s5", "c-3", ["100.64.0.5"]), Self.start("s6", "c-3", ["100.64.0.5"])], actor: "radius",
@@ -449,7 +450,7 @@ import Testing
         for store in stores {
             try store.addCustomer(id: "c-static", actor: "alice", now: t0 - 10)
             try store.bind(customer: "c-static", prefix: prefix("100.64.7.0/29"), actor: "alice", now: t0 - 10)
-            try store.applyAccounting(
+            _ = try store.applyAccounting(
                 Self.randomFeed(count: 300, seed: 1, sessionsBase: 1000), actor: "radius", now: t0 - 5)
         }
         let feed = Self.randomFeed(count: 1000, seed: 42)
@@ -508,7 +509,7 @@ struct AccountingReplicaTests {
         #expect(try store.syncPolicyReplica(&replica, now: t0) == .reloaded)
         let sequence = replica.changeSequence
 
-        try store.applyAccounting(
+        _ = try store.applyAccounting(
             [
                 AccountingTests.start("s1", "c-1001", ["100.64.1.7"]),
                 AccountingTests.start("s2", "c-2", ["100.64.1.8"]),
@@ -524,7 +525,7 @@ struct AccountingReplicaTests {
 
         // The address moves, a lease is renewed, a session stops: one batch, one transaction.
         let generation = try store.changeToken()
-        try store.applyAccounting(
+        _ = try store.applyAccounting(
             [
                 AccountingTests.start("s3", "c-3", ["100.64.1.7"]),
                 AccountingTests.interim("s2", "c-2", [], lease: 900), .stop(nas: "bng-1", sessionID: "s2"),
@@ -540,7 +541,7 @@ struct AccountingReplicaTests {
 
         // A renewal alone (no audit entry) still reaches the replica and moves the change token.
         let renewedAt = try store.changeToken()
-        try store.applyAccounting(
+        _ = try store.applyAccounting(
             [AccountingTests.interim("s3", "c-3", [], lease: 5000)], actor: "radius", now: t0 + 20)
         #expect(try store.changeToken() > renewedAt)
         try PolicyReplicaTests.sync(store, &replica, now: t0 + 21)
