@@ -403,10 +403,11 @@ extension ExceptionStore {
     /// The prefix lengths of the open bindings, IPv4's and IPv6's, ascending: a loose scan of the index
     /// `binding_open_by_length` (one probe per length in use), inside the transaction on `db`.
     static func openPrefixLengths(_ db: any StoreSQL) throws -> [[UInt8]] {
-        let length = prefixLengthSQL(dialect: db.dialect)
+        // The index key is family * 256 + length, so each family's lengths are one key range.
+        let key = prefixLengthKeySQL(dialect: db.dialect)
         func next(_ family: Int, after: String?) -> String {
-            "(SELECT min(\(length)) FROM binding WHERE valid_until IS NULL AND family = \(family)"
-                + (after.map { " AND \(length) > \($0)" } ?? "") + ")"
+            "(SELECT min(\(key)) FROM binding WHERE valid_until IS NULL AND \(key) > \(after ?? "\(family * 256 - 1)") "
+                + "AND \(key) < \((family + 1) * 256))"
         }
         var lengths: [[UInt8]] = [[], []]
         try db.forEachRow(
@@ -418,8 +419,8 @@ extension ExceptionStore {
                 v6(length) AS (
                     SELECT \(next(6, after: nil))
                     UNION ALL SELECT \(next(6, after: "v6.length")) FROM v6 WHERE v6.length IS NOT NULL)
-            SELECT 4, length FROM v4 WHERE length IS NOT NULL
-            UNION ALL SELECT 6, length FROM v6 WHERE length IS NOT NULL
+            SELECT 4, length - 1024 FROM v4 WHERE length IS NOT NULL
+            UNION ALL SELECT 6, length - 1536 FROM v6 WHERE length IS NOT NULL
             """, []
         ) { row in
             let family = try row.int64(0)

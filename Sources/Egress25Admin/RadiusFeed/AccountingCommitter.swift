@@ -62,8 +62,10 @@ struct RetransmitKey: Hashable, Sendable {
 final class AccountingCommitter: Sendable {
     /// The most requests one transaction takes.
     static let maximumBatch = 2000
-    /// The most requests waiting for a batch (about 5 s of a 20,000/s storm).
-    static let maximumQueued = 100_000
+    /// The most requests waiting for a batch: about 2.5 s of what one SQLite store commits on a small router
+    /// (8,000 Starts/s, BENCHMARKS.md). A request that would wait longer is better dropped (the NAS retransmits
+    /// it) than answered after the NAS gave up on it.
+    static let maximumQueued = 20_000
     /// How long an answered request's content is remembered as a retransmit, seconds.
     static let retransmitMemorySeconds: Int64 = 120
     /// How long a stopped session or a NAS restart is remembered, seconds.
