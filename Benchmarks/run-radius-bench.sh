@@ -107,13 +107,14 @@ admin_cpu() {  # utime+stime of egress25-admin in seconds
 for store in $STORES; do
     echo
     echo "== store: $store"
-    write_config "$store"
     mkdir -p "$WORK/state-$store"
     if [ "$store" = postgresql ]; then
         fleet_cluster_start "$WORK/pg" 54391
+        write_config "$store"
         fleet_migrate "$BIN/egress25ctl"
         fleet_role bench_admin egress25_admin
     else
+        write_config "$store"
         "$BIN/egress25ctl" --config "$WORK/$store.yaml" customer add bench-seed --by bench >/dev/null
     fi
     start_admin "$WORK/$store.yaml"
