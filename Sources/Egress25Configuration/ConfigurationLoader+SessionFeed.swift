@@ -11,7 +11,8 @@ extension ConfigurationLoader {
     static func parseSessionFeed(_ node: ConfigurationNode) throws(ConfigurationError) -> SessionFeedSettings {
         let map = try node.mapping(allowed: sessionFeedKeys)
         var settings = SessionFeedSettings()
-        if let radius = map["radius"] { settings.radius = try parseRadiusFeed(radius) }
+        // `radius:` with nothing under it is a mistake, not "no feed": it needs at least its clients.
+        if map.key("radius") != nil { settings.radius = try parseRadiusFeed(try map.required("radius")) }
         return settings
     }
 

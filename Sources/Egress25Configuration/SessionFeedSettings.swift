@@ -50,11 +50,17 @@ public struct RadiusFeedSettings: Sendable, Hashable {
     /// The defaults: both wildcard addresses on port 1813, no clients (set at least one), `User-Name`.
     public init() {}
 
+    /// The longest lease an Acct-Interim-Interval can give: 7 days (604800 s).
+    public static let maximumNASLeaseSeconds: Int64 = 7 * 86400
+
     /// The lease of a session whose NAS announced `interimInterval` seconds (Acct-Interim-Interval), or none:
-    /// `lease` when set, else 2.5 × the interval (at least 60 s), else `fallback` (`sessions.lease`). Seconds.
+    /// `lease` when set, else 2.5 × the interval (60 s ... 7 days), else `fallback` (`sessions.lease`). Seconds.
     public func lease(interimInterval: UInt32?, fallback: Int64) -> Int64 {
         if let leaseSeconds { return leaseSeconds }
-        if let interimInterval, interimInterval > 0 { return max(60, Int64(interimInterval) * 5 / 2) }
+        if let interimInterval, interimInterval > 0 {
+            // At most 7 days: the lease is the safety net for a lost Stop, and the interval comes from the packet.
+            return min(Self.maximumNASLeaseSeconds, max(60, Int64(interimInterval) * 5 / 2))
+        }
         return fallback
     }
 }

@@ -106,7 +106,11 @@ extension ExceptionStore {
         var prepared: [Result<AccountingEvent, ExceptionStoreError>] = []
         prepared.reserveCapacity(events.count)
         var scope = LedgerScope()
-        for event in events {
+        // A Start the store refuses (a subscriber id that is no customer id, one prefix outside the plan) still says
+        // that its addresses moved: whoever held them loses them, so no exception of theirs applies to the new
+        // subscriber. The prefixes inside the plan are released; nothing is started.
+        var releases: [Int: (prefixes: [IPPrefix], key: SessionKey)] = [:]
+        for (index, event) in events.enumerated() {
             do {
                 let event = try Self.validated(event, plan: plan)
                 scope.add(event)
@@ -115,6 +119,15 @@ extension ExceptionStore {
                 var error = error
                 error.operation = #function
                 prepared.append(.failure(error))
+                if case .start(let session) = event {
+                    let prefixes = Set(session.prefixes.map(Self.canonical)).filter { plan?.problem(with: $0) == nil }
+                    if !prefixes.isEmpty {
+                        releases[index] = (
+                            prefixes.sorted(), SessionKey(nas: session.nas, sessionID: session.sessionID)
+                        )
+                        scope.prefixes.formUnion(prefixes)
+                    }
+                }
             }
         }
         if scope.isEmpty { return prepared.map { result in Self.rejectedOrDuplicate(result) } }
@@ -128,9 +141,13 @@ extension ExceptionStore {
             try Self.load(db, into: &ledger, scope)
             var outcomes: [AccountingOutcome] = []
             outcomes.reserveCapacity(prepared.count)
-            for result in prepared {
+            for (index, result) in prepared.enumerated() {
                 switch result {
-                case .failure(let error): outcomes.append(.rejected(error))
+                case .failure(let error):
+                    if let release = releases[index] {
+                        _ = Self.release(release.prefixes, except: release.key, movedTo: nil, &ledger)
+                    }
+                    outcomes.append(.rejected(error))
                 case .success(let event): outcomes.append(Self.apply(event, to: &ledger))
                 }
             }
@@ -234,6 +251,24 @@ extension ExceptionStore {
         }
     }
 
+    /// Ends every open session binding overlapping `prefixes` that is not of the session `key` (static bindings
+    /// stay): the addresses moved, and nobody the store can record holds them now.
+    /// - Returns: How many bindings ended.
+    static func release(
+        _ prefixes: [IPPrefix], except key: SessionKey, movedTo: String?, _ ledger: inout SessionLedger
+    ) -> Int {
+        var ended = 0
+        for prefix in prefixes {
+            for binding in ledger.openOverlapping(prefix) where binding.kind == .session {
+                if binding.nas == key.nas && binding.accountingSessionID == key.sessionID { continue }
+                guard ledger.bindings[binding.id]?.validUntil == nil else { continue }  // ended for another prefix
+                ledger.end(binding.id, movedTo: movedTo == binding.customer ? nil : movedTo)
+                ended += 1
+            }
+        }
+        return ended
+    }
+
     /// An Accounting-Start (`isStart`) or Interim-Update.
     private static func report(
         _ session: AccountingSession, isStart: Bool, _ ledger: inout SessionLedger
@@ -244,8 +279,15 @@ extension ExceptionStore {
         let customer = session.customer
         let all = ledger.bindings(of: key)
         let open = all.filter { $0.validUntil == nil }
-        // The session ended (stopped, Accounting-On, its addresses taken over): never reopened.
-        if !all.isEmpty && open.isEmpty { return .duplicate }
+        // The session ended (stopped, Accounting-On, its addresses taken over): never reopened. A Start of it still
+        // says its addresses moved here (a NAS that reuses ids after a reboot): whoever else holds them loses them.
+        if !all.isEmpty && open.isEmpty {
+            // The same subscriber again is a late retransmit: nothing changes. Another subscriber under an ended
+            // session's id is a NAS reusing ids: the addresses moved to someone the store cannot record.
+            guard isStart, !all.contains(where: { $0.customer == customer }) else { return .duplicate }
+            let ended = release(session.prefixes, except: key, movedTo: customer, &ledger)
+            return ended == 0 ? .duplicate : .applied(started: 0, renewed: 0, ended: ended)
+        }
         // Prefixes this customer's session never held (a refused claim counts as held).
         let held = Set(all.lazy.filter { $0.customer == customer }.map(\.prefix))
         let fresh = session.prefixes.filter { !held.contains($0) }

@@ -82,7 +82,7 @@ import Testing
         defer { Task { await feed.stop() } }
         let client = try feed.client()
         let start = try Self.request(.start)
-        let answer = try #require(client.exchange(start), "no Accounting-Response to a valid Start")
+        let answer = try #require(await client.answer(start), "no Accounting-Response to a valid Start")
         #expect(AccountingCodec.verifyResponse(answer, to: start, secret: Self.secret))
         // Answered means committed: the session is in the store now, tagged with its NAS and session id.
         let sessions = try feed.sessions("c-3003")
@@ -91,7 +91,7 @@ import Testing
         #expect(sessions.first?.accountingSessionID == "sess-1")
 
         let stop = try Self.request(.stop, id: 2)
-        let stopAnswer = try #require(client.exchange(stop))
+        let stopAnswer = try #require(await client.answer(stop))
         #expect(AccountingCodec.verifyResponse(stopAnswer, to: stop, secret: Self.secret))
         #expect(try feed.sessions("c-3003").isEmpty)
         await feed.stop()
@@ -101,16 +101,16 @@ import Testing
         let feed = try await Feed()
         defer { Task { await feed.stop() } }
         let client = try feed.client()
-        #expect(client.exchange(try Self.request(.start, id: 7)) != nil)
+        #expect(await client.answer(try Self.request(.start, id: 7)) != nil)
         let bindingsBefore = try feed.fixture.store.bindings(customer: "c-3003").count
         // The NAS got no answer in time and sends it again with a new Identifier and Acct-Delay-Time (RFC 2866 §5.2).
         let retransmit = try Self.request(.start, id: 8, delay: 5)
-        let answer = try #require(client.exchange(retransmit))
+        let answer = try #require(await client.answer(retransmit))
         #expect(AccountingCodec.verifyResponse(answer, to: retransmit, secret: Self.secret))
         #expect(try feed.fixture.store.bindings(customer: "c-3003").count == bindingsBefore)
         // A Stop, then the Start once more (late): the session stays stopped.
-        #expect(client.exchange(try Self.request(.stop, id: 9)) != nil)
-        #expect(client.exchange(try Self.request(.start, id: 10, delay: 30)) != nil)
+        #expect(await client.answer(try Self.request(.stop, id: 9)) != nil)
+        #expect(await client.answer(try Self.request(.start, id: 10, delay: 30)) != nil)
         #expect(try feed.sessions("c-3003").isEmpty)
         let text = feed.metrics.render(activeSessions: nil)
         #expect(
@@ -124,10 +124,45 @@ import Testing
         let feed = try await Feed()
         defer { Task { await feed.stop() } }
         let client = try feed.client()
-        #expect(client.exchange(try Self.request(.start, session: "a", user: "c-3003")) != nil)
-        #expect(client.exchange(try Self.request(.start, id: 2, session: "b", user: "c-4004")) != nil)
+        #expect(await client.answer(try Self.request(.start, session: "a", user: "c-3003")) != nil)
+        #expect(await client.answer(try Self.request(.start, id: 2, session: "b", user: "c-4004")) != nil)
         #expect(try feed.sessions("c-3003").isEmpty)
         #expect(try feed.sessions("c-4004").map(\.prefix.description) == ["100.64.2.20/32"])
+        await feed.stop()
+    }
+
+    /// The address moved even when the store cannot record the new holder: a Start with a subscriber id that is
+    /// no customer id, or a Start reusing the id of a session that ended (a NAS counting from 1 again after a
+    /// reboot), ends the previous holder's session, so its exceptions stop applying there.
+    @Test func aStartTheStoreCannotRecordStillTakesTheAddressFromThePreviousHolder() async throws {
+        let feed = try await Feed()
+        defer { Task { await feed.stop() } }
+        let client = try feed.client()
+        #expect(await client.answer(try Self.request(.start, session: "a1", user: "c-3003")) != nil)
+        #expect(try feed.sessions("c-3003").count == 1)
+        // "new user" is no customer id: refused (answered, counted), but c-3003 no longer holds the address.
+        #expect(await client.answer(try Self.request(.start, id: 2, session: "b1", user: "new user")) != nil)
+        #expect(try feed.sessions("c-3003").isEmpty, "the previous holder kept the address")
+
+        // A session id reused after its session ended: it opens nothing, but takes the address from c-5005.
+        #expect(
+            await client.answer(try Self.request(.start, id: 3, session: "k1", user: "c-4004", ipv4: "100.64.2.30"))
+                != nil)
+        #expect(
+            await client.answer(try Self.request(.stop, id: 4, session: "k1", user: "c-4004", ipv4: "100.64.2.30"))
+                != nil)
+        #expect(
+            await client.answer(try Self.request(.start, id: 5, session: "c1", user: "c-5005", ipv4: "100.64.2.31"))
+                != nil)
+        #expect(try feed.sessions("c-5005").count == 1)
+        #expect(
+            await client.answer(try Self.request(.start, id: 6, session: "k1", user: "c-6006", ipv4: "100.64.2.31"))
+                != nil)
+        #expect(try feed.sessions("c-5005").isEmpty, "the previous holder kept the address")
+        #expect(
+            try feed.fixture.store.bindings(inForceAt: UTCTime.now()).filter {
+                $0.prefix.description == "100.64.2.31/32"
+            }.isEmpty)
         await feed.stop()
     }
 
@@ -135,19 +170,19 @@ import Testing
         let feed = try await Feed()
         defer { Task { await feed.stop() } }
         let client = try feed.client()
-        #expect(client.exchange(try Self.request(.start)) != nil)
+        #expect(await client.answer(try Self.request(.start)) != nil)
         #expect(
-            client.exchange(
+            await client.answer(
                 try Self.request(.start, id: 2, session: "x", user: "c-5005", ipv4: "100.64.2.21", nas: "bng-2")) != nil
         )
         let interim = try Self.request(
             .interimUpdate, id: 3, ipv6: [(RadiusAttributeType.delegatedIPv6Prefix, "2001:db8:6400:100::/56")])
-        #expect(client.exchange(interim) != nil)
+        #expect(await client.answer(interim) != nil)
         #expect(
             try feed.sessions("c-3003").map(\.prefix.description).sorted()
                 == ["100.64.2.20/32", "2001:db8:6400:100::/56"])
         let on = try Self.request(.accountingOn, id: 4, user: nil, ipv4: nil)
-        let answer = try #require(client.exchange(on))
+        let answer = try #require(await client.answer(on))
         #expect(AccountingCodec.verifyResponse(answer, to: on, secret: Self.secret))
         #expect(try feed.sessions("c-3003").isEmpty)
         // Only bng-1 rebooted.
@@ -173,10 +208,10 @@ import Testing
         cases.append((.noAddress, try Self.request(.start, ipv4: nil)))
         cases.append((.tooLong, good + [UInt8](repeating: 0, count: 4100)))
         for (reason, datagram) in cases {
-            #expect(client.exchange(datagram) == nil, "\(reason): answered")
+            #expect(await client.answer(datagram) == nil, "\(reason): answered")
         }
         let unknown = try feed.client(source: "127.0.0.2", timeoutMilliseconds: 300)
-        #expect(unknown.exchange(good) == nil, "unknown client answered")
+        #expect(await unknown.answer(good) == nil, "unknown client answered")
         try await Task.sleep(for: .milliseconds(100))
         for (reason, _) in cases {
             #expect(feed.metrics.invalidCount(reason) == 1, "\(reason)")
@@ -185,7 +220,7 @@ import Testing
         // Nothing reached the store; a valid request is still served.
         #expect(throws: ExceptionStoreError.self) { try feed.sessions("c-3003") }
         client.setTimeout(milliseconds: 2000)
-        #expect(client.exchange(good) != nil)
+        #expect(await client.answer(good) != nil)
         await feed.stop()
     }
 
@@ -200,11 +235,11 @@ import Testing
         }
         try Self.sqlite(path, "ALTER TABLE binding RENAME TO binding_away")
         let start = try Self.request(.start)
-        #expect(client.exchange(start) == nil, "answered although nothing was committed")
+        #expect(await client.answer(start) == nil, "answered although nothing was committed")
         try Self.sqlite(path, "ALTER TABLE binding_away RENAME TO binding")
         client.setTimeout(milliseconds: 3000)
         // The NAS retransmits; now it is recorded and answered.
-        let answer = try #require(client.exchange(try Self.request(.start, id: 2, delay: 3)))
+        let answer = try #require(await client.answer(try Self.request(.start, id: 2, delay: 3)))
         #expect(
             AccountingCodec.verifyResponse(answer, to: try Self.request(.start, id: 2, delay: 3), secret: Self.secret))
         #expect(try feed.sessions("c-3003").count == 1)

@@ -70,3 +70,22 @@ final class UDPTestClient {
         return receive()
     }
 }
+
+extension UDPTestClient {
+    /// ``exchange(_:)`` on a thread of its own: the wait for an answer (up to the receive timeout) never holds a
+    /// thread of Swift concurrency's pool, which other suites running in parallel need (2 threads on 2 cores).
+    func answer(_ request: [UInt8]) async -> [UInt8]? {
+        await offPool { self.exchange(request) }
+    }
+}
+
+/// Runs `body` on a new thread and returns its result, so blocking socket calls in a test do not hold a thread of
+/// Swift concurrency's shared pool.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.start()
+    }
+}
+
+extension UDPTestClient: @unchecked Sendable {}

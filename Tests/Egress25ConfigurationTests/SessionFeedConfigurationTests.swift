@@ -103,5 +103,7 @@ struct SessionFeedConfigurationTests {
                 "session_feed:\n  radius:\n    clients: [{ address: 10.0.0.0/8, secret_file: /s }]\n    lease: 5s\n")
                 != nil)
         #expect(Self.error("session_feed:\n  dhcp: {}\n")?.contains("unknown key \"dhcp\"") == true)
+        #expect(
+            Self.error("session_feed:\n  radius:\n")?.contains("session_feed.radius: a value is required") == true)
     }
 }

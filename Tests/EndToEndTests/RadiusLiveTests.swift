@@ -83,7 +83,7 @@ struct RadiusLiveTests {
             """
     }
 
-    @Test func radclientDrivesTheRouterOnTheSQLiteStore() async throws {
+    @Test func radclientDrivesTheRouterOnTheSQLiteStore() throws {
         let udpPort = try freeLoopbackUDPPort()
         let httpPort = try freeLoopbackPort()
         let topology = try Topology()
@@ -101,7 +101,10 @@ struct RadiusLiveTests {
         let admin = try AdminServerProcess(
             config: topology.configPath, port: httpPort, logPath: topology.directory + "/egress25-admin.log")
         defer { admin.stop() }
-        try await admin.waitUntilHealthy()
+        try eventually("egress25-admin answers /healthz", timeout: 30, every: 0.1) {
+            guard admin.isRunning else { throw TopologyError("egress25-admin exited: \(admin.output)") }
+            return loopbackGET(port: httpPort, path: "/healthz")?.status == 200
+        }
         try scenario(
             topology, nas: NAS(port: udpPort, log: topology.directory + "/radclient.log"), admin: admin,
             sessions: { try topology.ctlJSON(["session", "list", "--history", "--format", "json"]) })

@@ -56,9 +56,9 @@ struct RetransmitKey: Hashable, Sendable {
 /// retransmit. Requests beyond ``maximumQueued`` are dropped unanswered (counted `status="overload"`).
 ///
 /// Retransmits are recognized without the store: by content (``RetransmitKey``) for 2 min after their answer.
-/// Events the store could otherwise take for new (a Start or Interim arriving after its session's Stop, a Start
-/// from before its NAS's Accounting-On) are answered as duplicates for 1 h (the memory is lost on restart; the
-/// store's own rule, a stopped session is never reopened, still holds then).
+/// An Interim arriving after its session's Stop, and a Start from before its NAS's Accounting-On, are answered as
+/// duplicates for 1 h (the memory is lost on restart; the store's own rule, a stopped session is never reopened,
+/// still holds then).
 final class AccountingCommitter: Sendable {
     /// The most requests one transaction takes.
     static let maximumBatch = 2000
@@ -278,12 +278,13 @@ final class AccountingCommitter: Sendable {
     /// stopped within the last hour, or a Start that happened before its NAS's last Accounting-On/Off.
     private func isStale(_ request: PendingAccounting, _ state: CommitterState) -> Bool {
         switch request.event {
-        case .start(let session), .interim(let session):
-            if state.stopped[SessionKey(nas: session.nas, sessionID: session.sessionID)] != nil { return true }
-            if case .start = request.event, let restart = state.restarts[session.nas] {
-                return request.eventTime < restart
-            }
+        case .start(let session):
+            // A Start of a stopped session goes to the store: it never reopens the session, but it ends whoever
+            // else holds the addresses (a NAS that reuses session ids after a reboot).
+            if let restart = state.restarts[session.nas] { return request.eventTime < restart }
             return false
+        case .interim(let session):
+            return state.stopped[SessionKey(nas: session.nas, sessionID: session.sessionID)] != nil
         case .stop, .nasRestart:
             return false
         }

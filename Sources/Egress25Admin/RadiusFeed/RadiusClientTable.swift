@@ -43,13 +43,19 @@ public struct RadiusClientTable: Sendable {
     /// The first line of `path`. RFC 2865 §3 asks for a secret of at least 16 octets; shorter ones are allowed
     /// (NASes in the field have them) and the operator is told at start-up.
     static func readSecret(_ path: String) throws -> [UInt8] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
+        var isDirectory: ObjCBool = false
+        let problem: String?
+        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            problem = "it does not exist"
+        } else if isDirectory.boolValue {
+            problem = "it is a directory"
+        } else {
+            problem = nil
+        }
+        guard problem == nil, let data = FileManager.default.contents(atPath: path) else {
             throw AdminServer.StartupError(
                 description: "session_feed.radius: cannot read the shared secret file \(path): "
-                    + "\((error as NSError).localizedDescription)")
+                    + (problem ?? "permission denied or unreadable"))
         }
         var line = Array(data.prefix { $0 != UInt8(ascii: "\n") })
         if line.last == UInt8(ascii: "\r") { line.removeLast() }

@@ -65,8 +65,8 @@ public final class RadiusFeedService: Service, Sendable {
                 lease: { [settings, leaseFallback] interval in
                     settings.lease(interimInterval: interval, fallback: leaseFallback)
                 })
+            // No SO_REUSEADDR: on UDP it would let a second instance bind the same port and take the requests.
             var bootstrap = DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                 // recvmmsg: up to 32 datagrams a read, each in its own slice of one buffer (NIO splits the buffer
                 // evenly). A slice holds 4104 octets, more than RADIUS's 4096-octet maximum, so a longer datagram
