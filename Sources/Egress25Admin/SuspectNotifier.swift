@@ -161,7 +161,9 @@ public final class SuspectNotifier: Service, Sendable {
             try? await cancelWhenGracefulShutdown { [interval] in try await Task.sleep(for: interval) }
         }
         do {
-            try await client?.shutdown()
+            // In a task of its own: a cancelled task's shutdown can end early and leave the client running, and
+            // AsyncHTTPClient traps when a client is freed without a shutdown.
+            if let client { try await Task { try await client.shutdown() }.value }
         } catch {
             logger.warning("suspect notifier: cannot shut the HTTP client down: \(error)")
         }
