@@ -119,7 +119,9 @@ extension ExceptionStore {
                 var error = error
                 error.operation = #function
                 prepared.append(.failure(error))
-                if case .start(let session) = event {
+                // An Interim the store refuses disputes its addresses the same way: nobody keeps them.
+                switch event {
+                case .start(let session), .interim(let session):
                     let prefixes = Set(session.prefixes.map(Self.canonical)).filter { plan?.problem(with: $0) == nil }
                     if !prefixes.isEmpty {
                         releases[index] = (
@@ -127,6 +129,8 @@ extension ExceptionStore {
                         )
                         scope.prefixes.formUnion(prefixes)
                     }
+                case .stop, .nasRestart:
+                    break
                 }
             }
         }
