@@ -30,7 +30,7 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -168,6 +168,15 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def is_stale(element):
+    """Whether `element` left the document (the browser has loaded the next page)."""
+    try:
+        element.tag_name
+        return False
+    except StaleElementReferenceException:
+        return True
+
+
 def wait_for_file(path, what, seconds):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -195,7 +204,10 @@ def support_grants(console, args):
         field = console.find("#customer-query")
         field.clear()
         field.send_keys(query)
+        page = console.find("html")
         console.submit("form[action='/customers']")
+        # Wait for the new page: until then the previous search's rows are still there, and go stale under us.
+        console.wait(f"the results page for {query}", lambda: is_stale(page))
         console.wait(f"search results for {query}", lambda: console.all("table.data tbody tr")
                      or console.all("p.empty"))
         rows = console.all("table.data tbody tr")
