@@ -148,14 +148,14 @@ struct RadiusLiveTests {
 
         // 1. Accounting-Start for c-1001 on the subscriber's address: the exception applies within 1 s.
         var answer = (false, "")
-        let opened = try measure(topology, Self.employerMX, from: .refused, to: .connected) {
+        let opened = try topology.measureChange(Self.employerMX, from: .refused, to: .connected) {
             answer = try nas.send(nas.session("Start", customer: "c-1001", session: "s-1", address: address))
         }
         #expect(answer.0, "no Accounting-Response to the Start: \(answer.1)\n\(admin.output.suffix(3000))")
         #expect(opened.outcome == .connected && opened.seconds < 1.0, "after the Start: \(opened)")
 
         // 2. Accounting-Stop: blocked again.
-        let stopped = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
+        let stopped = try topology.measureChange(Self.employerMX, from: .connected, to: .refused) {
             answer = try nas.send(nas.session("Stop", customer: "c-1001", session: "s-1", address: address))
         }
         #expect(answer.0, "no answer to the Stop: \(answer.1)")
@@ -166,7 +166,7 @@ struct RadiusLiveTests {
         try eventually("c-1001's new session is live", timeout: 3) {
             try topology.probe(Self.employerMX, 25).outcome == .connected
         }
-        let moved = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
+        let moved = try topology.measureChange(Self.employerMX, from: .connected, to: .refused) {
             answer = try nas.send(nas.session("Start", customer: "c-7777", session: "s-3", address: address))
         }
         #expect(answer.0, "no answer to c-7777's Start: \(answer.1)")
@@ -178,7 +178,7 @@ struct RadiusLiveTests {
         // 4. c-1001 takes the address back; an Interim adds its delegated IPv6 prefix: IPv6 gets through.
         try #require(try nas.send(nas.session("Start", customer: "c-1001", session: "s-4", address: address)).0)
         #expect(try topology.probe(Self.employerMX6, 25).outcome == .refused, "IPv6 before the Interim")
-        let ipv6 = try measure(topology, Self.employerMX6, from: .refused, to: .connected) {
+        let ipv6 = try topology.measureChange(Self.employerMX6, from: .refused, to: .connected) {
             answer = try nas.send(
                 nas.session("Interim-Update", customer: "c-1001", session: "s-4", address: address, prefix: delegated))
         }
@@ -194,7 +194,7 @@ struct RadiusLiveTests {
         #expect(metrics.contains("egress25_radius_invalid_total{why=\"bad_authenticator\"} 1"), "\(metrics)")
 
         // 6. Accounting-On from the NAS (it rebooted): every session it had ends, IPv4 and IPv6.
-        let rebooted = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
+        let rebooted = try topology.measureChange(Self.employerMX, from: .connected, to: .refused) {
             answer = try nas.send(["Acct-Status-Type = Accounting-On", "NAS-Identifier = \"bng-1\""])
         }
         #expect(answer.0, "no answer to the Accounting-On: \(answer.1)")
@@ -207,17 +207,4 @@ struct RadiusLiveTests {
         #expect(admin.isRunning, "egress25-admin exited: \(admin.output)")
     }
 
-    /// Runs `change` while a prober connects to `host`:25 every 20 ms; the first outcome `after` (or the last one
-    /// after 1 s) and the seconds from the start of the change.
-    private func measure(
-        _ topology: Topology, _ host: String, from before: ProbeResult.Outcome, to after: ProbeResult.Outcome,
-        _ change: () throws -> Void
-    ) throws -> (outcome: ProbeResult.Outcome, seconds: Double) {
-        let prober = try LiveProber(topology, host, 25, until: after)
-        try #require(prober.first == before, "before the change: \(prober.first)")
-        let started = Date().timeIntervalSince1970
-        try change()
-        let result = try prober.finish(deadline: started + 1.0)
-        return (result.outcome, result.end - started)
-    }
 }

@@ -21,20 +21,6 @@ struct SessionLeaseLiveTests {
             prepare: { try $0.ctlSucceeding(["customer", "add", "c-1001", "--name", "Jane Doe"]) }, body)
     }
 
-    /// As ExceptionLiveTests.measure: runs `change` while a prober connects to `host`:25 every 20 ms; returns the
-    /// first outcome `after` (or the last one after 1 s) and the seconds from the start of the change.
-    private func measure(
-        _ topology: Topology, _ host: String, from before: ProbeResult.Outcome, to after: ProbeResult.Outcome,
-        _ change: () throws -> Void
-    ) throws -> (outcome: ProbeResult.Outcome, seconds: Double) {
-        let prober = try LiveProber(topology, host, 25, until: after)
-        try #require(prober.first == before, "before the change: \(prober.first)")
-        let started = Date().timeIntervalSince1970
-        try change()
-        let result = try prober.finish(deadline: started + 1.0)
-        return (result.outcome, result.end - started)
-    }
-
     /// `check SUBSCRIBER EMPLOYER_MX --format json`.
     private func check(_ topology: Topology) throws -> [String: Any] {
         try #require(
@@ -44,7 +30,7 @@ struct SessionLeaseLiveTests {
     @Test func aSessionStartForAnUnknownIdBlocksThePreviousHoldersExceptionWithinOneSecond() throws {
         try withRouter { topology in
             try topology.ctlSucceeding(["session", "start", "c-1001", Self.subscriber, "--by", "radius"])
-            let live = try measure(topology, Self.employerMX, from: .refused, to: .connected) {
+            let live = try topology.measureChange(Self.employerMX, from: .refused, to: .connected) {
                 try topology.ctlSucceeding(
                     [
                         "exception", "grant", "c-1001", "--to", Self.employerMX, "--for", "1h", "--reason",
@@ -55,7 +41,7 @@ struct SessionLeaseLiveTests {
 
             // c-1001's Accounting-Stop is lost; the address goes to c-7777, whom the store has never seen.
             var output = ""
-            let blocked = try measure(topology, Self.employerMX, from: .connected, to: .refused) {
+            let blocked = try topology.measureChange(Self.employerMX, from: .connected, to: .refused) {
                 output = try topology.ctlSucceeding(["session", "start", "c-7777", Self.subscriber, "--by", "radius"])
             }
             #expect(output.contains("added customer c-7777 (auto-created"), "\(output)")
@@ -113,7 +99,7 @@ struct SessionLeaseLiveTests {
             #expect(explanation.hasPrefix("lease expired: customer c-1001's session on 100.64.0.10/32"), "\(state)")
 
             // The feed renews: live again within a second.
-            let renewed = try measure(topology, Self.employerMX, from: .refused, to: .connected) {
+            let renewed = try topology.measureChange(Self.employerMX, from: .refused, to: .connected) {
                 let output = try topology.ctlSucceeding(
                     ["session", "renew", "c-1001", Self.subscriber, "--by", "radius"])
                 #expect(output.contains("renewed session c-1001 100.64.0.10/32"), "\(output)")

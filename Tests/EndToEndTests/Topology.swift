@@ -342,6 +342,21 @@ func sleep(untilWallClock seconds: Double) {
 /// A running `Scripts/probeloop.py` in the subscriber namespace: connects to one host and port again and again
 /// (every 20 ms) until the outcome changes to the one expected, so that how fast a policy change takes effect is
 /// measured without the cost of starting a probe process each time.
+extension Topology {
+    /// Runs `change` while a prober connects to `host`:25 every 20 ms, expecting `before` first; returns the first
+    /// outcome `after` (or the last one after 1 s) and the seconds from the start of the change to that connect.
+    func measureChange(
+        _ host: String, from before: ProbeResult.Outcome, to after: ProbeResult.Outcome, _ change: () throws -> Void
+    ) throws -> (outcome: ProbeResult.Outcome, seconds: Double) {
+        let prober = try LiveProber(self, host, 25, until: after)
+        try #require(prober.first == before, "before the change: \(prober.first)")
+        let started = Date().timeIntervalSince1970
+        try change()
+        let result = try prober.finish(deadline: started + 1.0)
+        return (result.outcome, result.end - started)
+    }
+}
+
 final class LiveProber {
     private let process: Process
     private let input: Pipe
