@@ -49,7 +49,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The one home for OS calls: clocks, the EINTR-retrying syscall helper, errno descriptions.
-        .target(name: "Egress25System", swiftSettings: swiftSettings),
+        // The release version, written once (C, so that a stamped build relinks instead of rebuilding).
+        .target(name: "CEgress25Version"),
+        .target(name: "Egress25System", dependencies: ["CEgress25Version"], swiftSettings: swiftSettings),
         .target(
             name: "Egress25Core",
             dependencies: ["Egress25System"],
@@ -182,6 +184,7 @@ let package = Package(
                 "Egress25Admin",
                 "Egress25Configuration",
                 "Egress25Operations",
+                "Egress25System",
                 "ExceptionStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -196,6 +199,7 @@ let package = Package(
             dependencies: [
                 "Egress25Daemon",
                 "Egress25Configuration",
+                "Egress25System",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

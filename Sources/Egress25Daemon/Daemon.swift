@@ -216,6 +216,7 @@ public final class Daemon: Sendable {
         logger.notice(
             "egress25d ready",
             metadata: [
+                "version": "\(Egress25Release.version)",
                 "node": "\(configuration.nodeName)",
                 "queues": "\(configuration.queue.numbers)",
                 "fail_policy": "\(configuration.queue.failPolicy.rawValue)",

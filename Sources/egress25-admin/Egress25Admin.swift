@@ -4,6 +4,7 @@ import Egress25Admin
 import Egress25Configuration
 import Egress25Core
 import Egress25Operations
+import Egress25System
 import ExceptionStore
 import Foundation
 import Hummingbird
@@ -19,7 +20,8 @@ struct Egress25AdminCommand: AsyncParsableCommand {
         discussion: """
             Reads the same configuration as egress25d (admin:, abuse:, store:, policy:). Listens on admin.listen \
             (default 127.0.0.1:8025). Tokens come from `egress25ctl token create`. Stops on SIGTERM or SIGINT.
-            """)
+            """,
+        version: Egress25Release.version)
 
     @Option(help: "The egress25 configuration file (YAML).")
     var config: String = {

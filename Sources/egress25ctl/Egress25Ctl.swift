@@ -1,4 +1,5 @@
 import ArgumentParser
+import Egress25System
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,7 @@ struct Egress25Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "egress25ctl",
         abstract: "Administer egress25: kernel rules, exceptions for support staff, and the blocked-attempt log.",
+        version: Egress25Release.version,
         subcommands: [
             CheckCommand.self,
             CustomerCommand.self,

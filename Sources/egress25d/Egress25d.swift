@@ -1,5 +1,6 @@
 import ArgumentParser
 import Egress25Daemon
+import Egress25System
 import Logging
 
 #if canImport(Glibc)
@@ -16,7 +17,8 @@ struct Egress25d: AsyncParsableCommand {
             covered by a customer's exception, and blocks the rest (reject via mark + TCP reset, or drop). \
             SIGHUP reloads the policy; SIGTERM stops receiving, flushes the block log and exits.
             Install the kernel rules first: egress25ctl rules apply.
-            """
+            """,
+        version: Egress25Release.version
     )
 
     @Option(name: .long, help: "The configuration file (YAML).")
