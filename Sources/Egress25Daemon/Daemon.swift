@@ -310,6 +310,15 @@ public final class Daemon: Sendable {
                                 + "egress25d; systemctl reload egress25-rules; systemctl start egress25d); the policy "
                                 + "in force stays"))
                 }
+                let startOnly = Self.startOnlyChanges(from: self.configuration, to: configuration)
+                if !startOnly.isEmpty {
+                    let keys = startOnly.joined(separator: ", ")
+                    logger.warning(
+                        """
+                        \(keys) changed in \(configuration.sourcePath): read only when egress25d starts, so in effect \
+                        after the next systemctl restart egress25d; the rest of this reload applies now
+                        """)
+                }
                 if configuration.policy.blockAction != blockVerdict.current.action {
                     blockVerdict.setAction(configuration.policy.blockAction)
                     logger.notice("block_action is now \(configuration.policy.blockAction.rawValue)")
@@ -352,6 +361,23 @@ public final class Daemon: Sendable {
             return "\(key) (\(value(old)) -> \(value(new)))"
         }
         return nil
+    }
+
+    /// The settings egress25d reads only when it starts (the block log, the metrics listener, the store, the node
+    /// name, the state directory, the queue sockets' buffer and batch) that differ between `old` and `new`, by
+    /// key, e.g. `["block_log", "metrics"]`. A reload applies the rest and names these in a warning, so a change
+    /// that waits for a restart is never silent.
+    static func startOnlyChanges(from old: Egress25Configuration, to new: Egress25Configuration) -> [String] {
+        let settings: [(key: String, value: (Egress25Configuration) -> String)] = [
+            ("node_name", { $0.nodeName }),
+            ("state_directory", { $0.stateDirectory }),
+            ("queue.receive_buffer", { "\($0.queue.receiveBufferBytes)" }),
+            ("queue.batch_size", { "\($0.queue.batchSize)" }),
+            ("block_log", { "\($0.blockLog)" }),
+            ("metrics", { "\($0.metrics)" }),
+            ("store", { "\($0.store)" }),
+        ]
+        return settings.filter { $0.value(old) != $0.value(new) }.map(\.key)
     }
 
     private func rejectReload(_ error: any Error) -> Bool {

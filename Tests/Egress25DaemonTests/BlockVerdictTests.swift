@@ -59,6 +59,24 @@ import Testing
                 == "queue.fail_policy (closed -> open)")
     }
 
+    @Test("a reload names the settings read only at start (block log, metrics, store, node name) when they changed")
+    func startOnlyChanges() throws {
+        let base = try Self.configuration()
+        #expect(Daemon.startOnlyChanges(from: base, to: try Self.configuration()).isEmpty)
+        #expect(Daemon.startOnlyChanges(from: base, to: try Self.configuration("  block_action: drop")).isEmpty)
+        #expect(
+            Daemon.startOnlyChanges(from: base, to: try Self.configuration("block_log:\n  retention: 7d"))
+                == ["block_log"])
+        #expect(
+            Daemon.startOnlyChanges(from: base, to: try Self.configuration("metrics:\n  listen: 127.0.0.1:9999"))
+                == ["metrics"])
+        #expect(
+            Daemon.startOnlyChanges(from: base, to: try Self.configuration("node_name: edge-9")).contains("node_name"))
+        #expect(
+            Daemon.startOnlyChanges(from: base, to: try Self.configuration(queue: "{ numbers: [0], batch_size: 8 }"))
+                == ["queue.batch_size"])
+    }
+
     @Test("malformed packets are dropped, never marked: the reject rules match only complete SYNs")
     func malformedIsDropped() throws {
         // An IPv6 first fragment whose header chain ends inside a second destination options header.
