@@ -51,7 +51,6 @@ SCENARIOS=(
     "auto-picks-nftables-exception-allows-scope-holds|sh:scenario_exception_auto"
     "two-queues-fanout|env=EGRESS25_TEST_RULES_BACKEND=nftables swift:OperationsTests/twoQueuesShareAFlood"
     "crafted-corpus-daemon-up|swift:CraftedPacketTests/noCraftedSYNIsAnsweredWhileTheDaemonJudges"
-    "crafted-corpus-nftables-queue-no-daemon|swift:CraftedPacketTests/nftablesRulesWithoutTheDaemonAnswerNoCraftedSYN"
     "rules-restart-prober|env=EGRESS25_TEST_PROBER_OPERATIONS=rulesRestart swift:OperationsProberTests/noConnectToANonRelayMXDuring"
 )
 EXTENDED=(
@@ -59,6 +58,7 @@ EXTENDED=(
     "kill9-fail-open-bypass|env=EGRESS25_TEST_RULES_BACKEND=nftables swift:JudgingTests/failOpenWhenTheDaemonIsKilled"
     "exception-live-within-one-second|env=EGRESS25_TEST_RULES_BACKEND=nftables swift:ExceptionLiveTests/grantIsLiveWithinOneSecondFollowsTheCustomerAndRevokeBlocksAgain"
     "crafted-corpus-daemon-killed|swift:CraftedPacketTests/noCraftedSYNIsAnsweredAfterTheDaemonIsKilled"
+    "crafted-corpus-nftables-queue-no-daemon|swift:CraftedPacketTests/nftablesRulesWithoutTheDaemonAnswerNoCraftedSYN"
     "fragments|env=EGRESS25_TEST_RULES_BACKEND=nftables swift:FragmentTests/"
     "prober-all-operations|swift:OperationsProberTests/noConnectToANonRelayMXDuring"
 )
@@ -66,7 +66,7 @@ EXTENDED=(
 # The self-test's broken rulesets: NAME|sed expression applied to `rules show --backend nftables`|the scenario|the
 # failure it must cause (a line of the scenario's output), so that a run failing for another reason does not count.
 BROKEN=(
-    "queue-without-bypass|s/ bypass//g|rendered-ruleset-kill9-closed-blocks-open-bypasses-587-untouched|FAILED: fail_policy open, egress25d killed (SIGKILL): direct"
+    "queue-without-bypass|s/ bypass//g|rendered-ruleset-kill9-closed-blocks-open-bypasses-587-untouched|FAILED: fail_policy open, egress25d killed (SIGKILL): direct 198.51.100.25:25: expected connected"
     "judge-chain-at-filter-priority|s/hook forward priority mangle;/hook forward priority filter + 10;/|rendered-ruleset-kill9-closed-blocks-open-bypasses-587-untouched|FAILED: fail_policy closed, daemon up: direct 198.51.100.25:25: expected refused"
 )
 
@@ -121,8 +121,13 @@ guest_wait_bound() {
     return 1
 }
 
+# Prints ok or FAILED; returns 1 on a mismatch. In the self-test (a broken ruleset) the first mismatch ends the
+# scenario: that it fails is the point, and the rest would only cost time.
 expect_outcome() { # WHAT EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then echo "ok: $1: $3"; else echo "FAILED: $1: expected $2, got $3"; return 1; fi
+    if [ "$2" = "$3" ]; then echo "ok: $1: $3"; return 0; fi
+    echo "FAILED: $1: expected $2, got $3"
+    if [ -n "${NFT_KERNEL_BREAK:-}" ]; then exit 1; fi
+    return 1
 }
 
 # `rules apply --backend auto` picks nftables on this kernel, the table passes egress25's own check (`rules
@@ -364,10 +369,11 @@ EOF
     (cd "$dir" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/initramfs.cpio.gz"
 }
 
-# "kvm" when KVM can start a virtual machine here, else "tcg".
+# "kvm" when KVM can run a virtual machine here (one that runs its firmware for 2 s and quits cleanly), else "tcg".
+# (On this development machine /dev/kvm opens but the vCPU cannot be set up: qemu aborts.)
 host_accelerator() {
-    if [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_64 -accel kvm -machine q35 -cpu host -display none \
-        -nodefaults -S -monitor stdio >/dev/null 2>&1; then
+    if [ -w /dev/kvm ] && ( (sleep 2; echo quit) | timeout 20 qemu-system-x86_64 -accel kvm -machine q35 -cpu host \
+        -display none -nodefaults -monitor stdio >/dev/null 2>&1) 2>/dev/null; then
         echo kvm
     else
         echo tcg
