@@ -395,6 +395,10 @@ host_main() { # MODE ONLY
     for tool in qemu-system-x86_64 busybox dpkg-deb depmod cpio apt-get; do
         command -v $tool >/dev/null || { echo "missing $tool (apt-get install qemu-system-x86 busybox-static kmod cpio)" >&2; exit 2; }
     done
+    if ldd /bin/busybox >/dev/null 2>&1; then
+        echo "/bin/busybox is linked dynamically: the initramfs needs busybox-static" >&2
+        exit 2
+    fi
     for f in "$build/egress25d" "$build/egress25ctl" "$bundle"; do
         [ -x "$f" ] || { echo "missing $f: run swift build --build-tests (or swift test) first" >&2; exit 2; }
     done
