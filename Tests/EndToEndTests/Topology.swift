@@ -17,6 +17,14 @@ enum EndToEnd {
     static let skipReason: Comment =
         "end-to-end tests need root, iproute2, iptables, ipset and python3 (run as root, as CI does)"
 
+    /// `$EGRESS25_TEST_RULES_BACKEND` (e.g. `nftables`): the `--backend` every ``Topology/withRouter`` applies the
+    /// rules with, instead of the suite's own choice. scripts/test-nft-kernel.sh sets it inside its qemu guest (a
+    /// stock Debian kernel, where the nftables `queue` expression exists); unset, nothing changes.
+    static let rulesBackendOverride: String? = {
+        let value = ProcessInfo.processInfo.environment["EGRESS25_TEST_RULES_BACKEND"] ?? ""
+        return value.isEmpty ? nil : value
+    }()
+
     /// Tests/EndToEndTests/Scripts in the source tree.
     static let scripts = testScripts
 
@@ -271,7 +279,8 @@ final class Topology {
 
 extension Topology {
     /// The usual set-up of a suite: a topology with this configuration (see ``writeConfiguration``),
-    /// `egress25ctl rules apply [--backend BACKEND]` (which must succeed), `prepare` (e.g. customers and sessions),
+    /// `egress25ctl rules apply [--backend BACKEND]` (which must succeed; ``EndToEnd/rulesBackendOverride`` wins over
+    /// `backend` when set), `prepare` (e.g. customers and sessions),
     /// egress25d started (unless `startDaemon` is false); then `body`; then everything is torn down.
     static func withRouter(
         blockAction: String = "reject", failPolicy: String = "closed", maxLength: Int = 4096, queues: String = "[0]",
@@ -284,7 +293,8 @@ extension Topology {
         try topology.writeConfiguration(
             blockAction: blockAction, failPolicy: failPolicy, maxLength: maxLength, queues: queues, relays: relays,
             extra: extra)
-        let rules = try topology.ctl(["rules", "apply"] + (backend.map { ["--backend", $0] } ?? []))
+        let chosen = EndToEnd.rulesBackendOverride ?? backend
+        let rules = try topology.ctl(["rules", "apply"] + (chosen.map { ["--backend", $0] } ?? []))
         try #require(rules.status == 0, "rules apply failed: \(rules.output) \(rules.error)")
         try prepare(topology)
         if startDaemon { try topology.startDaemon(extraArguments: daemonArguments) }
