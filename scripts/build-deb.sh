@@ -3,24 +3,30 @@
 # (dpkg-deb, dpkg-shlibdeps). The Swift runtime is linked statically (--static-swift-stdlib), so the package needs
 # no Swift toolchain on the router; its Depends are what dpkg-shlibdeps finds the binaries linking.
 #
-#   scripts/build-deb.sh [--output DIR] [--version-override VERSION]
+#   scripts/build-deb.sh [--output DIR] [--version-override VERSION] [--scratch-path DIR] [--build-only]
 #
 # The version is written once, in Sources/CEgress25Version/version.c: this script asks the built egress25d for it
 # (`--version`), and refuses to build when packaging/debian/changelog's newest entry names another version.
 # --version-override stamps another version into the build (for the upgrade test: version N before N+1); the
 # source file is restored on exit, and the changelog gets an entry for it in the package only.
 #
-# Prints the path of the .deb on the last line. Needs: swift, dpkg-dev, binutils (strip), gzip.
+# --scratch-path is SwiftPM's build directory (default .build); --build-only stops after the release build (CI warms
+# it in the background while the tests run). Prints the path of the .deb on the last line. Needs: swift, dpkg-dev,
+# binutils (strip), gzip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUTPUT=.build/deb
 VERSION_OVERRIDE=""
+SCRATCH=.build
+BUILD_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --output) OUTPUT=$2; shift 2 ;;
         --version-override) VERSION_OVERRIDE=$2; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --scratch-path) SCRATCH=$2; shift 2 ;;
+        --build-only) BUILD_ONLY=1; shift ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-deb.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -51,12 +57,13 @@ if [ -n "$VERSION_OVERRIDE" ]; then
 fi
 
 # Release build, Swift runtime linked in; full RELRO and immediate binding, as Debian builds its daemons.
-BUILD_FLAGS=(-c release --static-swift-stdlib -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now)
+BUILD_FLAGS=(-c release --static-swift-stdlib -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now --scratch-path "$SCRATCH")
 for executable in "${EXECUTABLES[@]}"; do
     echo "build-deb.sh: swift build ${BUILD_FLAGS[*]} --product $executable" >&2
     swift build "${BUILD_FLAGS[@]}" --product "$executable" >&2
 done
 BIN=$(swift build "${BUILD_FLAGS[@]}" --show-bin-path)
+if [ "$BUILD_ONLY" = 1 ]; then echo "build-deb.sh: built in $BIN" >&2; exit 0; fi
 
 VERSION=$("$BIN/egress25d" --version)
 for executable in "${EXECUTABLES[@]}"; do
@@ -109,7 +116,7 @@ install -m 0644 rules/egress25.nft rules/egress25-iptables.sh "$ROOT/usr/share/e
 # Man pages: the three executables' from swift-argument-parser's generate-manual (their --help, as mdoc), and the
 # hand-written egress25.yaml(5).
 install -d -m 0755 "$ROOT/usr/share/man/man8" "$ROOT/usr/share/man/man5"
-GENERATE_MANUAL=$(scripts/generate-manual-tool.sh)
+GENERATE_MANUAL=$(scripts/generate-manual-tool.sh "$SCRATCH")
 mkdir -p "$WORK/man"
 for executable in "${EXECUTABLES[@]}"; do
     "$GENERATE_MANUAL" "$ROOT/usr/bin/$executable" --section 8 --date "$MANUAL_DATE" \

@@ -2,7 +2,7 @@
 # The Debian package test (issue 16), run by CI after the Swift tests. Needs root, network access to a Debian
 # mirror (debootstrap, apt), and the NFQUEUE/iptables/ipset kernel modules. Last line: "N passed, N failed".
 #
-#   scripts/test-package.sh [--old-deb FILE --new-deb FILE] [--keep]
+#   scripts/test-package.sh [--old-deb FILE --new-deb FILE] [--scratch-path DIR] [--keep]
 #   scripts/test-package.sh --prepare-root     (only step 3's debootstrap; CI runs it early, in the background)
 #
 # 1. Builds two packages with scripts/build-deb.sh: version N (this tree stamped VERSION~upgradetest1) and N+1
@@ -26,11 +26,13 @@ OLD_DEB=""
 NEW_DEB=""
 KEEP=0
 PREPARE_ONLY=0
+SCRATCH=.build
 while [ $# -gt 0 ]; do
     case "$1" in
         --old-deb) OLD_DEB=$2; shift 2 ;;
         --new-deb) NEW_DEB=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --scratch-path) SCRATCH=$2; shift 2 ;;
         --prepare-root) PREPARE_ONLY=1; shift ;;
         -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "test-package.sh: unknown argument $1" >&2; exit 2 ;;
@@ -113,9 +115,11 @@ if [ "$PREPARE_ONLY" = 1 ]; then prepare_root; exit; fi
 echo "== packages"
 if [ -z "$NEW_DEB" ]; then
     VERSION_NOW=$(sed -n 's/^#define EGRESS25_VERSION "\(.*\)"$/\1/p' Sources/CEgress25Version/version.c)
-    OLD_DEB=$(scripts/build-deb.sh --output .build/deb-old --version-override "${VERSION_NOW}~upgradetest1") ||
+    OLD_DEB=$(scripts/build-deb.sh --scratch-path "$SCRATCH" --output "$SCRATCH/deb-old" \
+        --version-override "${VERSION_NOW}~upgradetest1") ||
         { fail "build version N (${VERSION_NOW}~upgradetest1)"; finish; }
-    NEW_DEB=$(scripts/build-deb.sh --output .build/deb) || { fail "build version N+1 ($VERSION_NOW)"; finish; }
+    NEW_DEB=$(scripts/build-deb.sh --scratch-path "$SCRATCH" --output "$SCRATCH/deb") ||
+        { fail "build version N+1 ($VERSION_NOW)"; finish; }
 fi
 [ -f "$OLD_DEB" ] && [ -f "$NEW_DEB" ] || { fail "packages $OLD_DEB and $NEW_DEB exist"; finish; }
 OLD_VERSION=$(dpkg-deb -f "$OLD_DEB" Version)
