@@ -283,6 +283,31 @@ else
 fi
 OLD_PID=$(cat "$ROOT/run/egress25-test-systemd/egress25d.pid")
 
+# /healthz from inside the router: 200 only when every queue is bound and the kernel rules check passes, which
+# it must under the unit's own user and capabilities (the stand-in runs it as egress25 with its Ambient caps).
+healthz() {
+    ip netns exec "$NS_RTR" python3 - <<'PY'
+import sys, time, urllib.request, urllib.error
+deadline = time.monotonic() + 20
+while True:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:9325/healthz", timeout=2) as answer:
+            print("  /healthz:", answer.status, answer.read().decode().strip().replace("\n", "; "))
+            sys.exit(0)
+    except urllib.error.HTTPError as error:
+        print("  /healthz:", error.code, error.read().decode().strip().replace("\n", "; "))
+        sys.exit(1)
+    except OSError as error:
+        body = str(error)
+    if time.monotonic() > deadline:
+        print("  /healthz:", body)
+        sys.exit(1)
+    time.sleep(0.5)
+PY
+}
+sleep 6  # two watchdog ticks and one rules check (rules.check_interval 5 s)
+check "egress25d $OLD_VERSION is healthy under the unit's user and capabilities (/healthz 200)" healthz
+
 # One round of the prober: the MX on 25 is rejected (reset), the relay and 587 connect.
 probe_once() {
     rm -f "$CACHE/probe-once.json" "$CACHE/probe-once.stop"
@@ -380,6 +405,7 @@ print("  prober, %d rounds: MX:25 %s, relay:25 %s, MX:587 %s" % (result["rounds"
 sys.exit(0 if mx["connected"] == 0 and mx["refused"] > 0 and relay["connected"] > 0 and submission["connected"] > 0 else 1)
 PY
 check "with N+1 running: the MX on 25 is reset, the relay and 587 connect" probe_once judged
+check "egress25d $NEW_VERSION is healthy (/healthz 200)" healthz
 
 # ---------------------------------------------------------------------------------------------------------------
 echo "== remove and purge"

@@ -71,7 +71,13 @@ final class DaemonMetrics: Sendable {
             "egress25_block_log_ring_lost_total", help: "Blocked attempts dropped because a worker's ring was full.",
             sum(\.lostBlockLogEvents))
 
-        let kernel = KernelQueueCounters.read()
+        let kernelView = KernelQueueCounters.readIfPermitted()
+        let kernel = kernelView ?? []
+        gauge(
+            "egress25_kernel_queue_counters_readable",
+            help: "1 when /proc/net/netfilter/nfnetlink_queue is readable (root only: mode 0440), so the "
+                + "egress25_kernel_queue_* series are exported.",
+            kernelView == nil ? 0 : 1)
         for worker in workers {
             let queue = [("queue", "\(worker.queueNumber)")]
             gauge(

@@ -110,7 +110,10 @@ struct WatchdogService: Service {
                 for index in progress.indices { progress[index].since = now }
             }
             lastPoll = now
-            let kernel = KernelQueueCounters.read()
+            // Unreadable (the shipped unit: not root, no CAP_DAC_READ_SEARCH): the kernel-side checks are skipped;
+            // the workers' own socket errors still trigger rebinds.
+            let kernelView = KernelQueueCounters.readIfPermitted()
+            let kernel = kernelView ?? []
             var findings: [String] = []
             for (index, worker) in workers.enumerated() {
                 let statistics = worker.statistics
@@ -119,6 +122,7 @@ struct WatchdogService: Service {
                 if judged != progress[index].judged || progress[index].since == 0 {
                     progress[index] = QueueProgress(judged: judged, since: now)
                 }
+                guard kernelView != nil else { continue }
                 let entry = kernel.first { $0.queueNumber == worker.queueNumber }
                 if entry != nil && entry?.portID == statistics.portID.load(ordering: .relaxed) {
                     progress[index].unboundPolls = 0

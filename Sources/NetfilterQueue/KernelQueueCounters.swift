@@ -45,9 +45,20 @@ public struct KernelQueueCounters: Hashable, Sendable {
     }
 
     /// Reads the counters of every bound queue in the caller's network namespace.
-    /// Returns an empty array when the file is missing (module not loaded, no queue bound).
+    /// Returns an empty array when the file is missing (module not loaded, no queue bound) or unreadable.
     public static func read(path: String = "/proc/net/netfilter/nfnetlink_queue") -> [KernelQueueCounters] {
-        guard let file = fopen(path, "r") else { return [] }
+        readIfPermitted(path: path) ?? []
+    }
+
+    /// Like ``read(path:)``, but `nil` when the file exists and this process may not read it. The kernel creates
+    /// it mode 0440, owned by root (`proc_create_net` in net/netfilter/nfnetlink_queue.c), so egress25d running as
+    /// its own user with only CAP_NET_ADMIN (the shipped unit) cannot read it: `nil` then means "unknown", which
+    /// must never be taken for "no queue is bound".
+    public static func readIfPermitted(path: String = "/proc/net/netfilter/nfnetlink_queue") -> [KernelQueueCounters]? {
+        guard let file = fopen(path, "r") else {
+            let error = errno
+            return error == EACCES || error == EPERM ? nil : []
+        }
         defer { fclose(file) }
         var text = ""
         var chunk = [CChar](repeating: 0, count: 4096)

@@ -182,7 +182,13 @@ struct RulesApplyCommand: ParsableCommand {
         var what =
             "no rules were saved (\(lastApplied)), so port 25 is now closed to everyone (every SYN to port "
             + "25 is dropped, relays included) until the configuration is fixed and applied"
-        if let data = FileManager.default.contents(atPath: lastApplied) {
+        if let distrust = Self.untrusted(lastApplied) {
+            // The state directory belongs to the daemon's user; root must not install rules that user could have
+            // written (relays 0.0.0.0/0 would open port 25 to everyone).
+            what =
+                "\(lastApplied) \(distrust), so it is not trusted and port 25 is now closed to everyone until the "
+                + "configuration is fixed and applied"
+        } else if let data = FileManager.default.contents(atPath: lastApplied) {
             do {
                 rules = try JSONDecoder().decode(KernelRuleSet.self, from: data)
                 what =
@@ -201,6 +207,20 @@ struct RulesApplyCommand: ParsableCommand {
             return "no egress25 rules are installed and installing fallback rules failed: \(error)"
         }
         return what
+    }
+
+    /// Why the saved rules at `path` cannot be trusted, or `nil` when they can (or do not exist): they must be a
+    /// regular file (not a symbolic link) owned by this process's user (root, who wrote them) and writable by
+    /// nobody else.
+    static func untrusted(_ path: String) -> String? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }  // absent: the lockdown rules
+        if status.st_mode & S_IFMT != S_IFREG { return "is not a regular file" }
+        if status.st_uid != geteuid() {
+            return "is owned by uid \(status.st_uid), not by uid \(geteuid()) who saved it"
+        }
+        if status.st_mode & (S_IWGRP | S_IWOTH) != 0 { return "is writable by others than its owner" }
+        return nil
     }
 }
 

@@ -219,4 +219,44 @@ struct RulesDriftTests {
         #expect(result.status == 1)
         #expect(try topology.ctl(["rules", "status"]).status == 0)
     }
+
+    @Test func savedRulesTheDaemonsUserCouldHaveWrittenAreNotRestored() throws {
+        let topology = try Topology()
+        defer { topology.tearDown() }
+        try topology.writeConfiguration()
+        let broken = topology.directory + "/broken.yaml"
+        try "policy:\n  subscriber_ranges: [100.64.0.0/33]\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let saved = topology.directory + "/state/kernel-rules.last.json"
+        try #require(try topology.ctl(["rules", "apply"]).status == 0)
+        try #require(try topology.ctl(["rules", "remove"]).status == 0)
+        let restore = [
+            "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+            "--fail-closed", "--last-applied", saved, "--config", broken,
+        ]
+
+        // The state directory belongs to egress25d's user, who can replace the file root saved (with relays
+        // 0.0.0.0/0, say): a file owned by anyone else is refused, and port 25 is closed to everyone instead.
+        let forged = topology.directory + "/state/forged.json"
+        try FileManager.default.copyItem(atPath: saved, toPath: forged)
+        try #require(chown(forged, 65534, 65534) == 0)
+        try #require(rename(forged, saved) == 0)
+        var result = try run(restore)
+        #expect(result.status == 1)
+        #expect(result.error.contains("owned by uid 65534"), "\(result.error)")
+        #expect(result.error.contains("closed to everyone"), "\(result.error)")
+        #expect(try topology.probe("192.0.2.25", 25).outcome == .timeout, "lockdown: relays closed too")
+        #expect(try topology.probe("198.51.100.25", 587).outcome == .connected)
+
+        // Writable by the group or others, or a symbolic link: refused as well.
+        try #require(try topology.ctl(["rules", "remove"]).status == 0)
+        try #require(chown(saved, 0, 0) == 0 && chmod(saved, 0o666) == 0)
+        result = try run(restore)
+        #expect(result.error.contains("writable by others"), "\(result.error)")
+        try #require(try topology.ctl(["rules", "remove"]).status == 0)
+        try #require(chmod(saved, 0o644) == 0)
+        try FileManager.default.moveItem(atPath: saved, toPath: forged)
+        try FileManager.default.createSymbolicLink(atPath: saved, withDestinationPath: forged)
+        result = try run(restore)
+        #expect(result.error.contains("not a regular file"), "\(result.error)")
+    }
 }
