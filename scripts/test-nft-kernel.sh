@@ -358,6 +358,8 @@ echo "nft-kernel: guest booted after \$(cut -d' ' -f1 /proc/uptime) s (kernel up
 for m in ${order[*]}; do insmod /early/\$m 2>/dev/null; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 hostroot /host || { echo "nft-kernel: 9p mount failed"; poweroff -f; }
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 results /host$run_dir || { echo "nft-kernel: results mount failed"; poweroff -f; }
+# The checkout, kept aside: the tmpfs on /tmp and /run below would hide a checkout that lives there (CI's clone).
+mkdir -p /keep && mount -o rbind /host$repo /keep
 mount --bind /host$cache/kernel/lib/modules /lib/modules
 ln -s /bin/busybox /sbin/modprobe
 echo /sbin/modprobe >/proc/sys/kernel/modprobe
@@ -366,6 +368,7 @@ mount -t proc proc /host/proc; mount -t sysfs sys /host/sys; mount -t devtmpfs d
 mkdir -p /host/dev/pts /host/dev/shm 2>/dev/null
 mount -t devpts devpts /host/dev/pts; mount -t tmpfs shm /host/dev/shm
 mount -t tmpfs run /host/run; mount -t tmpfs tmp /host/tmp
+case "$repo" in /tmp|/tmp/*|/run|/run/*) mkdir -p /host$repo && mount -o rbind /keep /host$repo ;; esac
 ip link set lo up 2>/dev/null
 NFT_KERNEL_BUILD_DIR=$build chroot /host /bin/bash "$self" --guest "\$(cat /proc/cmdline)" </dev/null >/dev/console 2>&1
 echo "nft-kernel: guest done"
