@@ -178,17 +178,10 @@ struct RulesDriftTests {
     @Test func aBootWithABrokenConfigurationKeepsPort25Closed() throws {
         let topology = try Topology()
         defer { topology.tearDown() }
-        try topology.writeConfiguration()
-        let broken = topology.directory + "/broken.yaml"
-        try "policy:\n  subscriber_ranges: [100.64.0.0/33]\n".write(toFile: broken, atomically: true, encoding: .utf8)
-        let saved = topology.directory + "/state/kernel-rules.last.json"
+        let (broken, saved, restore) = try Self.bootWithABrokenFile(topology)
 
         // First boot, nothing saved yet: the fallback closes port 25 to everyone, relays included.
-        var result = try run(
-            [
-                "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-                "--fail-closed", "--last-applied", saved, "--config", broken,
-            ])
+        var result = try run(restore)
         #expect(result.status == 1)
         #expect(result.error.contains("broken.yaml:2"), "\(result.error)")
         #expect(result.error.contains("closed to everyone"), "\(result.error)")
@@ -199,11 +192,7 @@ struct RulesDriftTests {
         try #require(try topology.ctl(["rules", "apply"]).status == 0)
         #expect(FileManager.default.fileExists(atPath: saved))
         try #require(try topology.ctl(["rules", "remove"]).status == 0)
-        result = try run(
-            [
-                "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-                "--fail-closed", "--last-applied", saved, "--config", broken,
-            ])
+        result = try run(restore)
         #expect(result.status == 1)
         #expect(result.error.contains("last applied rules were installed again"), "\(result.error)")
         #expect(try topology.ctl(["rules", "status"]).status == 0, "the restored rules are the saved ones")
@@ -223,16 +212,9 @@ struct RulesDriftTests {
     @Test func savedRulesTheDaemonsUserCouldHaveWrittenAreNotRestored() throws {
         let topology = try Topology()
         defer { topology.tearDown() }
-        try topology.writeConfiguration()
-        let broken = topology.directory + "/broken.yaml"
-        try "policy:\n  subscriber_ranges: [100.64.0.0/33]\n".write(toFile: broken, atomically: true, encoding: .utf8)
-        let saved = topology.directory + "/state/kernel-rules.last.json"
+        let (_, saved, restore) = try Self.bootWithABrokenFile(topology)
         try #require(try topology.ctl(["rules", "apply"]).status == 0)
         try #require(try topology.ctl(["rules", "remove"]).status == 0)
-        let restore = [
-            "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
-            "--fail-closed", "--last-applied", saved, "--config", broken,
-        ]
 
         // The state directory belongs to egress25d's user, who can replace the file root saved (with relays
         // 0.0.0.0/0, say): a file owned by anyone else is refused, and port 25 is closed to everyone instead.
@@ -258,5 +240,24 @@ struct RulesDriftTests {
         try FileManager.default.createSymbolicLink(atPath: saved, withDestinationPath: forged)
         result = try run(restore)
         #expect(result.error.contains("not a regular file"), "\(result.error)")
+    }
+
+    /// Writes the topology's good configuration and a broken one (…/broken.yaml, rejected at line 2). Returns the
+    /// broken file, where `rules apply` saves the rules it applied, and the command egress25-rules.service runs at
+    /// boot with the broken file: `rules apply --fail-closed`.
+    private static func bootWithABrokenFile(
+        _ topology: Topology
+    ) throws -> (
+        broken: String, saved: String, restore: [String]
+    ) {
+        try topology.writeConfiguration()
+        let broken = topology.directory + "/broken.yaml"
+        try "policy:\n  subscriber_ranges: [100.64.0.0/33]\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let saved = topology.directory + "/state/kernel-rules.last.json"
+        let restore = [
+            "ip", "netns", "exec", topology.rtr, EndToEnd.binaries + "/egress25ctl", "rules", "apply",
+            "--fail-closed", "--last-applied", saved, "--config", broken,
+        ]
+        return (broken, saved, restore)
     }
 }
